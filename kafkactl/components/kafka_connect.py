@@ -1,0 +1,46 @@
+"""connect-distributed.properties of a Kafka Connect worker."""
+
+from __future__ import annotations
+
+from kafkactl.components.properties import Properties
+from kafkactl.components.security import client_security
+from kafkactl.components.topology import Topology
+from kafkactl.model import Component, Host
+
+# Connect opens producers, consumers and admin clients of its own; each takes the security settings.
+CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
+
+
+def connect_properties(topology: Topology, host: Host) -> Properties:
+    cluster = topology.cluster
+    listener = cluster.inter_broker_listener
+    replication = topology.capped(cluster.default_internal_replication_factor)
+
+    props = Properties().section("Cluster")
+    props.set("bootstrap.servers", topology.bootstrap_servers(listener))
+    props.set("group.id", cluster.kafka_connect_group_id)
+
+    props.section("Storage topics")
+    for kind, suffix in (("config", "configs"), ("offset", "offsets"), ("status", "status")):
+        topic = getattr(cluster, f"kafka_connect_{kind}_storage_topic") or f"{cluster.kafka_connect_group_id}-{suffix}"
+        props.set(f"{kind}.storage.topic", topic)
+        props.set(f"{kind}.storage.replication.factor", replication)
+
+    props.section("Converters")
+    props.set("key.converter", cluster.kafka_connect_converter).set("value.converter", cluster.kafka_connect_converter)
+    props.set("key.converter.schemas.enable", False).set("value.converter.schemas.enable", False)
+
+    props.section("REST")
+    props.set("listeners", f"http://{host.name}:{cluster.kafka_connect_rest_port}")
+    props.set("rest.advertised.host.name", host.name)
+    props.set("rest.advertised.port", cluster.kafka_connect_rest_port)
+
+    props.section("Plugins")
+    props.set("plugin.path", cluster.kafka_connect_plugin_path)
+
+    if listener.protocol != "PLAINTEXT":
+        props.section("Security towards the brokers")
+        for prefix in CLIENT_PREFIXES:
+            props.update(client_security(cluster, listener, prefix))
+
+    return props.override("Custom properties (inventory)", host.custom_properties.get(Component.KAFKA_CONNECT, {}))

@@ -1,0 +1,117 @@
+"""Listener, TLS, SASL and ZooKeeper-client security settings shared by every Kafka-speaking component."""
+
+from __future__ import annotations
+
+from kafkactl.components.properties import Properties, Value
+from kafkactl.model import ClusterVars, ResolvedListener
+
+PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+ZOOKEEPER_DIGEST_MODULE = "org.apache.zookeeper.server.auth.DigestLoginModule"
+ACL_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def _module(listener: ResolvedListener) -> str:
+    return PLAIN_MODULE if listener.sasl == "plain" else SCRAM_MODULE
+
+
+def client_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
+    user = cluster.sasl_users(listener.sasl)[cluster.kafka_broker_sasl_user]
+    return f'{_module(listener)} required username="{user.principal}" password="{user.password.get_secret_value()}";'
+
+
+def server_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
+    """The broker side of a SASL listener: its own login, and for PLAIN the users it accepts."""
+    login = client_jaas(cluster, listener).removesuffix(";")
+    if listener.sasl == "plain":
+        accepted = "".join(
+            f' user_{u.principal}="{u.password.get_secret_value()}"' for u in cluster.sasl_plain_users.values()
+        )
+        login += accepted
+    return login + ";"
+
+
+def key_stores(cluster: ClusterVars, *, prefix: str = "", with_keystore: bool = True) -> dict[str, Value]:
+    store_type = "PEM" if cluster.ssl_file_format == "pem" else "PKCS12"
+    values: dict[str, Value] = {
+        f"{prefix}ssl.truststore.type": store_type,
+        f"{prefix}ssl.truststore.location": cluster.ssl_truststore_filepath,
+    }
+    if cluster.ssl_truststore_password and store_type == "PKCS12":
+        values[f"{prefix}ssl.truststore.password"] = cluster.ssl_truststore_password
+    if with_keystore:
+        values[f"{prefix}ssl.keystore.type"] = store_type
+        values[f"{prefix}ssl.keystore.location"] = cluster.ssl_keystore_filepath
+        if cluster.ssl_keystore_store_password and store_type == "PKCS12":
+            values[f"{prefix}ssl.keystore.password"] = cluster.ssl_keystore_store_password
+        if cluster.ssl_keystore_key_password:
+            values[f"{prefix}ssl.key.password"] = cluster.ssl_keystore_key_password
+    return values
+
+
+def listener_security(props: Properties, cluster: ClusterVars, listeners: list[ResolvedListener]) -> None:
+    """Server-side settings of each listener a process binds or talks through."""
+    if any(listener.ssl for listener in listeners):
+        props.section("TLS key material").update(key_stores(cluster))
+    secured = [listener for listener in listeners if listener.sasl != "none" or listener.mutual_tls]
+    if not secured:
+        return
+    props.section("Per-listener authentication")
+    for listener in secured:
+        prefix = f"listener.name.{listener.name.lower()}"
+        if listener.mutual_tls:
+            props.set(f"{prefix}.ssl.client.auth", "required")
+        if listener.mechanism:
+            props.set(f"{prefix}.sasl.enabled.mechanisms", listener.mechanism)
+            props.set(f"{prefix}.{listener.mechanism.lower()}.sasl.jaas.config", server_jaas(cluster, listener))
+
+
+def client_security(cluster: ClusterVars, listener: ResolvedListener, prefix: str = "") -> dict[str, Value]:
+    """What a client (Connect, Schema Registry, an admin tool) sets to reach brokers on `listener`."""
+    values: dict[str, Value] = {f"{prefix}security.protocol": listener.protocol}
+    if listener.mechanism:
+        values[f"{prefix}sasl.mechanism"] = listener.mechanism
+        values[f"{prefix}sasl.jaas.config"] = client_jaas(cluster, listener)
+    if listener.ssl:
+        values.update(key_stores(cluster, prefix=prefix, with_keystore=listener.mutual_tls))
+    return values
+
+
+def zookeeper_client(cluster: ClusterVars) -> dict[str, Value]:
+    """How a broker or migrating controller reaches ZooKeeper securely."""
+    values: dict[str, Value] = {}
+    if cluster.zookeeper_ssl_enabled:
+        values["zookeeper.ssl.client.enable"] = True
+        values["zookeeper.clientCnxnSocket"] = "org.apache.zookeeper.ClientCnxnSocketNetty"
+        stores = key_stores(cluster, with_keystore=cluster.zookeeper_ssl_mutual_auth_enabled)
+        stores.pop("ssl.key.password", None)  # the ZooKeeper client has no separate key password
+        values.update({f"zookeeper.{key}": value for key, value in stores.items()})
+    if cluster.zookeeper_sasl_protocol == "digest":
+        values["zookeeper.set.acl"] = True
+    return values
+
+
+def zookeeper_client_jaas(cluster: ClusterVars) -> str | None:
+    """The JAAS `Client` section Kafka logs in to ZooKeeper with, when ZooKeeper requires SASL."""
+    if cluster.zookeeper_sasl_protocol != "digest":
+        return None
+    user = cluster.zookeeper_digest_users["kafka_broker"]
+    return (
+        f"Client {{\n    {ZOOKEEPER_DIGEST_MODULE} required\n"
+        f'    username="{user.principal}"\n    password="{user.password.get_secret_value()}";\n}};\n'
+    )
+
+
+def super_users(cluster: ClusterVars) -> str:
+    listener = None
+    for candidate in (cluster.inter_broker_listener, cluster.controller_listener):
+        if candidate.sasl != "none":
+            listener = candidate
+            break
+    own = (
+        f"User:{cluster.sasl_users(listener.sasl)[cluster.kafka_broker_sasl_user].principal}"
+        if listener
+        else "User:ANONYMOUS"
+    )
+    return ";".join(dict.fromkeys([own, *cluster.kafka_super_users]))

@@ -1,0 +1,69 @@
+"""Facts about the whole cluster that every component's properties need, computed once per render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, ResolvedListener
+
+
+@dataclass(frozen=True)
+class Topology:
+    inventory: Inventory
+    phase: Phase
+    zookeepers: tuple[Host, ...]
+    controllers: tuple[Host, ...]
+    brokers: tuple[Host, ...]
+
+    @classmethod
+    def of(cls, inventory: Inventory, phase: Phase) -> Topology:
+        def by_id(component: Component, key) -> tuple[Host, ...]:
+            return tuple(sorted(inventory.members(component), key=key))
+
+        return cls(
+            inventory=inventory,
+            phase=phase,
+            zookeepers=by_id(Component.ZOOKEEPER, lambda h: h.zookeeper_id),
+            controllers=by_id(Component.KAFKA_CONTROLLER, lambda h: h.node_id),
+            brokers=by_id(Component.KAFKA_BROKER, lambda h: h.broker_id),
+        )
+
+    @property
+    def cluster(self) -> ClusterVars:
+        return self.inventory.cluster
+
+    # What each phase means for the two Kafka roles (see docs/migration.md).
+    @property
+    def brokers_use_zookeeper(self) -> bool:
+        return self.phase in (Phase.ZOOKEEPER, Phase.DUAL_WRITE)
+
+    @property
+    def controllers_migrating(self) -> bool:
+        return self.phase in (Phase.DUAL_WRITE, Phase.KRAFT_BROKERS)
+
+    @property
+    def runs_controllers(self) -> bool:
+        return self.phase != Phase.ZOOKEEPER
+
+    @property
+    def zookeeper_connect(self) -> str:
+        cluster = self.cluster
+        port = cluster.zookeeper_secure_client_port if cluster.zookeeper_ssl_enabled else cluster.zookeeper_client_port
+        return ",".join(f"{h.name}:{port}" for h in self.zookeepers) + cluster.zookeeper_chroot
+
+    @property
+    def quorum_voters(self) -> str:
+        port = self.cluster.kafka_controller_port
+        return ",".join(f"{h.node_id}@{h.name}:{port}" for h in self.controllers)
+
+    def bootstrap_servers(self, listener: ResolvedListener) -> list[str]:
+        return [f"{h.name}:{listener.port}" for h in self.brokers]
+
+    def capped(self, replication: int) -> int:
+        """A replication factor no larger than the number of brokers."""
+        return max(1, min(replication, len(self.brokers)))
+
+    def min_insync(self, replication: int) -> int:
+        """min.insync.replicas below the replication factor so one broker can be down."""
+        wanted = self.cluster.kafka_min_insync_replicas
+        return max(1, min(wanted, replication - 1)) if replication < wanted + 1 else wanted

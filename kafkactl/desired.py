@@ -1,0 +1,209 @@
+"""Desired state: for each host, the exact files, directories and services it should have.
+
+A pure function of the validated inventory and the phase; it reads role data and templates but
+never a host. The plan stage compares this with facts gathered from the hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from kafkactl.components.kafka_broker import broker_properties
+from kafkactl.components.kafka_connect import connect_properties
+from kafkactl.components.kafka_controller import controller_properties
+from kafkactl.components.properties import Properties
+from kafkactl.components.schema_registry import schema_registry_properties
+from kafkactl.components.security import zookeeper_client_jaas
+from kafkactl.components.topology import Topology
+from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
+from kafkactl.errors import KafkactlError
+from kafkactl.model import COMPONENTS, MIGRATION_PHASES, Component, Host, Inventory, Phase
+from kafkactl.resources import resource_dir
+from kafkactl.roles import Role, expression, role
+
+PROPERTIES: dict[Component, Callable[[Topology, Host], Properties]] = {
+    Component.ZOOKEEPER: zookeeper_properties,
+    Component.KAFKA_CONTROLLER: controller_properties,
+    Component.KAFKA_BROKER: broker_properties,
+    Component.KAFKA_CONNECT: connect_properties,
+    Component.SCHEMA_REGISTRY: schema_registry_properties,
+}
+# Components that run from the Kafka archive's jars (Schema Registry comes from Confluent).
+RUNS_KAFKA_JARS = {Component.ZOOKEEPER, Component.KAFKA_CONTROLLER, Component.KAFKA_BROKER, Component.KAFKA_CONNECT}
+JVM_OPTIONS = ("-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    content: str
+    mode: str
+    owner: str
+    group: str
+    component: Component
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str
+    owner: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    component: Component
+    role: Role
+
+
+@dataclass(frozen=True)
+class HostState:
+    host: Host
+    components: tuple[Component, ...]
+    kafka_home: str | None
+    directories: tuple[Directory, ...]
+    files: tuple[ManagedFile, ...]
+    services: tuple[Service, ...]
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    phase: Phase
+    hosts: tuple[HostState, ...]  # in the order hosts are first touched
+
+
+def resolve_phase(inventory: Inventory, requested: Phase | None) -> Phase:
+    natural = inventory.natural_phase
+    if requested is None:
+        if natural is None:
+            raise KafkactlError(
+                f"{inventory.path}: the inventory has both zookeeper and kafka_controller groups (a ZooKeeper-to-KRaft "
+                f"migration); choose --phase {' | '.join(p.value for p in MIGRATION_PHASES)}"
+            )
+        return natural
+    if requested in MIGRATION_PHASES and natural is not None:
+        raise KafkactlError(
+            f"{inventory.path}: --phase {requested.value} needs both a zookeeper and a kafka_controller group "
+            "(the ZooKeeper-mode inventory plus its controllers)"
+        )
+    return requested
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resource_dir("templates")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["java_property"] = _java_property
+    return env
+
+
+def _java_property(value: str) -> str:
+    """Escape what java.util.Properties would otherwise read differently."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _jaas(topology: Topology, component: Component) -> str | None:
+    if component == Component.ZOOKEEPER:
+        return zookeeper_server_jaas(topology)
+    uses_zookeeper = (component == Component.KAFKA_BROKER and topology.brokers_use_zookeeper) or (
+        component == Component.KAFKA_CONTROLLER and topology.controllers_migrating
+    )
+    return zookeeper_client_jaas(topology.cluster) if uses_zookeeper else None
+
+
+def _component_state(topology: Topology, host: Host, component: Component) -> tuple[list[Directory], list[ManagedFile], Service]:
+    cluster = topology.cluster
+    spec = role(component)
+    owner, group = cluster.kafka_service_user, cluster.kafka_service_group
+    context = {"cluster": cluster, "host": host, "service": spec.service, "component": component.value}
+    context["config"] = expression(spec.config).render(context)
+    jaas = _jaas(topology, component)
+    chosen = [f for f in spec.files if f.when is None or (f.when == "jaas" and jaas)]
+    paths = {f.template: expression(f.path).render(context) for f in chosen}
+
+    jvm_options = list(JVM_OPTIONS)
+    if "log4j.properties.j2" in paths:
+        jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
+    if "jaas.conf.j2" in paths:
+        jvm_options.append(f"-Djava.security.auth.login.config={paths['jaas.conf.j2']}")
+    context.update(
+        role=spec,
+        properties=PROPERTIES[component](topology, host),
+        jaas=jaas,
+        heap=host.heap.get(component, spec.heap),
+        environment=host.environment.get(component, {}),
+        jvm_options=jvm_options,
+    )
+    context["exec_start"] = expression(spec.exec_start).render(context)
+
+    env = _templates()
+    files = [
+        ManagedFile(
+            path=paths[f.template],
+            content=env.get_template(f.template).render(context),
+            mode=f.mode,
+            owner=owner if f.owner == "service" else "root",
+            group=group if f.owner == "service" else "root",
+            component=component,
+        )
+        for f in chosen
+    ]
+    directories = [
+        Directory(path, owner, group)
+        for d in spec.directories
+        for path in expression(d).render(context).splitlines()
+        if path
+    ]
+    return directories, files, Service(spec.service, component, spec)
+
+
+def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:
+    return tuple(c for c in host.components if c != Component.KAFKA_CONTROLLER or topology.runs_controllers)
+
+
+def _order_key(host: Host, components: tuple[Component, ...]) -> tuple[int, int, str]:
+    first = COMPONENTS.index(components[0]) if components else len(COMPONENTS)
+    ids = {
+        Component.ZOOKEEPER: host.zookeeper_id,
+        Component.KAFKA_CONTROLLER: host.node_id,
+        Component.KAFKA_BROKER: host.broker_id,
+    }
+    return first, (ids.get(components[0]) if components else None) or 0, host.name
+
+
+def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredState:
+    topology = Topology.of(inventory, resolve_phase(inventory, phase))
+    states: list[HostState] = []
+    for host in inventory.hosts:
+        components = _rendered_components(topology, host)
+        directories: dict[str, Directory] = {}
+        files: list[ManagedFile] = []
+        services: list[Service] = []
+        for component in components:
+            component_dirs, component_files, service = _component_state(topology, host, component)
+            directories.update({d.path: d for d in component_dirs})
+            files += component_files
+            services.append(service)
+        states.append(
+            HostState(
+                host=host,
+                components=components,
+                kafka_home=inventory.cluster.kafka_home if RUNS_KAFKA_JARS & set(components) else None,
+                directories=tuple(directories.values()),
+                files=tuple(files),
+                services=tuple(services),
+            )
+        )
+    states.sort(key=lambda s: _order_key(s.host, s.components))
+    return DesiredState(topology.phase, tuple(states))

@@ -1,0 +1,261 @@
+"""Ansible-style YAML inventory: groups, children, hosts, and their variables merged per host.
+
+Variable precedence follows Ansible: `all`, then groups by depth (parents before children, then by
+name), then the host itself; a group_vars/ or host_vars/ file beside the inventory wins over the
+inline vars of the same group or host. `*_custom_properties` dicts are merged key by key instead of
+replaced, so a host can change one property without repeating its group's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from kafkactl.errors import InventoryError
+from kafkactl.inventory.yamlfile import LineDict, Origin, line_of, load_yaml
+
+GROUP_KEYS = ("hosts", "vars", "children")
+MERGED_DICT_SUFFIX = "_custom_properties"
+
+
+@dataclass
+class Group:
+    name: str
+    origin: Origin
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_origins: dict[str, Origin] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)
+    children: set[str] = field(default_factory=set)
+    parents: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RawHost:
+    """A host with every variable that applies to it, and where each one was written."""
+
+    name: str
+    origin: Origin
+    groups: set[str]
+    vars: dict[str, Any]
+    origins: dict[str, Origin]
+
+
+@dataclass
+class RawInventory:
+    path: Path
+    groups: dict[str, Group]
+    hosts: dict[str, RawHost]
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = str(path)
+        self.groups: dict[str, Group] = {"all": Group("all", Origin(self.file, 1))}
+        self.host_vars: dict[str, dict[str, Any]] = {}
+        self.host_var_origins: dict[str, dict[str, Origin]] = {}
+        self.host_origin: dict[str, Origin] = {}
+
+    def origin(self, mapping: Any, key: Any) -> Origin:
+        return Origin(self.file, line_of(mapping, key))
+
+    def group(self, name: str, origin: Origin) -> Group:
+        if name not in self.groups:
+            self.groups[name] = Group(name, origin)
+        return self.groups[name]
+
+    def read_group(self, name: Any, body: Any, origin: Origin, parent: str | None) -> None:
+        if not isinstance(name, str) or not name:
+            raise InventoryError(f"{origin}: group name must be a non-empty string, got {name!r}")
+        group = self.group(name, origin)
+        if parent is not None and name != "all":
+            group.parents.add(parent)
+            self.groups[parent].children.add(name)
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise InventoryError(
+                f"{origin}: group {name}: expected a mapping with hosts, vars or children, got {type(body).__name__}"
+            )
+        for key in body:
+            if key not in GROUP_KEYS:
+                raise InventoryError(
+                    f"{self.origin(body, key)}: group {name}: unknown key {key!r} (a group holds hosts, vars and children)"
+                )
+        self.read_vars(group, body.get("vars"), self.origin(body, "vars"))
+        hosts = body.get("hosts")
+        if hosts is not None:
+            if not isinstance(hosts, dict):
+                raise InventoryError(
+                    f"{self.origin(body, 'hosts')}: group {name}: hosts must be a mapping of host name to its variables"
+                )
+            for host, host_vars in hosts.items():
+                self.read_host(group, host, host_vars, self.origin(hosts, host))
+        children = body.get("children")
+        if children is not None:
+            if not isinstance(children, dict):
+                raise InventoryError(
+                    f"{self.origin(body, 'children')}: group {name}: children must be a mapping of group names"
+                )
+            for child, child_body in children.items():
+                self.read_group(child, child_body, self.origin(children, child), name)
+
+    def read_vars(self, group: Group, data: Any, origin: Origin) -> None:
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            raise InventoryError(f"{origin}: group {group.name}: vars must be a mapping")
+        for key, value in data.items():
+            group.vars[key] = value
+            group.var_origins[key] = self.origin(data, key)
+
+    def read_host(self, group: Group, host: Any, data: Any, origin: Origin) -> None:
+        if not isinstance(host, str) or not host:
+            raise InventoryError(f"{origin}: group {group.name}: host name must be a string, got {host!r}")
+        group.hosts.add(host)
+        self.host_origin.setdefault(host, origin)
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            raise InventoryError(f"{origin}: host {host}: host variables must be a mapping")
+        self.host_vars.setdefault(host, {}).update(data)
+        self.host_var_origins.setdefault(host, {}).update({k: self.origin(data, k) for k in data})
+
+    def read_side_files(self, folder: str, names: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Origin]]]:
+        """group_vars/<name>.yml or host_vars/<name>/*.yml beside the inventory file."""
+        base = self.path.parent / folder
+        found: dict[str, tuple[dict[str, Any], dict[str, Origin]]] = {}
+        if not base.is_dir():
+            return found
+        for name in names:
+            files: list[Path] = []
+            for suffix in ("", ".yml", ".yaml"):
+                candidate = base / f"{name}{suffix}"
+                if candidate.is_file():
+                    files.append(candidate)
+                elif suffix == "" and candidate.is_dir():
+                    files.extend(sorted(p for p in candidate.iterdir() if p.suffix in (".yml", ".yaml")))
+            for file in files:
+                data = load_yaml(file, required=False)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    raise InventoryError(f"{file}: expected a mapping of variables, got {type(data).__name__}")
+                values, origins = found.setdefault(name, ({}, {}))
+                values.update(data)
+                origins.update({k: Origin(str(file), line_of(data, k)) for k in data})
+        return found
+
+
+def _depths(groups: dict[str, Group]) -> dict[str, int]:
+    depth: dict[str, int] = {}
+
+    def visit(name: str, seen: tuple[str, ...]) -> int:
+        if name in depth:
+            return depth[name]
+        if name in seen:
+            raise InventoryError(f"{groups[name].origin}: group {name} is its own ancestor")
+        parents = groups[name].parents or ({"all"} if name != "all" else set())
+        depth[name] = 0 if name == "all" else 1 + max(visit(p, seen + (name,)) for p in parents)
+        return depth[name]
+
+    for name in groups:
+        visit(name, ())
+    return depth
+
+
+def _ancestors(groups: dict[str, Group], name: str) -> set[str]:
+    result = {name, "all"}
+    for parent in groups[name].parents:
+        result |= _ancestors(groups, parent)
+    return result
+
+
+def _merge(target: dict[str, Any], origins: dict[str, Origin], values: dict[str, Any], where: dict[str, Origin]) -> None:
+    for key, value in values.items():
+        if key.endswith(MERGED_DICT_SUFFIX) and isinstance(value, dict) and isinstance(target.get(key), dict):
+            target[key] = {**target[key], **value}
+        else:
+            target[key] = value
+        origins[key] = where[key]
+
+
+def load_inventory(path: Path) -> RawInventory:
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise InventoryError(f"{path}: an inventory is a mapping of groups (such as all:), got {type(data).__name__}")
+    reader = _Reader(path)
+    for name, body in data.items():
+        reader.read_group(name, body, reader.origin(data, name), parent="all" if name != "all" else None)
+
+    groups = reader.groups
+    group_files = reader.read_side_files("group_vars", sorted(groups))
+    for name, (values, origins) in group_files.items():
+        _merge(groups[name].vars, groups[name].var_origins, values, origins)
+    depth = _depths(groups)
+    hosts_of: dict[str, set[str]] = {}
+    for group in groups.values():
+        for host in group.hosts:
+            hosts_of.setdefault(host, set()).update(_ancestors(groups, group.name))
+    host_files = reader.read_side_files("host_vars", sorted(hosts_of))
+
+    hosts: dict[str, RawHost] = {}
+    for host in sorted(hosts_of):
+        merged: dict[str, Any] = {}
+        origins: dict[str, Origin] = {}
+        for name in sorted(hosts_of[host], key=lambda g: (depth[g], g)):
+            _merge(merged, origins, groups[name].vars, groups[name].var_origins)
+        _merge(merged, origins, reader.host_vars.get(host, {}), reader.host_var_origins.get(host, {}))
+        if host in host_files:
+            _merge(merged, origins, *host_files[host])
+        hosts[host] = RawHost(host, reader.host_origin[host], hosts_of[host], merged, origins)
+    for raw_host in hosts.values():
+        _resolve_templates(raw_host)
+    return RawInventory(path, groups, hosts)
+
+
+class SecretText(str):
+    """A string that came from a secret source (environment or file lookup); masked in output."""
+
+
+def _lookup(kind: str, arg: str) -> str:
+    if kind == "env":
+        value = os.environ.get(arg)
+        if value is None:
+            raise LookupError(f"environment variable {arg} is not set")
+        return SecretText(value)
+    if kind == "file":
+        try:
+            return SecretText(Path(arg).expanduser().read_text(encoding="utf-8").rstrip("\n"))
+        except OSError as exc:
+            raise LookupError(f"cannot read {arg}: {exc.strerror}") from None
+    raise LookupError(f"lookup {kind!r} is not supported (kafkactl supports env and file)")
+
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def _resolve_templates(host: RawHost) -> None:
+    """Evaluate Ansible-style {{ }} expressions in string values, with lookup('env'|'file', ...)."""
+    context = {**host.vars, "inventory_hostname": host.name, "lookup": _lookup}
+
+    def render(value: Any, key: str) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            try:
+                rendered = _JINJA.from_string(value).render(context)
+            except (jinja2.TemplateError, LookupError) as exc:
+                raise InventoryError(f"{host.origins[key]}: host {host.name}: {key}: {exc}") from None
+            secret = "lookup(" in value
+            return SecretText(rendered) if secret else rendered
+        if isinstance(value, dict):
+            return {k: render(v, key) for k, v in value.items()}
+        if isinstance(value, list):
+            return [render(v, key) for v in value]
+        return value
+
+    for key in list(host.vars):
+        host.vars[key] = render(host.vars[key], key)

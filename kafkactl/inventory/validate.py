@@ -1,0 +1,401 @@
+"""From a raw Ansible-style inventory to the validated model, or a list of one-line errors.
+
+Every error names the file (and line), the host and the key where there is one. Warnings are
+returned beside the model; they never stop a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kafkactl.errors import InventoryError
+from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
+from kafkactl.inventory.yamlfile import Origin
+from kafkactl.model import COMPONENTS, ClusterVars, Component, Host, Inventory, first_number
+
+# node.id of a controller without one in the inventory: this offset plus the number in its name,
+# so controllers and brokers named alike (c1, b1) never share an id.
+CONTROLLER_ID_OFFSET = 9990
+ZOOKEEPER_ID_RANGE = range(1, 256)
+
+CONNECTION_KEYS = {
+    "ansible_host": "address",
+    "ansible_port": "ssh_port",
+    "ansible_user": "ssh_user",
+    "ansible_ssh_private_key_file": "ssh_private_key_file",
+    "ansible_become": "become",
+}
+PROXY_JUMP_KEY = "ansible_ssh_common_args"
+ID_KEYS = ("zookeeper_id", "broker_id", "node_id")
+RACK_KEY = "kafka_broker_rack"
+PER_COMPONENT_HOST_KEYS = {
+    "custom_properties": "{component}_custom_properties",
+    "heap": "{component}_heap",
+    "environment": "{component}_service_environment_overrides",
+}
+HOST_KEYS = {
+    *CONNECTION_KEYS,
+    PROXY_JUMP_KEY,
+    *ID_KEYS,
+    RACK_KEY,
+    *(pattern.format(component=c.value) for pattern in PER_COMPONENT_HOST_KEYS.values() for c in COMPONENTS),
+}
+HEAP_PATTERN = re.compile(r"^\d+[kmgKMG]$")
+SENSITIVE_PROPERTY = re.compile(r"password|secret|jaas|credential", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Warning_:
+    origin: Origin
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    inventory: Inventory
+    warnings: list[Warning_]
+
+
+@cache
+def cp_ansible_variables() -> frozenset[str]:
+    listing = Path(__file__).with_name("cp_ansible_variables.txt")
+    names = (line.split("\t", 1)[0].strip() for line in listing.read_text(encoding="utf-8").splitlines())
+    return frozenset(n for n in names if n and not n.startswith("#"))
+
+
+def known_variables() -> list[str]:
+    return sorted({*ClusterVars.model_fields, *HOST_KEYS})
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.warnings: list[Warning_] = []
+
+    def error(self, origin: Origin | str, message: str) -> None:
+        self.errors.append(f"{origin}: {message}")
+
+    def warn(self, origin: Origin, message: str) -> None:
+        self.warnings.append(Warning_(origin, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise InventoryError(*self.errors)
+
+
+def validate(raw: RawInventory) -> Loaded:
+    problems = _Problems()
+    _check_group_names(raw, problems)
+    problems.raise_if_any()
+    members = {h: raw.hosts[h] for h in sorted(raw.hosts) if raw.hosts[h].groups & set(COMPONENTS)}
+    for name, host in raw.hosts.items():
+        if name not in members:
+            problems.warn(host.origin, f"host {name} is in no component group ({', '.join(COMPONENTS)}); it is ignored")
+    if not members:
+        raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
+
+    cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
+    cluster = _build_cluster(raw, cluster_values, cluster_origins, problems)
+    hosts = [_build_host(host, problems) for host in members.values()]
+    problems.raise_if_any()
+    _check_ids(hosts, members, problems)
+    _check_topology(raw, cluster, hosts, problems)
+    _check_ports(cluster, hosts, members, problems)
+    problems.raise_if_any()
+    secrets = {*cluster.secrets(), *_secret_texts(members)}
+    inventory = Inventory(
+        path=str(raw.path),
+        cluster=cluster,
+        hosts=tuple(h for h in hosts if h is not None),
+        secret_values=tuple(sorted(s for s in secrets if s)),
+    )
+    return Loaded(inventory, problems.warnings)
+
+
+def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
+    for name, group in raw.groups.items():
+        if name in COMPONENTS or name == "all":
+            continue
+        close = difflib.get_close_matches(name, COMPONENTS, n=1, cutoff=0.75)
+        if close:
+            problems.error(
+                group.origin,
+                f"group {name!r} is not a component group; did you mean {close[0]!r}? "
+                f"(component groups: {', '.join(COMPONENTS)})",
+            )
+
+
+def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> tuple[dict[str, Any], dict[str, Origin]]:
+    """One value per cluster-level key: the same wherever it is set, or an error naming both places."""
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    first_host: dict[str, str] = {}
+    serialized: dict[int, str] = {}
+    known = set(ClusterVars.model_fields)
+    reported: set[str] = set()
+    for host in members.values():
+        for key, value in host.vars.items():
+            if key in HOST_KEYS or key.startswith("ansible_"):
+                continue
+            if key not in known:
+                if key not in reported:
+                    reported.add(key)
+                    problems.warn(host.origins[key], _unknown_variable_message(key))
+                continue
+            if key not in values:
+                values[key], origins[key], first_host[key] = value, host.origins[key], host.name
+                continue
+            if value is values[key]:
+                continue
+            ours = serialized.setdefault(id(value), json.dumps(value, sort_keys=True, default=str))
+            theirs = serialized.setdefault(id(values[key]), json.dumps(values[key], sort_keys=True, default=str))
+            if ours != theirs and key not in reported:
+                reported.add(key)
+                problems.error(
+                    host.origins[key],
+                    f"host {host.name}: {key} is a cluster-wide setting but differs from host {first_host[key]} "
+                    f"(set at {origins[key]}); set it once, under all.vars",
+                )
+    return values, origins
+
+
+def _unknown_variable_message(key: str) -> str:
+    close = difflib.get_close_matches(key, known_variables(), n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if key in cp_ansible_variables():
+        return f"{key}: cp-ansible variable that kafkactl does not use; it is ignored{hint}"
+    return f"{key}: unknown variable; it is ignored{hint}"
+
+
+def _build_cluster(raw: RawInventory, values: dict[str, Any], origins: dict[str, Origin], problems: _Problems) -> ClusterVars:
+    try:
+        return ClusterVars.model_validate(values)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            message = err["msg"].removeprefix("Value error, ")
+            if loc:
+                where = origins.get(loc[0], Origin(str(raw.path)))
+                problems.error(where, f"{'.'.join(loc)}: {message}{_got(err)}")
+            else:
+                key = message.split(":", 1)[0]
+                problems.error(origins.get(key, Origin(str(raw.path))), message)
+        problems.raise_if_any()
+        raise AssertionError("unreachable")
+
+
+def _got(err: dict[str, Any]) -> str:
+    if err["type"] in ("missing", "value_error") or isinstance(err.get("input"), dict):
+        return ""
+    shown = err["input"]
+    return f" (got {shown!r})" if not isinstance(shown, SecretText) else ""
+
+
+def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
+    value = host.vars.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        problems.error(host.origins[key], f"host {host.name}: {key}: must be a whole number, got {value!r}")
+        return None
+    if value < 0:
+        problems.error(host.origins[key], f"host {host.name}: {key}: must not be negative, got {value}")
+        return None
+    return value
+
+
+def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
+    components = tuple(c for c in COMPONENTS if c.value in raw.groups)
+    fields: dict[str, Any] = {"name": raw.name, "address": raw.name, "components": components}
+    for key, field in CONNECTION_KEYS.items():
+        if key in raw.vars:
+            fields[field] = raw.vars[key]
+    jump = re.search(r"ProxyJump[= ]\s*(\S+)", str(raw.vars.get(PROXY_JUMP_KEY, "")))
+    if jump:
+        fields["ssh_proxy_jump"] = jump.group(1).strip("'\"")
+    if RACK_KEY in raw.vars:
+        fields["rack"] = str(raw.vars[RACK_KEY])
+
+    zookeeper_id = _id_value(raw, "zookeeper_id", problems)
+    broker_id = _id_value(raw, "broker_id", problems)
+    node_id = _id_value(raw, "node_id", problems)
+    number = first_number(raw.name)
+    if Component.ZOOKEEPER in components:
+        fields["zookeeper_id"] = zookeeper_id if zookeeper_id is not None else number
+        if fields["zookeeper_id"] is None:
+            problems.error(raw.origin, f"host {raw.name}: zookeeper_id is not set and the host name ends in no number to derive it from")
+        elif fields["zookeeper_id"] not in ZOOKEEPER_ID_RANGE:
+            where = raw.origins.get("zookeeper_id", raw.origin)
+            problems.error(where, f"host {raw.name}: zookeeper_id: must be between 1 and 255, got {fields['zookeeper_id']}")
+    if Component.KAFKA_BROKER in components:
+        if broker_id is not None and node_id is not None and broker_id != node_id:
+            problems.error(raw.origins["node_id"], f"host {raw.name}: broker_id {broker_id} and node_id {node_id} differ; a broker has one id")
+        explicit = broker_id if broker_id is not None else node_id
+        fields["broker_id"] = explicit if explicit is not None else number
+        if fields["broker_id"] is None:
+            problems.error(raw.origin, f"host {raw.name}: broker_id is not set and the host name ends in no number to derive it from")
+    if Component.KAFKA_CONTROLLER in components:
+        fields["node_id"] = node_id if node_id is not None else (None if number is None else CONTROLLER_ID_OFFSET + number)
+        if fields["node_id"] is None:
+            problems.error(raw.origin, f"host {raw.name}: node_id is not set and the host name ends in no number to derive it from")
+
+    for field, pattern in PER_COMPONENT_HOST_KEYS.items():
+        per_component: dict[Component, Any] = {}
+        for component in components:
+            key = pattern.format(component=component.value)
+            if key in raw.vars:
+                per_component[component] = _host_setting(raw, key, field, problems)
+        fields[field] = per_component
+    try:
+        return Host.model_validate(fields)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0])
+            key = next((k for k, f in CONNECTION_KEYS.items() if f == field), field)
+            where = raw.origins.get(key, raw.origin)
+            problems.error(where, f"host {raw.name}: {key}: {err['msg']}{_got(err)}")
+        return None
+
+
+def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> Any:
+    value = raw.vars[key]
+    where = raw.origins[key]
+    if field == "heap":
+        if not (isinstance(value, str) and HEAP_PATTERN.match(value)):
+            problems.error(where, f"host {raw.name}: {key}: expected a size such as 512m or 2g, got {value!r}")
+        return str(value)
+    if not isinstance(value, dict):
+        problems.error(where, f"host {raw.name}: {key}: expected a mapping of names to values, got {type(value).__name__}")
+        return {}
+    flat: dict[str, str] = {}
+    for name, item in value.items():
+        if isinstance(item, (dict, list)):
+            problems.error(
+                where, f"host {raw.name}: {key}: {name}: expected a single value, got a nested {type(item).__name__}"
+            )
+        elif item is None:
+            problems.error(where, f"host {raw.name}: {key}: {name}: has no value")
+        else:
+            flat[str(name)] = ("true" if item else "false") if isinstance(item, bool) else str(item)
+    return flat
+
+
+def _check_ids(hosts: list[Host], members: dict[str, RawHost], problems: _Problems) -> None:
+    def where(host: Host, key: str) -> Origin:
+        raw = members[host.name]
+        return raw.origins.get(key, raw.origin)
+
+    zookeeper_ids: dict[int, Host] = {}
+    for host in hosts:
+        if host.zookeeper_id is None:
+            continue
+        if host.zookeeper_id in zookeeper_ids:
+            other = zookeeper_ids[host.zookeeper_id]
+            problems.error(where(host, "zookeeper_id"), f"host {host.name}: zookeeper_id {host.zookeeper_id} is also host {other.name}'s")
+        zookeeper_ids.setdefault(host.zookeeper_id, host)
+    kafka_ids: dict[int, Host] = {}
+    for host in hosts:
+        if not (host.has(Component.KAFKA_BROKER) or host.has(Component.KAFKA_CONTROLLER)):
+            continue
+        key = "node_id" if host.has(Component.KAFKA_CONTROLLER) else "broker_id"
+        if host.kafka_id in kafka_ids:
+            other = kafka_ids[host.kafka_id]
+            problems.error(
+                where(host, key),
+                f"host {host.name}: {key} {host.kafka_id} is also host {other.name}'s "
+                "(broker and controller ids share one id space)",
+            )
+        kafka_ids.setdefault(host.kafka_id, host)
+
+
+def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], problems: _Problems) -> None:
+    by_component = defaultdict(list)
+    for host in hosts:
+        for component in host.components:
+            by_component[component].append(host)
+    groups = raw.groups
+    for host in hosts:
+        if host.has(Component.KAFKA_CONTROLLER) and host.has(Component.KAFKA_BROKER):
+            problems.error(
+                raw.hosts[host.name].origin,
+                f"host {host.name} is in both kafka_controller and kafka_broker: combined mode is not supported",
+            )
+    brokers = by_component[Component.KAFKA_BROKER]
+    if brokers and not (by_component[Component.ZOOKEEPER] or by_component[Component.KAFKA_CONTROLLER]):
+        problems.error(groups[Component.KAFKA_BROKER].origin, "kafka_broker has hosts but there is no zookeeper or kafka_controller group to coordinate them")
+    for dependent in (Component.KAFKA_CONNECT, Component.SCHEMA_REGISTRY):
+        if by_component[dependent] and not brokers:
+            problems.error(groups[dependent].origin, f"{dependent} has hosts but the kafka_broker group has none")
+    if by_component[Component.ZOOKEEPER] and int(cluster.kafka_version.split(".")[0]) >= 4:
+        problems.error(groups[Component.ZOOKEEPER].origin, f"kafka_version {cluster.kafka_version} has no ZooKeeper mode: migrate to KRaft on 3.9 first")
+    for component in (Component.ZOOKEEPER, Component.KAFKA_CONTROLLER):
+        count = len(by_component[component])
+        if count and count % 2 == 0:
+            problems.warn(
+                groups[component].origin,
+                f"{component} has {count} hosts: an even count tolerates no more failures than {count - 1}",
+            )
+
+
+def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
+    ports: list[tuple[int, str]] = []
+    if host.has(Component.ZOOKEEPER):
+        ports += [(cluster.zookeeper_client_port, "zookeeper_client_port"), (cluster.zookeeper_peer_port, "zookeeper_peer_port"),
+                  (cluster.zookeeper_leader_port, "zookeeper_leader_port")]
+        if cluster.zookeeper_ssl_enabled:
+            ports.append((cluster.zookeeper_secure_client_port, "zookeeper_secure_client_port"))
+    if host.has(Component.KAFKA_CONTROLLER):
+        ports.append((cluster.kafka_controller_port, "kafka_controller_port"))
+    if host.has(Component.KAFKA_BROKER):
+        ports += [(listener.port, f"kafka_broker_listeners.{key}") for key, listener in cluster.all_broker_listeners.items()]
+    if host.has(Component.KAFKA_CONNECT):
+        ports.append((cluster.kafka_connect_rest_port, "kafka_connect_rest_port"))
+    if host.has(Component.SCHEMA_REGISTRY):
+        ports.append((cluster.schema_registry_listener_port, "schema_registry_listener_port"))
+    return ports
+
+
+def _check_ports(cluster: ClusterVars, hosts: list[Host], members: dict[str, RawHost], problems: _Problems) -> None:
+    for host in hosts:
+        if len(host.components) < 2:
+            continue
+        seen: dict[int, str] = {}
+        for port, key in _ports(cluster, host):
+            if port in seen:
+                problems.error(members[host.name].origin, f"host {host.name}: port {port} is used by both {seen[port]} and {key}")
+            seen.setdefault(port, key)
+
+
+def _secret_texts(members: dict[str, RawHost]) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretText):
+            found.add(str(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for host in members.values():
+        walk(host.vars)
+        for key, value in host.vars.items():
+            if key.endswith("_custom_properties") and isinstance(value, dict):
+                found.update(str(v) for k, v in value.items() if SENSITIVE_PROPERTY.search(str(k)) and v)
+    return found

@@ -1,0 +1,345 @@
+"""The validated model of a cluster: cluster-wide settings, listeners, and hosts with their roles.
+
+Every cluster-level inventory variable kafkactl understands is a field of `ClusterVars`, with its
+default and description; docs/variables.md is generated from it. Field names are inventory variable
+names, cp-ansible's where cp-ansible has one.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class Component(StrEnum):
+    """Component groups, in the order a cluster is brought up."""
+
+    ZOOKEEPER = "zookeeper"
+    KAFKA_CONTROLLER = "kafka_controller"
+    KAFKA_BROKER = "kafka_broker"
+    KAFKA_CONNECT = "kafka_connect"
+    SCHEMA_REGISTRY = "schema_registry"
+
+
+COMPONENTS: tuple[Component, ...] = tuple(Component)
+
+
+class Phase(StrEnum):
+    """What the cluster is rendered for: a natural mode or a step of the ZooKeeper-to-KRaft migration."""
+
+    ZOOKEEPER = "zookeeper"
+    DUAL_WRITE = "dual-write"
+    KRAFT_BROKERS = "kraft-brokers"
+    FINALIZE = "finalize"
+    KRAFT = "kraft"
+
+
+MIGRATION_PHASES = (Phase.DUAL_WRITE, Phase.KRAFT_BROKERS, Phase.FINALIZE)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+SaslProtocol = Literal["none", "plain", "scram", "scram256"]
+SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Listener(Strict):
+    """One Kafka listener, in cp-ansible's shape; unset security fields follow the cluster's."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    port: Port
+    ssl_enabled: bool | None = None
+    ssl_mutual_auth_enabled: bool | None = None
+    sasl_protocol: SaslProtocol | None = None
+
+
+class ResolvedListener(Strict):
+    """A listener with its security settled: what every rendered file uses."""
+
+    name: str
+    port: int
+    ssl: bool
+    mutual_tls: bool
+    sasl: SaslProtocol
+
+    @property
+    def protocol(self) -> str:
+        if self.sasl != "none":
+            return "SASL_SSL" if self.ssl else "SASL_PLAINTEXT"
+        return "SSL" if self.ssl else "PLAINTEXT"
+
+    @property
+    def mechanism(self) -> str | None:
+        return SASL_MECHANISMS.get(self.sasl)
+
+
+class SaslUser(Strict):
+    principal: str
+    password: SecretStr
+
+
+def _default_listeners() -> dict[str, Listener]:
+    return {
+        "internal": Listener(name="INTERNAL", port=9092),
+        "broker": Listener(name="BROKER", port=9091),
+    }
+
+
+class ClusterVars(Strict):
+    """Cluster-wide inventory variables. Set them under all.vars or in any group's vars."""
+
+    # Software
+    kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$", description="Apache Kafka version every node runs.")
+    kafka_scala_version: str = Field("2.13", description="Scala build of the Kafka archive.")
+    kafka_inter_broker_protocol_version: str | None = Field(
+        None,
+        pattern=r"^\d+\.\d+(-IV\d+)?$",
+        description="inter.broker.protocol.version of ZooKeeper-mode brokers; defaults to the major.minor of kafka_version. "
+        "Kept explicit so a migration never changes it by accident.",
+    )
+    kafka_metadata_version: str | None = Field(
+        None, description="metadata.version the KRaft controllers are formatted with; defaults to the brokers' IBP."
+    )
+    kafka_archive_source: str | None = Field(
+        None, description="Kafka archive to install: a path on the control machine (uploaded) or an http(s) URL (fetched on the host)."
+    )
+    kafka_archive_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Expected SHA-256 of the archive.")
+    kafka_cluster_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{22}$", description="KRaft cluster id; generated once and kept when unset."
+    )
+    java_executable: str = Field("/usr/bin/java", description="Java on the hosts (Java 17 recommended).")
+
+    # Paths and service user
+    archive_destination_path: str = Field("/opt/kafka", description="Where Kafka archives are unpacked on the hosts.")
+    kafka_config_dir: str = Field("/etc/kafka", description="Configuration directory of Kafka, ZooKeeper and Connect.")
+    kafka_log_dir: str = Field("/var/log/kafka", description="Directory of the components' own log files.")
+    kafka_service_user: str = Field("kafka", description="System user the services run as.")
+    kafka_service_group: str = Field("kafka", description="System group of that user.")
+    zookeeper_data_dir: str = Field("/var/lib/zookeeper", description="ZooKeeper snapshots, transaction logs and myid.")
+    kafka_broker_log_dirs: list[str] = Field(
+        default_factory=lambda: ["/var/lib/kafka/data"], min_length=1, description="Broker log.dirs (more than one is JBOD)."
+    )
+    kafka_controller_metadata_dir: str = Field("/var/lib/kafka/metadata", description="KRaft controller metadata log directory.")
+
+    # ZooKeeper
+    zookeeper_client_port: Port = Field(2181, description="ZooKeeper client port (plaintext).")
+    zookeeper_secure_client_port: Port = Field(2182, description="ZooKeeper client port when zookeeper_ssl_enabled.")
+    zookeeper_peer_port: Port = Field(2888, description="ZooKeeper quorum port.")
+    zookeeper_leader_port: Port = Field(3888, description="ZooKeeper leader election port.")
+    zookeeper_chroot: str = Field("", pattern=r"^(/[^/\s]+)*$", description="Optional chroot path Kafka uses in ZooKeeper.")
+    zookeeper_ssl_enabled: bool = Field(False, description="TLS between Kafka and ZooKeeper.")
+    zookeeper_ssl_mutual_auth_enabled: bool = Field(False, description="ZooKeeper requires client certificates.")
+    zookeeper_sasl_protocol: Literal["none", "digest"] = Field("none", description="SASL between Kafka and ZooKeeper.")
+    zookeeper_digest_users: dict[str, SaslUser] = Field(
+        default_factory=dict, description="ZooKeeper DIGEST users (cp-ansible's shape); brokers and controllers log in as the entry kafka_broker."
+    )
+
+    # Listeners and security
+    kafka_broker_listeners: dict[str, Listener] = Field(
+        default_factory=_default_listeners, description="Broker listeners by key (cp-ansible's shape)."
+    )
+    kafka_broker_custom_listeners: dict[str, Listener] = Field(
+        default_factory=dict, description="Extra broker listeners, added to kafka_broker_listeners."
+    )
+    kafka_broker_inter_broker_listener_name: str = Field(
+        "broker", description="Key (in kafka_broker_listeners) of the listener brokers talk to each other on; "
+        "Connect and Schema Registry use it too."
+    )
+    kafka_controller_listener_name: str = Field("CONTROLLER", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="KRaft controller listener name.")
+    kafka_controller_port: Port = Field(9093, description="KRaft controller listener port.")
+    kafka_controller_ssl_enabled: bool | None = Field(None, description="TLS on the controller listener; defaults to ssl_enabled.")
+    kafka_controller_sasl_protocol: SaslProtocol | None = Field(None, description="SASL on the controller listener; defaults to sasl_protocol.")
+    ssl_enabled: bool = Field(False, description="TLS on every listener that does not say otherwise.")
+    ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
+    sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
+    ssl_file_format: Literal["pkcs12", "pem"] = Field("pkcs12", description="Format of the key and trust stores.")
+    ssl_keystore_filepath: str = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate).")
+    ssl_keystore_store_password: SecretStr | None = Field(None, description="Key store password (PKCS12).")
+    ssl_keystore_key_password: SecretStr | None = Field(None, description="Private key password.")
+    ssl_truststore_filepath: str = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
+    ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12).")
+    sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description="SCRAM users by key (cp-ansible's shape).")
+    sasl_plain_users: dict[str, SaslUser] = Field(default_factory=dict, description="PLAIN users by key (cp-ansible's shape).")
+    kafka_broker_sasl_user: str = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")
+    kafka_authorizer_enabled: bool = Field(
+        False, description="ACL authorizer: AclAuthorizer in ZooKeeper mode, StandardAuthorizer in KRaft mode."
+    )
+    kafka_super_users: list[str] = Field(default_factory=list, description="super.users in addition to the brokers' own principal.")
+
+    # Replication defaults (capped at the number of brokers)
+    default_internal_replication_factor: int = Field(3, ge=1, description="Replication of internal topics (offsets, transactions, Connect, schemas).")
+    kafka_default_replication_factor: int = Field(3, ge=1, description="default.replication.factor for new topics.")
+    kafka_min_insync_replicas: int = Field(2, ge=1, description="min.insync.replicas.")
+    kafka_num_partitions: int = Field(1, ge=1, description="num.partitions for new topics.")
+
+    # Kafka Connect
+    kafka_connect_group_id: str = Field("connect-cluster", description="group.id shared by the Connect workers.")
+    kafka_connect_rest_port: Port = Field(8083, description="Connect REST port.")
+    kafka_connect_config_storage_topic: str | None = Field(None, description="Connect config storage topic; <group id>-configs when unset.")
+    kafka_connect_offset_storage_topic: str | None = Field(None, description="Connect offset storage topic; <group id>-offsets when unset.")
+    kafka_connect_status_storage_topic: str | None = Field(None, description="Connect status storage topic; <group id>-status when unset.")
+    kafka_connect_converter: str = Field("org.apache.kafka.connect.json.JsonConverter", description="Key and value converter class.")
+    kafka_connect_plugin_path: list[str] = Field(
+        default_factory=lambda: ["/opt/kafka/connect-plugins"], description="plugin.path of the Connect workers."
+    )
+
+    # Schema Registry
+    schema_registry_listener_port: Port = Field(8081, description="Schema Registry HTTP port.")
+    schema_registry_kafkastore_topic: str = Field("_schemas", description="Schema Registry storage topic.")
+    schema_registry_group_id: str = Field("schema-registry", description="schema.registry.group.id.")
+    schema_registry_home: str = Field(
+        "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
+    )
+
+    @field_validator("kafka_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if int(value.split(".")[0]) < 3:
+            raise ValueError(f"Kafka {value} is older than 3.0, which kafkactl does not manage")
+        return value
+
+    @model_validator(mode="after")
+    def _check_listeners(self) -> ClusterVars:
+        listeners = self.all_broker_listeners
+        if self.kafka_broker_inter_broker_listener_name not in listeners:
+            raise ValueError(
+                f"kafka_broker_inter_broker_listener_name: {self.kafka_broker_inter_broker_listener_name!r} "
+                f"is not a key of kafka_broker_listeners ({', '.join(sorted(listeners))})"
+            )
+        seen_names: dict[str, str] = {}
+        seen_ports: dict[int, str] = {}
+        controller = self.kafka_controller_listener_name.upper()
+        for key, listener in listeners.items():
+            name = listener.name.upper()
+            if name in seen_names:
+                raise ValueError(f"kafka_broker_listeners: {key} and {seen_names[name]} share the listener name {name}")
+            if listener.port in seen_ports:
+                raise ValueError(f"kafka_broker_listeners: {key} and {seen_ports[listener.port]} share port {listener.port}")
+            if name == controller:
+                raise ValueError(f"kafka_broker_listeners: {key} uses the controller listener name {name}")
+            if listener.port == self.kafka_controller_port:
+                raise ValueError(
+                    f"kafka_broker_listeners: {key} uses port {listener.port}, the controller listener's port (kafka_controller_port)"
+                )
+            seen_names[name] = key
+            seen_ports[listener.port] = key
+        for listener in (*self.resolved_listeners.values(), self.controller_listener):
+            if listener.sasl != "none" and self.kafka_broker_sasl_user not in self.sasl_users(listener.sasl):
+                raise ValueError(
+                    f"listener {listener.name} uses SASL {listener.sasl}: kafka_broker_sasl_user {self.kafka_broker_sasl_user!r} "
+                    f"is missing from {'sasl_plain_users' if listener.sasl == 'plain' else 'sasl_scram_users'}"
+                )
+        if self.zookeeper_sasl_protocol == "digest" and "kafka_broker" not in self.zookeeper_digest_users:
+            raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
+        return self
+
+    @property
+    def all_broker_listeners(self) -> dict[str, Listener]:
+        return {**self.kafka_broker_listeners, **self.kafka_broker_custom_listeners}
+
+    def _resolve(self, listener: Listener) -> ResolvedListener:
+        ssl = self.ssl_enabled if listener.ssl_enabled is None else listener.ssl_enabled
+        mutual = self.ssl_mutual_auth_enabled if listener.ssl_mutual_auth_enabled is None else listener.ssl_mutual_auth_enabled
+        sasl = self.sasl_protocol if listener.sasl_protocol is None else listener.sasl_protocol
+        return ResolvedListener(name=listener.name.upper(), port=listener.port, ssl=ssl, mutual_tls=ssl and mutual, sasl=sasl)
+
+    @property
+    def resolved_listeners(self) -> dict[str, ResolvedListener]:
+        return {key: self._resolve(listener) for key, listener in self.all_broker_listeners.items()}
+
+    @property
+    def inter_broker_listener(self) -> ResolvedListener:
+        return self.resolved_listeners[self.kafka_broker_inter_broker_listener_name]
+
+    @property
+    def controller_listener(self) -> ResolvedListener:
+        return self._resolve(
+            Listener(
+                name=self.kafka_controller_listener_name,
+                port=self.kafka_controller_port,
+                ssl_enabled=self.kafka_controller_ssl_enabled,
+                sasl_protocol=self.kafka_controller_sasl_protocol,
+            )
+        )
+
+    def sasl_users(self, sasl: SaslProtocol) -> dict[str, SaslUser]:
+        return self.sasl_plain_users if sasl == "plain" else self.sasl_scram_users
+
+    @property
+    def inter_broker_protocol_version(self) -> str:
+        if self.kafka_inter_broker_protocol_version:
+            return self.kafka_inter_broker_protocol_version
+        return ".".join(self.kafka_version.split(".")[:2])
+
+    @property
+    def kafka_home(self) -> str:
+        return f"{self.archive_destination_path}/kafka_{self.kafka_scala_version}-{self.kafka_version}"
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the cluster settings, for masking output."""
+        values = [s for s in (self.ssl_keystore_store_password, self.ssl_keystore_key_password, self.ssl_truststore_password) if s]
+        for users in (self.sasl_scram_users, self.sasl_plain_users, self.zookeeper_digest_users):
+            values.extend(user.password for user in users.values())
+        return [v.get_secret_value() for v in values]
+
+
+class Host(Strict):
+    """A host of the inventory with its roles, ids and per-host settings."""
+
+    name: str
+    address: str
+    ssh_port: Port = 22
+    ssh_user: str = "root"
+    ssh_private_key_file: str | None = None
+    ssh_proxy_jump: str | None = None
+    become: bool = False
+    components: tuple[Component, ...]
+    zookeeper_id: int | None = None
+    broker_id: int | None = None
+    node_id: int | None = None
+    rack: str | None = None
+    custom_properties: dict[Component, dict[str, str]] = Field(default_factory=dict)
+    heap: dict[Component, str] = Field(default_factory=dict)
+    environment: dict[Component, dict[str, str]] = Field(default_factory=dict)
+
+    def has(self, component: Component) -> bool:
+        return component in self.components
+
+    @property
+    def kafka_id(self) -> int:
+        """node.id of a controller or broker.id / node.id of a broker: one id space."""
+        value = self.node_id if self.has(Component.KAFKA_CONTROLLER) else self.broker_id
+        assert value is not None, f"{self.name} has no Kafka id"
+        return value
+
+
+class Inventory(Strict):
+    """A validated inventory: what every later stage reads."""
+
+    path: str
+    cluster: ClusterVars
+    hosts: tuple[Host, ...]
+    secret_values: tuple[str, ...] = ()
+
+    def members(self, component: Component) -> list[Host]:
+        return [h for h in self.hosts if h.has(component)]
+
+    @property
+    def natural_phase(self) -> Phase | None:
+        """ZooKeeper mode or KRaft mode when the groups say so; None when a migration phase must be chosen."""
+        has_zookeeper = bool(self.members(Component.ZOOKEEPER))
+        has_controllers = bool(self.members(Component.KAFKA_CONTROLLER))
+        if has_zookeeper and has_controllers:
+            return None
+        return Phase.KRAFT if has_controllers else Phase.ZOOKEEPER
+
+
+def first_number(name: str) -> int | None:
+    """The number at the end of a host name's first label: the stable id rule (kafka-3.example -> 3)."""
+    match = re.search(r"(\d+)$", name.split(".")[0])
+    return int(match.group(1)) if match else None

@@ -1,0 +1,137 @@
+"""Plan: the desired state compared with facts from the hosts, as per-host changes in apply order.
+
+The comparison is pure. Offline, every host is taken as empty, which shows what a first apply does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kafkactl.desired import DesiredState, HostState
+from kafkactl.model import Component, Phase
+
+FileAction = Literal["create", "update", "unchanged"]
+ServiceAction = Literal["install and start", "start", "restart", "none"]
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a host has of what kafkactl manages: file contents (None when absent) and services."""
+
+    files: dict[str, str | None] = field(default_factory=dict)
+    directories: frozenset[str] = frozenset()
+    kafka_homes: frozenset[str] = frozenset()
+    active_services: frozenset[str] = frozenset()
+
+
+EMPTY_HOST = HostFacts()
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    action: FileAction
+    component: Component
+    mode: str
+    owner: str
+    diff: str
+    lines: int
+
+
+@dataclass(frozen=True)
+class ServiceChange:
+    name: str
+    component: Component
+    action: ServiceAction
+    ready: str
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    address: str
+    components: tuple[Component, ...]
+    install: str | None
+    directories: tuple[str, ...]
+    files: tuple[FileChange, ...]
+    services: tuple[ServiceChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.install
+            or self.directories
+            or any(f.action != "unchanged" for f in self.files)
+            or any(s.action != "none" for s in self.services)
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    phase: Phase
+    offline: bool
+    hosts: tuple[HostPlan, ...]
+
+    @property
+    def changed_hosts(self) -> list[HostPlan]:
+        return [h for h in self.hosts if h.changed]
+
+
+def _diff(host: str, path: str, old: str | None, new: str) -> str:
+    before = (old or "").splitlines(keepends=True)
+    after = new.splitlines(keepends=True)
+    lines = difflib.unified_diff(before, after, f"{host}:{path}" if old is not None else "/dev/null", f"{host}:{path}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
+    name = state.host.name
+    files = []
+    for managed in state.files:
+        current = facts.files.get(managed.path)
+        action: FileAction = "create" if current is None else "update" if current != managed.content else "unchanged"
+        files.append(
+            FileChange(
+                path=managed.path,
+                action=action,
+                component=managed.component,
+                mode=managed.mode,
+                owner=f"{managed.owner}:{managed.group}",
+                diff="" if action == "unchanged" else _diff(name, managed.path, current, managed.content),
+                lines=managed.content.count("\n"),
+            )
+        )
+    changed_components = {f.component for f in files if f.action != "unchanged"}
+    services = []
+    for service in state.services:
+        unit_exists = any(f.component == service.component and f.path.endswith(".service") and f.action != "create" for f in files)
+        if not unit_exists:
+            action: ServiceAction = "install and start"
+        elif service.name not in facts.active_services:
+            action = "start"
+        elif service.component in changed_components:
+            action = "restart"
+        else:
+            action = "none"
+        services.append(ServiceChange(service.name, service.component, action, service.role.restart.ready))
+    install = state.kafka_home if state.kafka_home and state.kafka_home not in facts.kafka_homes else None
+    return HostPlan(
+        host=name,
+        address=state.host.address,
+        components=state.components,
+        install=install,
+        directories=tuple(d.path for d in state.directories if d.path not in facts.directories),
+        files=tuple(files),
+        services=tuple(services),
+    )
+
+
+def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None) -> Plan:
+    """Compare; without facts every host is taken as empty (the offline plan)."""
+    return Plan(
+        phase=desired.phase,
+        offline=facts is None,
+        hosts=tuple(_host_plan(state, (facts or {}).get(state.host.name, EMPTY_HOST)) for state in desired.hosts),
+    )

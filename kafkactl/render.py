@@ -1,0 +1,24 @@
+"""`kafkactl render`: every file apply would put on every host, written under DIR/<host>/<path>."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kafkactl.desired import DesiredState
+
+
+def write_rendered(desired: DesiredState, out: Path) -> int:
+    count = 0
+    for state in desired.hosts:
+        root = out / state.host.name
+        for managed in state.files:
+            target = root / managed.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Rendered files hold real secrets: created with their target mode, never world-readable first.
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(managed.mode, 8))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(managed.content)
+            os.chmod(target, int(managed.mode, 8))
+            count += 1
+    return count

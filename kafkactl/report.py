@@ -1,0 +1,110 @@
+"""One Report for everything a command tells the user, with meaningful exit codes.
+
+Exit codes: 0 done or nothing to do, 1 error, 2 changes pending (plan). Every line goes through the
+masker first, so no secret reaches a terminal, a log or a JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import IntEnum
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from kafkactl.environment import Environment
+from kafkactl.masking import Masker
+from kafkactl.plan import Plan
+
+
+class Exit(IntEnum):
+    OK = 0
+    ERROR = 1
+    CHANGES_PENDING = 2
+
+
+ACTION_STYLES = {
+    "create": "green",
+    "update": "yellow",
+    "install and start": "green",
+    "start": "green",
+    "restart": "yellow",
+}
+
+
+class Report:
+    def __init__(self, env: Environment, masker: Masker | None = None) -> None:
+        self.env = env
+        self.mask = masker or Masker()
+        self.out = Console(file=env.stdout, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
+        self.err = Console(file=env.stderr, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
+        self.exit_code = Exit.OK
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.out.print(Text(self.mask(text), style=style or ""))
+
+    def warning(self, text: str) -> None:
+        self.err.print(Text(f"warning: {self.mask(text)}", style="yellow"))
+
+    def error(self, text: str) -> None:
+        self.err.print(Text(f"error: {self.mask(text)}", style="bold red"))
+        self.exit_code = Exit.ERROR
+
+    def json(self, document: Any) -> None:
+        self.env.stdout.write(self.mask(json.dumps(document, indent=2, default=str)) + "\n")
+
+    def plan(self, plan: Plan, *, show_diff: bool) -> None:
+        mode = "offline: every host taken as empty" if plan.offline else "against the hosts' current state"
+        self.line(f"Plan for phase {plan.phase.value} ({mode})", style="bold")
+        for index, host in enumerate(plan.hosts, start=1):
+            status = "changes" if host.changed else "no changes"
+            self.line("")
+            self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({', '.join(host.components)}): {status}", style="bold")
+            if host.install:
+                self.line(f"  install  {host.install}", style="green")
+            for directory in host.directories:
+                self.line(f"  mkdir    {directory}", style="green")
+            for change in host.files:
+                if change.action == "unchanged" and not show_diff:
+                    continue
+                self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {change.lines} lines)",
+                          style=ACTION_STYLES.get(change.action))
+                if show_diff and change.diff:
+                    for diff_line in change.diff.splitlines():
+                        self.line(f"      {diff_line}", style=_diff_style(diff_line))
+            for service in host.services:
+                if service.action != "none":
+                    self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
+                              style=ACTION_STYLES.get(service.action))
+        changed = plan.changed_hosts
+        self.line("")
+        if changed:
+            order = " -> ".join(h.host for h in changed)
+            self.line(f"{len(changed)} of {len(plan.hosts)} hosts to change, one at a time in this order: {order}", style="bold")
+            self.exit_code = Exit.CHANGES_PENDING
+        else:
+            self.line(f"Nothing to do: all {len(plan.hosts)} hosts match the inventory.", style="bold green")
+
+    def plan_json(self, plan: Plan) -> None:
+        self.json(
+            {
+                "phase": plan.phase.value,
+                "offline": plan.offline,
+                "changed_hosts": [h.host for h in plan.changed_hosts],
+                "hosts": [{**asdict(h), "changed": h.changed} for h in plan.hosts],
+            }
+        )
+        if plan.changed_hosts:
+            self.exit_code = Exit.CHANGES_PENDING
+
+
+def _diff_style(line: str) -> str | None:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    return None

@@ -1,0 +1,63 @@
+"""roles/<component>/role.yml: each component's service, files, directories and restart semantics as data."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from kafkactl.model import Component
+from kafkactl.resources import resource_dir
+
+
+class RoleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    template: str
+    mode: str = "0640"
+    owner: Literal["root", "service"] = "service"
+    when: Literal["jaas"] | None = None
+
+
+class RestartSemantics(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order: str
+    ready: str
+    before_stop: list[str]
+
+
+class Role(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    component: Component
+    description: str
+    service: str
+    config: str
+    heap: str
+    heap_env: str
+    jvm_env: str
+    exec_start: str
+    directories: list[str]
+    files: list[RoleFile]
+    restart: RestartSemantics
+
+
+@cache
+def role(component: Component) -> Role:
+    path = resource_dir("roles") / component.value / "role.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Role.model_validate({**data, "component": component})
+
+
+_EXPRESSIONS = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@cache
+def expression(text: str) -> jinja2.Template:
+    """A compiled role.yml value such as "{{ cluster.kafka_config_dir }}/server.properties"."""
+    return _EXPRESSIONS.from_string(text)
