@@ -231,8 +231,8 @@ class ClusterVars(Strict):
         for listener in (*self.resolved_listeners.values(), self.controller_listener):
             if listener.sasl != "none" and self.kafka_broker_sasl_user not in self.sasl_users(listener.sasl):
                 raise ValueError(
-                    f"listener {listener.name} uses SASL {listener.sasl}: kafka_broker_sasl_user {self.kafka_broker_sasl_user!r} "
-                    f"is missing from {'sasl_plain_users' if listener.sasl == 'plain' else 'sasl_scram_users'}"
+                    f"sasl_protocol {listener.sasl} on listener {listener.name}: kafka_broker_sasl_user "
+                    f"{self.kafka_broker_sasl_user!r} is missing from {'sasl_plain_users' if listener.sasl == 'plain' else 'sasl_scram_users'}"
                 )
         if self.zookeeper_sasl_protocol == "digest" and "kafka_broker" not in self.zookeeper_digest_users:
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")

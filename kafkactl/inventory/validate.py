@@ -128,7 +128,7 @@ def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
     for name, group in raw.groups.items():
         if name in COMPONENTS or name == "all":
             continue
-        close = difflib.get_close_matches(name, COMPONENTS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, [c.value for c in COMPONENTS], n=1, cutoff=0.75)
         if close:
             problems.error(
                 group.origin,
@@ -190,8 +190,9 @@ def _build_cluster(raw: RawInventory, values: dict[str, Any], origins: dict[str,
                 where = origins.get(loc[0], Origin(str(raw.path)))
                 problems.error(where, f"{'.'.join(loc)}: {message}{_got(err)}")
             else:
-                key = message.split(":", 1)[0]
-                problems.error(origins.get(key, Origin(str(raw.path))), message)
+                # A check across several variables: point at the first of them the inventory sets.
+                mentioned = [key for key in origins if re.search(rf"\b{key}\b", message)]
+                problems.error(origins[mentioned[0]] if mentioned else Origin(str(raw.path)), message)
         problems.raise_if_any()
         raise AssertionError("unreachable")
 
