@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from kafkactl import __version__
 from kafkactl.desired import desired_state
@@ -19,7 +20,31 @@ from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
 
+class _Commands(TyperGroup):
+    """Usage errors exit 1 like every other error: exit 2 means "changes pending"."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            code = int(Exit.ERROR)
+        except Exception as exc:  # click's usage errors, whichever click typer ships with
+            if not hasattr(exc, "format_message"):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+                code = int(Exit.OK)
+            else:
+                typer.echo(f"error: {exc.format_message().replace('Value error, ', '')}", err=True)
+                code = int(Exit.ERROR)
+        if not standalone_mode:
+            return code
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Plan-first configuration and operations for Apache Kafka and ZooKeeper clusters over SSH.",
     no_args_is_help=True,
     add_completion=False,

@@ -33,7 +33,7 @@ def run_cli(*args: str, variables: Mapping[str, str] | None = None, stdin: str =
     stdout, stderr = io.StringIO(), io.StringIO()
     env = Environment(stdout=stdout, stderr=stderr, stdin=io.StringIO(stdin), variables=dict(variables or {}))
     result = CliRunner().invoke(app, list(args), obj=env, catch_exceptions=False)
-    return Outcome(result.exit_code, stdout.getvalue() + result.stdout, stderr.getvalue())
+    return Outcome(result.exit_code, stdout.getvalue() + result.stdout, stderr.getvalue() + result.stderr)
 
 
 @pytest.fixture

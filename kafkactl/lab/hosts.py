@@ -1,0 +1,415 @@
+"""Lab hosts: podman containers booting systemd and sshd on a fixed-subnet network."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import socket
+import tarfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._run import LabError, as_root, atomic_write, log, run
+from .image import DEPLOY_UID, DEPLOY_USER
+
+NETWORK = "kafkactl-lab"
+CONTAINER_PREFIX = "kafkactl-lab-"
+SUBNET_ENV = "KAFKACTL_LAB_SUBNET"
+DEFAULT_SUBNET = "10.219.77.0/24"
+FIRST_HOST_INDEX = 11
+IPTABLES_CHAIN = "KAFKACTL-LAB"
+HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+CLIENT_KEY = "id_ed25519"
+LABEL = "kafkactl.lab"
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    name: str
+    container: str
+    address: str | None
+    state: str
+    """podman's container state (running, exited, created, ...) or "missing"."""
+    systemd: str | None
+    """Output of ``systemctl is-system-running`` inside the host when it runs."""
+    sshd: bool
+    """sshd answered with an SSH banner (probed from the bastion for jump-only hosts)."""
+    jump_via: str | None
+
+
+# ---------------------------------------------------------------- state file
+
+
+def _state_file(state_dir: Path) -> Path:
+    return state_dir / "lab.json"
+
+
+def load_state(state_dir: Path) -> dict:
+    try:
+        state = json.loads(_state_file(state_dir).read_text())
+    except FileNotFoundError:
+        state = {}
+    state.setdefault("hosts", {})
+    return state
+
+
+def save_state(state_dir: Path, state: dict) -> None:
+    atomic_write(_state_file(state_dir), json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def container_name(name: str) -> str:
+    return CONTAINER_PREFIX + name
+
+
+def validate_names(names: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        if not _NAME_RE.match(n):
+            raise LabError(f"invalid lab host name {n!r}: use lowercase letters, digits and '-'")
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def subnet() -> ipaddress.IPv4Network:
+    net = ipaddress.IPv4Network(os.environ.get(SUBNET_ENV, DEFAULT_SUBNET))
+    if net.num_addresses < 64:
+        raise LabError(f"{SUBNET_ENV}={net} is too small; use a /26 or larger")
+    return net
+
+
+def assign_addresses(state: dict, names: list[str], net: ipaddress.IPv4Network) -> None:
+    """Give every new host the lowest free address from .11 on; keep existing ones."""
+    hosts = state["hosts"]
+    used = {h["address"] for h in hosts.values()}
+    candidates = (str(ip) for i, ip in enumerate(net.hosts(), start=1) if i >= FIRST_HOST_INDEX)
+    for name in names:
+        if name in hosts and ipaddress.IPv4Address(hosts[name]["address"]) in net:
+            continue
+        for ip in candidates:
+            if ip not in used:
+                used.add(ip)
+                hosts[name] = {"address": ip, "container": container_name(name), "jump_via": None}
+                break
+        else:
+            raise LabError(f"no free address left in {net}")
+
+
+# ---------------------------------------------------------------- keys
+
+
+def _keygen(path: Path, key_type: str, comment: str) -> None:
+    if path.exists() and path.with_name(path.name + ".pub").exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for p in (path, path.with_name(path.name + ".pub")):
+        p.unlink(missing_ok=True)
+    args = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", comment, "-f", str(path)]
+    if key_type == "rsa":
+        args[4:4] = ["-b", "3072"]
+    run(args, timeout=120)
+
+
+def ensure_client_key(state_dir: Path) -> Path:
+    key = state_dir / CLIENT_KEY
+    _keygen(key, "ed25519", "kafkactl-lab")
+    key.chmod(0o600)
+    return key
+
+
+def host_key_paths(state_dir: Path, name: str) -> dict[str, Path]:
+    d = state_dir / "hostkeys" / name
+    return {t: d / f"ssh_host_{t}_key" for t in HOST_KEY_TYPES}
+
+
+def ensure_host_keys(state_dir: Path, name: str) -> dict[str, Path]:
+    paths = host_key_paths(state_dir, name)
+    for key_type, path in paths.items():
+        _keygen(path, key_type, f"root@{name}")
+    return paths
+
+
+def _pub(path: Path) -> str:
+    return path.with_name(path.name + ".pub").read_text().strip()
+
+
+def write_known_hosts(state_dir: Path, state: dict) -> Path:
+    """known_hosts from the generated host keys, under both the name and the address."""
+    lines = []
+    for name, h in sorted(state["hosts"].items()):
+        for path in host_key_paths(state_dir, name).values():
+            if path.with_name(path.name + ".pub").exists():
+                key_type, blob = _pub(path).split()[:2]
+                lines.append(f"{name},{h['address']} {key_type} {blob}")
+    path = state_dir / "known_hosts"
+    atomic_write(path, "\n".join(lines) + ("\n" if lines else ""))
+    return path
+
+
+def write_ssh_config(state_dir: Path, state: dict) -> Path:
+    key = state_dir / CLIENT_KEY
+    known = state_dir / "known_hosts"
+    blocks = []
+    for name, h in sorted(state["hosts"].items()):
+        lines = [
+            f"Host {name}",
+            f"  HostName {h['address']}",
+            "  User root",
+            f"  IdentityFile {key}",
+            "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {known}",
+            "  GlobalKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking yes",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+            "  LogLevel ERROR",
+        ]
+        if h.get("jump_via"):
+            lines.append(f"  ProxyJump {h['jump_via']}")
+        blocks.append("\n".join(lines))
+    path = state_dir / "ssh_config"
+    atomic_write(path, "\n\n".join(blocks) + "\n")
+    return path
+
+
+def hosts_file(state: dict) -> str:
+    lines = [
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "ff02::1\tip6-allnodes",
+        "ff02::2\tip6-allrouters",
+    ]
+    for name, h in sorted(state["hosts"].items(), key=lambda kv: ipaddress.IPv4Address(kv[1]["address"])):
+        lines.append(f"{h['address']}\t{name}")
+    return "\n".join(lines) + "\n"
+
+
+def _seed_tar(state_dir: Path, name: str, state: dict) -> tuple[bytes, str]:
+    """Tar stream laid over a new container's root, and a digest of its key material."""
+    client_pub = (state_dir / (CLIENT_KEY + ".pub")).read_bytes()
+    buf = io.BytesIO()
+    digest = hashlib.sha256(client_pub)
+    now = int(time.time())
+
+    def add(tar: tarfile.TarFile, path: str, data: bytes | None, mode: int, uid: int = 0) -> None:
+        ti = tarfile.TarInfo(path)
+        ti.mode, ti.uid, ti.gid, ti.mtime = mode, uid, uid, now
+        if data is None:
+            ti.type = tarfile.DIRTYPE
+            tar.addfile(ti)
+        else:
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in host_key_paths(state_dir, name).values():
+            priv, pub = path.read_bytes(), path.with_name(path.name + ".pub").read_bytes()
+            digest.update(pub)
+            add(tar, f"etc/ssh/{path.name}", priv, 0o600)
+            add(tar, f"etc/ssh/{path.name}.pub", pub, 0o644)
+        add(tar, "root/.ssh", None, 0o700)
+        add(tar, "root/.ssh/authorized_keys", client_pub, 0o600)
+        add(tar, f"home/{DEPLOY_USER}/.ssh", None, 0o700, DEPLOY_UID)
+        add(tar, f"home/{DEPLOY_USER}/.ssh/authorized_keys", client_pub, 0o600, DEPLOY_UID)
+        add(tar, "etc/hosts", hosts_file(state).encode(), 0o644)
+    return buf.getvalue(), digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- podman
+
+
+def inspect(container: str) -> dict | None:
+    res = run(["podman", "container", "inspect", container], check=False, timeout=60)
+    if res.returncode != 0:
+        return None
+    data = json.loads(res.stdout or "[]")
+    return data[0] if data else None
+
+
+def ensure_network(net: ipaddress.IPv4Network) -> None:
+    gateway = str(next(net.hosts()))
+    res = run(["podman", "network", "inspect", NETWORK], check=False, timeout=60)
+    if res.returncode == 0:
+        info = json.loads(res.stdout)[0]
+        subnets = [s.get("subnet") for s in info.get("subnets") or []]
+        if str(net) in subnets:
+            return
+        attached = run(
+            ["podman", "ps", "-a", "--filter", f"network={NETWORK}", "--format", "{{.Names}}"], timeout=60
+        ).stdout.split()
+        if attached:
+            raise LabError(
+                f"podman network {NETWORK} has subnet {subnets}, not {net}, and is used by "
+                f"{', '.join(attached)}; run down first or set {SUBNET_ENV}"
+            )
+        run(["podman", "network", "rm", NETWORK], timeout=60)
+    log.info("creating podman network %s (%s)", NETWORK, net)
+    run(
+        [
+            "podman", "network", "create",
+            "--driver", "bridge",
+            "--subnet", str(net),
+            "--gateway", gateway,
+            "--label", f"{LABEL}=1",
+            NETWORK,
+        ],
+        timeout=60,
+    )
+
+
+def remove_network() -> None:
+    attached = run(
+        ["podman", "ps", "-a", "--filter", f"network={NETWORK}", "--format", "{{.Names}}"], check=False, timeout=60
+    ).stdout.split()
+    if not attached:
+        run(["podman", "network", "rm", NETWORK], check=False, timeout=60)
+
+
+def create_container(state_dir: Path, name: str, state: dict, image: str) -> None:
+    host = state["hosts"][name]
+    seed, seed_digest = _seed_tar(state_dir, name, state)
+    cname = host["container"]
+    log.info("creating host %s (%s) as container %s", name, host["address"], cname)
+    run(
+        [
+            "podman", "create",
+            "--name", cname,
+            "--hostname", name,
+            "--network", NETWORK,
+            "--ip", host["address"],
+            "--network-alias", name,
+            "--no-hosts",
+            "--systemd", "always",
+            "--cap-add", "NET_ADMIN,NET_RAW,SYS_PTRACE",
+            "--stop-timeout", "10",
+            "--label", f"{LABEL}=1",
+            "--label", f"{LABEL}.host={name}",
+            "--label", f"{LABEL}.state={state_dir}",
+            "--label", f"{LABEL}.seed={seed_digest}",
+            image,
+            "/sbin/init",
+        ],
+        timeout=120,
+    )
+    # --archive=false keeps the owners recorded in the tar (deploy's files stay deploy's).
+    run(["podman", "cp", "--archive=false", "-", f"{cname}:/"], input=seed, timeout=120)
+
+
+def seed_digest(state_dir: Path, name: str, state: dict) -> str:
+    return _seed_tar(state_dir, name, state)[1]
+
+
+def remove_container(container: str) -> None:
+    run(["podman", "rm", "--force", "--time", "5", container], check=False, timeout=120)
+
+
+def ensure_attached(info: dict, address: str) -> None:
+    """Reconnect a container cut off from the lab network, keeping its address."""
+    nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    if NETWORK in nets:
+        return
+    log.info("reconnecting %s to %s with %s", info["Name"], NETWORK, address)
+    run(["podman", "network", "connect", "--ip", address, NETWORK, info["Name"]], timeout=60)
+
+
+def push_hosts_file(container: str, content: str) -> None:
+    run(["podman", "exec", "-i", container, "sh", "-c", "cat > /etc/hosts"], input=content, timeout=60)
+
+
+def systemd_state(container: str, wait: bool = False, timeout: float = 120) -> str:
+    cmd = ["podman", "exec", container, "systemctl", "is-system-running"]
+    if wait:
+        cmd.append("--wait")
+    res = run(cmd, check=False, timeout=timeout)
+    return res.stdout.strip() or res.stderr.strip() or "unknown"
+
+
+def failed_units(container: str) -> list[str]:
+    res = run(
+        ["podman", "exec", container, "systemctl", "--failed", "--no-legend", "--plain"], check=False, timeout=60
+    )
+    return [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+
+
+def ssh_banner(address: str, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def ssh_banner_via(bastion_container: str, address: str) -> bool:
+    res = run(
+        ["podman", "exec", bastion_container, "sh", "-c", f"timeout 3 nc -w 2 {address} 22 </dev/null | head -c 4"],
+        check=False,
+        timeout=30,
+    )
+    return res.stdout.startswith("SSH-")
+
+
+def ssh_run(state_dir: Path, name: str, command: str, user: str = "root", timeout: float = 60):
+    return run(
+        ["ssh", "-F", str(state_dir / "ssh_config"), "-l", user, name, command],
+        check=False,
+        timeout=timeout,
+    )
+
+
+def wait_for_ssh(state_dir: Path, name: str, timeout: float = 120) -> None:
+    """Log in as root and as deploy (checking passwordless sudo) with strict host keys."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        res = ssh_run(state_dir, name, "true", timeout=30)
+        if res.returncode == 0:
+            break
+        last = res.stderr.strip()
+        if time.monotonic() > deadline:
+            raise LabError(f"ssh to lab host {name} did not succeed within {timeout}s: {last}")
+        time.sleep(0.5)
+    res = ssh_run(state_dir, name, "sudo -n true", user=DEPLOY_USER, timeout=30)
+    if res.returncode != 0:
+        raise LabError(f"ssh as {DEPLOY_USER}@{name} with sudo failed: {res.stderr.strip()}")
+
+
+# ---------------------------------------------------------------- jump-only hosts
+
+
+def _ipt(*args: str, check: bool = True):
+    return run(as_root(["iptables", "-w", "10", *args]), check=check, timeout=60)
+
+
+def apply_jump_rules(state: dict) -> None:
+    """Reject traffic from this machine to jump-only hosts; lab hosts still reach them.
+
+    Packets this machine sends traverse the filter OUTPUT chain; traffic between
+    containers on the lab bridge does not, so a bastion on the same network still
+    reaches the host.
+    """
+    blocked = sorted(h["address"] for h in state["hosts"].values() if h.get("jump_via"))
+    exists = _ipt("-n", "-L", IPTABLES_CHAIN, check=False).returncode == 0
+    if not blocked:
+        if exists:
+            while _ipt("-D", "OUTPUT", "-j", IPTABLES_CHAIN, check=False).returncode == 0:
+                pass
+            _ipt("-F", IPTABLES_CHAIN, check=False)
+            _ipt("-X", IPTABLES_CHAIN, check=False)
+        return
+    if not exists:
+        _ipt("-N", IPTABLES_CHAIN)
+    if _ipt("-C", "OUTPUT", "-j", IPTABLES_CHAIN, check=False).returncode != 0:
+        _ipt("-I", "OUTPUT", "1", "-j", IPTABLES_CHAIN)
+    _ipt("-F", IPTABLES_CHAIN)
+    for addr in blocked:
+        _ipt("-A", IPTABLES_CHAIN, "-d", f"{addr}/32", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
+        _ipt("-A", IPTABLES_CHAIN, "-d", f"{addr}/32", "-j", "REJECT")

@@ -1,0 +1,130 @@
+"""Ansible inventory semantics: precedence, group_vars/host_vars, merged custom properties, stable ids."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import yaml
+
+from kafkactl.desired import desired_state
+from kafkactl.inventory import read_inventory
+from kafkactl.model import Component
+
+from conftest import ROOT
+
+
+def _write(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def test_precedence_and_side_files(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "inventory.yml", """
+all:
+  vars:
+    kafka_num_partitions: 1
+    kafka_broker_custom_properties: {a: all, b: all, c: all}
+  children:
+    zookeeper:
+      hosts: {zk1: }
+    kafka_broker:
+      vars:
+        kafka_broker_custom_properties: {b: group}
+      children:
+        rack_a:
+          vars:
+            kafka_broker_rack: a
+          hosts:
+            kafka1:
+              kafka_broker_custom_properties: {c: host}
+            kafka2:
+""")
+    _write(tmp_path / "group_vars" / "all.yml", {"kafka_num_partitions": 12})
+    _write(tmp_path / "group_vars" / "rack_a.yml", {"kafka_broker_custom_properties": {"d": "group_vars"}})
+    _write(tmp_path / "host_vars" / "kafka2" / "main.yml", {"kafka_broker_rack": "b", "ansible_host": "10.0.0.2"})
+    loaded = read_inventory(inventory)
+    hosts = {h.name: h for h in loaded.inventory.hosts}
+    assert loaded.inventory.cluster.kafka_num_partitions == 12
+    assert hosts["kafka1"].custom_properties[Component.KAFKA_BROKER] == {"a": "all", "b": "group", "c": "host", "d": "group_vars"}
+    assert hosts["kafka2"].custom_properties[Component.KAFKA_BROKER] == {"a": "all", "b": "group", "c": "all", "d": "group_vars"}
+    assert (hosts["kafka1"].rack, hosts["kafka2"].rack) == ("a", "b")
+    assert hosts["kafka2"].address == "10.0.0.2"
+    assert hosts["kafka1"].address == "kafka1"
+
+
+def test_ids_are_stable_when_hosts_are_reordered(tmp_path: Path) -> None:
+    """Reordering the inventory must not change a single rendered byte (ids come from names or vars)."""
+    original = yaml.safe_load((ROOT / "inventories/kraft-migration/inventory.yml").read_text())
+    shuffled = yaml.safe_load((ROOT / "inventories/kraft-migration/inventory.yml").read_text())
+    rng = random.Random(7)
+    for group in shuffled["all"]["children"].values():
+        names = list(group["hosts"])
+        rng.shuffle(names)
+        group["hosts"] = {name: group["hosts"][name] for name in names}
+    shuffled["all"]["children"] = dict(reversed(list(shuffled["all"]["children"].items())))
+    first = desired_state(read_inventory(_write(tmp_path / "a.yml", original)).inventory, "dual-write")
+    second = desired_state(read_inventory(_write(tmp_path / "b.yml", shuffled)).inventory, "dual-write")
+    assert [(s.host.name, s.files) for s in first.hosts] == [(s.host.name, s.files) for s in second.hosts]
+
+
+def test_stable_id_rule() -> None:
+    inventory = read_inventory(ROOT / "inventories/kraft-migration/inventory.yml").inventory
+    ids = {h.name: (h.zookeeper_id, h.broker_id, h.node_id) for h in inventory.hosts}
+    assert ids["zk2.example.com"] == (2, None, None)
+    assert ids["kafka3.example.com"] == (None, 3, None)
+    assert ids["controller1.example.com"] == (None, None, 9991)
+
+
+def test_cp_ansible_inventory_loads_with_warnings(tmp_path: Path) -> None:
+    """A cp-ansible inventory loads as it is; variables kafkactl does not use are named, typos get a hint."""
+    inventory = _write(tmp_path / "hosts.yml", """
+all:
+  vars:
+    ansible_connection: ssh
+    ansible_user: ec2-user
+    ansible_become: true
+    ansible_ssh_private_key_file: /home/ec2-user/guest.pem
+    confluent_package_version: 7.6.9
+    jolokia_enabled: false
+    ssl_enabled: false
+    kafka_verison: 3.9.1
+zookeeper:
+  hosts:
+    ip-172-31-34-246.us-west-2.compute.internal:
+      zookeeper_id: 1
+kafka_broker:
+  hosts:
+    ip-172-31-34-247.us-west-2.compute.internal:
+      broker_id: 1
+      kafka_broker_custom_properties:
+        broker.rack: us-west-2a
+""")
+    loaded = read_inventory(inventory)
+    messages = [w.message for w in loaded.warnings]
+    assert any("confluent_package_version: cp-ansible variable that kafkactl does not use" in m for m in messages)
+    assert any(m.startswith("kafka_verison: unknown variable") and "did you mean 'kafka_version'?" in m for m in messages)
+    broker = next(h for h in loaded.inventory.hosts if h.has(Component.KAFKA_BROKER))
+    assert (broker.ssh_user, broker.become, broker.ssh_private_key_file) == ("ec2-user", True, "/home/ec2-user/guest.pem")
+    assert all(str(w.origin).startswith(str(inventory)) for w in loaded.warnings)
+
+
+def test_proxy_jump_from_ssh_common_args(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "inventory.yml", """
+zookeeper:
+  hosts:
+    zk1:
+      ansible_ssh_common_args: "-o ProxyJump=bastion.example.com -o ServerAliveInterval=30"
+kafka_broker:
+  hosts: {kafka1: }
+""")
+    hosts = {h.name: h for h in read_inventory(inventory).inventory.hosts}
+    assert hosts["zk1"].ssh_proxy_jump == "bastion.example.com"
+    assert hosts["kafka1"].ssh_proxy_jump is None
+
+
+def test_even_ensemble_is_a_warning(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "inventory.yml", "zookeeper:\n  hosts: {zk1: , zk2: }\nkafka_broker:\n  hosts: {kafka1: }\n")
+    loaded = read_inventory(inventory)
+    assert [w.message for w in loaded.warnings] == ["zookeeper has 2 hosts: an even count tolerates no more failures than 1"]
