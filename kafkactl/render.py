@@ -10,11 +10,14 @@ from kafkactl.desired import DesiredState
 
 def write_rendered(desired: DesiredState, out: Path) -> int:
     count = 0
+    made: set[Path] = set()
     for state in desired.hosts:
         root = out / state.host.name
         for managed in state.files:
             target = root / managed.path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             # Rendered files hold real secrets: created with their target mode, never world-readable first.
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(managed.mode, 8))
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

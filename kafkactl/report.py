@@ -43,7 +43,10 @@ class Report:
         self.exit_code = Exit.OK
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.out.print(Text(self.mask(text), style=style or ""))
+        if self.env.color:
+            self.out.print(Text(self.mask(text), style=style or ""))
+        else:  # plain output (pipes, CI, files) skips rich's rendering: large plans print fast
+            self.env.stdout.write(self.mask(text) + "\n")
 
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {self.mask(text)}", style="yellow"))

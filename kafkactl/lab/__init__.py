@@ -186,15 +186,9 @@ def up(
             info = _hosts.inspect(host["container"])
             if info is not None:
                 labels = (info.get("Config") or {}).get("Labels") or {}
-                wanted = {
-                    f"{_hosts.LABEL}.state": str(state_dir),
-                    f"{_hosts.LABEL}.seed": _hosts.seed_digest(state_dir, name, state),
-                }
-                stale = [k for k, v in wanted.items() if labels.get(k) != v]
-                if info.get("ImageName") != image:
-                    stale.append("image")
-                if stale:
-                    log.info("recreating %s (changed: %s)", host["container"], ", ".join(stale))
+                _, spec = _hosts.container_args(state_dir, name, state, image)
+                if labels.get(f"{_hosts.LABEL}.spec") != spec:
+                    log.info("recreating %s: its image, options or keys changed", host["container"])
                     _hosts.remove_container(host["container"])
                     info = None
             if info is None:

@@ -273,38 +273,65 @@ def remove_network() -> None:
         run(["podman", "network", "rm", NETWORK], check=False, timeout=60)
 
 
+def _hybrid_cgroup2_mount() -> str | None:
+    """The cgroup2 mount of a hybrid cgroup v1/v2 machine (``/sys/fs/cgroup/unified``), if any."""
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in mounts:
+        pre, _, post = line.partition(" - ")
+        fields = pre.split()
+        if len(fields) > 4 and post.split()[:1] == ["cgroup2"] and fields[4] != "/sys/fs/cgroup":
+            return fields[4]
+    return None
+
+
+def container_args(state_dir: Path, name: str, state: dict, image: str) -> tuple[list[str], str]:
+    """``podman create`` arguments for host ``name`` and a digest identifying them.
+
+    The digest covers the image, address, options and key material; a container whose
+    ``kafkactl.lab.spec`` label differs is recreated by ``up``.
+    """
+    host = state["hosts"][name]
+    extra: list[str] = []
+    # On a hybrid cgroup machine podman gives the container only the v1 hierarchies.
+    # systemd then runs in legacy mode, where cgroup-empty notifications never reach
+    # it inside a container: units such as user@.service hang in "final-sigkill" and
+    # the next SSH login of that user blocks. With the cgroup2 hierarchy mounted
+    # systemd runs in hybrid mode and tracks processes through cgroup.events.
+    unified = _hybrid_cgroup2_mount()
+    if unified:
+        extra += ["--volume", f"{unified}:/sys/fs/cgroup/unified:rw"]
+    args = [
+        "--name", host["container"],
+        "--hostname", name,
+        "--network", NETWORK,
+        "--ip", host["address"],
+        "--network-alias", name,
+        "--no-hosts",
+        "--systemd", "always",
+        "--cap-add", "NET_ADMIN,NET_RAW,SYS_PTRACE",
+        "--stop-timeout", "10",
+        "--label", f"{LABEL}=1",
+        "--label", f"{LABEL}.host={name}",
+        "--label", f"{LABEL}.state={state_dir}",
+        *extra,
+        image,
+        "/sbin/init",
+    ]
+    digest = hashlib.sha256(json.dumps([args, _seed_tar(state_dir, name, state)[1]]).encode()).hexdigest()[:16]
+    return ["--label", f"{LABEL}.spec={digest}", *args], digest
+
+
 def create_container(state_dir: Path, name: str, state: dict, image: str) -> None:
     host = state["hosts"][name]
-    seed, seed_digest = _seed_tar(state_dir, name, state)
-    cname = host["container"]
-    log.info("creating host %s (%s) as container %s", name, host["address"], cname)
-    run(
-        [
-            "podman", "create",
-            "--name", cname,
-            "--hostname", name,
-            "--network", NETWORK,
-            "--ip", host["address"],
-            "--network-alias", name,
-            "--no-hosts",
-            "--systemd", "always",
-            "--cap-add", "NET_ADMIN,NET_RAW,SYS_PTRACE",
-            "--stop-timeout", "10",
-            "--label", f"{LABEL}=1",
-            "--label", f"{LABEL}.host={name}",
-            "--label", f"{LABEL}.state={state_dir}",
-            "--label", f"{LABEL}.seed={seed_digest}",
-            image,
-            "/sbin/init",
-        ],
-        timeout=120,
-    )
+    args, _ = container_args(state_dir, name, state, image)
+    seed, _ = _seed_tar(state_dir, name, state)
+    log.info("creating host %s (%s) as container %s", name, host["address"], host["container"])
+    run(["podman", "create", *args], timeout=120)
     # --archive=false keeps the owners recorded in the tar (deploy's files stay deploy's).
-    run(["podman", "cp", "--archive=false", "-", f"{cname}:/"], input=seed, timeout=120)
-
-
-def seed_digest(state_dir: Path, name: str, state: dict) -> str:
-    return _seed_tar(state_dir, name, state)[1]
+    run(["podman", "cp", "--archive=false", "-", f"{host['container']}:/"], input=seed, timeout=120)
 
 
 def remove_container(container: str) -> None:
@@ -370,10 +397,13 @@ def wait_for_ssh(state_dir: Path, name: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        res = ssh_run(state_dir, name, "true", timeout=30)
-        if res.returncode == 0:
-            break
-        last = res.stderr.strip()
+        try:
+            res = ssh_run(state_dir, name, "true", timeout=30)
+            if res.returncode == 0:
+                break
+            last = res.stderr.strip()
+        except LabError as exc:
+            last = str(exc)
         if time.monotonic() > deadline:
             raise LabError(f"ssh to lab host {name} did not succeed within {timeout}s: {last}")
         time.sleep(0.5)
