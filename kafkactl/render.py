@@ -20,8 +20,10 @@ def write_rendered(desired: DesiredState, out: Path) -> int:
                 made.add(target.parent)
             # Rendered files hold real secrets: created with their target mode, never world-readable first.
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(managed.mode, 8))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(managed.content)
-            os.chmod(target, int(managed.mode, 8))
+            try:
+                os.fchmod(fd, int(managed.mode, 8))
+                os.write(fd, managed.content.encode("utf-8"))
+            finally:
+                os.close(fd)
             count += 1
     return count
