@@ -21,7 +21,7 @@ TARGET_MB = 300
 
 
 def write_inventory(path: Path, brokers: int) -> None:
-    lines = ["all:", "  vars:", "    kafka_version: 3.9.1", "  children:", "    zookeeper:", "      hosts:"]
+    lines = ["all:", "  vars:", "    kafka_version: 3.9.2", "  children:", "    zookeeper:", "      hosts:"]
     lines += [f"        zk{i}.bench.example:" for i in range(1, 4)]
     lines += ["    kafka_broker:", "      hosts:"]
     lines += [f"        kafka{i}.bench.example:" for i in range(1, brokers + 1)]

@@ -15,9 +15,9 @@ import jinja2
 from kafkactl.components.kafka_broker import broker_properties
 from kafkactl.components.kafka_connect import connect_properties
 from kafkactl.components.kafka_controller import controller_properties
-from kafkactl.components.properties import Properties
+from kafkactl.components.properties import Properties, format_value
 from kafkactl.components.schema_registry import schema_registry_properties
-from kafkactl.components.security import zookeeper_client_jaas
+from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
 from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
 from kafkactl.errors import KafkactlError
@@ -45,6 +45,7 @@ class ManagedFile:
     owner: str
     group: str
     component: Component
+    restarts_service: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,13 @@ def _jaas(topology: Topology, component: Component) -> str | None:
     return zookeeper_client_jaas(topology.cluster) if uses_zookeeper else None
 
 
+def _admin_properties(topology: Topology, component: Component) -> dict[str, str]:
+    """How kafkactl's own tools reach this node: the controller listener or the inter-broker one."""
+    cluster = topology.cluster
+    listener = cluster.controller_listener if component == Component.KAFKA_CONTROLLER else cluster.inter_broker_listener
+    return {key: format_value(value) for key, value in client_security(cluster, listener).items()}
+
+
 def _component_state(topology: Topology, host: Host, component: Component) -> tuple[list[Directory], list[ManagedFile], Service]:
     cluster = topology.cluster
     spec = role(component)
@@ -140,6 +148,7 @@ def _component_state(topology: Topology, host: Host, component: Component) -> tu
     context.update(
         role=spec,
         properties=PROPERTIES[component](topology, host),
+        admin_properties=_admin_properties(topology, component),
         jaas=jaas,
         heap=host.heap.get(component, spec.heap),
         environment=host.environment.get(component, {}),
@@ -156,6 +165,7 @@ def _component_state(topology: Topology, host: Host, component: Component) -> tu
             owner=owner if f.owner == "service" else "root",
             group=group if f.owner == "service" else "root",
             component=component,
+            restarts_service=f.restart,
         )
         for f in chosen
     ]

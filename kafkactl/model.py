@@ -94,7 +94,7 @@ class ClusterVars(Strict):
     """Cluster-wide inventory variables. Set them under all.vars or in any group's vars."""
 
     # Software
-    kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$", description="Apache Kafka version every node runs.")
+    kafka_version: str = Field("3.9.2", pattern=r"^\d+\.\d+\.\d+$", description="Apache Kafka version every node runs.")
     kafka_scala_version: str = Field("2.13", description="Scala build of the Kafka archive.")
     kafka_inter_broker_protocol_version: str | None = Field(
         None,

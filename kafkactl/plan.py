@@ -9,7 +9,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafkactl.desired import DesiredState, HostState
+from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.model import Component, Phase
 
 FileAction = Literal["create", "update", "unchanged"]
@@ -17,13 +17,24 @@ ServiceAction = Literal["install and start", "start", "restart", "none"]
 
 
 @dataclass(frozen=True)
-class HostFacts:
-    """What a host has of what kafkactl manages: file contents (None when absent) and services."""
+class FileFacts:
+    content: str
+    owner: str  # user:group
+    mode: str  # octal, four digits
+    mtime: int
 
-    files: dict[str, str | None] = field(default_factory=dict)
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a host has of what kafkactl manages; a file or service missing here is absent."""
+
+    files: dict[str, FileFacts] = field(default_factory=dict)
     directories: frozenset[str] = frozenset()
     kafka_homes: frozenset[str] = frozenset()
     active_services: frozenset[str] = frozenset()
+    service_started: dict[str, int] = field(default_factory=dict)  # epoch seconds
+    os: str = ""
+    java: str = ""
 
 
 EMPTY_HOST = HostFacts()
@@ -91,19 +102,26 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
     files = []
     for managed in state.files:
         current = facts.files.get(managed.path)
-        action: FileAction = "create" if current is None else "update" if current != managed.content else "unchanged"
+        owner = f"{managed.owner}:{managed.group}"
+        if current is None:
+            action: FileAction = "create"
+        elif (current.content, current.owner, current.mode) != (managed.content, owner, managed.mode):
+            action = "update"
+        else:
+            action = "unchanged"
         files.append(
             FileChange(
                 path=managed.path,
                 action=action,
                 component=managed.component,
                 mode=managed.mode,
-                owner=f"{managed.owner}:{managed.group}",
-                diff="" if action == "unchanged" else _diff(name, managed.path, current, managed.content),
+                owner=owner,
+                diff="" if action == "unchanged" else _diff(name, managed.path, current and current.content, managed.content),
                 lines=managed.content.count("\n"),
             )
         )
-    changed_components = {f.component for f in files if f.action != "unchanged"}
+    restarting = {f.path for f in state.files if f.restarts_service}
+    changed_components = {f.component for f in files if f.action != "unchanged" and f.path in restarting}
     services = []
     for service in state.services:
         unit_exists = any(f.component == service.component and f.path.endswith(".service") and f.action != "create" for f in files)
@@ -111,7 +129,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
             action: ServiceAction = "install and start"
         elif service.name not in facts.active_services:
             action = "start"
-        elif service.component in changed_components:
+        elif service.component in changed_components or _changed_since_start(state, facts, service):
             action = "restart"
         else:
             action = "none"
@@ -125,6 +143,15 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         directories=tuple(d.path for d in state.directories if d.path not in facts.directories),
         files=tuple(files),
         services=tuple(services),
+    )
+
+
+def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -> bool:
+    """A file written after the service started (an earlier run stopped before restarting it)."""
+    started = facts.service_started.get(service.name, 0)
+    return started > 0 and any(
+        f.component == service.component and f.restarts_service and f.path in facts.files and facts.files[f.path].mtime > started
+        for f in state.files
     )
 
 

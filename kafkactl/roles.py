@@ -21,6 +21,7 @@ class RoleFile(BaseModel):
     mode: str = "0640"
     owner: Literal["root", "service"] = "service"
     when: Literal["jaas"] | None = None
+    restart: bool = True  # whether a change to this file needs the service restarted
 
 
 class RestartSemantics(BaseModel):

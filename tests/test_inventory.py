@@ -89,7 +89,7 @@ all:
     confluent_package_version: 7.6.9
     jolokia_enabled: false
     ssl_enabled: false
-    kafka_verison: 3.9.1
+    kafka_verison: 3.9.2
 zookeeper:
   hosts:
     ip-172-31-34-246.us-west-2.compute.internal:

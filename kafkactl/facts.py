@@ -1,0 +1,95 @@
+"""Facts: what a host has of what kafkactl manages, gathered in one SSH round trip per host."""
+
+from __future__ import annotations
+
+import base64
+import shlex
+
+from kafkactl.desired import HostState
+from kafkactl.model import ClusterVars, Component
+from kafkactl.plan import FileFacts, HostFacts
+from kafkactl.transport import Connection
+
+
+def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
+    dirs: list[str] = []
+    if Component.KAFKA_BROKER in state.host.components:
+        dirs += cluster.kafka_broker_log_dirs
+    if Component.KAFKA_CONTROLLER in state.host.components:
+        dirs.append(cluster.kafka_controller_metadata_dir)
+    return [f"{d}/meta.properties" for d in dirs]
+
+
+def facts_script(state: HostState, cluster: ClusterVars) -> str:
+    """A POSIX shell script printing one `kind<TAB>...` line per fact."""
+    quote = shlex.quote
+    files = [f.path for f in state.files] + meta_properties_paths(state, cluster)
+    lines = [
+        'printf "os\\t%s\\n" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"',
+        f'printf "java\\t%s\\n" "$({quote(cluster.java_executable)} -version 2>&1 | head -n 1)"',
+    ]
+    if state.kafka_home:
+        lines.append(f'[ -d {quote(state.kafka_home)}/libs ] && printf "kafka_home\\t%s\\n" {quote(state.kafka_home)}')
+    for directory in state.directories:
+        lines.append(f'[ -d {quote(directory.path)} ] && printf "dir\\t%s\\n" {quote(directory.path)}')
+    for service in state.services:
+        name = quote(service.name)
+        lines.append(
+            f'printf "service\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
+            f'"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)"'
+        )
+    for path in files:
+        p = quote(path)
+        lines.append(
+            f'if [ -f {p} ]; then printf "file\\t%s\\t%s\\t%s\\t" {p} "$(stat -c "%U:%G %a %Y" {p})" x; '
+            f'base64 -w0 < {p}; echo; fi'
+        )
+    lines.append("true")
+    return "\n".join(lines)
+
+
+def parse_facts(output: str) -> HostFacts:
+    files: dict[str, FileFacts] = {}
+    directories: set[str] = set()
+    homes: set[str] = set()
+    active: set[str] = set()
+    started: dict[str, int] = {}
+    os_name = java = ""
+    for line in output.splitlines():
+        kind, _, rest = line.partition("\t")
+        fields = rest.split("\t")
+        if kind == "os":
+            os_name = rest
+        elif kind == "java":
+            java = rest
+        elif kind == "kafka_home":
+            homes.add(rest)
+        elif kind == "dir":
+            directories.add(rest)
+        elif kind == "service" and len(fields) == 3:
+            name, state, since = fields
+            if state == "active":
+                active.add(name)
+                started[name] = int(since) if since.isdigit() else 0
+        elif kind == "file" and len(fields) == 4:
+            path, meta, _, encoded = fields
+            ownership, mode, mtime = meta.split(" ")
+            files[path] = FileFacts(
+                content=base64.b64decode(encoded).decode("utf-8", "replace"),
+                owner=ownership,
+                mode=mode.zfill(4),
+                mtime=int(mtime),
+            )
+    return HostFacts(
+        files=files,
+        directories=frozenset(directories),
+        kafka_homes=frozenset(homes),
+        active_services=frozenset(active),
+        service_started=started,
+        os=os_name,
+        java=java,
+    )
+
+
+def gather(connection: Connection, state: HostState, cluster: ClusterVars) -> HostFacts:
+    return parse_facts(connection.run(facts_script(state, cluster), timeout=120).stdout)

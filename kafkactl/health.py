@@ -1,0 +1,145 @@
+"""Health signals read on the hosts themselves, with Kafka's own tools, over the SSH connection.
+
+Each check returns what it observed; `wait_for` polls a check with backoff until it passes or its
+timeout runs out, then names the host, the gate and the last observation. No fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from kafkactl.errors import KafkactlError
+from kafkactl.model import ClusterVars, Host
+from kafkactl.transport import Connection, TransportError
+
+T = TypeVar("T")
+ADMIN_CONFIG = "kafkactl-admin.properties"
+
+
+class GateError(KafkactlError):
+    """A health gate did not pass in time; nothing further was restarted."""
+
+
+@dataclass(frozen=True)
+class Observation(Generic[T]):
+    ok: bool
+    value: T
+    summary: str
+
+
+def wait_for(
+    host: str,
+    gate: str,
+    check: Callable[[], Observation],
+    *,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Observation:
+    deadline = clock() + timeout
+    delay = 0.5
+    last: Observation | None = None
+    while True:
+        try:
+            last = check()
+        except TransportError as exc:
+            last = Observation(False, None, str(exc))
+        if last.ok:
+            return last
+        if clock() >= deadline:
+            raise GateError(f"host {host}: gate '{gate}' not met after {timeout:.0f} s: {last.summary}")
+        sleep(min(delay, max(0.0, deadline - clock())))
+        delay = min(delay * 2, 5.0)
+
+
+def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: str, *, check: bool = False):
+    """Run one of Kafka's command line tools on the host, from its installed jars, with a small heap."""
+    command = (
+        f"{shlex.quote(cluster.java_executable)} -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto "
+        f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} {args}"
+    )
+    return connection.run(command, check=check, timeout=120)
+
+
+def admin_config(cluster: ClusterVars) -> str:
+    return f"{cluster.kafka_config_dir}/{ADMIN_CONFIG}"
+
+
+# ZooKeeper -----------------------------------------------------------------------------------
+
+
+def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[str]:
+    """The member's role from the `srvr` four-letter word: leader, follower or standalone."""
+    result = connection.run(
+        f"exec 3<>/dev/tcp/127.0.0.1/{cluster.zookeeper_client_port} && printf srvr >&3 && cat <&3",
+        check=False,
+        timeout=15,
+    )
+    match = re.search(r"^Mode: (\w+)", result.stdout, re.M)
+    mode = match.group(1) if match else "not serving"
+    return Observation(mode in ("leader", "follower", "standalone"), mode, f"mode: {mode}")
+
+
+# KRaft controllers ---------------------------------------------------------------------------
+
+
+def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, str]]:
+    """`describe --status` of the metadata quorum, asked of this controller."""
+    result = kafka_tool(
+        connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
+        f"--bootstrap-controller {host.name}:{cluster.kafka_controller_port} --command-config {admin_config(cluster)} describe --status",
+    )
+    status = dict(re.findall(r"^(\w+):\s*(.*)$", result.stdout, re.M))
+    leader = status.get("LeaderId", "")
+    ok = result.code == 0 and leader.lstrip("-").isdigit() and int(leader) >= 0
+    summary = f"leader {leader}, high watermark {status.get('HighWatermark', '?')}" if ok else (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    return Observation(ok, status, summary)
+
+
+# Brokers -------------------------------------------------------------------------------------
+
+
+def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[list[int]]:
+    """The broker answers on its inter-broker listener and its metadata lists itself."""
+    listener = cluster.inter_broker_listener
+    result = kafka_tool(
+        connection, cluster, "kafka.admin.BrokerApiVersionsCommand",
+        f"--bootstrap-server {host.name}:{listener.port} --command-config {admin_config(cluster)}",
+    )
+    ids = sorted({int(i) for i in re.findall(r"\(id: (\d+) rack", result.stdout)})
+    ok = host.broker_id in ids
+    return Observation(ok, ids, f"registered brokers seen from {host.name}: {ids or 'none'}")
+
+
+def under_replicated_partitions(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[list[str]]:
+    listener = cluster.inter_broker_listener
+    result = kafka_tool(
+        connection, cluster, "org.apache.kafka.tools.TopicCommand",
+        f"--bootstrap-server {host.name}:{listener.port} --command-config {admin_config(cluster)} "
+        "--describe --under-replicated-partitions",
+    )
+    partitions = re.findall(r"Topic:\s*(\S+)\s+Partition:\s*(\d+)", result.stdout)
+    names = [f"{topic}-{partition}" for topic, partition in partitions]
+    ok = result.code == 0 and not names
+    summary = f"under-replicated: {', '.join(names[:10])}" if names else (
+        "none under-replicated" if result.code == 0 else (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    )
+    return Observation(ok, names, summary)
+
+
+# Connect and Schema Registry -----------------------------------------------------------------
+
+
+def http_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
+    result = connection.run(
+        f"exec 3<>/dev/tcp/{host.name}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3",
+        check=False,
+        timeout=15,
+    )
+    status = result.stdout.strip() or "no answer"
+    return Observation(" 200 " in status, status, status)
