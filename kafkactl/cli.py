@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from kafkactl import __version__
-from kafkactl.desired import desired_state
+from kafkactl.desired import DesiredState, desired_state
+from kafkactl.inventory.loader import load_inventory
+from kafkactl.plan import HostFacts, Plan
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory import Loaded, read_inventory
 from kafkactl.inventory.validate import HOST_KEYS, cp_ansible_variables
 from kafkactl.masking import Masker
-from kafkactl.model import ClusterVars, Phase
+from kafkactl.model import ClusterVars, Inventory, Phase
 from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
+
+if TYPE_CHECKING:
+    from kafkactl.transport import Transport
 
 class _Commands(TyperGroup):
     """Usage errors exit 1 like every other error: exit 2 means "changes pending"."""
@@ -127,29 +132,151 @@ def render(
     _run(ctx, body)
 
 
+ForksOption = Annotated[int, typer.Option("--forks", min=1, help="Hosts worked on in parallel (facts, preparation).")]
+LimitOption = Annotated[
+    Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to change (facts come from all).", show_default=False)
+]
+AcceptNewKeysOption = Annotated[
+    bool, typer.Option("--accept-new-host-keys", help="Record unknown SSH host keys in known_hosts (changed keys are still refused).")
+]
+InsecureOption = Annotated[
+    bool, typer.Option("--insecure-skip-host-key-check", help="Do not check SSH host keys at all (not recommended).")
+]
+DiffOption = Annotated[bool, typer.Option("--diff", help="Show the full diff of every changed file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")]
+
+
+def _limit(inventory: Inventory, spec: str | None, raw_groups: dict[str, set[str]]) -> frozenset[str] | None:
+    if not spec:
+        return None
+    names: set[str] = set()
+    hosts = {h.name for h in inventory.hosts}
+    for item in (part.strip() for part in spec.split(",") if part.strip()):
+        if item in hosts:
+            names.add(item)
+        elif item in raw_groups:
+            names |= raw_groups[item] & hosts
+        else:
+            raise KafkactlError(f"--limit: {item!r} is neither a host nor a group of {inventory.path}")
+    return frozenset(names)
+
+
+def _transport(report: Report, inventory: Inventory, forks: int, accept_new: bool, insecure: bool) -> Transport:
+    from kafkactl.transport import SshOptions, Transport  # SSH libraries load only for commands that connect
+
+    if insecure:
+        report.warning("SSH host keys are not checked (--insecure-skip-host-key-check)")
+    for host in inventory.hosts:
+        if host.ssh_host_key_checking == "no" and not insecure:
+            report.warning(f"host {host.name}: SSH host keys are not checked (StrictHostKeyChecking=no in the inventory)")
+    return Transport(inventory.hosts, SshOptions(accept_new_host_keys=accept_new, check_host_keys=not insecure), forks=forks)
+
+
+def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
+    from kafkactl.facts import gather_all
+
+    facts = gather_all(transport, desired, inventory.cluster)
+    for notice in transport.notices:
+        report.warning(notice)
+    return facts, make_plan(desired, facts)
+
+
 @app.command()
 def plan(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     offline: Annotated[bool, typer.Option("--offline", help="Plan against empty hosts, without connecting.")] = False,
     phase: PhaseOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
-    diff: Annotated[bool, typer.Option("--diff", help="Show the full diff of every changed file.")] = False,
+    as_json: JsonOption = False,
+    diff: DiffOption = False,
+    forks: ForksOption = 20,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
-    """Show what apply would do: per host, file changes, services, and the order. Exit 2 when changes are pending."""
+    """Show what apply would do: per host, file diffs, services, and the order. Exit 2 when changes are pending."""
 
     def body(report: Report) -> None:
         loaded = _load(report, _inventory_path(report.env, inventory))
         desired = desired_state(loaded.inventory, phase)
-        if not offline:
-            raise KafkactlError("plan: connecting to hosts is not available in this version; use --offline")
-        result = make_plan(desired)
+        if offline:
+            result = make_plan(desired)
+        else:
+            transport = _transport(report, loaded.inventory, forks, accept_new_host_keys, insecure_skip_host_key_check)
+            try:
+                _, result = _live_plan(report, transport, desired, loaded.inventory)
+            finally:
+                transport.close()
         if as_json:
             report.plan_json(result)
         else:
             report.plan(result, show_diff=diff)
 
     _run(ctx, body)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    check: Annotated[bool, typer.Option("--check", help="Only show the plan; change nothing.")] = False,
+    limit: LimitOption = None,
+    diff: DiffOption = False,
+    forks: ForksOption = 20,
+    gate_timeout: Annotated[float, typer.Option("--gate-timeout", help="Seconds a health gate may take.")] = 300.0,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """Bring every host to the inventory's state: plan first, then prepare, start and roll, health-gated."""
+
+    from kafkactl.executor import Executor, RunOptions, kraft_cluster_id
+    from kafkactl.playbook import load_playbook
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        loaded = _load(report, path)
+        inv = loaded.inventory
+        desired = desired_state(inv)
+        limited = _limit(inv, limit, _group_hosts(path))
+        transport = _transport(report, inv, forks, accept_new_host_keys, insecure_skip_host_key_check)
+        try:
+            facts, result = _live_plan(report, transport, desired, inv)
+            report.plan(result, show_diff=diff)
+            if check or not result.changed_hosts:
+                return
+            report.exit_code = Exit.OK
+            _check_archive(inv, result)
+            cluster_id = kraft_cluster_id(inv, desired, facts, _state_dir(report.env, path)) if desired.phase == Phase.KRAFT else None
+            report.line("")
+            options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=limited)
+            outcomes = Executor(inv, desired, result, facts, transport, report, options, cluster_id).run(load_playbook("site"))
+            report.summary(outcomes)
+        finally:
+            transport.close()
+
+    _run(ctx, body)
+
+
+def _group_hosts(path: Path) -> dict[str, set[str]]:
+    raw = load_inventory(path)
+    return {name: {h for h, host in raw.hosts.items() if name in host.groups} for name in raw.groups}
+
+
+def _state_dir(env: Environment, inventory_path: Path) -> Path:
+    """Where kafkactl keeps what it must remember about a cluster (its KRaft cluster id, run journals)."""
+    configured = env.variables.get("KAFKACTL_STATE_DIR")
+    return Path(configured) if configured else inventory_path.resolve().parent / ".kafkactl"
+
+
+def _check_archive(inventory: Inventory, plan: Plan) -> None:
+    """An install that cannot succeed is refused before any host changes."""
+    needing = [h.host for h in plan.hosts if h.install]
+    source = inventory.cluster.kafka_archive_source
+    if not needing:
+        return
+    if not source:
+        raise KafkactlError(f"kafka_archive_source is not set and Kafka is not installed on {', '.join(needing)}")
+    if not source.startswith(("http://", "https://")) and not Path(source).expanduser().is_file():
+        raise KafkactlError(f"kafka_archive_source: {source}: no such file on this machine")
 
 
 @app.command(name="vars")

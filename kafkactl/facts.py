@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import shlex
 
-from kafkactl.desired import HostState
+from kafkactl.desired import DesiredState, HostState
+from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component
 from kafkactl.plan import FileFacts, HostFacts
-from kafkactl.transport import Connection
+from kafkactl.transport import Connection, Transport
 
 
 def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
@@ -93,3 +94,12 @@ def parse_facts(output: str) -> HostFacts:
 
 def gather(connection: Connection, state: HostState, cluster: ClusterVars) -> HostFacts:
     return parse_facts(connection.run(facts_script(state, cluster), timeout=120).stdout)
+
+
+def gather_all(transport: Transport, desired: DesiredState, cluster: ClusterVars) -> dict[str, HostFacts]:
+    """Facts from every host in parallel; any host that cannot answer stops the run before a change."""
+    results = transport.each(desired.hosts, lambda state: gather(transport.connection(state.host.name), state, cluster))
+    failures = [str(result) for _, result in results if isinstance(result, BaseException)]
+    if failures:
+        raise KafkactlError(*failures, "no host was changed")
+    return {state.host.name: result for state, result in results}  # type: ignore[misc]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from kafkactl.errors import KafkactlError
-from kafkactl.model import ClusterVars, Host
-from kafkactl.transport import Connection, TransportError
+from kafkactl.model import ClusterVars, Component, Host
+from kafkactl.transport import Connection, Transport, TransportError
 
 T = TypeVar("T")
 ADMIN_CONFIG = "kafkactl-admin.properties"
@@ -143,3 +143,40 @@ def http_ready(connection: Connection, host: Host, port: int) -> Observation[str
     )
     status = result.stdout.strip() or "no answer"
     return Observation(" 200 " in status, status, status)
+
+
+# Gates: the names roles/<component>/role.yml uses for its restart semantics ------------------
+
+
+@dataclass(frozen=True)
+class GateContext:
+    transport: Transport
+    cluster: ClusterVars
+    members: dict[Component, list[Host]]
+
+
+def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
+    modes = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster).value for m in ctx.members[Component.ZOOKEEPER]}
+    leaders = [name for name, mode in modes.items() if mode == "leader"]
+    ok = len(leaders) == 1 and all(mode in ("leader", "follower") for mode in modes.values()) or modes == {host.name: "standalone"}
+    return Observation(ok, modes, ", ".join(f"{n} {m}" for n, m in modes.items()))
+
+
+@dataclass(frozen=True)
+class Gate:
+    check: Callable[[GateContext, Host], Observation]
+
+
+GATES: dict[str, Gate] = {
+    "zookeeper_serving": Gate(lambda ctx, h: zookeeper_mode(ctx.transport.connection(h.name), ctx.cluster)),
+    "zookeeper_ensemble_serving": Gate(_ensemble),
+    "controller_quorum_has_leader": Gate(lambda ctx, h: controller_quorum(ctx.transport.connection(h.name), ctx.cluster, h)),
+    "broker_registered": Gate(lambda ctx, h: broker_registered(ctx.transport.connection(h.name), ctx.cluster, h)),
+    "no_under_replicated_partitions": Gate(
+        lambda ctx, h: under_replicated_partitions(ctx.transport.connection(h.name), ctx.cluster, h)
+    ),
+    "connect_rest_answers": Gate(lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
+    "schema_registry_rest_answers": Gate(
+        lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)
+    ),
+}

@@ -297,6 +297,8 @@ class Host(Strict):
     ssh_user: str = "root"
     ssh_private_key_file: str | None = None
     ssh_proxy_jump: str | None = None
+    ssh_known_hosts: str | None = None
+    ssh_host_key_checking: Literal["yes", "accept-new", "no"] = "yes"
     become: bool = False
     components: tuple[Component, ...]
     zookeeper_id: int | None = None

@@ -133,7 +133,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
             action = "restart"
         else:
             action = "none"
-        services.append(ServiceChange(service.name, service.component, action, service.role.restart.ready))
+        services.append(ServiceChange(service.name, service.component, action, ", ".join(service.role.restart.ready)))
     install = state.kafka_home if state.kafka_home and state.kafka_home not in facts.kafka_homes else None
     return HostPlan(
         host=name,

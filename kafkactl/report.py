@@ -90,6 +90,14 @@ class Report:
         else:
             self.line(f"Nothing to do: all {len(plan.hosts)} hosts match the inventory.", style="bold green")
 
+    def summary(self, outcomes: dict) -> None:
+        self.line("")
+        self.line("Summary", style="bold")
+        for host, outcome in outcomes.items():
+            changes = f"{len(outcome.files)} files written" + (f", {', '.join(outcome.services)}" if outcome.services else "")
+            self.line(f"  {host}: {changes}")
+        self.line(f"Applied: {len(outcomes)} hosts changed.", style="bold green")
+
     def plan_json(self, plan: Plan) -> None:
         self.json(
             {

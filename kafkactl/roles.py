@@ -27,9 +27,10 @@ class RoleFile(BaseModel):
 class RestartSemantics(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    order: str
-    ready: str
-    before_stop: list[str]
+    order: Literal["one-at-a-time", "followers-then-leader", "followers-then-active"]
+    start_together: bool
+    ready: list[str]  # gate names, checked after the service (re)starts
+    before_stop: list[str]  # gate names, checked before the service is stopped
 
 
 class Role(BaseModel):

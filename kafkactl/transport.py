@@ -138,15 +138,20 @@ class Transport:
         self._lock = threading.Lock()
         self._connections: dict[str, Connection] = {}
 
-    def _client(self) -> paramiko.SSHClient:
+    def known_hosts(self, host: Host) -> Path:
+        return Path(host.ssh_known_hosts).expanduser() if host.ssh_known_hosts else self.options.known_hosts
+
+    def _client(self, host: Host) -> paramiko.SSHClient:
+        """A client whose host-key policy is the user's: inventory ssh args, then command-line flags."""
         client = paramiko.SSHClient()
-        if not self.options.check_host_keys:
+        if not self.options.check_host_keys or host.ssh_host_key_checking == "no":
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             return client
-        if self.options.known_hosts.exists():
-            client.load_host_keys(str(self.options.known_hosts))
-        if self.options.accept_new_host_keys:
-            client.set_missing_host_key_policy(_AcceptNewKeys(self.options.known_hosts, self.notices, self._lock))
+        known_hosts = self.known_hosts(host)
+        if known_hosts.exists():
+            client.load_host_keys(str(known_hosts))
+        if self.options.accept_new_host_keys or host.ssh_host_key_checking == "accept-new":
+            client.set_missing_host_key_policy(_AcceptNewKeys(known_hosts, self.notices, self._lock))
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
@@ -165,8 +170,8 @@ class Transport:
         sock = None
         if host.ssh_proxy_jump:
             address, port, user, key = self._jump_target(host.ssh_proxy_jump)
-            jump_client = self._client()
-            self._connect(jump_client, host.name, address, port, user or host.ssh_user, key or host.ssh_private_key_file, None,
+            jump_client = self._client(host)
+            self._connect(jump_client, host, address, port, user or host.ssh_user, key or host.ssh_private_key_file, None,
                           via=f"jump host {host.ssh_proxy_jump}")
             try:
                 sock = jump_client.get_transport().open_channel(  # type: ignore[union-attr]
@@ -175,12 +180,14 @@ class Transport:
             except paramiko.SSHException as exc:
                 jump_client.close()
                 raise TransportError(f"host {host.name}: jump host {host.ssh_proxy_jump} cannot reach {host.address}:{host.ssh_port}: {exc}") from None
-        client = self._client()
-        self._connect(client, host.name, host.address, host.ssh_port, host.ssh_user, host.ssh_private_key_file, sock)
+        client = self._client(host)
+        self._connect(client, host, host.address, host.ssh_port, host.ssh_user, host.ssh_private_key_file, sock)
         return Connection(host, client, jump_client)
 
-    def _connect(self, client: paramiko.SSHClient, name: str, address: str, port: int, user: str, key_file: str | None,
+    def _connect(self, client: paramiko.SSHClient, host: Host, address: str, port: int, user: str, key_file: str | None,
                  sock, via: str | None = None) -> None:
+        name = host.name
+        known_hosts = self.known_hosts(host)
         where = f"{address}:{port}" + (f" ({via})" if via else "")
         try:
             client.connect(
@@ -192,12 +199,12 @@ class Transport:
             raise TransportError(
                 f"host {name}: the host key of {where} CHANGED (known_hosts has {exc.expected_key.get_name()}, "
                 f"the server offers {exc.key.get_name()}); refusing to connect. If the host was rebuilt, remove its "
-                f"entry from {self.options.known_hosts}"
+                f"entry from {known_hosts}"
             ) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise TransportError(
-                    f"host {name}: {where} is not in {self.options.known_hosts}; refusing an unknown host key "
+                    f"host {name}: {where} is not in {known_hosts}; refusing an unknown host key "
                     "(add it, or pass --accept-new-host-keys to record it)"
                 ) from None
             if isinstance(exc, paramiko.AuthenticationException):

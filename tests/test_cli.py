@@ -41,7 +41,7 @@ def test_offline_plan_json() -> None:
     assert {f["path"]: f["action"] for f in broker["files"]}["/etc/kafka/server.properties"] == "create"
     assert broker["services"] == [
         {"name": "kafka-broker", "component": "kafka_broker", "action": "install and start",
-         "ready": "broker registered and under-replicated partitions back to 0"}
+         "ready": "broker_registered, no_under_replicated_partitions"}
     ]
 
 

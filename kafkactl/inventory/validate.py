@@ -34,7 +34,7 @@ CONNECTION_KEYS = {
     "ansible_ssh_private_key_file": "ssh_private_key_file",
     "ansible_become": "become",
 }
-PROXY_JUMP_KEY = "ansible_ssh_common_args"
+SSH_ARGS_KEY = "ansible_ssh_common_args"
 ID_KEYS = ("zookeeper_id", "broker_id", "node_id")
 RACK_KEY = "kafka_broker_rack"
 PER_COMPONENT_HOST_KEYS = {
@@ -44,7 +44,7 @@ PER_COMPONENT_HOST_KEYS = {
 }
 HOST_KEYS = {
     *CONNECTION_KEYS,
-    PROXY_JUMP_KEY,
+    SSH_ARGS_KEY,
     *ID_KEYS,
     RACK_KEY,
     *(pattern.format(component=c.value) for pattern in PER_COMPONENT_HOST_KEYS.values() for c in COMPONENTS),
@@ -225,9 +225,14 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
     for key, field in CONNECTION_KEYS.items():
         if key in raw.vars:
             fields[field] = raw.vars[key]
-    jump = re.search(r"ProxyJump[= ]\s*(\S+)", str(raw.vars.get(PROXY_JUMP_KEY, "")))
-    if jump:
-        fields["ssh_proxy_jump"] = jump.group(1).strip("'\"")
+    ssh_args = str(raw.vars.get(SSH_ARGS_KEY, ""))
+    for option, field in (("ProxyJump", "ssh_proxy_jump"), ("UserKnownHostsFile", "ssh_known_hosts"),
+                          ("StrictHostKeyChecking", "ssh_host_key_checking")):
+        match = re.search(rf"{option}[= ]\s*(\S+)", ssh_args)
+        if match:
+            fields[field] = match.group(1).strip("'\"")
+    if fields.get("ssh_host_key_checking") in ("off", "false"):
+        fields["ssh_host_key_checking"] = "no"
     if RACK_KEY in raw.vars:
         fields["rack"] = str(raw.vars[RACK_KEY])
 

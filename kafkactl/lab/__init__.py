@@ -252,8 +252,9 @@ def down(state_dir: Path, names: Iterable[str] | None = None) -> None:
     with file_lock(state_dir / ".lock"):
         state = _hosts.load_state(state_dir)
         targets = list(state["hosts"]) if names is None else [n for n in names if n in state["hosts"]]
+        if shutil.which("podman"):
+            _hosts.remove_container(*(state["hosts"][n]["container"] for n in targets))
         for name in targets:
-            _hosts.remove_container(state["hosts"][name]["container"])
             del state["hosts"][name]
         for h in state["hosts"].values():
             if h.get("jump_via") and h["jump_via"] not in state["hosts"]:

@@ -334,8 +334,10 @@ def create_container(state_dir: Path, name: str, state: dict, image: str) -> Non
     run(["podman", "cp", "--archive=false", "-", f"{host['container']}:/"], input=seed, timeout=120)
 
 
-def remove_container(container: str) -> None:
-    run(["podman", "rm", "--force", "--time", "5", container], check=False, timeout=120)
+def remove_container(*containers: str) -> None:
+    """Stop (systemd halts on SIGRTMIN+3) and remove containers, in parallel."""
+    if containers:
+        run(["podman", "rm", "--force", "--ignore", "--time", "10", *containers], check=False, timeout=180)
 
 
 def ensure_attached(info: dict, address: str) -> None:

@@ -3,7 +3,7 @@
 ``mvn dependency:copy-dependencies`` on ``kafka-dist/pom.xml`` resolves the broker,
 ZooKeeper, the tools and Connect into a flat ``libs/`` directory, which is packed as
 ``kafka_2.13-<version>.tgz`` with the layout of the official archive's ``libs/``
-(plus ``VERSION`` and ``config/log4j.properties``). The archive is byte-for-byte
+(plus ``VERSION`` and ``config/*log4j.properties``). The archive is byte-for-byte
 reproducible for a given set of jars: sorted entries, fixed owners and timestamps.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -36,6 +37,21 @@ log4j.logger.org.apache.kafka=INFO
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=INFO
 """
+
+TOOLS_LOG4J_PROPERTIES = """\
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.appender.stderr.Target=System.err
+"""
+
+EXTRA_FILES = {
+    "config/log4j.properties": LOG4J_PROPERTIES,
+    "config/tools-log4j.properties": TOOLS_LOG4J_PROPERTIES,
+}
+# Changes whenever the packed layout changes, so a cached archive of another layout is rebuilt.
+LAYOUT = hashlib.sha256(repr(sorted(EXTRA_FILES.items())).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -101,7 +117,7 @@ def _pack(version: str, libs: Path, out: Path) -> None:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for d in ("", "libs", "config"):
                 tar.addfile(info(d, mode=0o755, kind=tarfile.DIRTYPE))
-            for name, text in (("VERSION", f"{version}\n"), ("config/log4j.properties", LOG4J_PROPERTIES)):
+            for name, text in (("VERSION", f"{version}\n"), *sorted(EXTRA_FILES.items())):
                 data = text.encode()
                 tar.addfile(info(name, len(data)), io.BytesIO(data))
             for jar in sorted(libs.glob("*.jar")):
@@ -116,13 +132,16 @@ def ensure_kafka_archive(version: str = KAFKA_VERSION) -> tuple[KafkaArchive, di
     kdir = base / "kafka"
     out = kdir / f"kafka_{SCALA_VERSION}-{version}.tgz"
     sha_file = out.with_name(out.name + ".sha256")
+    stamp = out.with_name(out.name + ".json")
     timings: dict[str, float] = {}
 
     def cached() -> KafkaArchive | None:
-        if out.exists() and sha_file.exists():
-            recorded = sha_file.read_text().split()[0]
-            if out.stat().st_mtime <= sha_file.stat().st_mtime:
-                return KafkaArchive(out, recorded, version)
+        try:
+            meta = json.loads(stamp.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if out.exists() and meta.get("layout") == LAYOUT and meta.get("size") == out.stat().st_size:
+            return KafkaArchive(out, meta["sha256"], version)
         return None
 
     if (hit := cached()) is not None:
@@ -136,6 +155,8 @@ def ensure_kafka_archive(version: str = KAFKA_VERSION) -> tuple[KafkaArchive, di
         _pack(version, libs, out)
         digest = _sha256(out)
         atomic_write(sha_file, f"{digest}  {out.name}\n")
+        meta = {"sha256": digest, "layout": LAYOUT, "size": out.stat().st_size, "version": version}
+        atomic_write(stamp, json.dumps(meta, indent=2) + "\n")
         shutil.rmtree(libs.parent)
         timings["pack_s"] = time.monotonic() - t0
         log.info("Kafka %s archive %s sha256 %s", version, out, digest)

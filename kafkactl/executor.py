@@ -1,0 +1,297 @@
+"""Executor: runs a playbook's steps against the plan, host by host, halting on the first failure.
+
+Only hosts whose plan shows changes are touched. Services start in component order; a change to a
+running service restarts it one host at a time, behind the health gates its role names.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shlex
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafkactl.desired import DesiredState, HostState
+from kafkactl.errors import KafkactlError
+from kafkactl.facts import meta_properties_paths
+from kafkactl.health import GATES, GateContext, Observation, wait_for
+from kafkactl.model import Component, Host, Inventory, Phase
+from kafkactl.plan import HostFacts, HostPlan, Plan
+from kafkactl.playbook import ALL, Playbook, Step
+from kafkactl.report import Report
+from kafkactl.transport import Connection, Transport
+
+CLUSTER_ID_FILE = "cluster-id"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    forks: int = 20
+    gate_timeout: float = 300.0
+    limit: frozenset[str] | None = None  # host names; None means every host
+
+
+@dataclass
+class HostOutcome:
+    files: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's Uuid)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def cluster_ids_on_hosts(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> dict[str, list[str]]:
+    """cluster.id -> the meta.properties files (host:path) that hold it."""
+    found: dict[str, list[str]] = {}
+    for state in desired.hosts:
+        for path in meta_properties_paths(state, inventory.cluster):
+            current = facts.get(state.host.name, HostFacts()).files.get(path)
+            match = re.search(r"^cluster\.id=(\S+)$", current.content, re.M) if current else None
+            if match:
+                found.setdefault(match.group(1), []).append(f"{state.host.name}:{path}")
+    return found
+
+
+def kraft_cluster_id(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts], state_dir: Path) -> str:
+    """The cluster id fresh KRaft storage is formatted with: the hosts', the inventory's, or one made once and kept."""
+    on_hosts = cluster_ids_on_hosts(inventory, desired, facts)
+    if len(on_hosts) > 1:
+        listing = "; ".join(f"{cid} on {', '.join(places)}" for cid, places in on_hosts.items())
+        raise KafkactlError(f"cluster id mismatch between hosts: {listing}")
+    configured = inventory.cluster.kafka_cluster_id
+    existing = next(iter(on_hosts), None)
+    if existing and configured and existing != configured:
+        raise KafkactlError(f"kafka_cluster_id is {configured} but the hosts' meta.properties say {existing}")
+    stored_file = state_dir / CLUSTER_ID_FILE
+    stored = stored_file.read_text().strip() if stored_file.exists() else None
+    chosen = existing or configured or stored or new_cluster_id()
+    if stored != chosen:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        stored_file.write_text(chosen + "\n")
+    return chosen
+
+
+class Executor:
+    def __init__(
+        self,
+        inventory: Inventory,
+        desired: DesiredState,
+        plan: Plan,
+        facts: dict[str, HostFacts],
+        transport: Transport,
+        report: Report,
+        options: RunOptions,
+        cluster_id: str | None = None,
+    ) -> None:
+        self.inventory = inventory
+        self.cluster = inventory.cluster
+        self.desired = desired
+        self.states: dict[str, HostState] = {s.host.name: s for s in desired.hosts}
+        self.plans: dict[str, HostPlan] = {p.host: p for p in plan.hosts}
+        self.facts = facts
+        self.transport = transport
+        self.report = report
+        self.options = options
+        self.cluster_id = cluster_id
+        self.outcomes: dict[str, HostOutcome] = {}
+        self.gates = GateContext(
+            transport, self.cluster, {c: [s.host for s in desired.hosts if c in s.components] for c in Component}
+        )
+
+    # Selection ---------------------------------------------------------------------------------
+
+    def _selected(self, name: str) -> bool:
+        return self.options.limit is None or name in self.options.limit
+
+    def _hosts(self, target: str) -> list[HostState]:
+        return [
+            s for s in self.desired.hosts
+            if self._selected(s.host.name) and (target == ALL or Component(target) in s.components)
+        ]
+
+    def _service_action(self, name: str, component: Component) -> str:
+        return next(s.action for s in self.plans[name].services if s.component == component)
+
+    def _changed_files(self, name: str, component: Component) -> list[str]:
+        return [f.path for f in self.plans[name].files if f.component == component and f.action != "unchanged"]
+
+    # Steps -------------------------------------------------------------------------------------
+
+    def run(self, playbook: Playbook) -> dict[str, HostOutcome]:
+        for step in playbook.steps:
+            getattr(self, f"_{step.name}")(step)
+        return self.outcomes
+
+    def _prepare(self, step: Step) -> None:
+        hosts = [s for s in self._hosts(step.target) if self.plans[s.host.name].changed]
+        if not hosts:
+            return
+        self.report.line(f"== {step}: {len(hosts)} hosts, up to {self.transport.forks} at a time", style="bold")
+        failures = [
+            (state, result)
+            for state, result in self.transport.each(hosts, self._prepare_host)
+            if isinstance(result, BaseException)
+        ]
+        if failures:
+            raise KafkactlError(*(f"{step}: {result}" for _, result in failures))
+
+    def _prepare_host(self, state: HostState) -> None:
+        plan = self.plans[state.host.name]
+        connection = self.transport.connection(state.host.name)
+        user, group = self.cluster.kafka_service_user, self.cluster.kafka_service_group
+        commands = [
+            f"getent group {group} >/dev/null || groupadd --system {group}",
+            f"id -u {user} >/dev/null 2>&1 || useradd --system --gid {group} --no-create-home "
+            f"--home-dir /nonexistent --shell /usr/sbin/nologin {user}",
+        ]
+        for directory in state.directories:
+            if directory.path in plan.directories:
+                commands.append(f"install -d -m 0755 -o {directory.owner} -g {directory.group} {shlex.quote(directory.path)}")
+        connection.run(" && ".join(commands))
+        if plan.install:
+            self._install_kafka(connection, plan.install)
+        self.report.line(f"   {state.host.name}: prepared" + (f", installed {plan.install}" if plan.install else ""))
+
+    def _install_kafka(self, connection: Connection, home: str) -> None:
+        source = self.cluster.kafka_archive_source
+        if not source:
+            raise KafkactlError(f"host {connection.host.name}: {home} is missing and kafka_archive_source is not set")
+        staging = f"/tmp/.kafkactl-kafka-{uuid.uuid4().hex}.tgz"
+        expected = self.cluster.kafka_archive_sha256
+        if re.match(r"^https?://", source):
+            connection.run(f"curl -fsSL --retry 3 -o {staging} {shlex.quote(source)} || wget -q -O {staging} {shlex.quote(source)}")
+        else:
+            local = Path(source).expanduser()
+            digest = _sha256(local)
+            if expected and digest != expected:
+                raise KafkactlError(f"{local}: SHA-256 is {digest}, kafka_archive_sha256 says {expected}")
+            expected = digest
+            sftp = connection.client.open_sftp()
+            try:
+                sftp.put(str(local), staging)
+            finally:
+                sftp.close()
+        verify = f"echo {expected}'  {staging}' | sha256sum -c --quiet - && " if expected else ""
+        destination = shlex.quote(self.cluster.archive_destination_path)
+        connection.run(
+            f"{verify}mkdir -p {destination} && tar --no-same-owner -xzf {staging} -C {destination} && "
+            f"test -d {shlex.quote(home)}/libs; status=$?; rm -f {staging}; exit $status"
+        )
+
+    def _start(self, step: Step) -> None:
+        component = Component(step.target)
+        hosts = [s for s in self._hosts(step.target) if self._service_action(s.host.name, component) in ("install and start", "start")]
+        if not hosts:
+            return
+        role = next(s for s in hosts[0].services if s.component == component).role
+        self.report.line(f"== {step}: {', '.join(s.host.name for s in hosts)}", style="bold")
+        if role.restart.start_together:
+            for state in hosts:
+                self._write_and_start(state, component)
+            for state in hosts:
+                self._await(state.host, role.restart.ready, "ready")
+        else:
+            for state in hosts:
+                self._write_and_start(state, component)
+                self._await(state.host, role.restart.ready, "ready")
+
+    def _roll(self, step: Step) -> None:
+        component = Component(step.target)
+        hosts = []
+        for state in self._hosts(step.target):
+            action = self._service_action(state.host.name, component)
+            if action == "restart" or (action == "none" and self._changed_files(state.host.name, component)):
+                hosts.append(state)
+        if not hosts:
+            return
+        self.report.line(f"== {step}: one host at a time: {', '.join(s.host.name for s in hosts)}", style="bold")
+        for state in hosts:
+            service = next(s for s in state.services if s.component == component)
+            restart = self._service_action(state.host.name, component) == "restart"
+            if restart:
+                self._await(state.host, service.role.restart.before_stop, "before stop")
+            self._write_files(state, component)
+            if restart:
+                connection = self.transport.connection(state.host.name)
+                connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
+                self._outcome(state).services.append(f"restarted {service.name}")
+                self.report.line(f"   {state.host.name}: restarted {service.name}")
+                self._await(state.host, service.role.restart.ready, "ready")
+
+    # Pieces ------------------------------------------------------------------------------------
+
+    def _outcome(self, state: HostState) -> HostOutcome:
+        return self.outcomes.setdefault(state.host.name, HostOutcome())
+
+    def _write_files(self, state: HostState, component: Component) -> None:
+        changed = set(self._changed_files(state.host.name, component))
+        connection = self.transport.connection(state.host.name)
+        for managed in state.files:
+            if managed.component == component and managed.path in changed:
+                connection.put(managed.content.encode("utf-8"), managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
+                self._outcome(state).files.append(managed.path)
+                self.report.line(f"   {state.host.name}: wrote {managed.path}")
+
+    def _write_and_start(self, state: HostState, component: Component) -> None:
+        self._write_files(state, component)
+        service = next(s for s in state.services if s.component == component)
+        connection = self.transport.connection(state.host.name)
+        self._format_storage(connection, state, component)
+        connection.run(f"systemctl daemon-reload && systemctl enable --quiet {service.name} && systemctl start {service.name}")
+        self._outcome(state).services.append(f"started {service.name}")
+        self.report.line(f"   {state.host.name}: started {service.name}")
+
+    def _format_storage(self, connection: Connection, state: HostState, component: Component) -> None:
+        """Fresh KRaft storage is formatted once, with the cluster's id; ZooKeeper-mode brokers never are."""
+        if self.desired.phase != Phase.KRAFT or component not in (Component.KAFKA_CONTROLLER, Component.KAFKA_BROKER):
+            return
+        facts = self.facts.get(state.host.name, HostFacts())
+        if any(path in facts.files for path in meta_properties_paths(state, self.cluster)):
+            return
+        if self.cluster_id is None:
+            raise KafkactlError(f"host {state.host.name}: no cluster id to format KRaft storage with")
+        config = next(f.path for f in state.files if f.component == component and f.path.endswith(".properties")
+                      and "log4j" not in f.path and "admin" not in f.path)
+        scram = self._scram_bootstrap() if component == Component.KAFKA_CONTROLLER else ""
+        classpath = shlex.quote(f"{self.cluster.kafka_home}/libs/*")
+        connection.run(
+            f"runuser -u {self.cluster.kafka_service_user} -- {shlex.quote(self.cluster.java_executable)} -Xmx256m "
+            f"-Dlog4j.configuration=file:/dev/null -cp {classpath} kafka.tools.StorageTool format "
+            f"--cluster-id {self.cluster_id} --config {shlex.quote(config)}{scram}"
+        )
+        self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id})")
+
+    def _scram_bootstrap(self) -> str:
+        """SCRAM credentials of the brokers' own user, which a KRaft cluster needs from its first start."""
+        listeners = [*self.cluster.resolved_listeners.values(), self.cluster.controller_listener]
+        mechanisms = sorted({l.mechanism for l in listeners if l.sasl in ("scram", "scram256") and l.mechanism})
+        user = self.cluster.sasl_scram_users.get(self.cluster.kafka_broker_sasl_user)
+        if not mechanisms or user is None:
+            return ""
+        return "".join(
+            f" --add-scram {shlex.quote(f'{m}=[name={user.principal},password={user.password.get_secret_value()}]')}"
+            for m in mechanisms
+        )
+
+    def _await(self, host: Host, gates: list[str], moment: str) -> list[Observation]:
+        observations = []
+        for gate in gates:
+            observation = wait_for(
+                host.name, gate, lambda g=gate: GATES[g].check(self.gates, host), timeout=self.options.gate_timeout
+            )
+            self.report.line(f"   {host.name}: {gate} ({moment}): {observation.summary}")
+            observations.append(observation)
+        return observations
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
