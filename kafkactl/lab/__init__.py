@@ -21,6 +21,7 @@ import shlex
 import shutil
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def up(
     if not names:
         raise LabError("up needs at least one host name")
     state_dir = Path(state_dir).expanduser().resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t_all = time.monotonic()
 
@@ -172,8 +173,8 @@ def up(
             state["hosts"][name]["jump_via"] = via
 
         _hosts.ensure_client_key(state_dir)
-        for name in names:
-            _hosts.ensure_host_keys(state_dir, name)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda n: _hosts.ensure_host_keys(state_dir, n), names))
         _hosts.save_state(state_dir, state)
         _hosts.write_known_hosts(state_dir, state)
         _hosts.write_ssh_config(state_dir, state)
@@ -207,25 +208,28 @@ def up(
         _hosts.apply_jump_rules(state)
 
         t0 = time.monotonic()
-        for name in names:
-            cname = state["hosts"][name]["container"]
-            sysstate = _hosts.systemd_state(cname, wait=True, timeout=180)
-            if sysstate not in ("running", "degraded"):
-                raise LabError(f"lab host {name}: systemd is {sysstate!r}")
-            if sysstate == "degraded":
-                log.warning("lab host %s: failed units %s", name, ", ".join(_hosts.failed_units(cname)))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            containers = [state["hosts"][n]["container"] for n in names]
+            boot = pool.map(lambda c: _hosts.systemd_state(c, wait=True, timeout=180), containers)
+            for name, cname, sysstate in zip(names, containers, boot, strict=True):
+                if sysstate not in ("running", "degraded"):
+                    raise LabError(f"lab host {name}: systemd is {sysstate!r}")
+                if sysstate == "degraded":
+                    log.warning("lab host %s: failed units %s", name, ", ".join(_hosts.failed_units(cname)))
         timings["systemd_boot_s"] = time.monotonic() - t0
 
         content = _hosts.hosts_file(state)
-        for name, host in state["hosts"].items():
+        for host in state["hosts"].values():
             info = _hosts.inspect(host["container"])
             if info and (info.get("State") or {}).get("Running"):
                 _hosts.push_hosts_file(host["container"], content)
 
         t0 = time.monotonic()
-        bastions_first = sorted(names, key=lambda n: state["hosts"][n]["jump_via"] is not None)
-        for name in bastions_first:
-            _hosts.wait_for_ssh(state_dir, name)
+        direct = [n for n in names if state["hosts"][n]["jump_via"] is None]
+        jumped = [n for n in names if state["hosts"][n]["jump_via"] is not None]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for group in (direct, jumped):
+                list(pool.map(lambda n: _hosts.wait_for_ssh(state_dir, n), group))
         timings["ssh_ready_s"] = time.monotonic() - t0
         timings["total_s"] = time.monotonic() - t_all
         if started:
@@ -249,6 +253,8 @@ def down(state_dir: Path, names: Iterable[str] | None = None) -> None:
     base image and the caches are kept.
     """
     state_dir = Path(state_dir).expanduser().resolve()
+    if not _hosts.state_file(state_dir).exists():
+        return
     with file_lock(state_dir / ".lock"):
         state = _hosts.load_state(state_dir)
         targets = list(state["hosts"]) if names is None else [n for n in names if n in state["hosts"]]
@@ -263,10 +269,9 @@ def down(state_dir: Path, names: Iterable[str] | None = None) -> None:
             _hosts.apply_jump_rules(state)
             if not state["hosts"]:
                 _hosts.remove_network()
-        if state_dir.exists():
-            _hosts.save_state(state_dir, state)
-            _hosts.write_known_hosts(state_dir, state)
-            _hosts.write_ssh_config(state_dir, state)
+        _hosts.save_state(state_dir, state)
+        _hosts.write_known_hosts(state_dir, state)
+        _hosts.write_ssh_config(state_dir, state)
 
 
 def status(state_dir: Path) -> list[HostStatus]:

@@ -48,13 +48,13 @@ class HostStatus:
 # ---------------------------------------------------------------- state file
 
 
-def _state_file(state_dir: Path) -> Path:
+def state_file(state_dir: Path) -> Path:
     return state_dir / "lab.json"
 
 
 def load_state(state_dir: Path) -> dict:
     try:
-        state = json.loads(_state_file(state_dir).read_text())
+        state = json.loads(state_file(state_dir).read_text())
     except FileNotFoundError:
         state = {}
     state.setdefault("hosts", {})
@@ -62,7 +62,7 @@ def load_state(state_dir: Path) -> dict:
 
 
 def save_state(state_dir: Path, state: dict) -> None:
-    atomic_write(_state_file(state_dir), json.dumps(state, indent=2, sort_keys=True) + "\n")
+    atomic_write(state_file(state_dir), json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def container_name(name: str) -> str:

@@ -179,6 +179,14 @@ def _import(tarball: Path, name: str) -> None:
     )
 
 
+def _remove_other_tags(keep: str) -> None:
+    """Drop images of earlier recipes; one still used by a container stays."""
+    res = run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO], check=False, timeout=60)
+    for ref in res.stdout.split():
+        if ref != keep and ref.startswith(IMAGE_REPO + ":"):
+            run(["podman", "rmi", ref], check=False, timeout=120)
+
+
 def ensure_image() -> tuple[str, dict[str, float]]:
     """Return the image name, building and importing it when needed, and step timings."""
     name = image_name()
@@ -220,5 +228,6 @@ def ensure_image() -> tuple[str, dict[str, float]]:
         timings["import_s"] = time.monotonic() - t0
         if not image_exists(name):
             raise LabError(f"image {name} missing after import")
+        _remove_other_tags(name)
         atomic_write(cache / "image.json", json.dumps({"image": name, "tarball": str(tarball)}, indent=2))
     return name, timings

@@ -59,7 +59,8 @@ def _package_installed(pkg: str) -> bool:
 def ensure_packages() -> list[str]:
     """Install the Debian packages the lab needs; return what was installed (empty if none)."""
     missing = sorted({pkg for cmd, pkg in REQUIRED_COMMANDS.items() if not _have_command(cmd)})
-    missing += [p for p in REQUIRED_PACKAGES if p not in missing and not _package_installed(p)]
+    if _have_command("dpkg-query"):
+        missing += [p for p in REQUIRED_PACKAGES if p not in missing and not _package_installed(p)]
     if not missing:
         return []
     if not _have_command("apt-get"):
