@@ -18,12 +18,15 @@ from pathlib import Path
 from ._run import LabError, as_root, atomic_write, log, run
 from .image import DEPLOY_UID, DEPLOY_USER
 
-NETWORK = "kafkactl-lab"
-CONTAINER_PREFIX = "kafkactl-lab-"
+# Several labs can share a machine: each KAFKACTL_LAB_NAME has its own network, containers and
+# iptables chain, and needs its own KAFKACTL_LAB_SUBNET.
+LAB_NAME = os.environ.get("KAFKACTL_LAB_NAME", "lab")
+NETWORK = f"kafkactl-{LAB_NAME}"
+CONTAINER_PREFIX = f"kafkactl-{LAB_NAME}-"
 SUBNET_ENV = "KAFKACTL_LAB_SUBNET"
 DEFAULT_SUBNET = "10.219.77.0/24"
 FIRST_HOST_INDEX = 11
-IPTABLES_CHAIN = "KAFKACTL-LAB"
+IPTABLES_CHAIN = f"KAFKACTL-{LAB_NAME.upper()}"
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 CLIENT_KEY = "id_ed25519"
 LABEL = "kafkactl.lab"
@@ -80,6 +83,8 @@ def validate_names(names: Iterable[str]) -> list[str]:
 
 
 def subnet() -> ipaddress.IPv4Network:
+    if LAB_NAME != "lab" and SUBNET_ENV not in os.environ:
+        raise LabError(f"KAFKACTL_LAB_NAME={LAB_NAME} needs its own {SUBNET_ENV} (the default lab uses {DEFAULT_SUBNET})")
     net = ipaddress.IPv4Network(os.environ.get(SUBNET_ENV, DEFAULT_SUBNET))
     if net.num_addresses < 64:
         raise LabError(f"{SUBNET_ENV}={net} is too small; use a /26 or larger")
