@@ -218,6 +218,7 @@ def up(
                     log.warning("lab host %s: failed units %s", name, ", ".join(_hosts.failed_units(cname)))
         timings["systemd_boot_s"] = time.monotonic() - t0
 
+        _hosts.write_machine_hosts(_hosts.NETWORK, {n: h["address"] for n, h in state["hosts"].items()})
         content = _hosts.hosts_file(state)
         for host in state["hosts"].values():
             info = _hosts.inspect(host["container"])

@@ -197,6 +197,27 @@ def hosts_file(state: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+MACHINE_HOSTS = Path("/etc/hosts")
+
+
+def write_machine_hosts(block: str, addresses: dict[str, str], hosts_path: Path = MACHINE_HOSTS) -> None:
+    """Keep a marked block of `address name` lines in this machine's /etc/hosts (empty: removed).
+
+    Clients on this machine (a Kafka producer, testinfra) then resolve the names brokers advertise.
+    """
+    begin, end = f"# BEGIN {block}", f"# END {block}"
+    lines = hosts_path.read_text().splitlines() if hosts_path.exists() else []
+    if begin in lines and end in lines:
+        lines = lines[: lines.index(begin)] + lines[lines.index(end) + 1:]
+    if addresses:
+        lines += [begin, *(f"{address}\t{name}" for name, address in addresses.items()), end]
+    content = "\n".join(lines) + "\n"
+    if not (hosts_path.exists() and hosts_path.read_text() == content):
+        # /etc/hosts may be a bind mount: rewrite it in place rather than renaming over it.
+        with hosts_path.open("w") as handle:
+            handle.write(content)
+
+
 def _seed_tar(state_dir: Path, name: str, state: dict) -> tuple[bytes, str]:
     """Tar stream laid over a new container's root, and a digest of its key material."""
     client_pub = (state_dir / (CLIENT_KEY + ".pub")).read_bytes()
