@@ -291,6 +291,7 @@ def lab_up(
     layout: Annotated[str, typer.Option("--layout", help="zookeeper (3 ZooKeeper + 3 brokers) or kraft (3 controllers + 3 brokers).")] = "zookeeper",
     controllers: Annotated[bool, typer.Option("--controllers", help="Add 3 KRaft controller hosts to a zookeeper layout (for the migration).")] = False,
     connect: Annotated[bool, typer.Option("--connect", help="Add a Kafka Connect host.")] = False,
+    jump_only: Annotated[Optional[list[str]], typer.Option("--jump-only", help="A host this machine reaches only through another lab host (ProxyJump).")] = None,
     state_dir: LabDirOption = Path(".lab"),
 ) -> None:
     """Create (or confirm) the lab hosts and write inventories for them (state-dir/inventory.yml)."""
@@ -304,11 +305,12 @@ def lab_up(
         names = [name for hosts in groups.values() for name in hosts]
         report.line(f"Bringing up {len(names)} lab hosts: {', '.join(names)} (first time: a few minutes)")
         try:
-            made = lab.up(names, state_dir)
+            made = lab.up(names, state_dir, jump_only=set(jump_only or ()))
         except lab.LabError as exc:
             raise KafkactlError(f"lab: {exc}") from None
         common = dict(addresses=made.addresses, ssh_key=made.ssh_key, known_hosts=made.known_hosts,
-                      archive=made.kafka_archive, sha256=made.kafka_sha256, version=made.kafka_version)
+                      archive=made.kafka_archive, sha256=made.kafka_sha256, version=made.kafka_version,
+                      jump_hosts=made.jump_hosts)
         natural = {g: h for g, h in groups.items() if g != "kafka_controller"} if layout == "zookeeper" else groups
         target = write_inventory(made.state_dir / "inventory.yml", lab_inventory(natural, **common), f"Lab cluster ({layout} mode)")
         report.line(f"Inventory: {target}")

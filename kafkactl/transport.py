@@ -9,6 +9,7 @@ turns checking off, and kafkactl says so.
 from __future__ import annotations
 
 import base64
+import hashlib
 import shlex
 import socket
 import threading
@@ -63,8 +64,8 @@ class _AcceptNewKeys(paramiko.MissingHostKeyPolicy):
             with self.known_hosts.open("a", encoding="utf-8") as handle:
                 handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
         client.get_host_keys().add(hostname, key.get_name(), key)
-        fingerprint = base64.b64encode(key.get_fingerprint()).decode()
-        self.notices.append(f"{hostname}: accepted new host key {key.get_name()} (MD5 {fingerprint}) into {self.known_hosts}")
+        fingerprint = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+        self.notices.append(f"{hostname}: accepted new host key {key.get_name()} (SHA256:{fingerprint}) into {self.known_hosts}")
 
 
 class Connection:

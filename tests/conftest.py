@@ -1,39 +1,15 @@
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-from typer.testing import CliRunner
 
-from kafkactl.cli import app
-from kafkactl.environment import Environment
-
-ROOT = Path(__file__).resolve().parent.parent
-SECURE_ENV = {
-    "KAFKA_KEYSTORE_PASSWORD": "ks-Secret-1",
-    "KAFKA_TRUSTSTORE_PASSWORD": "ts-Secret-2",
-    "KAFKA_ADMIN_PASSWORD": "admin-Secret-3",
-    "KAFKA_CLIENT_PASSWORD": "client-Secret-4",
-    "ZOOKEEPER_KAFKA_PASSWORD": "zk-Secret-5",
-}
+from helpers import SECURE_ENV
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: str, variables: Mapping[str, str] | None = None, stdin: str = "") -> Outcome:
-    """Run kafkactl in-process with its own stdout/stderr, as a user would type it."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdin=io.StringIO(stdin), variables=dict(variables or {}))
-    result = CliRunner().invoke(app, list(args), obj=env, catch_exceptions=False)
-    return Outcome(result.exit_code, stdout.getvalue() + result.stdout, stderr.getvalue() + result.stderr)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/lab/ needs the lab of real hosts: mark it so `-m "not lab"` skips it."""
+    for item in items:
+        if "/tests/lab/" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from helpers import run_cli
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "bad_inventories.yml").read_text())
 

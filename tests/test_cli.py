@@ -11,7 +11,7 @@ import pytest
 
 from kafkactl.cli import variables_markdown
 
-from conftest import ROOT, SECURE_ENV, run_cli
+from helpers import ROOT, SECURE_ENV, run_cli
 
 ZOOKEEPER_CLUSTER = str(ROOT / "inventories/zookeeper-cluster/inventory.yml")
 MIGRATION = str(ROOT / "inventories/kraft-migration/inventory.yml")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 
 NEEDS_HOSTS = {"apply", "lab", "migrate", "restart", "runs", "backup"}
 

@@ -11,7 +11,7 @@ from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def _write(path: Path, data: object) -> Path:

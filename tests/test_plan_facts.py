@@ -9,7 +9,7 @@ from kafkactl.facts import facts_script, parse_facts
 from kafkactl.inventory import read_inventory
 from kafkactl.plan import FileFacts, HostFacts, make_plan
 
-from conftest import ROOT
+from helpers import ROOT
 
 STARTED = 1_700_000_000
 

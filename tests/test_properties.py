@@ -14,7 +14,7 @@ from kafkactl.desired import PROPERTIES, resolve_phase
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component, Phase
 
-from conftest import ROOT
+from helpers import ROOT
 
 CASES = sorted((Path(__file__).parent / "cases" / "properties").glob("*.yml"))
 

@@ -383,8 +383,14 @@ def systemd_state(container: str, wait: bool = False, timeout: float = 120) -> s
     cmd = ["podman", "exec", container, "systemctl", "is-system-running"]
     if wait:
         cmd.append("--wait")
-    res = run(cmd, check=False, timeout=timeout)
-    return res.stdout.strip() or res.stderr.strip() or "unknown"
+    deadline = time.monotonic() + timeout
+    while True:
+        res = run(cmd, check=False, timeout=timeout)
+        state = res.stdout.strip() or res.stderr.strip() or "unknown"
+        # Right after boot systemd's bus may not answer yet: --wait cannot wait for it.
+        if not (wait and "Failed to connect to bus" in state and time.monotonic() < deadline):
+            return state
+        time.sleep(0.2)
 
 
 def failed_units(container: str) -> list[str]:

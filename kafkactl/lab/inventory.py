@@ -26,7 +26,13 @@ def layout_hosts(layout: str, connect: bool = False, controllers: bool = False) 
 
 
 def lab_inventory(groups: dict[str, list[str]], addresses: dict[str, str], ssh_key: Path, known_hosts: Path,
-                  archive: Path, sha256: str, version: str) -> dict:
+                  archive: Path, sha256: str, version: str, jump_hosts: dict[str, str]) -> dict:
+    def host_vars(name: str) -> dict:
+        entry = {"ansible_host": addresses[name]}
+        if name in jump_hosts:  # reachable only through another lab host
+            entry["ansible_ssh_common_args"] = f"-o UserKnownHostsFile={known_hosts} -o ProxyJump={jump_hosts[name]}"
+        return entry
+
     return {
         "all": {
             "vars": {
@@ -40,7 +46,7 @@ def lab_inventory(groups: dict[str, list[str]], addresses: dict[str, str], ssh_k
             "children": {
                 group: {
                     "vars": {f"{group}_heap": LAB_HEAPS[group]},
-                    "hosts": {name: {"ansible_host": addresses[name]} for name in hosts},
+                    "hosts": {name: host_vars(name) for name in hosts},
                 }
                 for group, hosts in groups.items()
             },

@@ -1,0 +1,156 @@
+"""A ZooKeeper-mode cluster (3 ZooKeeper, 3 brokers, a Connect worker reached through a jump host)
+applied over SSH: convergence, idempotence, rolling changes, failures, host keys, sudo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit import Lab, bring_up, take_down
+
+BROKERS = ["kafka1", "kafka2", "kafka3"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    made = bring_up(tmp_path_factory, "--layout", "zookeeper", "--connect", "--jump-only", "connect1")
+    yield made
+    take_down(made)
+
+
+def _broker_props(change):
+    def apply_change(data: dict) -> None:
+        change(data["all"]["children"]["kafka_broker"]["vars"])
+    return apply_change
+
+
+def test_connect_host_is_reachable_only_through_its_jump_host(lab: Lab) -> None:
+    connect1 = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["kafka_connect"]["hosts"]["connect1"]
+    assert "-o ProxyJump=zk1" in connect1["ansible_ssh_common_args"]
+    through_jump = lab.ssh("connect1", "true")  # the lab's ssh_config holds the same ProxyJump
+    address = connect1["ansible_host"]
+    refused = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", f"UserKnownHostsFile={lab.state_dir}/known_hosts",
+         "-i", str(lab.state_dir / "id_ed25519"), f"root@{address}", "true"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert through_jump.returncode == 0 and refused.returncode != 0
+
+
+def test_first_apply_converges_every_host(lab: Lab) -> None:
+    outcome = lab.kafkactl("apply", str(lab.inventory))
+    assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
+    assert "Applied: 7 hosts changed." in outcome.stdout
+    for broker in BROKERS:
+        assert f"{broker}: broker_registered (ready)" in outcome.stdout
+    assert "connect1: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    for host in ("zk1", "kafka1", "connect1"):
+        state = lab.ssh(host, "systemctl is-active kafka-zookeeper kafka-broker kafka-connect; systemctl is-system-running")
+        assert "active" in state.stdout.split()
+
+
+def test_second_apply_changes_nothing(lab: Lab) -> None:
+    outcome = lab.kafkactl("apply", str(lab.inventory))
+    assert outcome.exit_code == 0
+    assert "Nothing to do: all 7 hosts match the inventory." in outcome.stdout
+    assert "wrote" not in outcome.stdout and "restarted" not in outcome.stdout
+    plan = lab.kafkactl("plan", str(lab.inventory), "--json")
+    assert plan.exit_code == 0 and '"changed_hosts": []' in plan.stdout
+
+
+def test_changed_property_rolls_brokers_one_at_a_time(lab: Lab) -> None:
+    changed = lab.variant("retention.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 72})))
+    plan = lab.kafkactl("plan", str(changed), "--diff")
+    assert plan.exit_code == 2
+    assert "+log.retention.hours=72" in plan.stdout
+    assert "3 of 7 hosts to change, one at a time in this order: kafka1 -> kafka2 -> kafka3" in plan.stdout
+
+    outcome = lab.kafkactl("apply", str(changed))
+    assert outcome.exit_code == 0, outcome.stderr
+    events = [line.strip() for line in outcome.stdout.splitlines() if re.match(r"\s+kafka\d: (restarted|no_under)", line)]
+    expected = []
+    for broker in BROKERS:
+        expected += [f"{broker}: no_under_replicated_partitions (before stop): none under-replicated",
+                     f"{broker}: restarted kafka-broker",
+                     f"{broker}: no_under_replicated_partitions (ready): none under-replicated"]
+    assert events == expected
+    kept = lab.ssh("kafka2", "grep -c log.retention.hours /etc/kafka/server.properties.kafkactl-previous /etc/kafka/server.properties")
+    assert kept.stdout.split() == ["/etc/kafka/server.properties.kafkactl-previous:0", "/etc/kafka/server.properties:1"]
+    assert lab.kafkactl("apply", str(changed)).stdout.rstrip().endswith("match the inventory.")
+
+
+def test_failed_restart_halts_and_names_the_host(lab: Lab) -> None:
+    broken = lab.variant("broken.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"num.network.threads": "0"})))
+    outcome = lab.kafkactl("apply", str(broken), "--gate-timeout", "25")
+    assert outcome.exit_code == 1
+    assert "error: host kafka1: gate 'broker_registered' not met after 25 s" in outcome.stderr
+    assert "kafka2: restarted" not in outcome.stdout
+    untouched = lab.ssh("kafka2", "grep -c num.network.threads /etc/kafka/server.properties")
+    assert untouched.stdout.strip() == "0"
+    # Back to the inventory: the broken broker is repaired, the others only get what changed.
+    repaired = lab.kafkactl("apply", str(lab.inventory))
+    assert repaired.exit_code == 0, repaired.stderr
+    assert "kafka1: broker_registered (ready)" in repaired.stdout
+
+
+def test_unreachable_host_is_named_before_any_change(lab: Lab) -> None:
+    lab.podman("stop", "--time", "5", "kafkactl-lab-kafka3")
+    try:
+        changed = lab.variant("unreachable.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 24})))
+        outcome = lab.kafkactl("apply", str(changed))
+        assert outcome.exit_code == 1
+        assert re.search(r"error: host kafka3: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
+        assert "error: no host was changed" in outcome.stderr
+        assert lab.ssh("kafka1", "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
+    finally:
+        lab.podman("start", "kafkactl-lab-kafka3")
+        assert lab.kafkactl("lab", "up", "--state-dir", str(lab.state_dir), "--connect", "--jump-only", "connect1").exit_code == 0
+    recovered = lab.kafkactl("apply", str(lab.inventory))
+    assert recovered.exit_code == 0, recovered.stderr
+
+
+def test_unknown_and_changed_host_keys_are_refused(lab: Lab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    unknown = lab.variant("unknown-keys.yml", lambda d: d["all"]["vars"].update(
+        ansible_ssh_common_args=f"-o UserKnownHostsFile={empty}"))
+    outcome = lab.kafkactl("plan", str(unknown))
+    assert outcome.exit_code == 1
+    assert f"error: host zk1: 10.219.77.11:22 is not in {empty}; refusing an unknown host key" in outcome.stderr
+
+    # zk1 listed with kafka1's keys: as if zk1 had been replaced by another machine.
+    forged = tmp_path / "forged_known_hosts"
+    real = [line.split() for line in (lab.state_dir / "known_hosts").read_text().splitlines() if line.strip()]
+    kafka1_keys = {kind: key for names, kind, key in real if "kafka1" in names.split(",")}
+    forged.write_text("".join(
+        f"{names} {kind} {kafka1_keys[kind] if 'zk1' in names.split(',') else key}\n" for names, kind, key in real
+    ))
+    changed = lab.variant("changed-keys.yml", lambda d: d["all"]["vars"].update(
+        ansible_ssh_common_args=f"-o UserKnownHostsFile={forged}"))
+    outcome = lab.kafkactl("plan", str(changed))
+    assert outcome.exit_code == 1
+    assert "error: host zk1: the host key of 10.219.77.11:22 CHANGED" in outcome.stderr
+
+    accepting = lab.kafkactl("plan", str(unknown), "--accept-new-host-keys")
+    assert accepting.exit_code in (0, 2), accepting.stderr
+    assert "accepted new host key" in accepting.stderr
+    assert len(empty.read_text().splitlines()) >= 6
+
+
+def test_non_root_user_with_sudo(lab: Lab) -> None:
+    as_deploy = lab.variant("deploy.yml", lambda d: d["all"]["vars"].update(ansible_user="deploy", ansible_become=True))
+    outcome = lab.kafkactl("plan", str(as_deploy))
+    assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-2000:]
+    changed = lab.variant("deploy-change.yml", lambda d: (
+        d["all"]["vars"].update(ansible_user="deploy", ansible_become=True),
+        d["all"]["children"]["zookeeper"]["vars"].update(zookeeper_custom_properties={"maxSessionTimeout": 60000}),
+    ))
+    outcome = lab.kafkactl("apply", str(changed))
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "zk3: restarted kafka-zookeeper" in outcome.stdout
+    owner = lab.ssh("zk1", "stat -c '%U:%G %a' /etc/kafka/zookeeper.properties")
+    assert owner.stdout.strip() == "kafka:kafka 640"
