@@ -244,7 +244,7 @@ def apply(
             if check or not result.changed_hosts:
                 return
             report.exit_code = Exit.OK
-            _check_archive(inv, result)
+            _preflight(inv, desired, facts, result)
             cluster_id = kraft_cluster_id(inv, desired, facts, _state_dir(report.env, path)) if desired.phase == Phase.KRAFT else None
             report.line("")
             options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=limited)
@@ -267,8 +267,14 @@ def _state_dir(env: Environment, inventory_path: Path) -> Path:
     return Path(configured) if configured else inventory_path.resolve().parent / ".kafkactl"
 
 
-def _check_archive(inventory: Inventory, plan: Plan) -> None:
-    """An install that cannot succeed is refused before any host changes."""
+def _preflight(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts], plan: Plan) -> None:
+    """What would fail halfway is refused before any host changes: no Java, no archive to install."""
+    without_java = [s.host.name for s in desired.hosts if s.kafka_home and "version" not in facts[s.host.name].java]
+    if without_java:
+        raise KafkactlError(
+            f"no Java at {inventory.cluster.java_executable} (java_executable) on {', '.join(without_java)}; "
+            "install Java 17 there first. No host was changed."
+        )
     needing = [h.host for h in plan.hosts if h.install]
     source = inventory.cluster.kafka_archive_source
     if not needing:

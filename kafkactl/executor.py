@@ -213,7 +213,7 @@ class Executor:
         for state in hosts:
             service = next(s for s in state.services if s.component == component)
             restart = self._service_action(state.host.name, component) == "restart"
-            if restart:
+            if restart and self._serving(state.host, service.role.restart.serving):
                 self._await(state.host, service.role.restart.before_stop, "before stop")
             self._write_files(state, component)
             if restart:
@@ -242,7 +242,8 @@ class Executor:
         service = next(s for s in state.services if s.component == component)
         connection = self.transport.connection(state.host.name)
         self._format_storage(connection, state, component)
-        connection.run(f"systemctl daemon-reload && systemctl enable --quiet {service.name} && systemctl start {service.name}")
+        # restart, not start: a unit failing in a restart loop must pick up the files just written now.
+        connection.run(f"systemctl daemon-reload && systemctl enable --quiet {service.name} && systemctl restart {service.name}")
         self._outcome(state).services.append(f"started {service.name}")
         self.report.line(f"   {state.host.name}: started {service.name}")
 
@@ -277,6 +278,14 @@ class Executor:
             f" --add-scram {shlex.quote(f'{m}=[name={user.principal},password={user.password.get_secret_value()}]')}"
             for m in mechanisms
         )
+
+    def _serving(self, host: Host, gate: str) -> bool:
+        """Whether the member serves now. One that does not is already out of service: restarting it
+        cannot lower availability, so its before-stop gates (which it would fail itself) are skipped."""
+        observation = GATES[gate].check(self.gates, host)
+        if not observation.ok:
+            self.report.line(f"   {host.name}: not serving ({gate}: {observation.summary}); restarting it without before-stop gates")
+        return observation.ok
 
     def _await(self, host: Host, gates: list[str], moment: str) -> list[Observation]:
         observations = []

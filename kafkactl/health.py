@@ -66,6 +66,17 @@ def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, ar
     return connection.run(command, check=check, timeout=120)
 
 
+def _bash(script: str) -> str:
+    """/dev/tcp is bash's: run the probe in bash whatever the login shell (sudo uses sh)."""
+    return f"bash -c {shlex.quote(script)}"
+
+
+def _tool_error(result) -> str:
+    """The last line a tool printed that is not logging noise."""
+    lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip() and not l.startswith(("log4j:", "SLF4J:"))]
+    return lines[-1] if lines else f"exit code {result.code}"
+
+
 def admin_config(cluster: ClusterVars) -> str:
     return f"{cluster.kafka_config_dir}/{ADMIN_CONFIG}"
 
@@ -76,7 +87,7 @@ def admin_config(cluster: ClusterVars) -> str:
 def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[str]:
     """The member's role from the `srvr` four-letter word: leader, follower or standalone."""
     result = connection.run(
-        f"exec 3<>/dev/tcp/127.0.0.1/{cluster.zookeeper_client_port} && printf srvr >&3 && cat <&3",
+        _bash(f"exec 3<>/dev/tcp/127.0.0.1/{cluster.zookeeper_client_port} && printf srvr >&3 && cat <&3"),
         check=False,
         timeout=15,
     )
@@ -97,7 +108,7 @@ def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) 
     status = dict(re.findall(r"^(\w+):\s*(.*)$", result.stdout, re.M))
     leader = status.get("LeaderId", "")
     ok = result.code == 0 and leader.lstrip("-").isdigit() and int(leader) >= 0
-    summary = f"leader {leader}, high watermark {status.get('HighWatermark', '?')}" if ok else (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    summary = f"leader {leader}, high watermark {status.get('HighWatermark', '?')}" if ok else _tool_error(result)
     return Observation(ok, status, summary)
 
 
@@ -116,18 +127,20 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
     return Observation(ok, ids, f"registered brokers seen from {host.name}: {ids or 'none'}")
 
 
-def under_replicated_partitions(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[list[str]]:
+def under_replicated_partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[list[str]]:
+    """Cluster-wide, asked through every broker so one broker being down does not hide the answer."""
     listener = cluster.inter_broker_listener
+    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
     result = kafka_tool(
         connection, cluster, "org.apache.kafka.tools.TopicCommand",
-        f"--bootstrap-server {host.name}:{listener.port} --command-config {admin_config(cluster)} "
+        f"--bootstrap-server {bootstrap} --command-config {admin_config(cluster)} "
         "--describe --under-replicated-partitions",
     )
     partitions = re.findall(r"Topic:\s*(\S+)\s+Partition:\s*(\d+)", result.stdout)
     names = [f"{topic}-{partition}" for topic, partition in partitions]
     ok = result.code == 0 and not names
     summary = f"under-replicated: {', '.join(names[:10])}" if names else (
-        "none under-replicated" if result.code == 0 else (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        "none under-replicated" if result.code == 0 else _tool_error(result)
     )
     return Observation(ok, names, summary)
 
@@ -137,7 +150,7 @@ def under_replicated_partitions(connection: Connection, cluster: ClusterVars, ho
 
 def http_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
     result = connection.run(
-        f"exec 3<>/dev/tcp/{host.name}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3",
+        _bash(f"exec 3<>/dev/tcp/{host.name}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3"),
         check=False,
         timeout=15,
     )
@@ -173,7 +186,7 @@ GATES: dict[str, Gate] = {
     "controller_quorum_has_leader": Gate(lambda ctx, h: controller_quorum(ctx.transport.connection(h.name), ctx.cluster, h)),
     "broker_registered": Gate(lambda ctx, h: broker_registered(ctx.transport.connection(h.name), ctx.cluster, h)),
     "no_under_replicated_partitions": Gate(
-        lambda ctx, h: under_replicated_partitions(ctx.transport.connection(h.name), ctx.cluster, h)
+        lambda ctx, h: under_replicated_partitions(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
     "connect_rest_answers": Gate(lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
     "schema_registry_rest_answers": Gate(

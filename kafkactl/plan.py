@@ -68,6 +68,7 @@ class HostPlan:
     directories: tuple[str, ...]
     files: tuple[FileChange, ...]
     services: tuple[ServiceChange, ...]
+    system: str = ""  # what the host runs, from its facts: OS and Java
 
     @property
     def changed(self) -> bool:
@@ -143,6 +144,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         directories=tuple(d.path for d in state.directories if d.path not in facts.directories),
         files=tuple(files),
         services=tuple(services),
+        system="; ".join(part for part in (facts.os, facts.java) if part),
     )
 
 

@@ -63,8 +63,10 @@ class Report:
         self.line(f"Plan for phase {plan.phase.value} ({mode})", style="bold")
         for index, host in enumerate(plan.hosts, start=1):
             status = "changes" if host.changed else "no changes"
-            self.line("")
-            self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({', '.join(host.components)}): {status}", style="bold")
+            about = ", ".join([*host.components, *([host.system] if host.system else [])])
+            if host.changed or show_diff:
+                self.line("")
+            self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({about}): {status}", style="bold" if host.changed else None)
             if host.install:
                 self.line(f"  install  {host.install}", style="green")
             for directory in host.directories:

@@ -29,6 +29,7 @@ class RestartSemantics(BaseModel):
 
     order: Literal["one-at-a-time", "followers-then-leader", "followers-then-active"]
     start_together: bool
+    serving: str  # gate name: is this member itself up?
     ready: list[str]  # gate names, checked after the service (re)starts
     before_stop: list[str]  # gate names, checked before the service is stopped
 

@@ -14,7 +14,7 @@ from kafkactl.roles import role
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_role_names_known_gates_and_templates(component) -> None:
     spec = role(component)
-    assert set(spec.restart.ready) | set(spec.restart.before_stop) <= set(GATES)
+    assert {spec.restart.serving, *spec.restart.ready, *spec.restart.before_stop} <= set(GATES)
     for file in spec.files:
         assert (resource_dir("templates") / file.template).is_file()
 

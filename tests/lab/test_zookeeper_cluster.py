@@ -94,6 +94,7 @@ def test_failed_restart_halts_and_names_the_host(lab: Lab) -> None:
     # Back to the inventory: the broken broker is repaired, the others only get what changed.
     repaired = lab.kafkactl("apply", str(lab.inventory))
     assert repaired.exit_code == 0, repaired.stderr
+    assert "kafka1: not serving (broker_registered:" in repaired.stdout
     assert "kafka1: broker_registered (ready)" in repaired.stdout
 
 
@@ -154,3 +155,14 @@ def test_non_root_user_with_sudo(lab: Lab) -> None:
     assert "zk3: restarted kafka-zookeeper" in outcome.stdout
     owner = lab.ssh("zk1", "stat -c '%U:%G %a' /etc/kafka/zookeeper.properties")
     assert owner.stdout.strip() == "kafka:kafka 640"
+
+
+def test_limit_changes_only_the_named_hosts(lab: Lab) -> None:
+    changed = lab.variant("limited.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 96})))
+    outcome = lab.kafkactl("apply", str(changed), "--limit", "kafka2")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "kafka2: restarted kafka-broker" in outcome.stdout
+    assert "kafka1: restarted" not in outcome.stdout and "kafka3: restarted" not in outcome.stdout
+    plan = lab.kafkactl("plan", str(changed), "--json")
+    assert plan.exit_code == 2 and '"changed_hosts": [\n    "kafka1",\n    "kafka3"\n  ]' in plan.stdout
+    assert lab.kafkactl("apply", str(lab.inventory)).exit_code == 0

@@ -1,0 +1,93 @@
+"""The Molecule scenarios under molecule/: `molecule test -s SCENARIO` must pass and leave nothing behind.
+
+Each scenario creates its hosts through podman's Docker-compatible API (molecule's docker driver),
+converges them with `kafkactl apply`, checks idempotence, verifies them with testinfra over SSH and a
+10,000-message round trip, and destroys them. This module prepares the machine (podman, the lab image,
+the Kafka archive: molecule/shared/lab_env.py) and serves the API while it runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ["zookeeper-cluster", "kraft-cluster"]
+TIMEOUT_S = 1500
+
+pytestmark = pytest.mark.lab
+
+
+def _lab_env():
+    spec = importlib.util.spec_from_file_location("molecule_lab_env", ROOT / "molecule" / "shared" / "lab_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def molecule_env():
+    """Variables for `molecule`: DOCKER_HOST on a podman API service, KAFKACTL_LAB_IMAGE."""
+    try:
+        import molecule  # noqa: F401
+        import molecule_plugins  # noqa: F401
+        import testinfra  # noqa: F401
+        import confluent_kafka  # noqa: F401
+    except ImportError as exc:
+        pytest.fail(f"{exc.name} is missing: pip install -e '.[test]' installs molecule, "
+                    "molecule-plugins[docker], ansible, pytest-testinfra and confluent-kafka")
+    lab_env = _lab_env()
+    variables = lab_env.prepare()
+    service = lab_env.start_api_service()
+    try:
+        yield {**os.environ, **variables, "COLUMNS": "160", "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1", "PY_COLORS": "0"}
+    finally:
+        lab_env.stop_api_service(service)
+
+
+def _leftovers(scenario: str) -> list[str]:
+    """Containers, networks and /etc/hosts lines of the scenario that are still there."""
+    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    names = [p["name"] for p in config["platforms"]]
+    networks = sorted({n["name"] for p in config["platforms"] for n in p.get("networks", [])})
+    found = []
+    containers = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                                check=True, timeout=60).stdout.split()
+    found += [f"container {c}" for c in containers if c in names]
+    for network in networks:
+        if subprocess.run(["podman", "network", "exists", network], timeout=60).returncode == 0:
+            found.append(f"network {network}")
+    hosts = Path("/etc/hosts").read_text()
+    found += [f"/etc/hosts: {line}" for line in hosts.splitlines()
+              if f"kafkactl-molecule-{scenario}" in line or any(line.split()[1:2] == [n] for n in names)]
+    return found
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_scenario(scenario: str, molecule_env: dict[str, str], tmp_path: Path):
+    log = tmp_path / f"molecule-{scenario}.log"
+    started = time.monotonic()
+    molecule = [sys.executable, "-m", "molecule"]
+    with log.open("w") as out:
+        try:
+            result = subprocess.run(
+                [*molecule, "test", "-s", scenario],
+                cwd=ROOT, env=molecule_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                timeout=TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            subprocess.run([*molecule, "destroy", "-s", scenario], cwd=ROOT, env=molecule_env, stdin=subprocess.DEVNULL,
+                           stdout=out, stderr=subprocess.STDOUT, timeout=600)
+            pytest.fail(f"molecule test -s {scenario} took longer than {TIMEOUT_S} s; log {log}")
+    elapsed = time.monotonic() - started
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-150:])
+    assert result.returncode == 0, f"molecule test -s {scenario} failed (exit {result.returncode}) after {elapsed:.0f} s; log {log}:\n{tail}"
+    assert _leftovers(scenario) == [], f"molecule destroy left these behind: {_leftovers(scenario)}"
+    print(f"molecule test -s {scenario}: {elapsed:.0f} s")
