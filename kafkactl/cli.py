@@ -17,7 +17,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.inventory import Loaded, read_inventory
 from kafkactl.inventory.validate import HOST_KEYS, cp_ansible_variables
 from kafkactl.masking import Masker
-from kafkactl.model import ClusterVars, Inventory, Phase
+from kafkactl.model import ClusterVars, Component, Inventory, Phase
 from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
@@ -132,6 +132,8 @@ def render(
     _run(ctx, body)
 
 
+GateTimeoutOption = Annotated[float, typer.Option("--gate-timeout", help="Seconds a health gate may take before the run stops.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the last run of this command on this inventory, which stopped.")]
 ForksOption = Annotated[int, typer.Option("--forks", min=1, help="Hosts worked on in parallel (facts, preparation).")]
 LimitOption = Annotated[
     Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to change (facts come from all).", show_default=False)
@@ -222,13 +224,15 @@ def apply(
     limit: LimitOption = None,
     diff: DiffOption = False,
     forks: ForksOption = 20,
-    gate_timeout: Annotated[float, typer.Option("--gate-timeout", help="Seconds a health gate may take.")] = 300.0,
+    gate_timeout: GateTimeoutOption = 300.0,
+    resume: ResumeOption = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Bring every host to the inventory's state: plan first, then prepare, start and roll, health-gated."""
 
     from kafkactl.executor import Executor, RunOptions, kraft_cluster_id
+    from kafkactl.journal import Journal, resumable
     from kafkactl.playbook import load_playbook
 
     def body(report: Report) -> None:
@@ -237,6 +241,8 @@ def apply(
         inv = loaded.inventory
         desired = desired_state(inv)
         limited = _limit(inv, limit, _group_hosts(path))
+        state_dir = _state_dir(report.env, path)
+        previous = resumable(state_dir, "apply", path) if resume else None
         transport = _transport(report, inv, forks, accept_new_host_keys, insecure_skip_host_key_check)
         try:
             facts, result = _live_plan(report, transport, desired, inv)
@@ -245,13 +251,101 @@ def apply(
                 return
             report.exit_code = Exit.OK
             _preflight(inv, desired, facts, result)
-            cluster_id = kraft_cluster_id(inv, desired, facts, _state_dir(report.env, path)) if desired.phase == Phase.KRAFT else None
+            cluster_id = kraft_cluster_id(inv, desired, facts, state_dir) if desired.phase == Phase.KRAFT else None
+            journal = Journal.start(state_dir, "apply", path, resumes=previous)
             report.line("")
+            report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
             options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=limited)
-            outcomes = Executor(inv, desired, result, facts, transport, report, options, cluster_id).run(load_playbook("site"))
-            report.summary(outcomes)
+            executor = Executor(inv, desired, result, facts, transport, report, options, cluster_id, journal)
+            report.summary(executor.run(load_playbook("site")))
         finally:
             transport.close()
+
+    _run(ctx, body)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    component: Annotated[
+        Optional[list[str]],
+        typer.Option("--component", help="zookeeper, controller, broker, connect or schema-registry (repeatable; default all)."),
+    ] = None,
+    limit: LimitOption = None,
+    check: Annotated[bool, typer.Option("--check", help="Only show the restart plan.")] = False,
+    gate_timeout: GateTimeoutOption = 300.0,
+    resume: ResumeOption = False,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """Rolling restart, one host at a time, health-gated; the plan (hosts, order, gates) is shown first."""
+    from kafkactl.executor import Executor, RunOptions
+    from kafkactl.journal import Journal, resumable
+    from kafkactl.playbook import load_playbook
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        components = _components(component)
+        desired = desired_state(inv)
+        limited = _limit(inv, limit, _group_hosts(path))
+        state_dir = _state_dir(report.env, path)
+        previous = resumable(state_dir, "restart", path) if resume else None
+        transport = _transport(report, inv, 20, accept_new_host_keys, insecure_skip_host_key_check)
+        try:
+            facts, result = _live_plan(report, transport, desired, inv)
+            chosen = [s for s in desired.hosts if (limited is None or s.host.name in limited)]
+            missing = [f"{svc.name} on {s.host.name}" for s in chosen for svc in s.services
+                       if svc.component in components and svc.name not in facts[s.host.name].active_services]
+            if missing:
+                raise KafkactlError(f"restart: not running: {', '.join(missing)}; run kafkactl apply first. No host was changed.")
+            report.restart_plan(chosen, components, previous)
+            if check:
+                return
+            journal = Journal.start(state_dir, "restart", path, resumes=previous)
+            report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
+            options = RunOptions(gate_timeout=gate_timeout, limit=limited)
+            executor = Executor(inv, desired, result, facts, transport, report, options, journal=journal)
+            report.summary(executor.run(load_playbook("restart"), components))
+        finally:
+            transport.close()
+
+    _run(ctx, body)
+
+
+COMPONENT_NAMES = {
+    "zookeeper": Component.ZOOKEEPER, "controller": Component.KAFKA_CONTROLLER, "broker": Component.KAFKA_BROKER,
+    "connect": Component.KAFKA_CONNECT, "schema-registry": Component.SCHEMA_REGISTRY,
+}
+
+
+def _components(names: list[str] | None) -> set[Component]:
+    if not names:
+        return set(Component)
+    chosen = set()
+    for name in names:
+        if name not in COMPONENT_NAMES and name not in {c.value for c in Component}:
+            raise KafkactlError(f"--component: {name!r} is not one of {', '.join(COMPONENT_NAMES)}")
+        chosen.add(COMPONENT_NAMES.get(name) or Component(name))
+    return chosen
+
+
+@app.command()
+def runs(ctx: typer.Context, inventory: InventoryArg = None) -> None:
+    """List recent runs (apply, restart) of this inventory and how they ended."""
+    from kafkactl.journal import runs as recorded
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        found = [j for j in recorded(_state_dir(report.env, path)) if j.inventory == str(path.resolve())]
+        if not found:
+            report.line(f"No runs recorded for {path}")
+        for journal in found[:20]:
+            failed = next((e for e in journal.entries if e.status == "failed"), None)
+            where = f": stopped at {failed.step} on {failed.host}: {failed.detail}" if failed else ""
+            resumed = f" (resumes {journal.resumes})" if journal.resumes else ""
+            report.line(f"{journal.run_id}  {journal.command:<8} {journal.status:<7} {len(journal.entries)} steps{resumed}{where}")
 
     _run(ctx, body)
 

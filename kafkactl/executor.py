@@ -17,7 +17,9 @@ from pathlib import Path
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.facts import meta_properties_paths
-from kafkactl.health import GATES, GateContext, Observation, wait_for
+from kafkactl.components.topology import Topology
+from kafkactl.health import GATES, GateContext, Observation, controller_quorum, wait_for, zookeeper_get, zookeeper_mode
+from kafkactl.journal import Journal
 from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, Playbook, Step
@@ -87,6 +89,7 @@ class Executor:
         report: Report,
         options: RunOptions,
         cluster_id: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.inventory = inventory
         self.cluster = inventory.cluster
@@ -98,9 +101,12 @@ class Executor:
         self.report = report
         self.options = options
         self.cluster_id = cluster_id
+        self.journal = journal
         self.outcomes: dict[str, HostOutcome] = {}
+        topology = Topology.of(inventory, desired.phase)
+        default_min_isr = topology.min_insync(topology.capped(self.cluster.kafka_default_replication_factor))
         self.gates = GateContext(
-            transport, self.cluster, {c: [s.host for s in desired.hosts if c in s.components] for c in Component}
+            transport, self.cluster, {c: [s.host for s in desired.hosts if c in s.components] for c in Component}, default_min_isr
         )
 
     # Selection ---------------------------------------------------------------------------------
@@ -122,10 +128,30 @@ class Executor:
 
     # Steps -------------------------------------------------------------------------------------
 
-    def run(self, playbook: Playbook) -> dict[str, HostOutcome]:
-        for step in playbook.steps:
-            getattr(self, f"_{step.name}")(step)
+    def run(self, playbook: Playbook, components: set[Component] | None = None) -> dict[str, HostOutcome]:
+        try:
+            for step in playbook.steps:
+                if components is None or step.target == ALL or Component(step.target) in components:
+                    getattr(self, f"_{step.name}")(step)
+        except BaseException:
+            if self.journal:
+                self.journal.finish("failed")
+            raise
+        if self.journal:
+            self.journal.finish("done")
         return self.outcomes
+
+    def _journaled(self, step: Step, host: str, work) -> None:
+        """Run one host's part of a step, recorded in the journal; a failure is recorded and stops the run."""
+        entry = self.journal.begin(str(step), host) if self.journal else None
+        try:
+            work(entry)
+        except BaseException as exc:
+            if entry:
+                self.journal.end(entry, "failed", str(exc))
+            raise
+        if entry:
+            self.journal.end(entry, "done")
 
     def _prepare(self, step: Step) -> None:
         hosts = [s for s in self._hosts(step.target) if self.plans[s.host.name].changed]
@@ -192,13 +218,13 @@ class Executor:
         self.report.line(f"== {step}: {', '.join(s.host.name for s in hosts)}", style="bold")
         if role.restart.start_together:
             for state in hosts:
-                self._write_and_start(state, component)
+                self._journaled(step, state.host.name, lambda entry, state=state: self._write_and_start(state, component))
             for state in hosts:
                 self._await(state.host, role.restart.ready, "ready")
         else:
             for state in hosts:
-                self._write_and_start(state, component)
-                self._await(state.host, role.restart.ready, "ready")
+                self._journaled(step, state.host.name, lambda entry, state=state: (
+                    self._write_and_start(state, component), self._await(state.host, role.restart.ready, "ready")))
 
     def _roll(self, step: Step) -> None:
         component = Component(step.target)
@@ -207,21 +233,70 @@ class Executor:
             action = self._service_action(state.host.name, component)
             if action == "restart" or (action == "none" and self._changed_files(state.host.name, component)):
                 hosts.append(state)
+        self._one_at_a_time(step, component, hosts, lambda state: self._service_action(state.host.name, component) == "restart")
+
+    def _restart(self, step: Step) -> None:
+        """Restart every member of a component (the restart command), whether or not its files changed."""
+        component = Component(step.target)
+        hosts = [s for s in self._hosts(step.target) if not (self.journal and self.journal.done(str(step), s.host.name))]
+        self._one_at_a_time(step, component, hosts, lambda state: True)
+
+    def _one_at_a_time(self, step: Step, component: Component, hosts: list[HostState], restarts) -> None:
         if not hosts:
             return
+        hosts = self._in_restart_order(component, hosts)
         self.report.line(f"== {step}: one host at a time: {', '.join(s.host.name for s in hosts)}", style="bold")
         for state in hosts:
-            service = next(s for s in state.services if s.component == component)
-            restart = self._service_action(state.host.name, component) == "restart"
-            if restart and self._serving(state.host, service.role.restart.serving):
-                self._await(state.host, service.role.restart.before_stop, "before stop")
+            self._journaled(step, state.host.name, lambda entry, state=state: self._restart_host(step, component, state, restarts(state), entry))
+
+    def _restart_host(self, step: Step, component: Component, state: HostState, restart: bool, entry) -> None:
+        service = next(s for s in state.services if s.component == component)
+        semantics = service.role.restart
+        if restart and self.journal and self.journal.restarted_before(str(step), state.host.name):
+            # Restarted by the run being resumed: only its gates remain to be passed.
+            self.report.line(f"   {state.host.name}: restarted by the run being resumed; re-checking its gates")
+            self._await(state.host, semantics.ready, "ready")
+            return
+        if restart and self._serving(state.host, semantics.serving):
+            self._await(state.host, semantics.before_stop, "before stop")
+        if step.name == "roll":  # a plain restart never changes configuration
             self._write_files(state, component)
-            if restart:
-                connection = self.transport.connection(state.host.name)
-                connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
-                self._outcome(state).services.append(f"restarted {service.name}")
-                self.report.line(f"   {state.host.name}: restarted {service.name}")
-                self._await(state.host, service.role.restart.ready, "ready")
+        if not restart:
+            return
+        connection = self.transport.connection(state.host.name)
+        connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
+        if entry:
+            self.journal.mark_restarted(entry)
+        self._outcome(state).services.append(f"restarted {service.name}")
+        self.report.line(f"   {state.host.name}: restarted {service.name}")
+        self._await(state.host, semantics.ready, "ready")
+
+    def _in_restart_order(self, component: Component, hosts: list[HostState]) -> list[HostState]:
+        """The role's order: the member that leads (ZooKeeper leader, active controller) goes last."""
+        order = next(s for s in hosts[0].services if s.component == component).role.restart.order
+        leader = None
+        if order == "followers-then-leader":
+            leader = next((s.host.name for s in hosts
+                           if zookeeper_mode(self.transport.connection(s.host.name), self.cluster).value == "leader"), None)
+        elif order == "followers-then-active":
+            status = controller_quorum(self.transport.connection(hosts[0].host.name), self.cluster, hosts[0].host).value
+            leader = next((s.host.name for s in hosts if str(s.host.node_id) == status.get("LeaderId")), None)
+        elif component == Component.KAFKA_BROKER and self.desired.phase in (Phase.ZOOKEEPER, Phase.DUAL_WRITE):
+            controller_id = self._zookeeper_controller(hosts[0])
+            leader = next((s.host.name for s in hosts if s.host.broker_id == controller_id), None)
+        if leader:
+            self.report.line(f"   {leader} leads its {component.value.replace('_', ' ')}s: restarted last")
+        return sorted(hosts, key=lambda s: s.host.name == leader)
+
+    def _zookeeper_controller(self, broker: HostState) -> int | None:
+        """The broker id in ZooKeeper's /controller: the active controller of a ZooKeeper-mode cluster."""
+        config = next(f.path for f in broker.files if f.path.endswith("server.properties"))
+        jaas = next((f.path for f in broker.files if f.path.endswith("jaas.conf")), None)
+        topology = Topology.of(self.inventory, self.desired.phase)
+        data = zookeeper_get(self.transport.connection(broker.host.name), self.cluster, topology.zookeeper_connect,
+                             "/controller", config, jaas)
+        match = re.search(r'"brokerid":\s*(\d+)', data or "")
+        return int(match.group(1)) if match else None
 
     # Pieces ------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from kafkactl.transport import Connection, Transport, TransportError
 
 T = TypeVar("T")
 ADMIN_CONFIG = "kafkactl-admin.properties"
+VOTER_LAG_LIMIT = 1000  # metadata records a voter may trail the leader by and count as caught up
 
 
 class GateError(KafkactlError):
@@ -57,13 +58,13 @@ def wait_for(
         delay = min(delay * 2, 5.0)
 
 
-def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: str, *, check: bool = False):
+def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: str, *, jvm: str = ""):
     """Run one of Kafka's command line tools on the host, from its installed jars, with a small heap."""
     command = (
-        f"{shlex.quote(cluster.java_executable)} -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto "
+        f"{shlex.quote(cluster.java_executable)} -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto {jvm} "
         f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} {args}"
     )
-    return connection.run(command, check=check, timeout=120)
+    return connection.run(command, check=False, timeout=120)
 
 
 def _bash(script: str) -> str:
@@ -145,6 +146,102 @@ def under_replicated_partitions(connection: Connection, cluster: ClusterVars, br
     return Observation(ok, names, summary)
 
 
+@dataclass(frozen=True)
+class Partition:
+    topic: str
+    partition: int
+    leader: int  # -1: offline
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    min_isr: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(i) for i in text.split(",") if i.strip().lstrip("-").isdigit())
+
+
+def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host], default_min_isr: int) -> list[Partition] | str:
+    """Every partition with leader, replicas and ISR (TopicCommand --describe), or the tool's error."""
+    listener = cluster.inter_broker_listener
+    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
+    result = kafka_tool(connection, cluster, "org.apache.kafka.tools.TopicCommand",
+                        f"--bootstrap-server {bootstrap} --command-config {admin_config(cluster)} --describe")
+    if result.code != 0:
+        return _tool_error(result)
+    found: list[Partition] = []
+    min_isr = {}
+    for line in result.stdout.splitlines():
+        fields = dict(re.findall(r"(\w+): ?(\S*)", line))
+        if "PartitionCount" in fields:
+            configs = dict(item.split("=", 1) for item in fields.get("Configs", "").split(",") if "=" in item)
+            min_isr[fields["Topic"]] = int(configs.get("min.insync.replicas", default_min_isr))
+        elif "Partition" in fields and "Isr" in fields:
+            leader = fields.get("Leader", "none")
+            found.append(Partition(
+                fields["Topic"], int(fields["Partition"]), int(leader) if leader.lstrip("-").isdigit() else -1,
+                _ids(fields.get("Replicas", "")), _ids(fields["Isr"]), min_isr.get(fields["Topic"], default_min_isr),
+            ))
+    return found
+
+
+def broker_safe_to_stop(connection: Connection, cluster: ClusterVars, brokers: list[Host], host: Host,
+                        default_min_isr: int) -> Observation[list[str]]:
+    """No under-replicated or offline partition, and none that would drop below min.insync.replicas
+    without this broker."""
+    state = partitions(connection, cluster, brokers, default_min_isr)
+    if isinstance(state, str):
+        return Observation(False, [], state)
+    problems = [f"{p} under-replicated (ISR {list(p.isr)} of {list(p.replicas)})" for p in state if len(p.isr) < len(p.replicas)]
+    problems += [f"{p} offline" for p in state if p.leader < 0]
+    problems += [f"{p} would fall below min.insync.replicas={p.min_isr} (ISR {list(p.isr)})"
+                 for p in state if host.broker_id in p.isr and len(p.isr) - 1 < p.min_isr and len(p.replicas) > 1]
+    summary = "; ".join(problems[:8]) + (f" (+{len(problems) - 8} more)" if len(problems) > 8 else "")
+    return Observation(not problems, problems, summary or f"{len(state)} partitions in sync, min ISR kept without broker {host.broker_id}")
+
+
+def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[str]:
+    """Give leadership back to preferred replicas after a restart moved it."""
+    listener = cluster.inter_broker_listener
+    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
+    result = kafka_tool(connection, cluster, "org.apache.kafka.tools.LeaderElectionCommand",
+                        f"--bootstrap-server {bootstrap} --admin.config {admin_config(cluster)} "
+                        "--election-type PREFERRED --all-topic-partitions")
+    elected = len(re.findall(r"Successfully completed leader election", result.stdout))
+    noop = "Valid replica already elected" in result.stdout or "No partition" in result.stdout
+    ok = result.code == 0 or noop
+    return Observation(ok, result.stdout, "preferred leaders restored" if ok else _tool_error(result))
+
+
+def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, int]]:
+    """Every voter of the metadata quorum within VOTER_LAG_LIMIT records of the leader."""
+    result = kafka_tool(
+        connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
+        f"--bootstrap-controller {host.name}:{cluster.kafka_controller_port} --command-config {admin_config(cluster)} describe --replication",
+    )
+    lags: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        columns = line.split()
+        if len(columns) >= 7 and columns[0].isdigit() and columns[-1] in ("Leader", "Follower"):
+            lags[columns[0]] = int(columns[3])
+    ok = result.code == 0 and bool(lags) and max(lags.values()) <= VOTER_LAG_LIMIT
+    summary = ", ".join(f"{node} lag {lag}" for node, lag in lags.items()) if lags else _tool_error(result)
+    return Observation(ok, lags, summary)
+
+
+def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, path: str, config: str, jaas: str | None) -> str | None:
+    """A znode's data, read with ZooKeeper's own client from a broker's jars and settings."""
+    tls = cluster.zookeeper_ssl_enabled
+    main_class = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka" if tls else "org.apache.zookeeper.ZooKeeperMain"
+    options = f"-zk-tls-config-file {shlex.quote(config)} " if tls else ""
+    jvm = f"-Djava.security.auth.login.config={shlex.quote(jaas)}" if jaas else ""
+    result = kafka_tool(connection, cluster, main_class, f"{options}-server {zookeeper_connect} get {path}", jvm=jvm)
+    data = [line for line in result.stdout.splitlines() if line.startswith(("{", "["))]
+    return data[0] if data else None
+
+
 # Connect and Schema Registry -----------------------------------------------------------------
 
 
@@ -166,6 +263,7 @@ class GateContext:
     transport: Transport
     cluster: ClusterVars
     members: dict[Component, list[Host]]
+    default_min_isr: int
 
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
@@ -188,6 +286,14 @@ GATES: dict[str, Gate] = {
     "no_under_replicated_partitions": Gate(
         lambda ctx, h: under_replicated_partitions(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
+    "broker_safe_to_stop": Gate(
+        lambda ctx, h: broker_safe_to_stop(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER], h,
+                                           ctx.default_min_isr)
+    ),
+    "preferred_leaders_elected": Gate(
+        lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
+    ),
+    "controller_voters_caught_up": Gate(lambda ctx, h: controller_voters_caught_up(ctx.transport.connection(h.name), ctx.cluster, h)),
     "connect_rest_answers": Gate(lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
     "schema_registry_rest_answers": Gate(
         lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)

@@ -11,7 +11,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.model import Component
 from kafkactl.resources import resource_dir
 
-STEP_NAMES = ("prepare", "start", "roll")
+STEP_NAMES = ("prepare", "start", "roll", "restart")
 ALL = "all"
 
 

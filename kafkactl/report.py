@@ -16,6 +16,7 @@ from rich.text import Text
 
 from kafkactl.environment import Environment
 from kafkactl.masking import Masker
+from kafkactl.model import COMPONENTS
 from kafkactl.plan import Plan
 
 
@@ -91,6 +92,19 @@ class Report:
             self.exit_code = Exit.CHANGES_PENDING
         else:
             self.line(f"Nothing to do: all {len(plan.hosts)} hosts match the inventory.", style="bold green")
+
+    def restart_plan(self, states, components, resuming) -> None:
+        self.line("Restart plan: one host at a time; a gate not met stops the run and restarts nothing else", style="bold")
+        if resuming:
+            done = sorted({e.host for e in resuming.entries if e.status == "done"})
+            self.line(f"Resuming {resuming.run_id}: already done on {', '.join(done) or 'no host'}")
+        for component in (c for c in COMPONENTS if c in components):
+            members = [s for s in states if component in s.components]
+            if not members:
+                continue
+            semantics = next(svc for svc in members[0].services if svc.component == component).role.restart
+            self.line(f"  {component.value}: {', '.join(s.host.name for s in members)} (order: {semantics.order})")
+            self.line(f"    before stop: {', '.join(semantics.before_stop) or 'none'}; ready when: {', '.join(semantics.ready)}")
 
     def summary(self, outcomes: dict) -> None:
         self.line("")

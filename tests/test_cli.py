@@ -41,7 +41,7 @@ def test_offline_plan_json() -> None:
     assert {f["path"]: f["action"] for f in broker["files"]}["/etc/kafka/server.properties"] == "create"
     assert broker["services"] == [
         {"name": "kafka-broker", "component": "kafka_broker", "action": "install and start",
-         "ready": "broker_registered, no_under_replicated_partitions"}
+         "ready": "broker_registered, no_under_replicated_partitions, preferred_leaders_elected"}
     ]
 
 
