@@ -307,7 +307,7 @@ def restart(
             report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
             options = RunOptions(gate_timeout=gate_timeout, limit=limited)
             executor = Executor(inv, desired, result, facts, transport, report, options, journal=journal)
-            report.summary(executor.run(load_playbook("restart"), components))
+            report.summary(executor.run(load_playbook("restart"), components), done="Restarted")
         finally:
             transport.close()
 

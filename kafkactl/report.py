@@ -106,13 +106,13 @@ class Report:
             self.line(f"  {component.value}: {', '.join(s.host.name for s in members)} (order: {semantics.order})")
             self.line(f"    before stop: {', '.join(semantics.before_stop) or 'none'}; ready when: {', '.join(semantics.ready)}")
 
-    def summary(self, outcomes: dict) -> None:
+    def summary(self, outcomes: dict, done: str = "Applied") -> None:
         self.line("")
         self.line("Summary", style="bold")
         for host, outcome in outcomes.items():
-            changes = f"{len(outcome.files)} files written" + (f", {', '.join(outcome.services)}" if outcome.services else "")
-            self.line(f"  {host}: {changes}")
-        self.line(f"Applied: {len(outcomes)} hosts changed.", style="bold green")
+            changes = [f"{len(outcome.files)} files written"] if outcome.files else []
+            self.line(f"  {host}: {', '.join(changes + outcome.services)}")
+        self.line(f"{done}: {len(outcomes)} hosts changed.", style="bold green")
 
     def plan_json(self, plan: Plan) -> None:
         self.json(
