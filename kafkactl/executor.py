@@ -257,14 +257,15 @@ class Executor:
             self.report.line(f"   {state.host.name}: restarted by the run being resumed; re-checking its gates")
             self._await(state.host, semantics.ready, "ready")
             return
-        if restart and self._serving(state.host, semantics.serving):
-            self._await(state.host, semantics.before_stop, "before stop")
+        if restart:
+            self._before_stop(state.host, semantics)
         if step.name == "roll":  # a plain restart never changes configuration
             self._write_files(state, component)
         if not restart:
             return
         connection = self.transport.connection(state.host.name)
         connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
+        self.gates.forget()
         if entry:
             self.journal.mark_restarted(entry)
         self._outcome(state).services.append(f"restarted {service.name}")
@@ -319,6 +320,7 @@ class Executor:
         self._format_storage(connection, state, component)
         # restart, not start: a unit failing in a restart loop must pick up the files just written now.
         connection.run(f"systemctl daemon-reload && systemctl enable --quiet {service.name} && systemctl restart {service.name}")
+        self.gates.forget()
         self._outcome(state).services.append(f"started {service.name}")
         self.report.line(f"   {state.host.name}: started {service.name}")
 
@@ -354,13 +356,19 @@ class Executor:
             for m in mechanisms
         )
 
-    def _serving(self, host: Host, gate: str) -> bool:
-        """Whether the member serves now. One that does not is already out of service: restarting it
-        cannot lower availability, so its before-stop gates (which it would fail itself) are skipped."""
-        observation = GATES[gate].check(self.gates, host)
-        if not observation.ok:
-            self.report.line(f"   {host.name}: not serving ({gate}: {observation.summary}); restarting it without before-stop gates")
-        return observation.ok
+    def _before_stop(self, host: Host, semantics) -> None:
+        """The before-stop gates. A member that fails them and is not serving itself is already out of
+        service: restarting it cannot lower availability, so it is restarted without waiting."""
+        first = [GATES[gate].check(self.gates, host) for gate in semantics.before_stop]
+        if all(o.ok for o in first):
+            for gate, observation in zip(semantics.before_stop, first):
+                self.report.line(f"   {host.name}: {gate} (before stop): {observation.summary}")
+            return
+        serving = GATES[semantics.serving].check(self.gates, host)
+        if not serving.ok:
+            self.report.line(f"   {host.name}: not serving ({semantics.serving}: {serving.summary}); restarting it without before-stop gates")
+            return
+        self._await(host, semantics.before_stop, "before stop")
 
     def _await(self, host: Host, gates: list[str], moment: str) -> list[Observation]:
         observations = []

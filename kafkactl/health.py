@@ -10,7 +10,7 @@ import re
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from kafkactl.errors import KafkactlError
@@ -20,6 +20,7 @@ from kafkactl.transport import Connection, Transport, TransportError
 T = TypeVar("T")
 ADMIN_CONFIG = "kafkactl-admin.properties"
 VOTER_LAG_LIMIT = 1000  # metadata records a voter may trail the leader by and count as caught up
+PARTITIONS_FRESH_SECONDS = 5.0
 
 
 class GateError(KafkactlError):
@@ -128,24 +129,6 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
     return Observation(ok, ids, f"registered brokers seen from {host.name}: {ids or 'none'}")
 
 
-def under_replicated_partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[list[str]]:
-    """Cluster-wide, asked through every broker so one broker being down does not hide the answer."""
-    listener = cluster.inter_broker_listener
-    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
-    result = kafka_tool(
-        connection, cluster, "org.apache.kafka.tools.TopicCommand",
-        f"--bootstrap-server {bootstrap} --command-config {admin_config(cluster)} "
-        "--describe --under-replicated-partitions",
-    )
-    partitions = re.findall(r"Topic:\s*(\S+)\s+Partition:\s*(\d+)", result.stdout)
-    names = [f"{topic}-{partition}" for topic, partition in partitions]
-    ok = result.code == 0 and not names
-    summary = f"under-replicated: {', '.join(names[:10])}" if names else (
-        "none under-replicated" if result.code == 0 else _tool_error(result)
-    )
-    return Observation(ok, names, summary)
-
-
 @dataclass(frozen=True)
 class Partition:
     topic: str
@@ -187,11 +170,16 @@ def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host]
     return found
 
 
-def broker_safe_to_stop(connection: Connection, cluster: ClusterVars, brokers: list[Host], host: Host,
-                        default_min_isr: int) -> Observation[list[str]]:
+def under_replicated(state: list[Partition] | str) -> Observation[list[str]]:
+    if isinstance(state, str):
+        return Observation(False, [], state)
+    names = [str(p) for p in state if len(p.isr) < len(p.replicas)]
+    return Observation(not names, names, f"under-replicated: {', '.join(names[:10])}" if names else "none under-replicated")
+
+
+def broker_safe_to_stop(state: list[Partition] | str, host: Host) -> Observation[list[str]]:
     """No under-replicated or offline partition, and none that would drop below min.insync.replicas
     without this broker."""
-    state = partitions(connection, cluster, brokers, default_min_isr)
     if isinstance(state, str):
         return Observation(False, [], state)
     problems = [f"{p} under-replicated (ISR {list(p.isr)} of {list(p.replicas)})" for p in state if len(p.isr) < len(p.replicas)]
@@ -264,6 +252,22 @@ class GateContext:
     cluster: ClusterVars
     members: dict[Component, list[Host]]
     default_min_isr: int
+    clock: Callable[[], float] = time.monotonic
+    _partitions: list = field(default_factory=list)  # [(when, partitions)]: the last cluster-wide read
+
+    def partitions(self, host: Host) -> list[Partition] | str:
+        """Partition state, read through `host`; a read younger than PARTITIONS_FRESH_SECONDS is reused, so the
+        ready gates of one broker and the before-stop gates of the next cost one tool run, not two."""
+        if self._partitions and self.clock() - self._partitions[0][0] < PARTITIONS_FRESH_SECONDS:
+            return self._partitions[0][1]
+        state = partitions(self.transport.connection(host.name), self.cluster, self.members[Component.KAFKA_BROKER],
+                           self.default_min_isr)
+        self._partitions[:] = [(self.clock(), state)] if not isinstance(state, str) else []
+        return state
+
+    def forget(self) -> None:
+        """Something was restarted: no earlier read may stand for the cluster's state any more."""
+        self._partitions.clear()
 
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
@@ -283,13 +287,8 @@ GATES: dict[str, Gate] = {
     "zookeeper_ensemble_serving": Gate(_ensemble),
     "controller_quorum_has_leader": Gate(lambda ctx, h: controller_quorum(ctx.transport.connection(h.name), ctx.cluster, h)),
     "broker_registered": Gate(lambda ctx, h: broker_registered(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "no_under_replicated_partitions": Gate(
-        lambda ctx, h: under_replicated_partitions(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
-    ),
-    "broker_safe_to_stop": Gate(
-        lambda ctx, h: broker_safe_to_stop(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER], h,
-                                           ctx.default_min_isr)
-    ),
+    "no_under_replicated_partitions": Gate(lambda ctx, h: under_replicated(ctx.partitions(h))),
+    "broker_safe_to_stop": Gate(lambda ctx, h: broker_safe_to_stop(ctx.partitions(h), h)),
     "preferred_leaders_elected": Gate(
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),

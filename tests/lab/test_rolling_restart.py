@@ -104,7 +104,8 @@ def test_ssh_cut_mid_apply_leaves_no_half_written_file_and_resume_completes(lab:
     with Canary(BOOTSTRAP) as canary:
         started = time.time()
         run = _kafkactl("apply", str(changed), "--gate-timeout", "30")
-        second = _wait_for_entry(lab, started, lambda e: e["step"] == "roll kafka_broker" and len(_broker_entries(lab)) >= 2)
+        second = _wait_for_entry(lab, started, lambda e: e["step"] == "roll kafka_broker" and e["status"] == "running"
+                                 and len(_broker_entries(lab)) >= 2)
         cut = ["iptables", "-I", "OUTPUT", "-d", address[second["host"]], "-p", "tcp", "--dport", "22", "-j", "REJECT",
                "--reject-with", "tcp-reset"]
         subprocess.run(cut, check=True)
