@@ -210,7 +210,8 @@ def write_machine_hosts(block: str, addresses: dict[str, str], hosts_path: Path 
     if begin in lines and end in lines:
         lines = lines[: lines.index(begin)] + lines[lines.index(end) + 1:]
     if addresses:
-        lines += [begin, *(f"{address}\t{name}" for name, address in addresses.items()), end]
+        # First in the file: the resolver takes the first match, so the lab brought up last wins.
+        lines = [begin, *(f"{address}\t{name}" for name, address in addresses.items()), end, *lines]
     content = "\n".join(lines) + "\n"
     if not (hosts_path.exists() and hosts_path.read_text() == content):
         # /etc/hosts may be a bind mount: rewrite it in place rather than renaming over it.
