@@ -10,6 +10,7 @@ import base64
 import hashlib
 import re
 import shlex
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,10 +265,11 @@ class Executor:
         if not restart:
             return
         connection = self.transport.connection(state.host.name)
+        stopping = time.time()
         connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
         self.gates.forget()
         if entry:
-            self.journal.mark_restarted(entry)
+            self.journal.mark_restarted(entry, stopping)
         self._outcome(state).services.append(f"restarted {service.name}")
         self.report.line(f"   {state.host.name}: restarted {service.name}")
         self._await(state.host, semantics.ready, "ready")

@@ -26,6 +26,7 @@ class Entry:
     started: float = field(default_factory=time.time)
     ended: float | None = None
     restarted: bool = False  # the service was restarted (a failed gate after it is not a reason to restart again)
+    restarted_at: float | None = None
     detail: str = ""
 
 
@@ -66,8 +67,8 @@ class Journal:
         entry.status, entry.ended, entry.detail = status, time.time(), detail
         self.save()
 
-    def mark_restarted(self, entry: Entry) -> None:
-        entry.restarted = True
+    def mark_restarted(self, entry: Entry, at: float) -> None:
+        entry.restarted, entry.restarted_at = True, at
         self.save()
 
     def finish(self, status: Status) -> None:
