@@ -89,6 +89,7 @@ class Canary:
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in partitions}
         consumer.assign(partitions)
         seen: Counter[str] = Counter()
+        where: dict[str, list[str]] = {}
         positions = {p: 0 for p in ends}
         deadline = time.monotonic() + 120
         while any(positions[p] < ends[p] for p in ends) and time.monotonic() < deadline:
@@ -96,6 +97,7 @@ class Canary:
             if message is None or message.error():
                 continue
             seen[message.value().decode()] += 1
+            where.setdefault(message.value().decode(), []).append(f"{message.partition()}@{message.offset()}")
             positions[message.partition()] = message.offset() + 1
         consumer.close()
         return CanaryReport(
@@ -103,5 +105,5 @@ class Canary:
             acknowledged=len(self.acked),
             consumed_live=self.consumed,
             missing=sorted(self.acked - set(seen)),
-            duplicated=sorted(value for value, count in seen.items() if count > 1),
+            duplicated=sorted(f"{value} at {' and '.join(where[value])}" for value, count in seen.items() if count > 1),
         )

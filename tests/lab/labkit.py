@@ -6,7 +6,9 @@ at the end of each module. Deselect them with `-m "not lab"`.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,8 @@ class Lab:
 
 
 def bring_up(tmp_path_factory: pytest.TempPathFactory, *lab_args: str) -> Lab:
-    state_dir = tmp_path_factory.mktemp("lab")
+    # Not under pytest's temporary folders: those of older sessions are deleted while a lab may still use them.
+    state_dir = Path(tempfile.mkdtemp(prefix="kafkactl-lab-"))
     run_cli("lab", "down", "--state-dir", str(state_dir))
     outcome = run_cli("lab", "up", "--state-dir", str(state_dir), *lab_args)
     assert outcome.exit_code == 0, outcome.stderr
@@ -53,3 +56,4 @@ def bring_up(tmp_path_factory: pytest.TempPathFactory, *lab_args: str) -> Lab:
 
 def take_down(lab: Lab) -> None:
     run_cli("lab", "down", "--state-dir", str(lab.state_dir))
+    shutil.rmtree(lab.state_dir, ignore_errors=True)

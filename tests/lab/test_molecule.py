@@ -35,13 +35,10 @@ def _lab_env():
 @pytest.fixture(scope="module")
 def molecule_env():
     """Variables for `molecule`: DOCKER_HOST on a podman API service, KAFKACTL_LAB_IMAGE."""
-    try:
-        import molecule  # noqa: F401
-        import molecule_plugins  # noqa: F401
-        import testinfra  # noqa: F401
-        import confluent_kafka  # noqa: F401
-    except ImportError as exc:
-        pytest.fail(f"{exc.name} is missing: pip install -e '.[test]' installs molecule, "
+    modules = ("molecule", "molecule_plugins", "ansible_collections", "testinfra", "confluent_kafka")
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: pip install -e '.[test]' installs molecule, "
                     "molecule-plugins[docker], ansible, pytest-testinfra and confluent-kafka")
     lab_env = _lab_env()
     variables = lab_env.prepare()
@@ -62,7 +59,7 @@ def _leftovers(scenario: str) -> list[str]:
                                 check=True, timeout=60).stdout.split()
     found += [f"container {c}" for c in containers if c in names]
     for network in networks:
-        if subprocess.run(["podman", "network", "exists", network], timeout=60).returncode == 0:
+        if subprocess.run(["podman", "network", "exists", network], check=False, timeout=60).returncode == 0:
             found.append(f"network {network}")
     hosts = Path("/etc/hosts").read_text()
     found += [f"/etc/hosts: {line}" for line in hosts.splitlines()
@@ -80,11 +77,11 @@ def test_molecule_scenario(scenario: str, molecule_env: dict[str, str], tmp_path
             result = subprocess.run(
                 [*molecule, "test", "-s", scenario],
                 cwd=ROOT, env=molecule_env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                timeout=TIMEOUT_S,
+                timeout=TIMEOUT_S, check=False,
             )
         except subprocess.TimeoutExpired:
             subprocess.run([*molecule, "destroy", "-s", scenario], cwd=ROOT, env=molecule_env, stdin=subprocess.DEVNULL,
-                           stdout=out, stderr=subprocess.STDOUT, timeout=600)
+                           stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False)
             pytest.fail(f"molecule test -s {scenario} took longer than {TIMEOUT_S} s; log {log}")
     elapsed = time.monotonic() - started
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-150:])
