@@ -274,6 +274,7 @@ def restart(
     ] = None,
     limit: LimitOption = None,
     check: Annotated[bool, typer.Option("--check", help="Only show the restart plan.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Brokers restarted at once; each batch must keep every partition at min.insync.replicas.")] = 1,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
@@ -305,7 +306,7 @@ def restart(
                 return
             journal = Journal.start(state_dir, "restart", path, resumes=previous)
             report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
-            options = RunOptions(gate_timeout=gate_timeout, limit=limited)
+            options = RunOptions(gate_timeout=gate_timeout, limit=limited, batch_size=batch_size)
             executor = Executor(inv, desired, result, facts, transport, report, options, journal=journal)
             report.summary(executor.run(load_playbook("restart"), components), done="Restarted")
         finally:

@@ -19,7 +19,9 @@ from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.facts import meta_properties_paths
 from kafkactl.components.topology import Topology
-from kafkactl.health import GATES, GateContext, Observation, controller_quorum, wait_for, zookeeper_get, zookeeper_mode
+from kafkactl.health import (
+    GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
+)
 from kafkactl.journal import Journal
 from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
@@ -35,6 +37,7 @@ class RunOptions:
     forks: int = 20
     gate_timeout: float = 300.0
     limit: frozenset[str] | None = None  # host names; None means every host
+    batch_size: int = 1  # brokers restarted at once by the restart command
 
 
 @dataclass
@@ -240,7 +243,46 @@ class Executor:
         """Restart every member of a component (the restart command), whether or not its files changed."""
         component = Component(step.target)
         hosts = [s for s in self._hosts(step.target) if not (self.journal and self.journal.done(str(step), s.host.name))]
-        self._one_at_a_time(step, component, hosts, lambda state: True)
+        if component == Component.KAFKA_BROKER and self.options.batch_size > 1:
+            self._in_batches(step, hosts)
+        else:
+            self._one_at_a_time(step, component, hosts, lambda state: True)
+
+    def _in_batches(self, step: Step, hosts: list[HostState]) -> None:
+        """Brokers restarted several at a time, only while every partition keeps min.insync.replicas."""
+        if not hosts:
+            return
+        hosts = self._in_restart_order(Component.KAFKA_BROKER, hosts)
+        size = self.options.batch_size
+        batches = [hosts[i:i + size] for i in range(0, len(hosts), size)]
+        self.report.line(f"== {step}: batches of up to {size}: " + " | ".join(", ".join(s.host.name for s in b) for b in batches), style="bold")
+        for batch in batches:
+            members = [s.host for s in batch]
+            names = ", ".join(h.name for h in members)
+            first = broker_safe_to_stop(self.gates.partitions(members[0]), members)
+            too_large = [problem for problem in first.value if "would fall below" in problem]
+            if too_large:  # waiting cannot fix this: the batch itself is too large
+                raise KafkactlError(f"--batch-size {size}: stopping {names} together would take {'; '.join(too_large[:5])}; "
+                                    "use a smaller batch. Nothing in this batch was stopped.")
+            safe = wait_for(names, "batch_safe_to_stop", lambda: broker_safe_to_stop(self.gates.partitions(members[0]), members),
+                            timeout=self.options.gate_timeout)
+            self.report.line(f"   {names}: batch_safe_to_stop (before stop): {safe.summary}")
+            entries = {}
+            for state in batch:
+                entry = self.journal.begin(str(step), state.host.name) if self.journal else None
+                service = next(s for s in state.services if s.component == Component.KAFKA_BROKER)
+                self._restart_service(state, service, entry)
+                entries[state.host.name] = entry
+            for state in batch:
+                service = next(s for s in state.services if s.component == Component.KAFKA_BROKER)
+                try:
+                    self._await(state.host, service.role.restart.ready, "ready")
+                except BaseException as exc:
+                    if entries[state.host.name]:
+                        self.journal.end(entries[state.host.name], "failed", str(exc))
+                    raise
+                if entries[state.host.name]:
+                    self.journal.end(entries[state.host.name], "done")
 
     def _one_at_a_time(self, step: Step, component: Component, hosts: list[HostState], restarts) -> None:
         if not hosts:
@@ -264,15 +306,17 @@ class Executor:
             self._write_files(state, component)
         if not restart:
             return
-        connection = self.transport.connection(state.host.name)
+        self._restart_service(state, service, entry)
+        self._await(state.host, semantics.ready, "ready")
+
+    def _restart_service(self, state: HostState, service, entry) -> None:
         stopping = time.time()
-        connection.run(f"systemctl daemon-reload && systemctl restart {service.name}")
+        self.transport.connection(state.host.name).run(f"systemctl daemon-reload && systemctl restart {service.name}")
         self.gates.forget()
         if entry:
             self.journal.mark_restarted(entry, stopping)
         self._outcome(state).services.append(f"restarted {service.name}")
         self.report.line(f"   {state.host.name}: restarted {service.name}")
-        self._await(state.host, semantics.ready, "ready")
 
     def _in_restart_order(self, component: Component, hosts: list[HostState]) -> list[HostState]:
         """The role's order: the member that leads (ZooKeeper leader, active controller) goes last."""

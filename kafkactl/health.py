@@ -177,17 +177,19 @@ def under_replicated(state: list[Partition] | str) -> Observation[list[str]]:
     return Observation(not names, names, f"under-replicated: {', '.join(names[:10])}" if names else "none under-replicated")
 
 
-def broker_safe_to_stop(state: list[Partition] | str, host: Host) -> Observation[list[str]]:
+def broker_safe_to_stop(state: list[Partition] | str, hosts: Host | list[Host]) -> Observation[list[str]]:
     """No under-replicated or offline partition, and none that would drop below min.insync.replicas
-    without this broker."""
+    without these brokers."""
     if isinstance(state, str):
         return Observation(False, [], state)
+    stopping = {h.broker_id for h in (hosts if isinstance(hosts, list) else [hosts])}
     problems = [f"{p} under-replicated (ISR {list(p.isr)} of {list(p.replicas)})" for p in state if len(p.isr) < len(p.replicas)]
     problems += [f"{p} offline" for p in state if p.leader < 0]
     problems += [f"{p} would fall below min.insync.replicas={p.min_isr} (ISR {list(p.isr)})"
-                 for p in state if host.broker_id in p.isr and len(p.isr) - 1 < p.min_isr and len(p.replicas) > 1]
+                 for p in state if stopping & set(p.isr) and len(set(p.isr) - stopping) < p.min_isr and len(p.replicas) > 1]
     summary = "; ".join(problems[:8]) + (f" (+{len(problems) - 8} more)" if len(problems) > 8 else "")
-    return Observation(not problems, problems, summary or f"{len(state)} partitions in sync, min ISR kept without broker {host.broker_id}")
+    ids = ", ".join(str(i) for i in sorted(stopping))
+    return Observation(not problems, problems, summary or f"{len(state)} partitions in sync, min ISR kept without broker {ids}")
 
 
 def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[str]:

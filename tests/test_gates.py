@@ -57,3 +57,12 @@ def test_partition_reads_are_reused_briefly_and_forgotten_after_a_restart(monkey
     now[0] += 10
     context.partitions(_broker(2))
     assert len(reads) == 3
+
+
+def test_a_batch_is_safe_only_if_every_partition_keeps_min_isr() -> None:
+    rf3 = [Partition("orders", 0, 1, (1, 2, 3), (1, 2, 3), 2)]
+    assert not broker_safe_to_stop(rf3, [_broker(1), _broker(2)]).ok
+    rf3_min1 = [Partition("logs", 0, 1, (1, 2, 3), (1, 2, 3), 1)]
+    assert broker_safe_to_stop(rf3_min1, [_broker(1), _broker(2)]).ok
+    spread = [Partition("orders", 0, 1, (1, 2, 3), (1, 2, 3), 2), Partition("orders", 1, 4, (4, 5, 6), (4, 5, 6), 2)]
+    assert broker_safe_to_stop(spread, [_broker(1), _broker(4)]).ok
