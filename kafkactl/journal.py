@@ -52,7 +52,8 @@ class Journal:
             run_id=run_id,
             started=time.time(),
             resumes=resumes.run_id if resumes else None,
-            entries=[Entry(**asdict(e)) for e in resumes.entries if e.status == "done"] if resumes else [],
+            # What the stopped run finished, and the hosts it restarted before a gate stopped it.
+            entries=[Entry(**asdict(e)) for e in resumes.entries if e.status == "done" or e.restarted] if resumes else [],
         )
         journal.save()
         return journal
