@@ -71,15 +71,18 @@ def test_broker_killed_mid_roll_halts_and_resume_completes(lab: Lab) -> None:
     with Canary(BOOTSTRAP) as canary:
         started = time.time()
         run = _kafkactl("restart", str(lab.inventory), "--component", "broker", "--gate-timeout", "40")
+        # The victim is the broker restarted last (the active controller): whenever the kill lands, the
+        # run must stop in a gate before the broker between them is touched.
+        victim = _active_controller(lab)
         first = _wait_for_entry(lab, started, lambda e: e["step"] == "restart kafka_broker" and e["restarted"])
-        victim, bystander = [b for b in ("kafka1", "kafka2", "kafka3") if b != first["host"]]
+        bystander = next(b for b in ("kafka1", "kafka2", "kafka3") if b not in (victim, first["host"]))
         before = _started_at(lab, bystander)
         # SIGKILL, then keep it down (a machine that stays dead) until the test brings it back.
         killed = lab.ssh(victim, "systemctl kill -s KILL kafka-broker && systemctl stop kafka-broker")
         assert killed.returncode == 0, killed.stderr
         stdout, stderr = run.communicate(timeout=600)
         assert run.returncode == 1, stdout[-3000:]
-        assert f"error: host {first['host']}: gate 'no_under_replicated_partitions' not met after 40 s: under-replicated:" in stderr
+        assert "not met after 40 s" in stderr and "under-replicated" in stderr, stderr
         assert _started_at(lab, bystander) == before, "a second broker was stopped"
 
         assert lab.ssh(victim, "systemctl start kafka-broker").returncode == 0
@@ -125,6 +128,12 @@ def test_ssh_cut_mid_apply_leaves_no_half_written_file_and_resume_completes(lab:
     report = canary.verify()
     print(report)
     assert report.acknowledged > 300 and report.missing == [] and report.duplicated == []
+
+
+def _active_controller(lab: Lab) -> str:
+    java = "java -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-3.9.2/libs/*'"
+    data = lab.ssh("kafka1", f"{java} org.apache.zookeeper.ZooKeeperMain -server zk1:2181 get /controller").stdout
+    return f"kafka{json.loads(next(l for l in data.splitlines() if l.startswith('{')))['brokerid']}"
 
 
 def _broker_entries(lab: Lab) -> list[dict]:
