@@ -98,7 +98,24 @@ def configure_podman() -> bool:
     return True
 
 
+# Every container booting systemd holds about 9 inotify instances, all charged to root: with the
+# kernel's default of 128 per user the 15th such container on the machine exits with 255 at once
+# and prints nothing.
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 1024
+
+
+def raise_inotify_limit(minimum: int = MIN_INOTIFY_INSTANCES) -> None:
+    """Let many systemd containers run at once (see INOTIFY_INSTANCES)."""
+    try:
+        if int(INOTIFY_INSTANCES.read_text()) < minimum:
+            INOTIFY_INSTANCES.write_text(f"{minimum}\n")
+    except OSError as exc:
+        log.warning("cannot raise %s to %s: %s", INOTIFY_INSTANCES, minimum, exc)
+
+
 def prepare_machine() -> None:
-    """Packages plus podman configuration; quick no-op once done."""
+    """Packages plus podman configuration and kernel limits; quick no-op once done."""
     ensure_packages()
     configure_podman()
+    raise_inotify_limit()

@@ -29,8 +29,9 @@ class CanaryReport:
 
 
 class Canary:
-    def __init__(self, bootstrap: str, topic: str = "kafkactl-canary") -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, bootstrap: str) -> None:
+        # A topic of its own: values restart at canary-0 with every canary.
+        self.bootstrap, self.topic = bootstrap, f"kafkactl-canary-{time.time_ns()}"
         self.stopping = threading.Event()
         self.produced = 0
         self.acked: set[str] = set()
@@ -73,7 +74,7 @@ class Canary:
         producer.flush(300)
 
     def _consume(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "kafkactl-canary", "auto.offset.reset": "earliest"})
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.topic, "auto.offset.reset": "earliest"})
         consumer.subscribe([self.topic])
         while not self.stopping.is_set():
             message = consumer.poll(0.5)

@@ -1,0 +1,158 @@
+"""What the scenario's hosts should have, and testinfra hosts reached over SSH.
+
+The expected state comes from kafkactl itself, offline: `kafkactl plan --offline --json` (files with
+mode and owner, directories, services, install directory) and `kafkactl render` (file contents) for
+the inventory molecule/shared/prepare.yml wrote into the scenario's ephemeral directory. The hosts
+are testinfra's ssh backend through the ssh_config written there: root, the scenario's client key,
+StrictHostKeyChecking=yes against the known_hosts made from the keys read out of each container.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "."))
+INVENTORY = EPHEMERAL / "inventory.yml"
+SSH_CONFIG = EPHEMERAL / "ssh_config"
+
+
+@dataclass(frozen=True)
+class ExpectedFile:
+    path: str
+    mode: int
+    owner: str
+    group: str
+    content: bytes
+
+
+@dataclass
+class ExpectedHost:
+    name: str
+    address: str
+    groups: list[str]
+    install: str | None = None
+    directories: list[str] = field(default_factory=list)
+    files: dict[str, ExpectedFile] = field(default_factory=dict)
+    services: list[str] = field(default_factory=list)
+    listeners: list[tuple[str, int]] = field(default_factory=list)
+    """(address or "" for every address, port) the host's JVMs listen on."""
+
+
+def kafkactl(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "kafkactl", *args], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode in ok, f"kafkactl {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _listeners(host: ExpectedHost, addresses: dict[str, str]) -> list[tuple[str, int]]:
+    """Ports from the rendered configuration: Kafka `listeners`, ZooKeeper client and election ports."""
+    found: list[tuple[str, int]] = []
+    for file in host.files.values():
+        if not file.path.endswith(".properties"):
+            continue
+        props = properties(file.content.decode())
+        for spec in filter(None, props.get("listeners", "").split(",")):
+            bind, _, port = spec.split("://", 1)[1].rpartition(":")
+            found.append((addresses.get(bind, bind if bind not in ("", "0.0.0.0") else ""), int(port)))
+        if "clientPort" in props:
+            found.append((props.get("clientPortAddress", ""), int(props["clientPort"])))
+            myid = host.files.get(f"{props['dataDir']}/myid")
+            if myid is not None:
+                server = props[f"server.{myid.content.decode().strip()}"].split(";")[0]
+                peer, _, election = server.split(":")[:3]
+                all_ips = props.get("quorumListenOnAllIPs") == "true"
+                found.append(("" if all_ips else addresses.get(peer, peer), int(election)))
+    return found
+
+
+@functools.cache
+def expected() -> dict[str, ExpectedHost]:
+    inventory = yaml.safe_load(INVENTORY.read_text())
+    hosts: dict[str, ExpectedHost] = {}
+    for group, body in inventory["all"]["children"].items():
+        for name, hostvars in (body.get("hosts") or {}).items():
+            hosts.setdefault(name, ExpectedHost(name, hostvars["ansible_host"], [])).groups.append(group)
+    addresses = {name: h.address for name, h in hosts.items()}
+    plan = json.loads(kafkactl("plan", str(INVENTORY), "--offline", "--json", ok=(0, 2)).stdout)
+    with tempfile.TemporaryDirectory() as out:
+        kafkactl("render", str(INVENTORY), "--out", out)
+        for entry in plan["hosts"]:
+            host = hosts[entry["host"]]
+            host.install = entry.get("install")
+            host.directories = list(entry["directories"])
+            host.services = [s["name"] for s in entry["services"]]
+            for f in entry["files"]:
+                owner, _, group = f["owner"].partition(":")
+                content = (Path(out) / host.name / f["path"].lstrip("/")).read_bytes()
+                host.files[f["path"]] = ExpectedFile(f["path"], int(f["mode"], 8), owner, group or owner, content)
+    for host in hosts.values():
+        host.listeners = _listeners(host, addresses)
+    return hosts
+
+
+@functools.cache
+def _testinfra_host(name: str):
+    # ControlPersist keeps one SSH connection per host for the whole run (and 10 s after).
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(SSH_CONFIG), controlpersist=10)
+
+
+@pytest.fixture
+def node(name: str):
+    """The testinfra host of the test's `name` parameter."""
+    return _testinfra_host(name)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize by host (`name`), and by each host's files, directories, services and ports."""
+    wanted = set(metafunc.fixturenames)
+    if "name" not in wanted:
+        return
+    hosts = expected()
+    names = list(hosts)
+    per_host = {
+        "expected_file": lambda h: [(f, f.path) for f in h.files.values()],
+        "directory": lambda h: [(d, d) for d in h.directories],
+        "service": lambda h: [(s, s) for s in h.services],
+        "listener": lambda h: [(lst, f"{lst[0] or '*'}:{lst[1]}") for lst in h.listeners],
+    }
+    for key, items in per_host.items():
+        if key in wanted:
+            params = [(n, item) for n in names for item, _ in items(hosts[n])]
+            ids = [f"{n}:{label}" for n in names for _, label in items(hosts[n])]
+            metafunc.parametrize(("name", key), params, ids=ids)
+            return
+    metafunc.parametrize("name", names)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> dict[str, ExpectedHost]:
+    """Every host of the inventory with what it should have."""
+    return expected()
+
+
+@pytest.fixture(scope="session")
+def connect():
+    """testinfra host by inventory name."""
+    return _testinfra_host

@@ -1,0 +1,60 @@
+"""Every host has what `kafkactl apply` promised: files, directories, Kafka, services, ports."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import INVENTORY, kafkactl
+
+
+def test_file_content_owner_and_mode(node, expected_file):
+    f = node.file(expected_file.path)
+    assert f.is_file
+    assert f.content == expected_file.content, f"{expected_file.path} differs from `kafkactl render`"
+    assert (f.user, f.group) == (expected_file.owner, expected_file.group)
+    assert f.mode == expected_file.mode, f"{expected_file.path}: mode {f.mode:o}, wanted {expected_file.mode:o}"
+
+
+def test_directory_exists(node, directory):
+    assert node.file(directory).is_directory
+
+
+def test_kafka_installed(node, name, cluster):
+    home = cluster[name].install
+    assert home, f"{name}: the plan names no Kafka install directory"
+    version = home.rsplit("-", 1)[1]
+    assert node.file(f"{home}/libs/kafka_2.13-{version}.jar").is_file
+
+
+def test_service_active_and_enabled(node, service):
+    unit = node.service(service)
+    assert unit.is_running, node.run(f"systemctl status --no-pager {service}").stdout
+    assert unit.is_enabled
+
+
+def _listening(node) -> set[tuple[str, int]]:
+    found = set()
+    for spec in node.socket.get_listening_sockets():
+        if spec.startswith("tcp://"):
+            address, _, port = spec[len("tcp://"):].rpartition(":")
+            found.add((address.removeprefix("::ffff:"), int(port)))
+    return found
+
+
+def test_port_listening(node, listener):
+    address, port = listener
+    deadline = time.monotonic() + 30
+    while True:
+        sockets = _listening(node)
+        accepted = {("0.0.0.0", port), ("::", port)} if not address else {(address, port), ("0.0.0.0", port), ("::", port)}
+        if sockets & accepted:
+            return
+        assert time.monotonic() < deadline, f"nothing listens on {address or '*'}:{port}; listening: {sorted(sockets)}"
+        time.sleep(1)
+
+
+def test_plan_finds_nothing_to_change():
+    """The live plan (facts read over SSH from every host) agrees that the cluster is converged."""
+    result = kafkactl("plan", str(INVENTORY), ok=(0, 2))
+    assert result.returncode == 0, result.stdout
+    assert "Nothing to do:" in result.stdout
