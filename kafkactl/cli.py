@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -23,6 +26,7 @@ from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
 
 if TYPE_CHECKING:
+    from kafkactl.journal import Journal
     from kafkactl.transport import Transport
 
 class _Commands(TyperGroup):
@@ -232,34 +236,21 @@ def apply(
     """Bring every host to the inventory's state: plan first, then prepare, start and roll, health-gated."""
 
     from kafkactl.executor import Executor, RunOptions, kraft_cluster_id
-    from kafkactl.journal import Journal, resumable
     from kafkactl.playbook import load_playbook
 
     def body(report: Report) -> None:
-        path = _inventory_path(report.env, inventory)
-        loaded = _load(report, path)
-        inv = loaded.inventory
-        desired = desired_state(inv)
-        limited = _limit(inv, limit, _group_hosts(path))
-        state_dir = _state_dir(report.env, path)
-        previous = resumable(state_dir, "apply", path) if resume else None
-        transport = _transport(report, inv, forks, accept_new_host_keys, insecure_skip_host_key_check)
-        try:
-            facts, result = _live_plan(report, transport, desired, inv)
+        with _session(report, inventory, "apply", limit, resume, forks, accept_new_host_keys, insecure_skip_host_key_check) as run:
+            facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
             report.plan(result, show_diff=diff)
             if check or not result.changed_hosts:
                 return
             report.exit_code = Exit.OK
-            _preflight(inv, desired, facts, result)
-            cluster_id = kraft_cluster_id(inv, desired, facts, state_dir) if desired.phase == Phase.KRAFT else None
-            journal = Journal.start(state_dir, "apply", path, resumes=previous)
-            report.line("")
-            report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
-            options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=limited)
-            executor = Executor(inv, desired, result, facts, transport, report, options, cluster_id, journal)
+            _preflight(run.inventory, run.desired, facts, result)
+            kraft = run.desired.phase == Phase.KRAFT
+            cluster_id = kraft_cluster_id(run.inventory, run.desired, facts, run.state_dir) if kraft else None
+            options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=run.limit)
+            executor = Executor(run.inventory, run.desired, result, facts, run.transport, report, options, cluster_id, run.journal())
             report.summary(executor.run(load_playbook("site")))
-        finally:
-            transport.close()
 
     _run(ctx, body)
 
@@ -282,35 +273,23 @@ def restart(
 ) -> None:
     """Rolling restart, one host at a time, health-gated; the plan (hosts, order, gates) is shown first."""
     from kafkactl.executor import Executor, RunOptions
-    from kafkactl.journal import Journal, resumable
     from kafkactl.playbook import load_playbook
 
     def body(report: Report) -> None:
-        path = _inventory_path(report.env, inventory)
-        inv = _load(report, path).inventory
         components = _components(component)
-        desired = desired_state(inv)
-        limited = _limit(inv, limit, _group_hosts(path))
-        state_dir = _state_dir(report.env, path)
-        previous = resumable(state_dir, "restart", path) if resume else None
-        transport = _transport(report, inv, 20, accept_new_host_keys, insecure_skip_host_key_check)
-        try:
-            facts, result = _live_plan(report, transport, desired, inv)
-            chosen = [s for s in desired.hosts if (limited is None or s.host.name in limited)]
+        with _session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check) as run:
+            facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
+            chosen = [s for s in run.desired.hosts if (run.limit is None or s.host.name in run.limit)]
             missing = [f"{svc.name} on {s.host.name}" for s in chosen for svc in s.services
                        if svc.component in components and svc.name not in facts[s.host.name].active_services]
             if missing:
                 raise KafkactlError(f"restart: not running: {', '.join(missing)}; run kafkactl apply first. No host was changed.")
-            report.restart_plan(chosen, components, previous)
+            report.restart_plan(chosen, components, run.previous)
             if check:
                 return
-            journal = Journal.start(state_dir, "restart", path, resumes=previous)
-            report.line(f"Run {journal.run_id}" + (f", resuming {previous.run_id}" if previous else "") + f" (journal: {journal.path})")
-            options = RunOptions(gate_timeout=gate_timeout, limit=limited, batch_size=batch_size)
-            executor = Executor(inv, desired, result, facts, transport, report, options, journal=journal)
+            options = RunOptions(gate_timeout=gate_timeout, limit=run.limit, batch_size=batch_size)
+            executor = Executor(run.inventory, run.desired, result, facts, run.transport, report, options, journal=run.journal())
             report.summary(executor.run(load_playbook("restart"), components), done="Restarted")
-        finally:
-            transport.close()
 
     _run(ctx, body)
 
@@ -349,6 +328,48 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None) -> None:
             report.line(f"{journal.run_id}  {journal.command:<8} {journal.status:<7} {len(journal.entries)} steps{resumed}{where}")
 
     _run(ctx, body)
+
+
+@dataclass
+class _Session:
+    """What a command that connects works with: the inventory, its desired state, SSH, its journal."""
+
+    report: Report
+    path: Path
+    command: str
+    inventory: Inventory
+    desired: DesiredState
+    limit: frozenset[str] | None
+    state_dir: Path
+    previous: Journal | None
+    transport: Transport
+
+    def journal(self) -> Journal:
+        from kafkactl.journal import Journal
+
+        journal = Journal.start(self.state_dir, self.command, self.path, resumes=self.previous)
+        resuming = f", resuming {self.previous.run_id}" if self.previous else ""
+        self.report.line("")
+        self.report.line(f"Run {journal.run_id}{resuming} (journal: {journal.path})")
+        return journal
+
+
+@contextmanager
+def _session(report: Report, inventory: Path | None, command: str, limit: str | None, resume: bool, forks: int,
+             accept_new: bool, insecure: bool) -> Iterator[_Session]:
+    from kafkactl.journal import resumable
+
+    path = _inventory_path(report.env, inventory)
+    inv = _load(report, path).inventory
+    desired = desired_state(inv)
+    limited = _limit(inv, limit, _group_hosts(path))
+    state_dir = _state_dir(report.env, path)
+    previous = resumable(state_dir, command, path) if resume else None
+    transport = _transport(report, inv, forks, accept_new, insecure)
+    try:
+        yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
+    finally:
+        transport.close()
 
 
 def _group_hosts(path: Path) -> dict[str, set[str]]:
