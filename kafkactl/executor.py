@@ -152,7 +152,7 @@ class Executor:
             work(entry)
         except BaseException as exc:
             if entry:
-                self.journal.end(entry, "failed", str(exc))
+                self.journal.end(entry, "failed", self.report.mask(str(exc)))
             raise
         if entry:
             self.journal.end(entry, "done")
@@ -279,7 +279,7 @@ class Executor:
                     self._await(state.host, service.role.restart.ready, "ready")
                 except BaseException as exc:
                     if entries[state.host.name]:
-                        self.journal.end(entries[state.host.name], "failed", str(exc))
+                        self.journal.end(entries[state.host.name], "failed", self.report.mask(str(exc)))
                     raise
                 if entries[state.host.name]:
                     self.journal.end(entries[state.host.name], "done")
