@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 RATE_PER_SECOND = 100
@@ -38,12 +38,8 @@ class Canary:
         self.consumed = 0
         self.errors: list[str] = []
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        for future in admin.create_topics([NewTopic(topic, 6, 3, config={"min.insync.replicas": "2"})]).values():
-            try:
-                future.result(60)
-            except KafkaException as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise
+        for future in admin.create_topics([NewTopic(self.topic, 6, 3, config={"min.insync.replicas": "2"})]).values():
+            future.result(60)
         self.threads = [threading.Thread(target=self._produce, daemon=True), threading.Thread(target=self._consume, daemon=True)]
 
     def __enter__(self) -> Canary:
