@@ -88,7 +88,9 @@ class Report:
         self.line("")
         if changed:
             order = " -> ".join(h.host for h in changed)
-            self.line(f"{len(changed)} of {len(plan.hosts)} hosts to change, one at a time in this order: {order}", style="bold")
+            self.line(f"{len(changed)} of {len(plan.hosts)} hosts to change, in this order: {order}", style="bold")
+            self.line("Restarts go one host at a time; within a component the leader goes last (the ZooKeeper leader, "
+                      "the active controller), as found when its turn comes.")
             self.exit_code = Exit.CHANGES_PENDING
         else:
             self.line(f"Nothing to do: all {len(plan.hosts)} hosts match the inventory.", style="bold green")
