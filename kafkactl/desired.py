@@ -130,15 +130,27 @@ def _admin_properties(topology: Topology, component: Component) -> dict[str, str
     return {key: format_value(value) for key, value in client_security(cluster, listener).items()}
 
 
-def _component_state(topology: Topology, host: Host, component: Component) -> tuple[list[Directory], list[ManagedFile], Service]:
+def _component_state(
+    topology: Topology, host: Host, component: Component, memo: dict[tuple[Component, str], str]
+) -> tuple[list[Directory], list[ManagedFile], Service]:
     cluster = topology.cluster
     spec = role(component)
     owner, group = cluster.kafka_service_user, cluster.kafka_service_group
     context = {"cluster": cluster, "host": host, "service": spec.service, "component": component.value}
-    context["config"] = expression(spec.config).render(context)
+
+    def value(text: str) -> str:
+        """A role.yml value; one that does not mention the host is the same for every host of the render."""
+        if "host" in text:
+            return expression(text).render(context)
+        key = (component, text)
+        if key not in memo:
+            memo[key] = expression(text).render(context)
+        return memo[key]
+
+    context["config"] = value(spec.config)
     jaas = _jaas(topology, component)
     chosen = [f for f in spec.files if f.when is None or (f.when == "jaas" and jaas)]
-    paths = {f.template: expression(f.path).render(context) for f in chosen}
+    paths = {f.template: value(f.path) for f in chosen}
 
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
@@ -154,7 +166,7 @@ def _component_state(topology: Topology, host: Host, component: Component) -> tu
         environment=host.environment.get(component, {}),
         jvm_options=jvm_options,
     )
-    context["exec_start"] = expression(spec.exec_start).render(context)
+    context["exec_start"] = value(spec.exec_start)
 
     env = _templates()
     files = [
@@ -172,7 +184,7 @@ def _component_state(topology: Topology, host: Host, component: Component) -> tu
     directories = [
         Directory(path, owner, group)
         for d in spec.directories
-        for path in expression(d).render(context).splitlines()
+        for path in value(d).splitlines()
         if path
     ]
     return directories, files, Service(spec.service, component, spec)
@@ -195,13 +207,14 @@ def _order_key(host: Host, components: tuple[Component, ...]) -> tuple[int, int,
 def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredState:
     topology = Topology.of(inventory, resolve_phase(inventory, phase))
     states: list[HostState] = []
+    memo: dict[tuple[Component, str], str] = {}
     for host in inventory.hosts:
         components = _rendered_components(topology, host)
         directories: dict[str, Directory] = {}
         files: list[ManagedFile] = []
         services: list[Service] = []
         for component in components:
-            component_dirs, component_files, service = _component_state(topology, host, component)
+            component_dirs, component_files, service = _component_state(topology, host, component, memo)
             directories.update({d.path: d for d in component_dirs})
             files += component_files
             services.append(service)
