@@ -270,6 +270,7 @@ def down(state_dir: Path, names: Iterable[str] | None = None) -> None:
             _hosts.apply_jump_rules(state)
             if not state["hosts"]:
                 _hosts.remove_network()
+        _hosts.write_machine_hosts(_hosts.NETWORK, {n: h["address"] for n, h in state["hosts"].items()})
         _hosts.save_state(state_dir, state)
         _hosts.write_known_hosts(state_dir, state)
         _hosts.write_ssh_config(state_dir, state)

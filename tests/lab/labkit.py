@@ -57,3 +57,4 @@ def bring_up(tmp_path_factory: pytest.TempPathFactory, *lab_args: str) -> Lab:
 def take_down(lab: Lab) -> None:
     run_cli("lab", "down", "--state-dir", str(lab.state_dir))
     shutil.rmtree(lab.state_dir, ignore_errors=True)
+    assert "# BEGIN kafkactl-lab" not in Path("/etc/hosts").read_text(), "lab down left its /etc/hosts block"
