@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -238,7 +239,7 @@ class ClusterVars(Strict):
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
         return self
 
-    @property
+    @cached_property
     def all_broker_listeners(self) -> dict[str, Listener]:
         return {**self.kafka_broker_listeners, **self.kafka_broker_custom_listeners}
 
@@ -248,15 +249,15 @@ class ClusterVars(Strict):
         sasl = self.sasl_protocol if listener.sasl_protocol is None else listener.sasl_protocol
         return ResolvedListener(name=listener.name.upper(), port=listener.port, ssl=ssl, mutual_tls=ssl and mutual, sasl=sasl)
 
-    @property
+    @cached_property
     def resolved_listeners(self) -> dict[str, ResolvedListener]:
         return {key: self._resolve(listener) for key, listener in self.all_broker_listeners.items()}
 
-    @property
+    @cached_property
     def inter_broker_listener(self) -> ResolvedListener:
         return self.resolved_listeners[self.kafka_broker_inter_broker_listener_name]
 
-    @property
+    @cached_property
     def controller_listener(self) -> ResolvedListener:
         return self._resolve(
             Listener(

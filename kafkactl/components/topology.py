@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, ResolvedListener
 
@@ -45,13 +46,13 @@ class Topology:
     def runs_controllers(self) -> bool:
         return self.phase != Phase.ZOOKEEPER
 
-    @property
+    @cached_property
     def zookeeper_connect(self) -> str:
         cluster = self.cluster
         port = cluster.zookeeper_secure_client_port if cluster.zookeeper_ssl_enabled else cluster.zookeeper_client_port
         return ",".join(f"{h.name}:{port}" for h in self.zookeepers) + cluster.zookeeper_chroot
 
-    @property
+    @cached_property
     def quorum_voters(self) -> str:
         port = self.cluster.kafka_controller_port
         return ",".join(f"{h.node_id}@{h.name}:{port}" for h in self.controllers)
