@@ -199,7 +199,6 @@ def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, broker
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.LeaderElectionCommand",
                         f"--bootstrap-server {bootstrap} --admin.config {admin_config(cluster)} "
                         "--election-type PREFERRED --all-topic-partitions")
-    elected = len(re.findall(r"Successfully completed leader election", result.stdout))
     noop = "Valid replica already elected" in result.stdout or "No partition" in result.stdout
     ok = result.code == 0 or noop
     return Observation(ok, result.stdout, "preferred leaders restored" if ok else _tool_error(result))

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from kafkactl.errors import InventoryError
-from kafkactl.inventory.yamlfile import LineDict, Origin, line_of, load_yaml
+from kafkactl.inventory.yamlfile import Origin, line_of, load_yaml
 
 GROUP_KEYS = ("hosts", "vars", "children")
 MERGED_DICT_SUFFIX = "_custom_properties"
