@@ -37,6 +37,16 @@ RUNS_KAFKA_JARS = {Component.ZOOKEEPER, Component.KAFKA_CONTROLLER, Component.KA
 JVM_OPTIONS = ("-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 
 
+def local_jmx_options(port: str) -> list[str]:
+    """Remote JMX bound to the loopback address: no other machine can reach it."""
+    return [
+        "-Dcom.sun.management.jmxremote", f"-Dcom.sun.management.jmxremote.port={port}",
+        f"-Dcom.sun.management.jmxremote.rmi.port={port}", "-Dcom.sun.management.jmxremote.host=127.0.0.1",
+        "-Djava.rmi.server.hostname=127.0.0.1", "-Dcom.sun.management.jmxremote.authenticate=false",
+        "-Dcom.sun.management.jmxremote.ssl=false",
+    ]
+
+
 @dataclass(frozen=True)
 class ManagedFile:
     path: str
@@ -155,6 +165,8 @@ def _component_state(
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
         jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
+    if spec.local_jmx_port:
+        jvm_options += local_jmx_options(value(spec.local_jmx_port))
     if "jaas.conf.j2" in paths:
         jvm_options.append(f"-Djava.security.auth.login.config={paths['jaas.conf.j2']}")
     context.update(

@@ -45,6 +45,7 @@ class Role(BaseModel):
     heap_env: str
     jvm_env: str
     exec_start: str
+    local_jmx_port: str | None = None  # JMX for kafkactl's checks, reachable from the host itself only
     directories: list[str]
     files: list[RoleFile]
     restart: RestartSemantics
