@@ -70,6 +70,8 @@ class Service:
     name: str
     component: Component
     role: Role
+    config: str  # its main properties file
+    jaas: str | None = None  # its JAAS file, when it has one
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ def _component_state(
         for path in value(d).splitlines()
         if path
     ]
-    return directories, files, Service(spec.service, component, spec)
+    return directories, files, Service(spec.service, component, spec, context["config"], paths.get("jaas.conf.j2"))
 
 
 def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:

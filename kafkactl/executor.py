@@ -337,11 +337,10 @@ class Executor:
 
     def _zookeeper_controller(self, broker: HostState) -> int | None:
         """The broker id in ZooKeeper's /controller: the active controller of a ZooKeeper-mode cluster."""
-        config = next(f.path for f in broker.files if f.path.endswith("server.properties"))
-        jaas = next((f.path for f in broker.files if f.path.endswith("jaas.conf")), None)
+        service = next(s for s in broker.services if s.component == Component.KAFKA_BROKER)
         topology = Topology.of(self.inventory, self.desired.phase)
         data = zookeeper_get(self.transport.connection(broker.host.name), self.cluster, topology.zookeeper_connect,
-                             "/controller", config, jaas)
+                             "/controller", service.config, service.jaas)
         match = re.search(r'"brokerid":\s*(\d+)', data or "")
         return int(match.group(1)) if match else None
 
@@ -379,8 +378,7 @@ class Executor:
             return
         if self.cluster_id is None:
             raise KafkactlError(f"host {state.host.name}: no cluster id to format KRaft storage with")
-        config = next(f.path for f in state.files if f.component == component and f.path.endswith(".properties")
-                      and "log4j" not in f.path and "admin" not in f.path)
+        config = next(s.config for s in state.services if s.component == component)
         scram = self._scram_bootstrap() if component == Component.KAFKA_CONTROLLER else ""
         classpath = shlex.quote(f"{self.cluster.kafka_home}/libs/*")
         connection.run(

@@ -12,6 +12,14 @@ from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.transport import Connection, Transport
 
 
+# The Kafka version a service runs: from the kafka_2.1x-<version>.jar in the libs/ of its running process.
+RUNNING_VERSION = (
+    "pid=$(systemctl show -p MainPID --value {name} 2>/dev/null); [ \"${{pid:-0}}\" -gt 0 ] && "
+    "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
+    "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1"
+)
+
+
 def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
     dirs: list[str] = []
     if Component.KAFKA_BROKER in state.host.components:
@@ -36,8 +44,9 @@ def facts_script(state: HostState, cluster: ClusterVars) -> str:
     for service in state.services:
         name = quote(service.name)
         lines.append(
-            f'printf "service\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
-            f'"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)"'
+            f'printf "service\\t%s\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
+            f'"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)" '
+            f'"$({RUNNING_VERSION.format(name=name)})"'
         )
     for path in files:
         p = quote(path)
@@ -55,6 +64,7 @@ def parse_facts(output: str) -> HostFacts:
     homes: set[str] = set()
     active: set[str] = set()
     started: dict[str, int] = {}
+    versions: dict[str, str] = {}
     os_name = java = ""
     for line in output.splitlines():
         kind, _, rest = line.partition("\t")
@@ -67,11 +77,13 @@ def parse_facts(output: str) -> HostFacts:
             homes.add(rest)
         elif kind == "dir":
             directories.add(rest)
-        elif kind == "service" and len(fields) == 3:
-            name, state, since = fields
+        elif kind == "service" and len(fields) == 4:
+            name, state, since, version = fields
             if state == "active":
                 active.add(name)
                 started[name] = int(since) if since.isdigit() else 0
+                if version:
+                    versions[name] = version
         elif kind == "file" and len(fields) == 4:
             path, meta, _, encoded = fields
             ownership, mode, mtime = meta.split(" ")
@@ -87,6 +99,7 @@ def parse_facts(output: str) -> HostFacts:
         kafka_homes=frozenset(homes),
         active_services=frozenset(active),
         service_started=started,
+        service_versions=versions,
         os=os_name,
         java=java,
     )

@@ -33,6 +33,7 @@ class HostFacts:
     kafka_homes: frozenset[str] = frozenset()
     active_services: frozenset[str] = frozenset()
     service_started: dict[str, int] = field(default_factory=dict)  # epoch seconds
+    service_versions: dict[str, str] = field(default_factory=dict)  # the Kafka version each running service uses
     os: str = ""
     java: str = ""
 

@@ -100,12 +100,13 @@ def test_facts_script_output_parses() -> None:
         'java\topenjdk version "17.0.15" 2025-04-15',
         f"kafka_home\t{state.kafka_home}",
         "dir\t/etc/kafka",
-        f"service\tkafka-broker\tactive\t{STARTED}",
+        f"service\tkafka-broker\tactive\t{STARTED}\t3.9.2",
         f"file\t/etc/kafka/server.properties\tkafka:kafka 640 {STARTED}\tx\t{base64.b64encode(content.encode()).decode()}",
     ])
     facts = parse_facts(output)
     assert facts.files["/etc/kafka/server.properties"] == FileFacts(content, "kafka:kafka", "0640", STARTED)
     assert facts.active_services == {"kafka-broker"} and facts.service_started == {"kafka-broker": STARTED}
+    assert facts.service_versions == {"kafka-broker": "3.9.2"}
     assert facts.kafka_homes == {state.kafka_home} and facts.directories == {"/etc/kafka"}
     assert facts.os.startswith("Debian")
 
