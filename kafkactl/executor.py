@@ -12,9 +12,11 @@ import re
 import shlex
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.facts import meta_properties_paths
@@ -23,10 +25,11 @@ from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import Component, Host, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
-from kafkactl.playbook import ALL, Playbook, Step
+from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.report import Report
+from kafkactl.roles import expression, role
 from kafkactl.transport import Connection, Transport
 
 CLUSTER_ID_FILE = "cluster-id"
@@ -38,6 +41,15 @@ class RunOptions:
     gate_timeout: float = 300.0
     limit: frozenset[str] | None = None  # host names; None means every host
     batch_size: int = 1  # brokers restarted at once by the restart command
+    backup_root: Path | None = None  # where `backup` steps keep the copies pulled from the hosts
+
+
+@dataclass(frozen=True)
+class ClusterHooks:
+    """What migration steps need beyond single hosts: completion signals and ZooKeeper writes."""
+
+    signals: dict[str, Callable[[], Observation]]
+    delete_znode: Callable[[str], None]
 
 
 @dataclass
@@ -57,9 +69,9 @@ def cluster_ids_on_hosts(inventory: Inventory, desired: DesiredState, facts: dic
     for state in desired.hosts:
         for path in meta_properties_paths(state, inventory.cluster):
             current = facts.get(state.host.name, HostFacts()).files.get(path)
-            match = re.search(r"^cluster\.id=(\S+)$", current.content, re.M) if current else None
-            if match:
-                found.setdefault(match.group(1), []).append(f"{state.host.name}:{path}")
+            cluster_id = parse_properties(current.content).get("cluster.id") if current else None
+            if cluster_id:
+                found.setdefault(cluster_id, []).append(f"{state.host.name}:{path}")
     return found
 
 
@@ -94,6 +106,7 @@ class Executor:
         options: RunOptions,
         cluster_id: str | None = None,
         journal: Journal | None = None,
+        hooks: ClusterHooks | None = None,
     ) -> None:
         self.inventory = inventory
         self.cluster = inventory.cluster
@@ -106,6 +119,7 @@ class Executor:
         self.options = options
         self.cluster_id = cluster_id
         self.journal = journal
+        self.hooks = hooks
         self.outcomes: dict[str, HostOutcome] = {}
         topology = Topology.of(inventory, desired.phase)
         default_min_isr = topology.min_insync(topology.capped(self.cluster.kafka_default_replication_factor))
@@ -135,7 +149,7 @@ class Executor:
     def run(self, playbook: Playbook, components: set[Component] | None = None) -> dict[str, HostOutcome]:
         try:
             for step in playbook.steps:
-                if components is None or step.target == ALL or Component(step.target) in components:
+                if components is None or step.target not in COMPONENTS or Component(step.target) in components:
                     getattr(self, f"_{step.name}")(step)
         except BaseException:
             if self.journal:
@@ -340,9 +354,71 @@ class Executor:
         service = next(s for s in broker.services if s.component == Component.KAFKA_BROKER)
         topology = Topology.of(self.inventory, self.desired.phase)
         data = zookeeper_get(self.transport.connection(broker.host.name), self.cluster, topology.zookeeper_connect,
-                             "/controller", service.config, service.jaas)
+                             ["/controller"], service.config, service.jaas)["/controller"]
         match = re.search(r'"brokerid":\s*(\d+)', data or "")
         return int(match.group(1)) if match else None
+
+    def _backup(self, step: Step) -> None:
+        """Before the first change: every file the run changes, every meta.properties, ZooKeeper's data."""
+        from kafkactl.backup import HostBackup, take_backup
+
+        if self.journal is None or self.options.backup_root is None:
+            raise KafkactlError(f"{step}: needs a run journal and a backup directory")
+        if self.journal.done(str(step), ALL):
+            self.report.line(f"== {step}: taken by the run being resumed", style="bold")
+            return
+        plan = {}
+        for state in self.desired.hosts:
+            facts = self.facts.get(state.host.name, HostFacts())
+            files = [f.path for f in self.plans[state.host.name].files if f.action == "update"]
+            files += [path for path in meta_properties_paths(state, self.cluster) if path in facts.files]
+            directories = [self.cluster.zookeeper_data_dir] if state.host.has(Component.ZOOKEEPER) else []
+            if files or directories:
+                plan[state.host.name] = HostBackup(tuple(files), tuple(directories))
+        self.report.line(f"== {step}: {len(plan)} hosts", style="bold")
+        self._journaled(step, ALL, lambda entry: take_backup(
+            self.transport, self.report, self.options.backup_root, self.journal.run_id, self.journal.command, plan))
+
+    def _retire(self, step: Step) -> None:
+        """Stop and disable a component's service for good; its state directories are moved aside, kept."""
+        spec = role(Component(step.target))
+        hosts = [h for h in self.inventory.members(Component(step.target)) if self._selected(h.name)]
+        self.report.line(f"== {step}: {', '.join(h.name for h in hosts)}", style="bold")
+        suffix = f".retired-{self.journal.run_id}" if self.journal else f".retired-{int(time.time())}"
+        for host in hosts:
+            if self.journal and self.journal.done(str(step), host.name):
+                continue
+            moves = [expression(d).render(cluster=self.cluster) for d in spec.state_directories]
+            commands = [f"systemctl disable --now --quiet {spec.service} 2>/dev/null || systemctl stop {spec.service}"]
+            commands += [f"if [ -d {shlex.quote(d)} ]; then mv {shlex.quote(d)} {shlex.quote(d + suffix)}; fi" for d in moves]
+
+            def work(entry, host=host, commands=commands, moves=moves) -> None:
+                self.transport.connection(host.name).run(" && ".join(commands))
+                self.gates.forget()
+                kept = f"; {', '.join(moves)} kept as *{suffix}" if moves else ""
+                self.report.line(f"   {host.name}: stopped and disabled {spec.service}{kept}")
+
+            self._journaled(step, host.name, work)
+
+    def _wait_for(self, step: Step) -> None:
+        if self.hooks is None:
+            raise KafkactlError(f"{step}: no live cluster to read the signal from")
+        self.report.line(f"== {step}", style="bold")
+        check = self.hooks.signals[step.target]
+        self._journaled(step, ALL, lambda entry: self.report.line(
+            f"   {step.target}: {wait_for('cluster', step.target, check, timeout=self.options.gate_timeout).summary}"))
+
+    def _delete_znodes(self, step: Step) -> None:
+        if self.hooks is None:
+            raise KafkactlError(f"{step}: no live cluster to change")
+        self.report.line(f"== {step}", style="bold")
+
+        def work(entry) -> None:
+            for path in step.target.split():
+                self.hooks.delete_znode(path)
+                self.report.line(f"   deleted {path} in ZooKeeper")
+
+        self._journaled(step, ALL, work)
 
     # Pieces ------------------------------------------------------------------------------------
 
@@ -370,8 +446,13 @@ class Executor:
         self.report.line(f"   {state.host.name}: started {service.name}")
 
     def _format_storage(self, connection: Connection, state: HostState, component: Component) -> None:
-        """Fresh KRaft storage is formatted once, with the cluster's id; ZooKeeper-mode brokers never are."""
-        if self.desired.phase != Phase.KRAFT or component not in (Component.KAFKA_CONTROLLER, Component.KAFKA_BROKER):
+        """Fresh KRaft storage is formatted once, with the cluster's id. Controllers joining a migration take
+        ZooKeeper's cluster id and the brokers' IBP as metadata.version; brokers are never formatted then."""
+        phase = self.desired.phase
+        migrating = phase in MIGRATION_PHASES
+        formats = (component == Component.KAFKA_CONTROLLER and phase != Phase.ZOOKEEPER) or (
+            component == Component.KAFKA_BROKER and phase == Phase.KRAFT)
+        if not formats:
             return
         facts = self.facts.get(state.host.name, HostFacts())
         if any(path in facts.files for path in meta_properties_paths(state, self.cluster)):
@@ -379,14 +460,17 @@ class Executor:
         if self.cluster_id is None:
             raise KafkactlError(f"host {state.host.name}: no cluster id to format KRaft storage with")
         config = next(s.config for s in state.services if s.component == component)
-        scram = self._scram_bootstrap() if component == Component.KAFKA_CONTROLLER else ""
+        extra = f" --release-version {self.cluster.inter_broker_protocol_version}" if migrating else ""
+        if component == Component.KAFKA_CONTROLLER and not migrating:  # a migration brings the SCRAM users along
+            extra += self._scram_bootstrap()
         classpath = shlex.quote(f"{self.cluster.kafka_home}/libs/*")
         connection.run(
             f"runuser -u {self.cluster.kafka_service_user} -- {shlex.quote(self.cluster.java_executable)} -Xmx256m "
             f"-Dlog4j.configuration=file:/dev/null -cp {classpath} kafka.tools.StorageTool format "
-            f"--cluster-id {self.cluster_id} --config {shlex.quote(config)}{scram}"
+            f"--cluster-id {self.cluster_id} --config {shlex.quote(config)}{extra}"
         )
-        self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id})")
+        release = f", metadata.version {self.cluster.inter_broker_protocol_version}" if migrating else ""
+        self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id}{release})")
 
     def _scram_bootstrap(self) -> str:
         """SCRAM credentials of the brokers' own user, which a KRaft cluster needs from its first start."""

@@ -220,15 +220,54 @@ def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, ho
     return Observation(ok, lags, summary)
 
 
-def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, path: str, config: str, jaas: str | None) -> str | None:
-    """A znode's data, read with ZooKeeper's own client from a broker's jars and settings."""
+ZOOKEEPER_CONNECTED = "WatchedEvent state:SyncConnected"
+
+
+def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, commands: list[str],
+                      config: str | None, jaas: str | None) -> list[str]:
+    """ZooKeeper shell commands, run in one session of ZooKeeper's own client from the host's Kafka jars and
+    settings; one output line per command ("" for a command that prints nothing, such as delete)."""
     tls = cluster.zookeeper_ssl_enabled
     main_class = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka" if tls else "org.apache.zookeeper.ZooKeeperMain"
-    options = f"-zk-tls-config-file {shlex.quote(config)} " if tls else ""
+    options = f"-zk-tls-config-file {shlex.quote(config)} " if tls and config else ""
     jvm = f"-Djava.security.auth.login.config={shlex.quote(jaas)}" if jaas else ""
-    result = kafka_tool(connection, cluster, main_class, f"{options}-server {zookeeper_connect} get {path}", jvm=jvm)
-    data = [line for line in result.stdout.splitlines() if line.startswith(("{", "["))]
-    return data[0] if data else None
+    # Commands on stdin share one JVM; stderr merged in order so "Node does not exist" stays next to its command.
+    command = (
+        f"{shlex.quote(cluster.java_executable)} -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto {jvm} "
+        f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} "
+        f"{options}-server {zookeeper_connect} 2>&1"
+    )
+    marker = "kafkactl-end-of-commands"
+    script = "".join(f"{c}\n" for c in commands) + f"get /{marker}\n"  # the last line of output, whatever happens
+    result = connection.run(command, check=False, timeout=120, stdin=script.encode())
+    lines = result.stdout.splitlines()
+    if not any(line.startswith(ZOOKEEPER_CONNECTED) for line in lines):
+        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer: {_tool_error(result)}")
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith(ZOOKEEPER_CONNECTED)) + 1:]
+    answers = [line for line in after if not line.startswith("log4j:")]
+    answers = answers[:-1] if answers and marker in answers[-1] else answers
+    silent = [c for c in commands if c.startswith("delete ")]
+    return _align(commands, answers, silent)
+
+
+def _align(commands: list[str], answers: list[str], silent: list[str]) -> list[str]:
+    """Match output lines to commands: every command prints one line except a successful delete."""
+    aligned, queue = [], list(answers)
+    for command in commands:
+        expected_path = command.split()[-1]
+        if command in silent and not (queue and queue[0] == f"Node does not exist: {expected_path}"):
+            aligned.append("")
+        else:
+            aligned.append(queue.pop(0) if queue else "")
+    return aligned
+
+
+def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, paths: list[str], config: str | None,
+                  jaas: str | None) -> dict[str, str | None]:
+    """Znodes' data ("ls /path" for children as "[a, b]"); None for a znode that does not exist."""
+    commands = [p if p.startswith("ls ") else f"get {p}" for p in paths]
+    answers = zookeeper_command(connection, cluster, zookeeper_connect, commands, config, jaas)
+    return {path: None if answer.startswith("Node does not exist") else answer for path, answer in zip(paths, answers)}
 
 
 # Connect and Schema Registry -----------------------------------------------------------------

@@ -47,6 +47,7 @@ class Role(BaseModel):
     exec_start: str
     local_jmx_port: str | None = None  # JMX for kafkactl's checks, reachable from the host itself only
     directories: list[str]
+    state_directories: list[str] = []  # the service's own data: moved aside, never deleted, when it is retired
     files: list[RoleFile]
     restart: RestartSemantics
 

@@ -60,3 +60,14 @@ class Properties:
 
     def visible_sections(self) -> list[Section]:
         return [s for s in self.sections if s.items]
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """key=value lines of a properties file as found on a host (the subset kafkactl writes: no continuations)."""
+    parsed = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, _, value = line.partition("=")
+            parsed[key.strip()] = value.strip().replace("\\\\", "\\")
+    return parsed

@@ -1,0 +1,231 @@
+"""Evidence of the migration's state, read from the live cluster over SSH with Kafka's own tools.
+
+ZooKeeper's /controller, /migration, /cluster/id; each controller's ZkMigrationState (JMX on the
+controller's loopback address) and its log; each node's configuration, running version and
+meta.properties; the brokers' partitions. No agent (Jolokia or other) is needed on the hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.desired import DesiredState, HostState, Service
+from kafkactl.facts import gather_all, meta_properties_paths
+from kafkactl.health import (
+    Observation, admin_config, broker_registered, kafka_tool, partitions, zookeeper_command, zookeeper_get,
+)
+from kafkactl.components.topology import Topology
+from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
+from kafkactl.model import Component, Inventory, Phase
+from kafkactl.plan import HostFacts
+from kafkactl.transport import Transport, TransportError
+
+ZK_MIGRATION_STATE_BEAN = "kafka.controller:type=KafkaController,name=ZkMigrationState"
+
+
+@dataclass(frozen=True)
+class ZooKeeperReader:
+    """A node that can reach ZooKeeper with the cluster's own client settings."""
+
+    host: str
+    config: str | None
+    jaas: str | None
+    connect: str
+
+
+class LiveCluster:
+    """Reads evidence from the hosts of a migration inventory; every read is a method, so gates can poll one."""
+
+    def __init__(self, inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts], transport: Transport) -> None:
+        self.inventory = inventory
+        self.cluster = inventory.cluster
+        self.desired = desired
+        self.facts = facts
+        self.transport = transport
+        self.topology = Topology.of(inventory, Phase.DUAL_WRITE)
+
+    # Nodes ------------------------------------------------------------------------------------
+
+    def _service(self, state: HostState, component: Component) -> Service | None:
+        return next((s for s in state.services if s.component == component), None)
+
+    def nodes(self) -> list[Node]:
+        found = []
+        for state in self.desired.hosts:
+            facts = self.facts.get(state.host.name, HostFacts())
+            for component, role, node_id in ((Component.KAFKA_CONTROLLER, "controller", state.host.node_id),
+                                             (Component.KAFKA_BROKER, "broker", state.host.broker_id)):
+                service = self._service(state, component)
+                if service is None:
+                    continue
+                live = facts.files.get(service.config)
+                running = service.name in facts.active_services
+                started = facts.service_started.get(service.name, 0)
+                metas = {path: facts.files[path].content for path in meta_properties_paths(state, self.cluster) if path in facts.files}
+                ids = {path: parse_properties(text).get("cluster.id", "(none)") for path, text in metas.items()}
+                found.append(Node(
+                    host=state.host.name, role=role, node_id=node_id,
+                    config=parse_properties(live.content) if live else None,
+                    running=running,
+                    config_pending=bool(running and live and live.mtime > started),
+                    cluster_ids=ids,
+                    version=facts.service_versions.get(service.name),
+                ))
+        return found
+
+    def controller_details(self, node: Node) -> Node:
+        """A running controller's ZkMigrationState and whether it logged the completed migration."""
+        if node.role != "controller" or not node.running:
+            return node
+        connection = self.transport.connection(node.host)
+        url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.cluster.kafka_controller_jmx_port}/jmxrmi"
+        result = kafka_tool(connection, self.cluster, "org.apache.kafka.tools.JmxTool",
+                            f"--one-time true --jmx-url {url} --object-name {shlex.quote(ZK_MIGRATION_STATE_BEAN)} "
+                            "--attributes Value")
+        values = re.findall(r"^\d+,(\d+)\s*$", result.stdout, re.M)
+        log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"
+        logged = connection.run(f"grep -qiF {shlex.quote(COMPLETED_LOG_LINE)} {shlex.quote(log)}*", check=False).code == 0
+        return Node(**{**node.__dict__, "zk_migration_state": int(values[-1]) if values else None,
+                       "completed_migration_logged": logged})
+
+    def _controller_service(self) -> str:
+        return next(s.name for h in self.desired.hosts for s in h.services if s.component == Component.KAFKA_CONTROLLER)
+
+    # ZooKeeper --------------------------------------------------------------------------------
+
+    def zookeeper_reader(self, nodes: list[Node]) -> ZooKeeperReader | None:
+        """A broker (then a controller) whose live configuration reaches ZooKeeper; else a ZooKeeper host, when
+        reaching ZooKeeper needs no client settings."""
+        states = {s.host.name: s for s in self.desired.hosts}
+        for role in ("broker", "controller"):
+            for node in nodes:
+                if node.role == role and node.config and "zookeeper.connect" in node.config:
+                    component = Component.KAFKA_BROKER if role == "broker" else Component.KAFKA_CONTROLLER
+                    service = self._service(states[node.host], component)
+                    jaas = service.jaas if service and service.jaas in self.facts[node.host].files else None
+                    return ZooKeeperReader(node.host, service.config, jaas, node.config["zookeeper.connect"])
+        plain = not self.cluster.zookeeper_ssl_enabled and self.cluster.zookeeper_sasl_protocol == "none"
+        zookeepers = self.inventory.members(Component.ZOOKEEPER)
+        if plain and zookeepers:
+            return ZooKeeperReader(zookeepers[0].name, None, None, self.topology.zookeeper_connect)
+        return None
+
+    def zookeeper(self, reader: ZooKeeperReader | None) -> ZooKeeperView:
+        if reader is None:
+            return ZooKeeperView(error="no node is configured to reach ZooKeeper")
+        paths = ["/controller", "/migration", "/cluster/id", "/controller_epoch", "ls /brokers/ids"]
+        try:
+            found = zookeeper_get(self.transport.connection(reader.host), self.cluster, reader.connect, paths,
+                                  reader.config, reader.jaas)
+        except TransportError as exc:
+            return ZooKeeperView(error=str(exc))
+        epoch, ids = found["/controller_epoch"], found["ls /brokers/ids"]
+        return ZooKeeperView(
+            read=True,
+            controller=_json(found["/controller"]),
+            migration=_json(found["/migration"]) if found["/migration"] is not None else None,
+            cluster_id=(_json(found["/cluster/id"]) or {}).get("id"),
+            controller_epoch=int(epoch) if epoch and epoch.strip().isdigit() else None,
+            broker_ids=tuple(int(i) for i in re.findall(r"\d+", ids)) if ids is not None else None,
+        )
+
+    def delete_znode(self, path: str) -> None:
+        reader = self.zookeeper_reader(self.nodes())
+        if reader is None:
+            raise TransportError(f"no node is configured to reach ZooKeeper; cannot delete {path}")
+        answer = zookeeper_command(self.transport.connection(reader.host), self.cluster, reader.connect, [f"delete {path}"],
+                                   reader.config, reader.jaas)[0]
+        if answer and not answer.startswith("Node does not exist"):
+            raise TransportError(f"host {reader.host}: deleting {path} in ZooKeeper failed: {answer}")
+
+    # Brokers and controllers, cluster-wide ---------------------------------------------------------
+
+    def metadata_version(self, controllers: list[Node]) -> str | None:
+        running = [n for n in controllers if n.running]
+        if not running:
+            return None
+        result = kafka_tool(self.transport.connection(running[0].host), self.cluster, "org.apache.kafka.tools.FeatureCommand",
+                            f"--bootstrap-controller {running[0].host}:{self.cluster.kafka_controller_port} "
+                            f"--command-config {admin_config(self.cluster)} describe")
+        match = re.search(r"Feature: metadata\.version\s.*?FinalizedVersionLevel: (\S+)", result.stdout)
+        return match.group(1) if match else None
+
+    def broker_view(self, brokers: list[Node]):
+        running = [n for n in brokers if n.running]
+        if not running:
+            return None, None
+        hosts = {h.name: h for h in self.inventory.hosts}
+        connection = self.transport.connection(running[0].host)
+        state = partitions(connection, self.cluster, [hosts[n.host] for n in running], 1)
+        registered = broker_registered(connection, self.cluster, hosts[running[0].host]).value
+        return state, tuple(registered)
+
+    def evidence(self) -> Evidence:
+        nodes = self.nodes()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            details = [pool.submit(self.controller_details, n) for n in nodes]
+            zookeeper = pool.submit(self.zookeeper, self.zookeeper_reader(nodes))
+            brokers = pool.submit(self.broker_view, [n for n in nodes if n.role == "broker"])
+            version = pool.submit(self.metadata_version, [n for n in nodes if n.role == "controller"])
+            nodes = [d.result() for d in details]
+            partition_state, registered = brokers.result()
+            return Evidence(zookeeper.result(), tuple(nodes), partition_state, registered, version.result())
+
+    # Completion signals, for the playbooks' `await` steps ----------------------------------------------
+
+    def signals(self) -> dict[str, Callable[[], Observation]]:
+        return {
+            "metadata_migrated": self._metadata_migrated,
+            "migration_finalized": self._migration_finalized,
+            "zookeeper_controller_elected": self._zookeeper_controller_elected,
+        }
+
+    def refresh(self) -> None:
+        """Facts again: a signal polled during a run must not judge by what the hosts held before it."""
+        self.facts = gather_all(self.transport, self.desired, self.cluster)
+
+    def _controller_states(self) -> dict[str, int | None]:
+        self.refresh()
+        controllers = [n for n in self.nodes() if n.role == "controller" and n.running]
+        return {n.host: self.controller_details(n).zk_migration_state for n in controllers}
+
+    def _metadata_migrated(self) -> Observation:
+        """The controllers report MIGRATION and ZooKeeper shows the KRaft controller and /migration."""
+        states = self._controller_states()
+        zk = self.zookeeper(self.zookeeper_reader(self.nodes()))
+        ok = MIGRATION in states.values() and zk.kraft_controller_epoch is not None and zk.migration is not None
+        return Observation(ok, states, f"ZkMigrationState {_listing(states)}; /controller kraftControllerEpoch "
+                           f"{zk.kraft_controller_epoch}; /migration {'present' if zk.migration is not None else 'absent'}")
+
+    def _migration_finalized(self) -> Observation:
+        states = self._controller_states()
+        ok = bool(states) and set(states.values()) == {POST_MIGRATION}
+        return Observation(ok, states, f"ZkMigrationState {_listing(states)}")
+
+    def _zookeeper_controller_elected(self) -> Observation:
+        self.refresh()
+        zk = self.zookeeper(self.zookeeper_reader(self.nodes()))
+        broker_ids = {h.broker_id for h in self.inventory.members(Component.KAFKA_BROKER)}
+        controller = (zk.controller or {}).get("brokerid")
+        ok = zk.kraft_controller_epoch is None and controller in broker_ids
+        return Observation(ok, controller, f"/controller: {zk.controller or zk.error or 'absent'}")
+
+
+def _json(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _listing(states: dict[str, int | None]) -> str:
+    return ", ".join(f"{host} {value}" for host, value in states.items()) or "(no controller running)"
