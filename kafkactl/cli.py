@@ -181,9 +181,16 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
     from kafkactl.facts import gather_all
 
+    from kafkactl.migration.runner import zookeeper_still_used
+
     facts = gather_all(transport, desired, inventory.cluster)
     for notice in transport.notices:
         report.warning(notice)
+    if desired.phase == Phase.KRAFT and (users := zookeeper_still_used(inventory, facts, desired)):
+        raise KafkactlError(
+            f"{inventory.path}: no zookeeper group, but {', '.join(users)} still run with ZooKeeper; the zookeeper group "
+            "may be dropped only once the migration is finalized (state 3). No host was changed."
+        )
     return facts, make_plan(desired, facts)
 
 
@@ -203,12 +210,12 @@ def plan(
 
     def body(report: Report) -> None:
         loaded = _load(report, _inventory_path(report.env, inventory))
-        desired = desired_state(loaded.inventory, phase)
         if offline:
-            result = make_plan(desired)
+            result = make_plan(desired_state(loaded.inventory, phase))
         else:
             transport = _transport(report, loaded.inventory, forks, accept_new_host_keys, insecure_skip_host_key_check)
             try:
+                desired = desired_state(loaded.inventory, phase or _live_phase(report, loaded.inventory, transport))
                 _, result = _live_plan(report, transport, desired, loaded.inventory)
             finally:
                 transport.close()
@@ -330,6 +337,112 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None) -> None:
     _run(ctx, body)
 
 
+backup_app = typer.Typer(help="Backups taken before each migration phase: list, verify, restore configuration files.",
+                         no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+
+
+def _backups(env: Environment, inventory: Path | None) -> Path:
+    from kafkactl.backup import local_root
+
+    return local_root(_state_dir(env, _inventory_path(env, inventory)))
+
+
+@contextmanager
+def _connected(report: Report, inventory: Inventory, accept_new: bool, insecure: bool) -> Iterator[Transport]:
+    transport = _transport(report, inventory, 20, accept_new, insecure)
+    try:
+        yield transport
+    finally:
+        transport.close()
+        for notice in transport.notices:
+            report.warning(notice)
+
+
+@backup_app.command("list")
+def backup_list(ctx: typer.Context, inventory: InventoryArg = None) -> None:
+    """List the verified backups of this inventory's cluster, newest first."""
+    from kafkactl.backup import list_backups, summary_line
+
+    def body(report: Report) -> None:
+        root = _backups(report.env, inventory)
+        found = list_backups(root)
+        if not found:
+            report.line(f"No backups in {root}")
+        for backup in found:
+            report.line(summary_line(backup))
+
+    _run(ctx, body)
+
+
+@backup_app.command("verify")
+def backup_verify(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="The backup's run id (default: the newest).", show_default=False)] = None,
+    on_hosts: Annotated[bool, typer.Option("--on-hosts", help="Also check each host's own copy over SSH.")] = False,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """Check a backup's local copies against its manifests (and with --on-hosts, the hosts' copies). Exit 1 on problems."""
+    from kafkactl.backup import list_backups, verify_backup
+
+    def body(report: Report) -> None:
+        root = _backups(report.env, inventory)
+        run_id = run or next((b.run_id for b in list_backups(root)), None)
+        if run_id is None:
+            raise KafkactlError(f"no backups in {root}")
+        if not on_hosts:
+            problems = verify_backup(root, run_id)
+        else:
+            inv = _load(report, _inventory_path(report.env, inventory)).inventory
+            with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check) as transport:
+                problems = verify_backup(root, run_id, transport)
+        for problem in problems:
+            report.error(problem)
+        if not problems:
+            checked = "local copies and the hosts' copies" if on_hosts else "local copies"
+            report.line(f"Backup {run_id}: verified ({checked})")
+
+    _run(ctx, body)
+
+
+@backup_app.command("restore")
+def backup_restore(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Option("--run", help="The backup's run id (kafkactl backup list).")],
+    inventory: InventoryArg = None,
+    limit: Annotated[Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to restore.", show_default=False)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """Write a backup's configuration files back where they were (not meta.properties, not archives); no restart."""
+    from kafkactl.backup import configs_to_restore, load_backup, restore_configs
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        limited = _limit(inv, limit, _group_hosts(path))
+        hosts = set(limited) if limited is not None else None
+        root = _backups(report.env, inventory)
+        chosen = configs_to_restore(load_backup(root, run), hosts)
+        report.line(f"Restoring from backup {run}:", style="bold")
+        for host, items in chosen.items():
+            for item in items:
+                report.line(f"  {host}: {item.path}")
+        if not yes:
+            report.line("Write these files back? Type yes to proceed:")
+            if report.env.stdin.readline().strip() != "yes":
+                raise KafkactlError("restore: not confirmed; nothing was written")
+        with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check) as transport:
+            written = restore_configs(transport, report, root, run, hosts)
+        report.line(f"Restored {len(written)} files. Services still run with the files they started with: "
+                    f"run kafkactl restart {path}{f' --limit {limit}' if limit else ''} to make them use these.", style="bold")
+
+    _run(ctx, body)
+
+
 @dataclass
 class _Session:
     """What a command that connects works with: the inventory, its desired state, SSH, its journal."""
@@ -361,15 +474,26 @@ def _session(report: Report, inventory: Path | None, command: str, limit: str | 
 
     path = _inventory_path(report.env, inventory)
     inv = _load(report, path).inventory
-    desired = desired_state(inv)
     limited = _limit(inv, limit, _group_hosts(path))
     state_dir = _state_dir(report.env, path)
     previous = resumable(state_dir, command, path) if resume else None
     transport = _transport(report, inv, forks, accept_new, insecure)
     try:
+        desired = desired_state(inv, _live_phase(report, inv, transport))
         yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
     finally:
         transport.close()
+
+
+def _live_phase(report: Report, inventory: Inventory, transport: Transport) -> Phase | None:
+    """A migration inventory is rendered for the state its hosts are in; between two states nothing runs."""
+    from kafkactl.migration.runner import settled_phase
+
+    if inventory.natural_phase is not None:
+        return None
+    phase = settled_phase(inventory, transport)
+    report.line(f"Migration inventory; the hosts are in the {phase.value} phase's state")
+    return phase
 
 
 def _group_hosts(path: Path) -> dict[str, set[str]]:
@@ -399,6 +523,52 @@ def _preflight(inventory: Inventory, desired: DesiredState, facts: dict[str, Hos
         raise KafkactlError(f"kafka_archive_source is not set and Kafka is not installed on {', '.join(needing)}")
     if not source.startswith(("http://", "https://")) and not Path(source).expanduser().is_file():
         raise KafkactlError(f"kafka_archive_source: {source}: no such file on this machine")
+
+
+migrate_app = typer.Typer(help="Migrations between cluster modes.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+
+
+@migrate_app.command("kraft")
+def migrate_kraft(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    status: Annotated[bool, typer.Option("--status", help="Read the live cluster and print its migration state with the evidence.")] = False,
+    phase: Annotated[Optional[str], typer.Option("--phase", help="dual-write | kraft-brokers | finalize | rollback", show_default=False)] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (finalize still needs --confirm-cluster-id).")] = False,
+    confirm_cluster_id: Annotated[Optional[str], typer.Option("--confirm-cluster-id", help="finalize: the cluster id, instead of typing it.", show_default=False)] = None,
+    gate_timeout: GateTimeoutOption = 300.0,
+    resume: ResumeOption = False,
+    forks: ForksOption = 20,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """ZooKeeper to KRaft: --status, or one --phase at a time (state 1 -> 2a -> 2b -> 3; rollback from 2a or 2b)."""
+    from kafkactl.migration.runner import PHASE_NAMES, MigrationRun, read_live
+
+    def body(report: Report) -> None:
+        if status == (phase is not None):
+            raise KafkactlError("migrate kraft: give either --status or --phase " + " | ".join(PHASE_NAMES))
+        if phase is not None and phase not in PHASE_NAMES:
+            raise KafkactlError(f"--phase: {phase!r} is not one of {', '.join(PHASE_NAMES)}")
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        if inv.natural_phase is not None:
+            raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
+        transport = _transport(report, inv, forks, accept_new_host_keys, insecure_skip_host_key_check)
+        try:
+            if status:
+                _, _, found = read_live(inv, transport)
+                report.line(f"Migration: {found.label}")
+                for line in found.evidence:
+                    report.line(f"  {line}")
+                return
+            run = MigrationRun(inv, path, transport, report, _state_dir(report.env, path), gate_timeout)
+            run.run(phase, assume_yes=yes, confirm_cluster_id=confirm_cluster_id, resume=resume)
+        finally:
+            transport.close()
+
+    _run(ctx, body)
 
 
 lab_app = typer.Typer(help="A local lab of real hosts: podman containers with systemd and sshd, reached over SSH.",
