@@ -65,7 +65,7 @@ class Report:
         for index, host in enumerate(plan.hosts, start=1):
             status = "changes" if host.changed else "no changes"
             about = ", ".join([*host.components, *([host.system] if host.system else [])])
-            if host.changed or show_diff:
+            if host.changed:
                 self.line("")
             self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({about}): {status}", style="bold" if host.changed else None)
             if host.install:
@@ -73,7 +73,7 @@ class Report:
             for directory in host.directories:
                 self.line(f"  mkdir    {directory}", style="green")
             for change in host.files:
-                if change.action == "unchanged" and not show_diff:
+                if change.action == "unchanged":
                     continue
                 self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {change.lines} lines)",
                           style=ACTION_STYLES.get(change.action))

@@ -63,7 +63,7 @@ def preflight(inventory: Inventory, evidence: Evidence, status: Status, phase: P
     findings += _brokers_up(evidence)
     findings += _partitions(evidence)
     if forward:
-        findings += _topology(inventory)
+        findings += _combined_mode(inventory)
         findings += _kraft_broker_settings(evidence, kraft_broker_properties)
         findings += _jbod(inventory)
         findings += _metadata_version(inventory, evidence)
@@ -155,22 +155,14 @@ def _partitions(evidence: Evidence) -> list[Finding]:
     return findings
 
 
-def _topology(inventory: Inventory) -> list[Finding]:
-    findings = []
-    controllers = inventory.members(Component.KAFKA_CONTROLLER)
-    brokers = inventory.members(Component.KAFKA_BROKER)
-    combined = [h.name for h in controllers if h.has(Component.KAFKA_BROKER)]
-    roles = [h.name for h in controllers
+def _combined_mode(inventory: Inventory) -> list[Finding]:
+    """A host in both groups, or colliding ids, never pass validation; process.roles set by hand can still say so."""
+    roles = [h.name for h in inventory.members(Component.KAFKA_CONTROLLER)
              if "broker" in str(h.custom_properties.get(Component.KAFKA_CONTROLLER, {}).get("process.roles", ""))]
-    if combined or roles:
-        findings.append(_error("combined-mode", f"{', '.join(combined + roles)}: combined mode (broker and controller in one "
-                               "process) cannot take part in a migration; use dedicated controller hosts"))
-    broker_ids = {h.broker_id: h.name for h in brokers}
-    collisions = [f"{h.name} node.id {h.node_id} = broker.id of {broker_ids[h.node_id]}" for h in controllers
-                  if h.node_id in broker_ids]
-    if collisions:
-        findings.append(_error("id-collision", f"controller ids collide with broker ids: {'; '.join(collisions)}"))
-    return findings
+    if roles:
+        return [_error("combined-mode", f"{', '.join(roles)}: combined mode (process.roles with broker and controller) "
+                       "cannot take part in a migration; use dedicated controllers")]
+    return []
 
 
 def _kraft_broker_settings(evidence: Evidence, kraft_broker_properties: dict[str, dict[str, str]]) -> list[Finding]:
@@ -246,14 +238,12 @@ def _every_broker_kraft(evidence: Evidence) -> list[Finding]:
 
 
 def _controller_epochs(evidence: Evidence) -> list[Finding]:
+    """While the KRaft controllers are in charge, /controller must name one of them: a ZooKeeper-mode controller
+    elected since then has moved ZooKeeper's controller epoch ahead of the KRaft one."""
     zk = evidence.zookeeper
-    kraft = zk.kraft_controller_epoch
-    if zk.controller_epoch is not None and kraft is not None and zk.controller_epoch > kraft:
-        return [_error("controller-epoch", f"ZooKeeper's /controller_epoch ({zk.controller_epoch}) is ahead of the KRaft "
-                       f"controller epoch ({kraft}): reverting now can take partitions offline (KAFKA-20488)")]
+    migrating = any(n.effective_mode == "migrating" for n in evidence.of_role("controller"))
+    if migrating and zk.controller is not None and zk.kraft_controller_epoch is None:
+        return [_error("controller-epoch", f"ZooKeeper's /controller names ZooKeeper-mode broker {zk.controller.get('brokerid')} "
+                       "while the KRaft controllers are in dual-write: its controller epoch is ahead of the KRaft one, and "
+                       "reverting now can take partitions offline (KAFKA-20488); find out why before rolling back")]
     return []
-
-
-def refusal(findings: list[Finding]) -> list[str]:
-    return [str(f) for f in findings if f.level == "error"]
-

@@ -22,7 +22,7 @@ from kafkactl.migration.state import PHASE_OF_STATE, Evidence, State, Status, Zo
 from kafkactl.model import Component, Inventory, Phase
 from kafkactl.plan import FileFacts, HostFacts, Plan, make_plan
 from kafkactl.playbook import Playbook, load_playbook
-from kafkactl.report import Report
+from kafkactl.report import Exit, Report
 from kafkactl.transport import Transport
 
 PHASE_PLAYBOOKS = {
@@ -128,15 +128,15 @@ class MigrationRun:
         playbooks = self.playbooks(phase, status)
         if not self.check_transition(phase, status, playbooks):
             return
-        first_phase = Phase(playbooks[0].phase)
-        findings = preflight(self.inventory, evidence, status, first_phase, self.kraft_broker_properties())
+        towards = Phase.ZOOKEEPER if phase == "rollback" else Phase(playbooks[-1].phase)
+        findings = preflight(self.inventory, evidence, status, towards, self.kraft_broker_properties())
         for finding in findings:
             if finding.level == "warning":
                 report.warning(str(finding))
         errors = [f"pre-flight {f}" for f in findings if f.level == "error"]
         if errors:
             raise KafkactlError(*errors, "No host was changed.")
-        cluster_id = evidence.zookeeper.cluster_id
+        cluster_id = evidence.cluster_id
         report.line(f"Pre-flight checks passed; cluster id {cluster_id} agrees everywhere")
 
         previous = resumable(self.state_dir, playbooks[0].name, self.inventory_path) if resume else None
@@ -148,8 +148,9 @@ class MigrationRun:
             report.line("")
             report.line(f"Playbook {playbook.name}: state {state_key(status)} -> {playbook.to_state}, steps: "
                         + ", ".join(str(s) for s in playbook.steps), style="bold")
-            report.plan(plan)
+            report.plan(plan, show_diff=True)
         self.confirm(phase, cluster_id, assume_yes, confirm_cluster_id)
+        report.exit_code = Exit.OK
 
         for index, playbook in enumerate(playbooks):
             if index:
@@ -163,7 +164,7 @@ class MigrationRun:
             hooks = ClusterHooks(live.signals(), live.delete_znode)
             executor = Executor(self.inventory, desired[index], plans[index], live.facts, self.transport, report, options,
                                 cluster_id, journal, hooks)
-            report.summary(executor.run(playbook), done=f"{playbook.name}:")
+            report.summary(executor.run(playbook), done=playbook.name)
         _, _, final = read_live(self.inventory, self.transport, full=False)
         report.line(f"Migration: now {final.label}")
         if final.state == State.KRAFT:

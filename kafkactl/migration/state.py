@@ -86,8 +86,9 @@ class ZooKeeperView:
 
     @property
     def kraft_controller_epoch(self) -> int | None:
+        """The KRaft controller epoch when a KRaft controller holds /controller (ZooKeeper-mode brokers write -1)."""
         value = (self.controller or {}).get("kraftControllerEpoch")
-        return int(value) if value is not None else None
+        return int(value) if value is not None and int(value) >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ class Evidence:
 
     def of_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
+
+    @property
+    def cluster_id(self) -> str | None:
+        """ZooKeeper's /cluster/id, else the one the nodes' meta.properties name (pre-flight makes sure they agree)."""
+        found = [self.zookeeper.cluster_id] + [cid for n in self.nodes for cid in n.cluster_ids.values()]
+        return next((cid for cid in found if cid), None)
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,7 @@ def describe(evidence: Evidence) -> list[str]:
         lines.append(f"ZooKeeper /migration: {'present' if zk.migration is not None else 'absent'}"
                      + (f" (kraft_controller_epoch {zk.migration.get('kraft_controller_epoch')})" if zk.migration else ""))
         lines.append(f"ZooKeeper /cluster/id: {zk.cluster_id or 'absent'}")
+        lines.append(f"ZooKeeper /controller_epoch: {zk.controller_epoch if zk.controller_epoch is not None else 'absent'}")
         if zk.broker_ids is not None:
             lines.append(f"ZooKeeper /brokers/ids: {', '.join(map(str, zk.broker_ids)) or 'none'}")
     else:
