@@ -181,16 +181,13 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
     from kafkactl.facts import gather_all
 
-    from kafkactl.migration.runner import zookeeper_still_used
+    from kafkactl.migration.runner import mode_mismatch
 
     facts = gather_all(transport, desired, inventory.cluster)
     for notice in transport.notices:
         report.warning(notice)
-    if desired.phase == Phase.KRAFT and (users := zookeeper_still_used(inventory, facts, desired)):
-        raise KafkactlError(
-            f"{inventory.path}: no zookeeper group, but {', '.join(users)} still run with ZooKeeper; the zookeeper group "
-            "may be dropped only once the migration is finalized (state 3). No host was changed."
-        )
+    if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
+        raise KafkactlError(problem)
     return facts, make_plan(desired, facts)
 
 

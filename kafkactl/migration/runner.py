@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kafkactl.components.kafka_broker import broker_properties
+from kafkactl.components.properties import parse_properties
 from kafkactl.components.topology import Topology
 from kafkactl.desired import DesiredState, desired_state
 from kafkactl.errors import KafkactlError
@@ -62,16 +63,31 @@ def settled_phase(inventory: Inventory, transport: Transport) -> Phase:
     return PHASE_OF_STATE[status.state]
 
 
-def zookeeper_still_used(inventory: Inventory, facts: dict[str, HostFacts], desired: DesiredState) -> list[str]:
-    """For a KRaft inventory (no zookeeper group): nodes whose live configuration still uses ZooKeeper."""
-    users = []
+def mode_mismatch(inventory: Inventory, facts: dict[str, HostFacts], desired: DesiredState) -> str | None:
+    """Why an inventory without the other mode's group must not touch these hosts, if it must not.
+
+    A KRaft inventory (no zookeeper group) must not meet brokers still using ZooKeeper; a ZooKeeper
+    inventory (no kafka_controller group) must not meet brokers that joined a migration: applying it would
+    silently undo the migration."""
+    using: list[str] = []
     for state in desired.hosts:
         for service in state.services:
             live = facts.get(state.host.name, HostFacts()).files.get(service.config)
-            if live and service.component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER) and (
-                    "zookeeper.connect=" in live.content):
-                users.append(state.host.name)
-    return users
+            if live is None or service.component not in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
+                continue
+            config = parse_properties(live.content)
+            migrating = "zookeeper.metadata.migration.enable" in config or config.get("process.roles") == "broker"
+            if desired.phase == Phase.KRAFT and "zookeeper.connect" in config:
+                using.append(state.host.name)
+            elif desired.phase == Phase.ZOOKEEPER and migrating:
+                using.append(state.host.name)
+    if not using:
+        return None
+    if desired.phase == Phase.KRAFT:
+        return (f"{inventory.path}: no zookeeper group, but {', '.join(using)} still run with ZooKeeper; the zookeeper "
+                "group may be dropped only once the migration is finalized (state 3). No host was changed.")
+    return (f"{inventory.path}: no kafka_controller group, but {', '.join(using)} take part in a ZooKeeper-to-KRaft "
+            "migration; use the migration inventory (with its kafka_controller group). No host was changed.")
 
 
 def facts_after(facts: dict[str, HostFacts], desired: DesiredState) -> dict[str, HostFacts]:
