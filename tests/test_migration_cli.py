@@ -1,0 +1,111 @@
+"""The migrate command's own rules, without hosts: arguments, playbooks, transitions, the live-phase refusal."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, run_cli
+from kafkactl.desired import desired_state
+from kafkactl.environment import Environment
+from kafkactl.errors import KafkactlError
+from kafkactl.inventory import read_inventory
+from kafkactl.migration import runner
+from kafkactl.migration.runner import PHASE_PLAYBOOKS, ROLLBACK_FROM_KRAFT_BROKERS, MigrationRun, facts_after, settled_phase
+from kafkactl.migration.state import PHASE_OF_STATE, Evidence, State, Status, ZooKeeperView
+from kafkactl.model import Phase
+from kafkactl.playbook import load_playbook
+from kafkactl.report import Report
+
+MIGRATION = ROOT / "inventories/kraft-migration/inventory.yml"
+ZOOKEEPER = ROOT / "inventories/zookeeper-cluster/inventory.yml"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--status", "--phase", "dual-write"], "give either --status or --phase"),
+    ([], "give either --status or --phase"),
+    (["--phase", "kraft"], "--phase: 'kraft' is not one of dual-write, kraft-brokers, finalize, rollback"),
+])
+def test_arguments_are_checked_before_anything_connects(args: list[str], message: str) -> None:
+    outcome = run_cli("migrate", "kraft", str(MIGRATION), *args)
+    assert outcome.exit_code == 1 and message in outcome.stderr and "Traceback" not in outcome.stderr
+
+
+def test_a_zookeeper_inventory_is_not_a_migration_inventory() -> None:
+    outcome = run_cli("migrate", "kraft", str(ZOOKEEPER), "--status")
+    assert outcome.exit_code == 1
+    assert "a migration inventory has both a zookeeper and a kafka_controller group" in outcome.stderr
+
+
+@pytest.mark.parametrize("name", sorted({n for names in PHASE_PLAYBOOKS.values() for n in names} | set(ROLLBACK_FROM_KRAFT_BROKERS)))
+def test_each_migration_playbook_renders_for_the_state_it_leads_to(name: str) -> None:
+    playbook = load_playbook(name)
+    assert Phase(playbook.phase) == PHASE_OF_STATE[State(playbook.to_state)]
+    assert playbook.steps[0].name == "backup", "a phase backs up before its first change"
+    assert playbook.to_state not in playbook.from_states
+
+
+def _status(state: State | None, between: tuple[State, State] | None = None) -> Status:
+    return Status(state, between, "", [])
+
+
+def _run() -> tuple[MigrationRun, io.StringIO]:
+    out = io.StringIO()
+    report = Report(Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}))
+    inventory = read_inventory(MIGRATION).inventory
+    return MigrationRun(inventory, MIGRATION, None, report, Path("/nonexistent"), 300.0), out  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("phase, state, between, outcome", [
+    ("dual-write", State.ZOOKEEPER, None, "go"),
+    ("dual-write", None, (State.ZOOKEEPER, State.DUAL_WRITE), "go"),
+    ("dual-write", State.DUAL_WRITE, None, "nothing"),
+    ("dual-write", State.KRAFT_BROKERS, None, "refused"),
+    ("kraft-brokers", State.ZOOKEEPER, None, "refused"),
+    ("kraft-brokers", State.DUAL_WRITE, None, "go"),
+    ("finalize", State.DUAL_WRITE, None, "refused"),
+    ("finalize", State.KRAFT_BROKERS, None, "go"),
+    ("finalize", State.KRAFT, None, "nothing"),
+    ("rollback", State.DUAL_WRITE, None, "go"),
+    ("rollback", State.KRAFT_BROKERS, None, "go"),
+    ("rollback", State.KRAFT, None, "refused"),
+    ("rollback", State.ZOOKEEPER, None, "nothing"),
+])
+def test_transitions(phase: str, state: State | None, between, outcome: str) -> None:
+    run, out = _run()
+    status = _status(state, between)
+    playbooks = run.playbooks(phase, status)
+    if outcome == "refused":
+        with pytest.raises(KafkactlError, match="this phase starts from state .* No host was changed"):
+            run.check_transition(phase, status, playbooks)
+        return
+    assert run.check_transition(phase, status, playbooks) is (outcome == "go")
+    if outcome == "nothing":
+        assert "nothing to do" in out.getvalue()
+
+
+def test_rollback_from_2b_returns_the_brokers_first() -> None:
+    run, _ = _run()
+    names = [p.name for p in run.playbooks("rollback", _status(State.KRAFT_BROKERS))]
+    assert names == ["migrate-rollback-brokers", "migrate-rollback"]
+
+
+def test_apply_refuses_a_cluster_between_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = read_inventory(MIGRATION).inventory
+    between = Status(None, (State.DUAL_WRITE, State.KRAFT_BROKERS), "brokers 1 kraft, 2 migrating", [])
+    monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (None, Evidence(ZooKeeperView(), ()), between))
+    with pytest.raises(KafkactlError, match="between state 2a and state 2b.*refuses to change a cluster between states"):
+        settled_phase(inventory, None)  # type: ignore[arg-type]
+    settled = Status(State.KRAFT, None, "", [])
+    monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (None, Evidence(ZooKeeperView(), ()), settled))
+    assert settled_phase(inventory, None) == Phase.FINALIZE  # type: ignore[arg-type]
+
+
+def test_second_playbook_is_planned_against_what_the_first_leaves() -> None:
+    inventory = read_inventory(MIGRATION).inventory
+    first = desired_state(inventory, Phase.DUAL_WRITE)
+    after = facts_after({}, first)
+    broker = next(s for s in first.hosts if s.host.name == "kafka1.example.com")
+    assert after["kafka1.example.com"].files["/etc/kafka/server.properties"].content == broker.files[0].content
