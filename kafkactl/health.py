@@ -220,7 +220,9 @@ def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, ho
     return Observation(ok, lags, summary)
 
 
-ZOOKEEPER_CONNECTED = "WatchedEvent state:SyncConnected"
+# What ZooKeeper's shell prints besides the answers; the answers come one line per command, in order.
+ZOOKEEPER_SHELL_NOISE = ("Connecting to ", "Welcome to ZooKeeper!", "JLine support is", "WATCHER::", "WatchedEvent ", "log4j:")
+ZOOKEEPER_TIMEOUT_MS = 30000
 
 
 def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, commands: list[str],
@@ -231,23 +233,22 @@ def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_co
     main_class = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka" if tls else "org.apache.zookeeper.ZooKeeperMain"
     options = f"-zk-tls-config-file {shlex.quote(config)} " if tls and config else ""
     jvm = f"-Djava.security.auth.login.config={shlex.quote(jaas)}" if jaas else ""
-    # Commands on stdin share one JVM; stderr merged in order so "Node does not exist" stays next to its command.
+    # Commands on stdin share one JVM, run only once the session is up; stderr is merged in order so that
+    # "Node does not exist" stays in its command's place.
     command = (
         f"{shlex.quote(cluster.java_executable)} -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto {jvm} "
         f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} "
-        f"{options}-server {zookeeper_connect} 2>&1"
+        f"{options}-server {zookeeper_connect} -waitforconnection -timeout {ZOOKEEPER_TIMEOUT_MS} 2>&1"
     )
-    marker = "kafkactl-end-of-commands"
-    script = "".join(f"{c}\n" for c in commands) + f"get /{marker}\n"  # the last line of output, whatever happens
-    result = connection.run(command, check=False, timeout=120, stdin=script.encode())
-    lines = result.stdout.splitlines()
-    if not any(line.startswith(ZOOKEEPER_CONNECTED) for line in lines):
-        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer: {_tool_error(result)}")
-    after = lines[next(i for i, line in enumerate(lines) if line.startswith(ZOOKEEPER_CONNECTED)) + 1:]
-    answers = [line for line in after if not line.startswith("log4j:")]
-    answers = answers[:-1] if answers and marker in answers[-1] else answers
-    silent = [c for c in commands if c.startswith("delete ")]
-    return _align(commands, answers, silent)
+    marker = "/kafkactl-end-of-commands"  # absent: its answer closes the output whatever came before
+    result = connection.run(command, check=False, timeout=120, stdin="".join(f"{c}\n" for c in [*commands, f"get {marker}"]).encode())
+    answers = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(ZOOKEEPER_SHELL_NOISE)]
+    if not answers or marker not in answers[-1]:
+        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer: "
+                             f"{answers[-1] if answers else _tool_error(result)}")
+    if any("KeeperErrorCode" in line for line in answers):
+        raise TransportError(f"host {connection.host.name}: ZooKeeper: {next(l for l in answers if 'KeeperErrorCode' in l)}")
+    return _align(commands, answers[:-1], [c for c in commands if c.startswith("delete ")])
 
 
 def _align(commands: list[str], answers: list[str], silent: list[str]) -> list[str]:

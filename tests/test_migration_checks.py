@@ -96,7 +96,7 @@ def test_migration_case(case: dict, tmp_path: Path) -> None:
 def test_every_check_has_a_case() -> None:
     checks = {check for case in CASES for check in case.get("errors", []) + case.get("warnings", [])}
     source = (ROOT / "kafkactl/migration/preflight.py").read_text()
-    defined = set(re.findall(r'_error\("([a-z-]+)"', source)) | set(re.findall(r'Finding\("warning", "([a-z-]+)"', source))
+    defined = set(re.findall(r'_error\("([a-z-]+)"', source)) | set(re.findall(r'Finding\([^,]+, "([a-z-]+)"', source))
     assert defined <= checks, f"checks without a case: {sorted(defined - checks)}"
 
 

@@ -26,7 +26,7 @@ from kafkactl.model import Component, Inventory, Phase
 from kafkactl.plan import HostFacts
 from kafkactl.transport import Transport, TransportError
 
-ZK_MIGRATION_STATE_BEAN = "kafka.controller:type=KafkaController,name=ZkMigrationState"
+CONTROLLER_METRICS = ("ZkMigrationState", "MigratingZkBrokerCount")  # kafka.controller:type=KafkaController
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,14 @@ class LiveCluster:
             return node
         connection = self.transport.connection(node.host)
         url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.cluster.kafka_controller_jmx_port}/jmxrmi"
+        names = " ".join(f"--object-name kafka.controller:type=KafkaController,name={m}" for m in CONTROLLER_METRICS)
         result = kafka_tool(connection, self.cluster, "org.apache.kafka.tools.JmxTool",
-                            f"--one-time true --jmx-url {url} --object-name {shlex.quote(ZK_MIGRATION_STATE_BEAN)} "
-                            "--attributes Value")
-        values = re.findall(r"^\d+,(\d+)\s*$", result.stdout, re.M)
+                            f"--one-time true --jmx-url {url} {names} --attributes Value --report-format properties")
+        values = {m: int(v) for m, v in re.findall(r"name=(\w+):Value=(-?\d+)", result.stdout)}
         log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"
         logged = connection.run(f"grep -qiF {shlex.quote(COMPLETED_LOG_LINE)} {shlex.quote(log)}*", check=False).code == 0
-        return Node(**{**node.__dict__, "zk_migration_state": int(values[-1]) if values else None,
-                       "completed_migration_logged": logged})
+        return Node(**{**node.__dict__, "zk_migration_state": values.get("ZkMigrationState"),
+                       "migrating_zk_brokers": values.get("MigratingZkBrokerCount"), "completed_migration_logged": logged})
 
     def _controller_service(self) -> str:
         return next(s.name for h in self.desired.hosts for s in h.services if s.component == Component.KAFKA_CONTROLLER)
@@ -196,12 +196,16 @@ class LiveCluster:
         return {n.host: self.controller_details(n).zk_migration_state for n in controllers}
 
     def _metadata_migrated(self) -> Observation:
-        """The controllers report MIGRATION and ZooKeeper shows the KRaft controller and /migration."""
+        """The controllers report MIGRATION, a KRaft controller holds /controller, and /migration names it: JMX alone
+        can say MIGRATION for controllers stuck after a restart with stale metadata."""
         states = self._controller_states()
         zk = self.zookeeper(self.zookeeper_reader(self.nodes()))
-        ok = MIGRATION in states.values() and zk.kraft_controller_epoch is not None and zk.migration is not None
-        return Observation(ok, states, f"ZkMigrationState {_listing(states)}; /controller kraftControllerEpoch "
-                           f"{zk.kraft_controller_epoch}; /migration {'present' if zk.migration is not None else 'absent'}")
+        controller_ids = {h.node_id for h in self.inventory.members(Component.KAFKA_CONTROLLER)}
+        holder = (zk.controller or {}).get("brokerid")
+        recorded = (zk.migration or {}).get("kraft_controller_id", -1)
+        ok = MIGRATION in states.values() and zk.kraft_controller_epoch is not None and holder in controller_ids and recorded != -1
+        return Observation(ok, states, f"ZkMigrationState {_listing(states)}; /controller held by {holder} "
+                           f"(kraftControllerEpoch {zk.kraft_controller_epoch}); /migration kraft_controller_id {recorded}")
 
     def _migration_finalized(self) -> Observation:
         states = self._controller_states()

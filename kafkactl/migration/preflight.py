@@ -7,6 +7,7 @@ shared knowledge of the migration (docs/migration.md, "Pre-flight checks").
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -208,9 +209,13 @@ def _zookeeper_ready(evidence: Evidence, status: Status) -> list[Finding]:
         return [_error("zookeeper", f"ZooKeeper could not be read: {zk.error}")]
     findings = []
     if status.state is not None and zk.migration is not None:
-        findings.append(_error("stale-migration-znode", "ZooKeeper has a /migration znode although no migration is under way "
-                               "(left by an earlier attempt or zookeeper-security-migration; KAFKA-17146, KAFKA-19480): "
-                               "check it and delete it before migrating"))
+        # Controllers write an empty one (every field -1) as they start; one with an offset carries an earlier attempt.
+        used = int(zk.migration.get("kraft_metadata_offset", -1)) >= 0
+        message = (f"ZooKeeper has a /migration znode ({json.dumps(zk.migration)}) although no migration is under way "
+                   "(left by an earlier attempt or zookeeper-security-migration; KAFKA-17146, KAFKA-19480)")
+        findings.append(Finding("error" if used else "warning", "stale-migration-znode",
+                                message + (": check it and delete it before migrating" if used else "; it carries no "
+                                           "metadata offset and is overwritten")))
     if status.state is not None and zk.controller is None:
         findings.append(_error("active-controller", "ZooKeeper has no /controller: there is no active controller"))
     return findings
@@ -229,6 +234,9 @@ def _every_broker_kraft(evidence: Evidence) -> list[Finding]:
     not_kraft = [f"{n.host} ({n.effective_mode})" for n in evidence.of_role("broker") if n.effective_mode != "kraft" or not n.running]
     down = [n.host for n in evidence.of_role("controller") if not n.running]
     findings = []
+    counted = max((n.migrating_zk_brokers or 0 for n in evidence.of_role("controller")), default=0)
+    if counted and not not_kraft:
+        not_kraft.append(f"{counted} counted by the controllers (MigratingZkBrokerCount)")
     if not_kraft:
         findings.append(_error("brokers-not-kraft", f"finalize needs every broker running as a KRaft broker; not yet: "
                                f"{', '.join(not_kraft)} (Kafka does not check this itself, KAFKA-20960)"))

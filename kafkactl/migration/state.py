@@ -55,6 +55,7 @@ class Node:
     cluster_ids: dict[str, str] = field(default_factory=dict)  # meta.properties path -> cluster.id
     version: str | None = None  # the Kafka version the service runs
     zk_migration_state: int | None = None  # controllers, from JMX
+    migrating_zk_brokers: int | None = None  # controllers: ZooKeeper-mode brokers still taking part (JMX)
     completed_migration_logged: bool = False  # controllers
 
     @property
@@ -193,6 +194,8 @@ def describe(evidence: Evidence) -> list[str]:
         if node.role == "controller" and node.zk_migration_state is not None:
             name = ZK_MIGRATION_STATES.get(node.zk_migration_state, "unknown")
             parts.append(f"ZkMigrationState {node.zk_migration_state} ({name})")
+        if node.migrating_zk_brokers:
+            parts.append(f"{node.migrating_zk_brokers} ZooKeeper-mode brokers migrating")
         if node.completed_migration_logged:
             parts.append("logged 'Completed migration of metadata'")
         if not node.running and node.config:

@@ -1,0 +1,274 @@
+"""The data a migration scenario puts into its cluster before migrating, and the check that all of it is still there.
+
+Seeded from this machine with confluent-kafka, in ZooKeeper mode (molecule/shared/converge.yml):
+
+- topics with configurations of their own (retention, compaction, size limits);
+- thousands of messages whose keys and values follow from their number, produced with acks=all and
+  idempotence; the partition and offset of each is recorded from its delivery report;
+- a consumer group with committed offsets (half of each partition of one topic) and commit metadata;
+- ACLs: a literal READ on a topic and on the group, a prefixed WRITE on topics;
+- the cluster id.
+
+Everything is recorded in `seed.json` in the scenario's ephemeral directory; `check` compares the live
+cluster with it and names every difference. Both are commands of this file (see `main`) and functions
+the verify tests import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ConfigResource,
+    ConsumerGroupTopicPartitions, NewTopic, ResourcePatternType, ResourceType,
+)
+
+SEED_FILE = "seed.json"
+TOPICS = {
+    # name: partitions, topic configuration (beyond the broker defaults), messages
+    "seed-orders": (6, {"retention.ms": "1209600000", "min.insync.replicas": "2", "compression.type": "lz4"}, 3000),
+    "seed-customers": (3, {"cleanup.policy": "compact", "min.compaction.lag.ms": "86400000", "segment.bytes": "52428800"}, 1500),
+    "seed-events": (3, {"retention.bytes": "268435456", "max.message.bytes": "2097152", "message.timestamp.type": "LogAppendTime"}, 1500),
+}
+GROUP = "seed-readers"
+GROUP_TOPIC = "seed-orders"
+GROUP_METADATA = "seeded before the migration"
+ACLS = [
+    # principal, resource type, name, pattern type, operation
+    ("User:alice", "TOPIC", "seed-orders", "LITERAL", "READ"),
+    ("User:alice", "GROUP", GROUP, "LITERAL", "READ"),
+    ("User:bob", "TOPIC", "seed-", "PREFIXED", "WRITE"),
+]
+TIMEOUT = 60
+
+
+def key_of(topic: str, number: int) -> str:
+    return f"{topic}-{number:05d}"
+
+
+def value_of(key: str) -> str:
+    """The value that belongs to a key: its number and a digest of varying length (a compacted topic keeps every
+    key: each is produced once)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return json.dumps({"key": key, "digest": digest[: 8 + int(key[-5:]) % 57]}, sort_keys=True)
+
+
+def _acl(principal: str, kind: str, name: str, pattern: str, operation: str) -> AclBinding:
+    return AclBinding(ResourceType[kind], name, ResourcePatternType[pattern], principal, "*", AclOperation[operation],
+                      AclPermissionType.ALLOW)
+
+
+def _acl_tuple(binding: AclBinding) -> tuple[str, str, str, str, str, str, str]:
+    return (binding.principal, binding.restype.name, binding.name, binding.resource_pattern_type.name,
+            binding.operation.name, binding.permission_type.name, binding.host)
+
+
+def _retry(call, what: str, deadline: float):
+    """Run `call` until it succeeds: right after a broker or controller restarts, metadata can lag for a moment."""
+    while True:
+        try:
+            return call()
+        except (KafkaException, KeyError, ValueError) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: {exc}") from exc
+            time.sleep(1)
+
+
+# Seed ----------------------------------------------------------------------------------------------
+
+
+def _wait_for_topics(admin: AdminClient) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        topics = admin.list_topics(timeout=30).topics
+        ready = all(
+            name in topics and len(topics[name].partitions) == partitions
+            and all(len(p.isrs) == 3 and p.leader >= 0 for p in topics[name].partitions.values())
+            for name, (partitions, _, _) in TOPICS.items()
+        )
+        if ready:
+            return
+        assert time.monotonic() < deadline, "seeded topics not fully in sync within a minute"
+        time.sleep(0.5)
+
+
+def seed(bootstrap: str) -> dict:
+    """Create and fill everything; returns what `check` compares with."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=3, config=config)
+         for name, (partitions, config, _) in TOPICS.items()],
+        operation_timeout=60, request_timeout=60,
+    )
+    for future in created.values():
+        future.result(timeout=90)
+    _wait_for_topics(admin)
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 20,
+                         "message.timeout.ms": 120_000})
+    delivered: dict[str, dict[int, list[tuple[int, str]]]] = {name: {} for name in TOPICS}
+    failures: list[str] = []
+
+    def report(err, msg):
+        if err is not None:
+            failures.append(f"{msg.topic()} {msg.key()}: {err}")
+        else:
+            delivered[msg.topic()].setdefault(msg.partition(), []).append((msg.offset(), msg.key().decode()))
+
+    for name, (_, _, count) in TOPICS.items():
+        for number in range(count):
+            key = key_of(name, number)
+            while True:
+                try:
+                    producer.produce(name, key=key, value=value_of(key), on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+    assert producer.flush(120) == 0, "seed messages still in flight after 120 s"
+    assert not failures, failures[:5]
+
+    # The group's committed offsets: half of each partition of GROUP_TOPIC, read and committed by a member.
+    offsets = {p: len(entries) // 2 for p, entries in delivered[GROUP_TOPIC].items()}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(GROUP_TOPIC, p, 0) for p in offsets])
+        consumer.commit(offsets=[TopicPartition(GROUP_TOPIC, p, o, metadata=GROUP_METADATA) for p, o in offsets.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+    for future in admin.create_acls([_acl(*acl) for acl in ACLS], request_timeout=60).values():
+        future.result(timeout=90)
+    cluster_id = admin.describe_cluster(request_timeout=30).result(timeout=60).cluster_id
+    return {
+        "cluster_id": cluster_id,
+        "topics": {
+            name: {
+                "partitions": partitions,
+                "config": config,
+                "messages": {str(p): sorted(entries) for p, entries in delivered[name].items()},
+            }
+            for name, (partitions, config, _) in TOPICS.items()
+        },
+        "group": {"name": GROUP, "topic": GROUP_TOPIC, "metadata": GROUP_METADATA,
+                  "offsets": {str(p): o for p, o in sorted(offsets.items())}},
+        "acls": [list(_acl_tuple(_acl(*acl))) for acl in ACLS],
+    }
+
+
+# Check ---------------------------------------------------------------------------------------------
+
+
+def _read_partition(consumer: Consumer, topic: str, partition: int, end: int, deadline: float) -> list[tuple[int, str, str]]:
+    consumer.assign([TopicPartition(topic, partition, 0)])
+    found: list[tuple[int, str, str]] = []
+    position = 0
+    while position < end and time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=1000, timeout=1.0):
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(msg.error())
+                continue
+            found.append((msg.offset(), msg.key().decode() if msg.key() else "", msg.value().decode() if msg.value() else ""))
+            position = msg.offset() + 1
+    return found
+
+
+def check(bootstrap: str, seeded: dict) -> list[str]:
+    """Every difference between the live cluster and what was seeded; empty when everything is there."""
+    problems: list[str] = []
+    deadline = time.monotonic() + 180
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    cluster_id = _retry(lambda: admin.describe_cluster(request_timeout=30).result(timeout=60).cluster_id,
+                        "describe cluster", deadline)
+    if cluster_id != seeded["cluster_id"]:
+        problems.append(f"cluster id {cluster_id}, seeded in {seeded['cluster_id']}")
+
+    topics = _retry(lambda: admin.list_topics(timeout=30).topics, "list topics", deadline)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"seed-check-{time.time_ns()}",
+                         "enable.auto.commit": False, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    try:
+        for name, wanted in seeded["topics"].items():
+            if name not in topics:
+                problems.append(f"topic {name} is gone")
+                continue
+            if len(topics[name].partitions) != wanted["partitions"]:
+                problems.append(f"topic {name}: {len(topics[name].partitions)} partitions, seeded with {wanted['partitions']}")
+            resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+            config = _retry(lambda: next(iter(admin.describe_configs([resource]).values())).result(timeout=60),
+                            f"describe configs of {name}", deadline)
+            for key, value in wanted["config"].items():
+                live = config.get(key)
+                if live is None or live.value != value:
+                    problems.append(f"topic {name}: {key}={live.value if live else '(unset)'}, seeded with {value}")
+            for partition, entries in wanted["messages"].items():
+                tp = TopicPartition(name, int(partition))
+                low, high = _retry(lambda: consumer.get_watermark_offsets(tp, timeout=30), f"offsets of {name}/{partition}",
+                                   deadline)
+                expected = [(offset, key, value_of(key)) for offset, key in entries]
+                if (low, high) != (0, len(entries)):
+                    problems.append(f"{name}/{partition}: offsets {low}..{high}, seeded 0..{len(entries)}")
+                found = _read_partition(consumer, name, int(partition), high, deadline)
+                if found != expected:
+                    missing = [f"{o}:{k}" for o, k, _ in sorted(set(expected) - set(found))]
+                    changed = [f"{o}:{k}" for o, k, _ in sorted(set(found) - set(expected))]
+                    problems.append(f"{name}/{partition}: {len(found)} messages read, {len(entries)} seeded; "
+                                    f"missing or different: {missing[:5]}; unexpected: {changed[:5]}")
+    finally:
+        consumer.close()
+
+    group = seeded["group"]
+    request = [ConsumerGroupTopicPartitions(group["name"], [TopicPartition(group["topic"], int(p)) for p in group["offsets"]])]
+    committed = _retry(lambda: admin.list_consumer_group_offsets(request)[group["name"]].result(timeout=60),
+                       f"offsets of group {group['name']}", deadline)
+    live = {str(tp.partition): (tp.offset, tp.metadata) for tp in committed.topic_partitions}
+    wanted = {p: (o, group["metadata"]) for p, o in group["offsets"].items()}
+    if live != wanted:
+        problems.append(f"group {group['name']}: committed {live}, seeded {wanted}")
+
+    bindings = _retry(lambda: admin.describe_acls(AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY,
+    ), request_timeout=30).result(timeout=60), "describe ACLs", deadline)
+    acls = sorted(list(_acl_tuple(b)) for b in bindings)
+    if acls != sorted(seeded["acls"]):
+        problems.append(f"ACLs: {acls}, seeded {sorted(seeded['acls'])}")
+    return problems
+
+
+def summary(seeded: dict) -> str:
+    messages = sum(len(e) for t in seeded["topics"].values() for e in t["messages"].values())
+    return (f"{len(seeded['topics'])} topics, {messages} messages, group {seeded['group']['name']} with "
+            f"{len(seeded['group']['offsets'])} committed offsets, {len(seeded['acls'])} ACLs, cluster id {seeded['cluster_id']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["seed", "check"])
+    parser.add_argument("directory", type=Path, help="the scenario's ephemeral directory (seed.json lives there)")
+    parser.add_argument("bootstrap")
+    args = parser.parse_args(argv)
+    path = args.directory / SEED_FILE
+    if args.command == "seed":
+        if path.exists():  # converge runs twice (idempotence): the second finds the seed in place
+            print(f"unchanged: {summary(json.loads(path.read_text()))}")
+            return 0
+        seeded = seed(args.bootstrap)
+        path.write_text(json.dumps(seeded, indent=1))
+        print(f"seeded: {summary(seeded)}")
+        return 0
+    seeded = json.loads(path.read_text())
+    problems = check(args.bootstrap, seeded)
+    print(json.dumps({"ok": not problems, "problems": problems, "seeded": summary(seeded)}))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
