@@ -22,7 +22,7 @@ from kafkactl.health import (
 )
 from kafkactl.components.topology import Topology
 from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
-from kafkactl.model import Component, Inventory, Phase
+from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts
 from kafkactl.transport import Transport, TransportError
 
@@ -156,26 +156,34 @@ class LiveCluster:
         match = re.search(r"Feature: metadata\.version\s.*?FinalizedVersionLevel: (\S+)", result.stdout)
         return match.group(1) if match else None
 
-    def broker_view(self, brokers: list[Node]):
+    def _running_brokers(self, brokers: list[Node]) -> list[Host]:
         running = [n for n in brokers if n.running]
-        if not running:
-            return None, None
         hosts = {h.name: h for h in self.inventory.hosts}
-        connection = self.transport.connection(running[0].host)
-        state = partitions(connection, self.cluster, [hosts[n.host] for n in running], 1)
-        registered = broker_registered(connection, self.cluster, hosts[running[0].host]).value
-        return state, tuple(registered)
+        return [hosts[n.host] for n in running]
+
+    def partition_state(self, brokers: list[Node]):
+        running = self._running_brokers(brokers)
+        if not running:
+            return None
+        return partitions(self.transport.connection(running[0].name), self.cluster, running, 1)
+
+    def registered_brokers(self, brokers: list[Node]) -> tuple[int, ...] | None:
+        running = self._running_brokers(brokers)
+        if not running:
+            return None
+        return tuple(broker_registered(self.transport.connection(running[0].name), self.cluster, running[0]).value)
 
     def evidence(self) -> Evidence:
         nodes = self.nodes()
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             details = [pool.submit(self.controller_details, n) for n in nodes]
             zookeeper = pool.submit(self.zookeeper, self.zookeeper_reader(nodes))
-            brokers = pool.submit(self.broker_view, [n for n in nodes if n.role == "broker"])
+            brokers = [n for n in nodes if n.role == "broker"]
+            partition_state = pool.submit(self.partition_state, brokers)
+            registered = pool.submit(self.registered_brokers, brokers)
             version = pool.submit(self.metadata_version, [n for n in nodes if n.role == "controller"])
-            nodes = [d.result() for d in details]
-            partition_state, registered = brokers.result()
-            return Evidence(zookeeper.result(), tuple(nodes), partition_state, registered, version.result())
+            return Evidence(zookeeper.result(), tuple(d.result() for d in details), partition_state.result(),
+                            registered.result(), version.result())
 
     # Completion signals, for the playbooks' `await` steps ----------------------------------------------
 
@@ -193,7 +201,8 @@ class LiveCluster:
     def _controller_states(self) -> dict[str, int | None]:
         self.refresh()
         controllers = [n for n in self.nodes() if n.role == "controller" and n.running]
-        return {n.host: self.controller_details(n).zk_migration_state for n in controllers}
+        read = self.transport.each(controllers, self.controller_details)
+        return {node.host: None if isinstance(found, BaseException) else found.zk_migration_state for node, found in read}
 
     def _metadata_migrated(self) -> Observation:
         """The controllers report MIGRATION, a KRaft controller holds /controller, and /migration names it: JMX alone

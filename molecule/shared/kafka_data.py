@@ -23,10 +23,24 @@ import sys
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
-    AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ConfigResource,
-    ConsumerGroupTopicPartitions, NewTopic, ResourcePatternType, ResourceType,
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
 )
 
 SEED_FILE = "seed.json"
@@ -203,7 +217,7 @@ def check(bootstrap: str, seeded: dict) -> list[str]:
             if len(topics[name].partitions) != wanted["partitions"]:
                 problems.append(f"topic {name}: {len(topics[name].partitions)} partitions, seeded with {wanted['partitions']}")
             resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-            config = _retry(lambda: next(iter(admin.describe_configs([resource]).values())).result(timeout=60),
+            config = _retry(lambda r=resource: next(iter(admin.describe_configs([r]).values())).result(timeout=60),
                             f"describe configs of {name}", deadline)
             for key, value in wanted["config"].items():
                 live = config.get(key)
@@ -211,7 +225,7 @@ def check(bootstrap: str, seeded: dict) -> list[str]:
                     problems.append(f"topic {name}: {key}={live.value if live else '(unset)'}, seeded with {value}")
             for partition, entries in wanted["messages"].items():
                 tp = TopicPartition(name, int(partition))
-                low, high = _retry(lambda: consumer.get_watermark_offsets(tp, timeout=30), f"offsets of {name}/{partition}",
+                low, high = _retry(lambda t=tp: consumer.get_watermark_offsets(t, timeout=30), f"offsets of {name}/{partition}",
                                    deadline)
                 expected = [(offset, key, value_of(key)) for offset, key in entries]
                 if (low, high) != (0, len(entries)):

@@ -2,7 +2,8 @@
 
 The expected state comes from kafkactl itself, offline: `kafkactl plan --offline --json` (files with
 mode and owner, directories, services, install directory) and `kafkactl render` (file contents) for
-the inventory molecule/shared/prepare.yml wrote into the scenario's ephemeral directory. The hosts
+the inventory molecule/shared/prepare.yml wrote into the scenario's ephemeral directory (for a
+migration scenario: the migration inventory with `--phase` of the state its steps end in). The hosts
 are testinfra's ssh backend through the ssh_config written there: root, the scenario's client key,
 StrictHostKeyChecking=yes against the known_hosts made from the keys read out of each container.
 """
@@ -22,9 +23,18 @@ import pytest
 import testinfra
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # molecule/shared: migration.py, kafka_data.py
+
+from migration import final_render
+
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "."))
-INVENTORY = EPHEMERAL / "inventory.yml"
 SSH_CONFIG = EPHEMERAL / "ssh_config"
+# A migration scenario (KAFKACTL_MIGRATION_STEPS) is verified after its last step: with the migration
+# inventory rendered for the phase it ended in (with the ZooKeeper-mode inventory after a rollback).
+MIGRATION_STEPS = os.environ.get("KAFKACTL_MIGRATION_STEPS", "").split()
+_INVENTORY_NAME, PHASE = final_render(MIGRATION_STEPS) if MIGRATION_STEPS else ("inventory.yml", None)
+INVENTORY = EPHEMERAL / _INVENTORY_NAME
+ZOOKEEPER_INVENTORY = EPHEMERAL / "inventory.yml"
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,10 @@ def expected() -> dict[str, ExpectedHost]:
         for name, hostvars in (body.get("hosts") or {}).items():
             hosts.setdefault(name, ExpectedHost(name, hostvars["ansible_host"], [])).groups.append(group)
     addresses = {name: h.address for name, h in hosts.items()}
-    plan = json.loads(kafkactl("plan", str(INVENTORY), "--offline", "--json", ok=(0, 2)).stdout)
+    phase = ["--phase", PHASE] if PHASE else []
+    plan = json.loads(kafkactl("plan", str(INVENTORY), "--offline", "--json", *phase, ok=(0, 2)).stdout)
     with tempfile.TemporaryDirectory() as out:
-        kafkactl("render", str(INVENTORY), "--out", out)
+        kafkactl("render", str(INVENTORY), "--out", out, *phase)
         for entry in plan["hosts"]:
             host = hosts[entry["host"]]
             host.install = entry.get("install")

@@ -1,0 +1,267 @@
+"""The migration a scenario runs, one step at a time: `python3 migration.py step DIR STEP` (side_effect.yml).
+
+A migration scenario names its steps in KAFKACTL_MIGRATION_STEPS (its molecule.yml), for instance
+`refusals dual-write kraft-brokers finalize`. The steps:
+
+- `dual-write`, `kraft-brokers`, `finalize`, `rollback`: `kafkactl migrate kraft MIGRATION_INVENTORY --phase
+  STEP` (`--yes`; finalize `--confirm-cluster-id` with the id recorded when seeding). It must exit 0
+  and end in the phase's state (2a, 2b, 3, 1), else the step fails: nothing after it would mean anything.
+- `refusals` (state 1): `--phase finalize` and `--phase kraft-brokers`, then `--phase dual-write` with
+  the cluster id in one broker's meta.properties rewritten on disk (the broker keeps running; the file
+  is restored afterwards). Each must be refused; a fingerprint of every host (managed files with owner
+  and mode, meta.properties, services' PIDs and start times, /opt) is taken before and after.
+- `check`: the state after a rollback: `--status`, `kafkactl plan ZK_INVENTORY`, the seeded data
+  (kafka_data.py) and a canary checkpoint (canary.py).
+
+Every step appends what it saw to DIR/migration/steps.json and writes kafkactl's output to
+DIR/migration/NN-STEP.log; tests/test_migration.py asserts on those records and on the final state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+PHASES = {"dual-write": "2a", "kraft-brokers": "2b", "finalize": "3", "rollback": "1"}
+STEPS = (*PHASES, "refusals", "check")
+STATE_LINE = re.compile(r"^Migration: (?:now )?(state (\S+?): .*|between state .*)$", re.MULTILINE)
+META_PROPERTIES = "/var/lib/kafka/data/meta.properties"
+
+
+def final_render(steps: list[str]) -> tuple[str, str | None]:
+    """The inventory (file name in the ephemeral directory) and `--phase` that describe the hosts after `steps`."""
+    phases = [s for s in steps if s in PHASES]
+    last = phases[-1] if phases else "rollback"
+    return ("inventory.yml", None) if last == "rollback" else ("migration.yml", last)
+
+
+def final_state(steps: list[str]) -> str:
+    phases = [s for s in steps if s in PHASES]
+    return PHASES[phases[-1]] if phases else "1"
+
+
+class Scenario:
+    """The files prepare.yml and converge.yml left in the scenario's ephemeral directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.inventory = directory / "inventory.yml"
+        self.migration_inventory = directory / "migration.yml"
+        self.ssh_config = directory / "ssh_config"
+        self.records = directory / "migration" / "steps.json"
+
+    @property
+    def seeded(self) -> dict:
+        return json.loads((self.directory / "seed.json").read_text())
+
+    def groups(self, inventory: Path | None = None) -> dict[str, list[str]]:
+        data = yaml.safe_load((inventory or self.migration_inventory).read_text())
+        return {group: list(body.get("hosts") or {}) for group, body in data["all"]["children"].items()}
+
+    def hosts(self) -> list[str]:
+        return [h for members in self.groups().values() for h in members]
+
+    def bootstrap(self) -> str:
+        """The brokers' advertised PLAINTEXT client endpoints (not the inter-broker listener), from `kafkactl render`."""
+        endpoints = []
+        with tempfile.TemporaryDirectory() as out:
+            kafkactl("render", str(self.inventory), "--out", out)
+            for broker in self.groups(self.inventory)["kafka_broker"]:
+                props = properties((Path(out) / broker / "etc/kafka/server.properties").read_text())
+                protocols = dict(i.split(":", 1) for i in props.get("listener.security.protocol.map", "").split(",") if i)
+                advertised = [s.split("://", 1) for s in (props.get("advertised.listeners") or props["listeners"]).split(",")]
+                endpoints.append(next(e for name, e in advertised if name != props.get("inter.broker.listener.name")
+                                      and protocols.get(name, name) == "PLAINTEXT"))
+        return ",".join(endpoints)
+
+    def ssh(self, host: str, command: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(["ssh", "-F", str(self.ssh_config), host, command], input=stdin, capture_output=True,
+                                text=True, timeout=120, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"ssh {host} {command!r}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def fingerprint(self) -> dict[str, list[str]]:
+        """What a refused step must not change on any host."""
+        script = r"""
+for f in /etc/kafka/* /etc/systemd/system/kafka-*.service /var/lib/zookeeper/myid /var/lib/kafka/*/meta.properties; do
+  [ -f "$f" ] && printf 'file %s %s %s\n' "$f" "$(stat -c '%U:%G:%a' "$f")" "$(sha256sum < "$f" | cut -c1-16)"
+done
+for s in kafka-zookeeper kafka-controller kafka-broker; do
+  printf 'service %s %s\n' "$s" "$(systemctl show -p ActiveState -p MainPID -p ExecMainStartTimestampMonotonic --value "$s" | tr '\n' ' ')"
+done
+printf 'opt %s\n' "$(ls /opt | tr '\n' ' ')"
+"""
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            outputs = dict(zip(self.hosts(), pool.map(lambda h: self.ssh(h, script).stdout.splitlines(), self.hosts())))
+        return outputs
+
+    def record(self, entry: dict) -> None:
+        entries = json.loads(self.records.read_text()) if self.records.exists() else []
+        entries.append(entry)
+        self.records.write_text(json.dumps(entries, indent=1))
+
+    def log(self, step: str, text: str) -> Path:
+        number = len(json.loads(self.records.read_text())) + 1 if self.records.exists() else 1
+        path = self.records.parent / f"{number:02d}-{step}.log"
+        path.write_text(text)
+        return path
+
+
+def kafkactl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kafkactl", *args], capture_output=True, text=True, timeout=1200,
+                          check=False, stdin=subprocess.DEVNULL)
+
+
+def properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def run_kafkactl(*args: str) -> dict:
+    started = time.monotonic()
+    result = kafkactl(*args)
+    states = STATE_LINE.findall(result.stdout)
+    return {
+        "command": "kafkactl " + " ".join(shlex.quote(a) for a in args),
+        "exit": result.returncode,
+        "seconds": round(time.monotonic() - started, 1),
+        "state": states[-1][1] if states and states[-1][1] else None,
+        "state_line": states[-1][0] if states else None,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+    }
+
+
+def status(scenario: Scenario) -> dict:
+    return run_kafkactl("migrate", "kraft", str(scenario.migration_inventory), "--status")
+
+
+def _brief(outcome: dict) -> str:
+    errors = [line for line in outcome["stderr"].splitlines() if line.startswith("error")]
+    return (f"{outcome['command']}: exit {outcome['exit']} in {outcome['seconds']} s"
+            + (f"; {outcome['state_line']}" if outcome["state_line"] else "")
+            + "".join(f"\n  {line}" for line in errors))
+
+
+def phase(scenario: Scenario, step: str) -> dict:
+    confirm = ["--confirm-cluster-id", scenario.seeded["cluster_id"]] if step == "finalize" else ["--yes"]
+    outcome = run_kafkactl("migrate", "kraft", str(scenario.migration_inventory), "--phase", step, *confirm)
+    outcome["expected_state"] = PHASES[step]
+    return outcome
+
+
+def refusals(scenario: Scenario) -> dict:
+    inventory = str(scenario.migration_inventory)
+    cluster_id = scenario.seeded["cluster_id"]
+    before = scenario.fingerprint()
+    outcomes = {
+        "finalize": run_kafkactl("migrate", "kraft", inventory, "--phase", "finalize", "--confirm-cluster-id", cluster_id),
+        "kraft-brokers": run_kafkactl("migrate", "kraft", inventory, "--phase", "kraft-brokers", "--yes"),
+    }
+    # A cluster id mismatch made on purpose: one broker's meta.properties names another cluster on disk while
+    # the broker keeps running with the right one.
+    broker = scenario.groups()["kafka_broker"][-1]
+    original = scenario.ssh(broker, f"cat {META_PROPERTIES}").stdout
+    fake = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+    tampered = re.sub(r"^cluster\.id=.*$", f"cluster.id={fake}", original, flags=re.MULTILINE)
+    assert tampered != original, f"{broker}:{META_PROPERTIES} has no cluster.id:\n{original}"
+    try:
+        scenario.ssh(broker, f"cat > {META_PROPERTIES}", stdin=tampered)
+        outcomes["dual-write"] = run_kafkactl("migrate", "kraft", inventory, "--phase", "dual-write", "--yes")
+    finally:
+        scenario.ssh(broker, f"cat > {META_PROPERTIES}", stdin=original)
+    restored = scenario.ssh(broker, f"cat {META_PROPERTIES}").stdout == original
+    after = scenario.fingerprint()
+    changed = {host: sorted(set(before[host]) ^ set(after[host])) for host in before if before[host] != after[host]}
+    return {"refused": outcomes, "mismatch": {"host": broker, "path": META_PROPERTIES, "fake_cluster_id": fake,
+                                              "restored": restored},
+            "hosts_changed": changed, "status": status(scenario)}
+
+
+def check(scenario: Scenario) -> dict:
+    found = {"status": status(scenario),
+             "zookeeper_plan": run_kafkactl("plan", str(scenario.inventory))}
+    data = subprocess.run([sys.executable, str(HERE / "kafka_data.py"), "check", str(scenario.directory), scenario.bootstrap()],
+                          capture_output=True, text=True, timeout=600, check=False)
+    found["data"] = json.loads(data.stdout) if data.stdout.strip() else {"ok": False, "problems": [data.stderr[-3000:]]}
+    canary = subprocess.run([sys.executable, str(HERE / "canary.py"), "checkpoint", str(scenario.directory), "after-rollback"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    found["canary"] = json.loads(canary.stdout) if canary.stdout.strip() else {"missing": None, "error": canary.stderr[-3000:]}
+    return found
+
+
+def step(scenario: Scenario, name: str) -> int:
+    scenario.records.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if name in PHASES:
+        outcome = phase(scenario, name)
+        path = scenario.log(name, outcome["stdout"] + outcome["stderr"])
+        scenario.record({"step": name, **outcome, "log": str(path)})
+        print(_brief(outcome))
+        print("\n".join(outcome["stdout"].splitlines()[-8:]))
+        if outcome["exit"] != 0 or outcome["state"] != PHASES[name]:
+            print(f"--phase {name} did not end in state {PHASES[name]}; full output in {path}", file=sys.stderr)
+            print(outcome["stderr"][-4000:], file=sys.stderr)
+            return 1
+        return 0
+    if name == "refusals":
+        found = refusals(scenario)
+        text = "\n\n".join(f"$ {o['command']}\n{o['stdout']}{o['stderr']}" for o in [*found["refused"].values(), found["status"]])
+        path = scenario.log(name, text)
+        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "log": str(path)})
+        for outcome in found["refused"].values():
+            print(_brief(outcome))
+        print(f"hosts changed: {found['hosts_changed'] or 'none'}; {found['status']['state_line']}")
+        if any(o["exit"] == 0 for o in found["refused"].values()):
+            print(f"a step that must be refused ran; see {path}", file=sys.stderr)
+            return 1
+        return 0
+    if name == "check":
+        found = check(scenario)
+        text = "\n\n".join(f"$ {o['command']}\n{o['stdout']}{o['stderr']}" for o in (found["status"], found["zookeeper_plan"]))
+        path = scenario.log(name, text)
+        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "log": str(path)})
+        print(f"{found['status']['state_line']}; plan {scenario.inventory.name}: exit {found['zookeeper_plan']['exit']}; "
+              f"data: {'intact' if found['data'].get('ok') else found['data'].get('problems')}; canary: "
+              f"{found['canary'].get('missing')} of {found['canary'].get('acknowledged')} acknowledged messages missing")
+        return 0
+    raise SystemExit(f"unknown step {name!r}: one of {', '.join(STEPS)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("step", help="run one step and record it")
+    one.add_argument("directory", type=Path)
+    one.add_argument("name", choices=STEPS)
+    boot = sub.add_parser("bootstrap", help="print the brokers' client endpoints")
+    boot.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    scenario = Scenario(args.directory)
+    if args.command == "bootstrap":
+        print(scenario.bootstrap())
+        return 0
+    return step(scenario, args.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

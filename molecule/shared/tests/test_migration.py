@@ -1,0 +1,198 @@
+"""A migration scenario's outcome: what each step of side_effect saw, and the cluster it left.
+
+Which checks apply follows from KAFKACTL_MIGRATION_STEPS (the scenario's molecule.yml): the refusals
+when the steps include `refusals`, the state after a rollback for each `check`, and always the final
+state: `--status`, every controller's ZkMigrationState, every broker's mode, the cluster id on every
+host, the seeded data, the ZooKeeper-mode inventory refused (or converged, after a rollback), and the
+canary (stopped here: it ran from the start of side_effect) with no acknowledged message lost.
+Scenarios without KAFKACTL_MIGRATION_STEPS skip this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EPHEMERAL, MIGRATION_STEPS, ZOOKEEPER_INVENTORY, kafkactl
+from migration import META_PROPERTIES, PHASES, Scenario, final_state
+
+pytestmark = pytest.mark.skipif(not MIGRATION_STEPS, reason="not a migration scenario (no KAFKACTL_MIGRATION_STEPS)")
+
+SHARED = Path(__file__).resolve().parents[1]
+SCENARIO = Scenario(EPHEMERAL)
+FINAL = final_state(MIGRATION_STEPS)
+CONTROLLER_LINE = re.compile(r"^\s+(\S+): controller (\d+): (\w+)(.*)$", re.MULTILINE)
+BROKER_LINE = re.compile(r"^\s+(\S+): broker (\d+): (\w+)(.*)$", re.MULTILINE)
+
+
+def _records(step: str) -> list[dict]:
+    records = json.loads(SCENARIO.records.read_text()) if SCENARIO.records.exists() else []
+    return [r for r in records if r["step"] == step]
+
+
+def _seeded() -> dict:
+    return SCENARIO.seeded
+
+
+@pytest.fixture(scope="module")
+def live_status() -> str:
+    result = kafkactl("migrate", "kraft", str(SCENARIO.migration_inventory), "--status")
+    return result.stdout
+
+
+# What side_effect recorded ---------------------------------------------------------------------------
+
+
+def test_every_step_ran_in_order():
+    records = json.loads(SCENARIO.records.read_text())
+    assert [r["step"] for r in records] == MIGRATION_STEPS
+    timings = ", ".join(f"{r['step']} {r['seconds']} s" for r in records)
+    print(f"steps: {timings}")
+
+
+@pytest.mark.parametrize("index", [i for i, s in enumerate(MIGRATION_STEPS) if s in PHASES])
+def test_phase_reached_its_state(index: int):
+    record = json.loads(SCENARIO.records.read_text())[index]
+    assert record["exit"] == 0, record["stderr"]
+    assert record["state"] == PHASES[record["step"]], record["state_line"]
+
+
+refusals = pytest.mark.skipif("refusals" not in MIGRATION_STEPS, reason="the scenario runs no refusals")
+
+
+@refusals
+@pytest.mark.parametrize("phase", ["finalize", "kraft-brokers"])
+def test_phase_refused_in_state_1(phase: str):
+    (record,) = _records("refusals")
+    outcome = record["refused"][phase]
+    assert outcome["exit"] == 1, outcome["stdout"][-2000:]
+    wanted = f"error: --phase {phase}: the cluster is in state 1: ZooKeeper mode; this phase starts from state"
+    assert wanted in outcome["stderr"], outcome["stderr"]
+    assert "No host was changed." in outcome["stderr"]
+
+
+@refusals
+def test_cluster_id_mismatch_refused():
+    (record,) = _records("refusals")
+    outcome, mismatch = record["refused"]["dual-write"], record["mismatch"]
+    assert outcome["exit"] == 1, outcome["stdout"][-2000:]
+    errors = [line for line in outcome["stderr"].splitlines() if line.startswith("error")]
+    refusal = next((line for line in errors if "cluster-id" in line), None)
+    assert refusal is not None, errors
+    assert refusal.startswith("error: pre-flight cluster-id: cluster id mismatch"), refusal
+    assert mismatch["fake_cluster_id"] in refusal and f"{mismatch['host']}:{META_PROPERTIES}" in refusal, refusal
+    assert _seeded()["cluster_id"] in refusal, refusal
+    assert "No host was changed." in outcome["stderr"]
+    assert mismatch["restored"], f"{mismatch['host']}:{META_PROPERTIES} was not restored"
+
+
+@refusals
+def test_refusals_changed_no_host():
+    (record,) = _records("refusals")
+    assert record["hosts_changed"] == {}, json.dumps(record["hosts_changed"], indent=1)
+    assert record["status"]["state"] == "1", record["status"]["state_line"]
+
+
+checks = pytest.mark.skipif("check" not in MIGRATION_STEPS, reason="the scenario checks no intermediate state")
+
+
+@checks
+def test_rollback_is_back_in_zookeeper_mode():
+    for record in _records("check"):
+        status = record["status"]
+        assert status["state_line"] == "state 1: ZooKeeper mode", status["stdout"]
+        assert not CONTROLLER_LINE.findall(status["stdout"]) or all(
+            mode == "absent" for _, _, mode, _ in CONTROLLER_LINE.findall(status["stdout"])), status["stdout"]
+        assert {mode for *_, mode, _ in BROKER_LINE.findall(status["stdout"])} == {"zookeeper"}, status["stdout"]
+        assert "ZooKeeper /migration: absent" in status["stdout"], status["stdout"]
+
+
+@checks
+def test_rollback_converged_for_the_zookeeper_inventory():
+    for record in _records("check"):
+        plan = record["zookeeper_plan"]
+        assert plan["exit"] == 0 and "Nothing to do:" in plan["stdout"], plan["stdout"][-3000:] + plan["stderr"]
+
+
+@checks
+def test_rollback_kept_the_data():
+    for record in _records("check"):
+        assert record["data"]["ok"], "\n".join(record["data"]["problems"])
+
+
+@checks
+def test_rollback_lost_no_canary_message():
+    for record in _records("check"):
+        canary = record["canary"]
+        assert canary["missing"] == 0, canary
+        assert canary["acknowledged"] > 0, canary
+
+
+# The final state --------------------------------------------------------------------------------------
+
+
+def test_status_names_the_final_state(live_status: str):
+    first = live_status.splitlines()[0]
+    names = {"1": "ZooKeeper mode", "2a": "dual-write", "2b": "dual-write", "3": "KRaft only (migration finalized)"}
+    assert first.startswith(f"Migration: state {FINAL}: {names[FINAL]}"), live_status
+
+
+def test_every_controller_and_broker_in_the_final_mode(live_status: str):
+    groups = SCENARIO.groups()
+    controllers = {host: (mode, rest) for host, _, mode, rest in CONTROLLER_LINE.findall(live_status)}
+    brokers = {host: mode for host, _, mode, _ in BROKER_LINE.findall(live_status)}
+    assert set(brokers) == set(groups["kafka_broker"]), live_status
+    wanted_broker = {"1": "zookeeper", "2a": "migrating", "2b": "kraft", "3": "kraft"}[FINAL]
+    assert set(brokers.values()) == {wanted_broker}, live_status
+    if FINAL == "1":
+        return
+    assert set(controllers) == set(groups["kafka_controller"]), live_status
+    wanted = {"2a": ("migrating", "ZkMigrationState 1 (MIGRATION)"), "2b": ("migrating", "ZkMigrationState 1 (MIGRATION)"),
+              "3": ("kraft", "ZkMigrationState 3 (POST_MIGRATION)")}[FINAL]
+    for host, (mode, rest) in controllers.items():
+        assert mode == wanted[0] and wanted[1] in rest, f"{host}: {mode}{rest}"
+
+
+def test_cluster_id_unchanged_everywhere(live_status: str, connect):
+    cluster_id = _seeded()["cluster_id"]
+    named = set(re.findall(r"cluster id (\S+)", live_status)) | set(re.findall(r"ZooKeeper /cluster/id: (\S+)", live_status))
+    assert named == {cluster_id}, live_status
+    groups = SCENARIO.groups()
+    hosts = groups["kafka_broker"] + (groups["kafka_controller"] if FINAL != "1" else [])
+    for host in hosts:
+        found = connect(host).check_output("grep -h '^cluster.id=' /var/lib/kafka/*/meta.properties").split()
+        assert found and set(found) == {f"cluster.id={cluster_id}"}, f"{host}: {found}"
+
+
+def test_seeded_data_intact():
+    result = subprocess.run([sys.executable, str(SHARED / "kafka_data.py"), "check", str(EPHEMERAL), SCENARIO.bootstrap()],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.stdout.strip(), result.stderr
+    found = json.loads(result.stdout)
+    assert found["ok"], "\n".join(found["problems"])
+    print(f"seeded data intact: {found['seeded']}")
+
+
+def test_zookeeper_inventory_in_the_final_state():
+    """Refused once brokers take part in the migration; converged after a rollback."""
+    result = kafkactl("plan", str(ZOOKEEPER_INVENTORY), ok=(0, 1, 2))
+    if FINAL == "1":
+        assert result.returncode == 0 and "Nothing to do:" in result.stdout, result.stdout[-3000:]
+    else:
+        assert result.returncode == 1, result.stdout[-3000:]
+        assert "take part in a ZooKeeper-to-KRaft migration" in result.stderr, result.stderr
+
+
+def test_canary_lost_no_acknowledged_message():
+    """Last: stops the canary that side_effect started, then reads its whole topic."""
+    result = subprocess.run([sys.executable, str(SHARED / "canary.py"), "stop", str(EPHEMERAL)],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    print(f"canary: {json.dumps(report)}")
+    assert report["acknowledged"] > 0, report
+    assert report["missing"] == 0, report
