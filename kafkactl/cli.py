@@ -531,7 +531,7 @@ def migrate_kraft(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     status: Annotated[bool, typer.Option("--status", help="Read the live cluster and print its migration state with the evidence.")] = False,
-    phase: Annotated[Optional[str], typer.Option("--phase", help="dual-write | kraft-brokers | finalize | rollback", show_default=False)] = None,
+    phase: Annotated[Optional[str], typer.Option("--phase", help="dual-write | kraft-brokers | finalize | rollback | stop-zookeeper", show_default=False)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (finalize still needs --confirm-cluster-id).")] = False,
     confirm_cluster_id: Annotated[Optional[str], typer.Option("--confirm-cluster-id", help="finalize: the cluster id, instead of typing it.", show_default=False)] = None,
     gate_timeout: GateTimeoutOption = 300.0,

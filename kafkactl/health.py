@@ -222,7 +222,7 @@ def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, ho
 
 # What ZooKeeper's shell prints besides the answers; the answers come one line per command, in order.
 ZOOKEEPER_SHELL_NOISE = ("Connecting to ", "Welcome to ZooKeeper!", "JLine support is", "WATCHER::", "WatchedEvent ", "log4j:")
-ZOOKEEPER_TIMEOUT_MS = 30000
+ZOOKEEPER_TIMEOUT_MS = 15000
 
 
 def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, commands: list[str],
@@ -244,8 +244,8 @@ def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_co
     result = connection.run(command, check=False, timeout=120, stdin="".join(f"{c}\n" for c in [*commands, f"get {marker}"]).encode())
     answers = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(ZOOKEEPER_SHELL_NOISE)]
     if not answers or marker not in answers[-1]:
-        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer: "
-                             f"{answers[-1] if answers else _tool_error(result)}")
+        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer "
+                             f"within {ZOOKEEPER_TIMEOUT_MS // 1000} s")
     if any("KeeperErrorCode" in line for line in answers):
         raise TransportError(f"host {connection.host.name}: ZooKeeper: {next(l for l in answers if 'KeeperErrorCode' in l)}")
     return _align(commands, answers[:-1], [c for c in commands if c.startswith("delete ")])

@@ -31,6 +31,7 @@ PHASE_PLAYBOOKS = {
     "kraft-brokers": ("migrate-kraft-brokers",),
     "finalize": ("migrate-finalize",),
     "rollback": ("migrate-rollback",),
+    "stop-zookeeper": ("migrate-stop-zookeeper",),
 }
 ROLLBACK_FROM_KRAFT_BROKERS = ("migrate-rollback-brokers", "migrate-rollback")
 PHASE_NAMES = tuple(PHASE_PLAYBOOKS)
@@ -122,14 +123,14 @@ class MigrationRun:
     def check_transition(self, phase: str, status: Status, playbooks: list[Playbook]) -> bool:
         """False when the cluster is already where the phase leads; refuses a transition the state does not allow."""
         key = state_key(status)
+        if key in playbooks[0].from_states:
+            return True
         if status.state and status.state.value == playbooks[-1].to_state:
             self.report.line(f"Already in {status.label}: nothing to do")
             return False
-        if key not in playbooks[0].from_states:
-            allowed = " or ".join(playbooks[0].from_states)
-            raise KafkactlError(f"--phase {phase}: the cluster is in {status.label}; this phase starts from state {allowed}. "
-                                "No host was changed.")
-        return True
+        allowed = " or ".join(playbooks[0].from_states)
+        raise KafkactlError(f"--phase {phase}: the cluster is in {status.label}; this phase starts from state {allowed}. "
+                            "No host was changed.")
 
     def kraft_broker_properties(self) -> dict[str, dict[str, str]]:
         topology = Topology.of(self.inventory, Phase.KRAFT_BROKERS)
@@ -183,9 +184,12 @@ class MigrationRun:
             report.summary(executor.run(playbook), done=playbook.name)
         _, _, final = read_live(self.inventory, self.transport, full=False)
         report.line(f"Migration: now {final.label}")
-        if final.state == State.KRAFT:
-            report.line("ZooKeeper is no longer used by this cluster. Drop the zookeeper group from the inventory, then "
-                        "stop ZooKeeper once nothing else uses it.")
+        if phase == "finalize" and final.state == State.KRAFT:
+            report.line("ZooKeeper is no longer used by this cluster. Once nothing else uses it: "
+                        f"kafkactl migrate kraft {self.inventory_path} --phase stop-zookeeper, then drop the zookeeper group.")
+        if phase == "stop-zookeeper":
+            report.line("ZooKeeper is stopped. Drop the zookeeper group from the inventory now: applying the inventory "
+                        "as it is would start ZooKeeper again.")
 
     def confirm(self, phase: str, cluster_id: str | None, assume_yes: bool, confirm_cluster_id: str | None) -> None:
         report = self.report
