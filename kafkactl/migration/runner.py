@@ -21,7 +21,7 @@ from kafkactl.migration.evidence import LiveCluster
 from kafkactl.migration.preflight import preflight
 from kafkactl.migration.state import PHASE_OF_STATE, Evidence, State, Status, ZooKeeperView, classify
 from kafkactl.model import Component, Inventory, Phase
-from kafkactl.plan import FileFacts, HostFacts, Plan, make_plan
+from kafkactl.plan import FileFacts, HostFacts, make_plan
 from kafkactl.playbook import Playbook, load_playbook
 from kafkactl.report import Exit, Report
 from kafkactl.transport import Transport
