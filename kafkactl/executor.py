@@ -25,7 +25,7 @@ from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import MIGRATION_PHASES, Component, Host, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.report import Report
@@ -59,8 +59,21 @@ class HostOutcome:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's Uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's Uuid, which like this one
+    never starts with "-", as command lines would read it as an option)."""
+    while (made := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return made
+
+
+def storage_format_command(cluster: ClusterVars, cluster_id: str, config: str, extra: str = "") -> str:
+    """kafka-storage format, run as the service user. `--cluster-id=ID`: a ZooKeeper cluster's id may start with "-"."""
+    classpath = shlex.quote(f"{cluster.kafka_home}/libs/*")
+    return (
+        f"runuser -u {cluster.kafka_service_user} -- {shlex.quote(cluster.java_executable)} -Xmx256m "
+        f"-Dlog4j.configuration=file:/dev/null -cp {classpath} kafka.tools.StorageTool format "
+        f"{shlex.quote('--cluster-id=' + cluster_id)} --config {shlex.quote(config)}{extra}"
+    )
 
 
 def cluster_ids_on_hosts(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> dict[str, list[str]]:
@@ -463,12 +476,7 @@ class Executor:
         extra = f" --release-version {self.cluster.inter_broker_protocol_version}" if migrating else ""
         if component == Component.KAFKA_CONTROLLER and not migrating:  # a migration brings the SCRAM users along
             extra += self._scram_bootstrap()
-        classpath = shlex.quote(f"{self.cluster.kafka_home}/libs/*")
-        connection.run(
-            f"runuser -u {self.cluster.kafka_service_user} -- {shlex.quote(self.cluster.java_executable)} -Xmx256m "
-            f"-Dlog4j.configuration=file:/dev/null -cp {classpath} kafka.tools.StorageTool format "
-            f"--cluster-id {self.cluster_id} --config {shlex.quote(config)}{extra}"
-        )
+        connection.run(storage_format_command(self.cluster, self.cluster_id, config, extra))
         release = f", metadata.version {self.cluster.inter_broker_protocol_version}" if migrating else ""
         self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id}{release})")
 

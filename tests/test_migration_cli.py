@@ -111,3 +111,19 @@ def test_second_playbook_is_planned_against_what_the_first_leaves() -> None:
     after = facts_after({}, first)
     broker = next(s for s in first.hosts if s.host.name == "kafka1.example.com")
     assert after["kafka1.example.com"].files["/etc/kafka/server.properties"].content == broker.files[0].content
+
+
+def test_a_cluster_id_starting_with_a_dash_is_not_read_as_an_option() -> None:
+    import shlex
+
+    from kafkactl.executor import new_cluster_id, storage_format_command
+
+    inventory = read_inventory(MIGRATION).inventory
+    command = shlex.split(storage_format_command(inventory.cluster, "-sa-KocjQCWANrZuTbAryQ", "/etc/kafka/controller.properties"))
+    assert "--cluster-id=-sa-KocjQCWANrZuTbAryQ" in command
+    assert not any(new_cluster_id().startswith("-") for _ in range(500))
+
+
+def test_finalize_accepts_a_cluster_id_starting_with_a_dash() -> None:
+    outcome = run_cli("migrate", "kraft", str(ZOOKEEPER), "--phase", "finalize", "--confirm-cluster-id", "-sa-KocjQCWANrZuTbAryQ")
+    assert "a migration inventory has both" in outcome.stderr, outcome.stderr

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
+from kafkactl.components.properties import parse_properties as properties
 
 HERE = Path(__file__).resolve().parent
 PHASES = {"dual-write": "2a", "kraft-brokers": "2b", "finalize": "3", "rollback": "1"}
@@ -126,16 +127,6 @@ def kafkactl(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False, stdin=subprocess.DEVNULL)
 
 
-def properties(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
-
-
 def run_kafkactl(*args: str) -> dict:
     started = time.monotonic()
     result = kafkactl(*args)
@@ -211,15 +202,23 @@ def check(scenario: Scenario) -> dict:
 
 def step(scenario: Scenario, name: str) -> int:
     scenario.records.parent.mkdir(parents=True, exist_ok=True)
+    earlier = json.loads(scenario.records.read_text()) if scenario.records.exists() else []
+    failed = next((r for r in earlier if r.get("failed")), None)
+    if failed:  # the steps run in a loop that does not stop by itself: nothing after a failed step means anything
+        print(f"not run: step {failed['step']} failed before; see {failed['log']}", file=sys.stderr)
+        return 1
     started = time.monotonic()
     if name in PHASES:
         outcome = phase(scenario, name)
         path = scenario.log(name, outcome["stdout"] + outcome["stderr"])
-        scenario.record({"step": name, **outcome, "log": str(path)})
+        bad = outcome["exit"] != 0 or outcome["state"] != PHASES[name]
+        scenario.record({"step": name, **outcome, "failed": bad, "log": str(path)})
         print(_brief(outcome))
         print("\n".join(outcome["stdout"].splitlines()[-8:]))
-        if outcome["exit"] != 0 or outcome["state"] != PHASES[name]:
+        if bad:
+            # molecule test prunes the ephemeral directory after a failure: the end of the output goes with the error.
             print(f"--phase {name} did not end in state {PHASES[name]}; full output in {path}", file=sys.stderr)
+            print("\n".join(outcome["stdout"].splitlines()[-40:]), file=sys.stderr)
             print(outcome["stderr"][-4000:], file=sys.stderr)
             return 1
         return 0
@@ -227,11 +226,13 @@ def step(scenario: Scenario, name: str) -> int:
         found = refusals(scenario)
         text = "\n\n".join(f"$ {o['command']}\n{o['stdout']}{o['stderr']}" for o in [*found["refused"].values(), found["status"]])
         path = scenario.log(name, text)
-        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "log": str(path)})
+        bad = any(o["exit"] == 0 for o in found["refused"].values())
+        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "failed": bad,
+                         "log": str(path)})
         for outcome in found["refused"].values():
             print(_brief(outcome))
         print(f"hosts changed: {found['hosts_changed'] or 'none'}; {found['status']['state_line']}")
-        if any(o["exit"] == 0 for o in found["refused"].values()):
+        if bad:
             print(f"a step that must be refused ran; see {path}", file=sys.stderr)
             return 1
         return 0

@@ -2,8 +2,11 @@
 
 Each scenario creates its hosts through podman's Docker-compatible API (molecule's docker driver),
 converges them with `kafkactl apply`, checks idempotence, verifies them with testinfra over SSH and a
-10,000-message round trip, and destroys them. This module prepares the machine (podman, the lab image,
-the Kafka archive: molecule/shared/lab_env.py) and serves the API while it runs.
+10,000-message round trip, and destroys them. The kraft-* scenarios also seed data, migrate the cluster
+from ZooKeeper to KRaft with `kafkactl migrate kraft` (rolling back from state 2a or 2b on the way in
+two of them) while a canary runs, and verify the data and the canary (molecule/shared/README.md).
+This module prepares the machine (podman, the lab image, the Kafka archive: molecule/shared/lab_env.py)
+and serves the API while it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["zookeeper-cluster", "kraft-cluster"]
+SCENARIOS = ["zookeeper-cluster", "kraft-cluster", "kraft-migration", "kraft-rollback-2a", "kraft-rollback-2b"]
 TIMEOUT_S = 1500
 
 pytestmark = pytest.mark.lab
@@ -64,6 +67,14 @@ def _leftovers(scenario: str) -> list[str]:
     hosts = Path("/etc/hosts").read_text()
     found += [f"/etc/hosts: {line}" for line in hosts.splitlines()
               if f"kafkactl-molecule-{scenario}" in line or any(line.split()[1:2] == [n] for n in names)]
+    # A migration scenario's canary (molecule/shared/canary.py) runs with the scenario's ephemeral directory.
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"canary.py") for a in args) and any(a.endswith(f".{scenario}".encode()) for a in args):
+            found.append(f"canary process {cmdline.parent.name}")
     return found
 
 

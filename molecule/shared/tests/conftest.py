@@ -26,6 +26,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # molecule/shared: migration.py, kafka_data.py
 
 from migration import final_render
+from kafkactl.components.properties import parse_properties as properties
 
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "."))
 SSH_CONFIG = EPHEMERAL / "ssh_config"
@@ -64,16 +65,6 @@ def kafkactl(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProc
                             check=False)
     assert result.returncode in ok, f"kafkactl {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
-
-
-def properties(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
 
 
 def _listeners(host: ExpectedHost, addresses: dict[str, str]) -> list[tuple[str, int]]:
