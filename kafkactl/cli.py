@@ -346,8 +346,9 @@ def _backups(env: Environment, inventory: Path | None) -> Path:
 
 
 @contextmanager
-def _connected(report: Report, inventory: Inventory, accept_new: bool, insecure: bool) -> Iterator[Transport]:
-    transport = _transport(report, inventory, 20, accept_new, insecure)
+def _connected(report: Report, inventory: Inventory, accept_new: bool, insecure: bool, forks: int = 20) -> Iterator[Transport]:
+    """An SSH transport closed after use; host keys it recorded (--accept-new-host-keys) are reported."""
+    transport = _transport(report, inventory, forks, accept_new, insecure)
     try:
         yield transport
     finally:
@@ -552,8 +553,7 @@ def migrate_kraft(
         inv = _load(report, path).inventory
         if inv.natural_phase is not None:
             raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
-        transport = _transport(report, inv, forks, accept_new_host_keys, insecure_skip_host_key_check)
-        try:
+        with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
             if status:
                 _, _, found = read_live(inv, transport)
                 report.line(f"Migration: {found.label}")
@@ -562,8 +562,6 @@ def migrate_kraft(
                 return
             run = MigrationRun(inv, path, transport, report, _state_dir(report.env, path), gate_timeout)
             run.run(phase, assume_yes=yes, confirm_cluster_id=confirm_cluster_id, resume=resume)
-        finally:
-            transport.close()
 
     _run(ctx, body)
 
