@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
 import re
-import shlex
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from kafkactl import state_dir as private
 from kafkactl.errors import KafkactlError
+from kafkactl.remote import Command, cmd, seq, sh
 
 if TYPE_CHECKING:
     from kafkactl.report import Report
@@ -86,8 +86,8 @@ def _size(items: list[BackupItem]) -> int:
 
 
 def local_root(state_dir: Path) -> Path:
-    """Where the backups of an inventory's cluster are kept on this machine."""
-    return state_dir / "backups"
+    """Where the backups of an inventory's cluster are kept on this machine (private: they hold secrets)."""
+    return private.prepare(state_dir) / "backups"
 
 
 def take_backup(transport: Transport, report: Report, local_root: Path, run_id: str, label: str,
@@ -106,7 +106,7 @@ def take_backup(transport: Transport, report: Report, local_root: Path, run_id: 
         items = _save_on_host(connection, location, plan[host])
         manifest = {"label": label, "run_id": run_id, "host": host, "created": created, "location": location,
                     "items": [asdict(item) for item in items]}
-        _checked(connection, f"cat > {shlex.quote(f'{location}/{MANIFEST}')}", f"writing {location}/{MANIFEST}",
+        _checked(connection, sh("cat > {manifest}", manifest=f"{location}/{MANIFEST}"), f"writing {location}/{MANIFEST}",
                  stdin=json.dumps(manifest, indent=2).encode() + b"\n")
         _pull(connection, location, [*(i.stored for i in items if i.stored), SUMS, MANIFEST], root / host)
         problems = _local_problems(root / host, host, items)
@@ -129,39 +129,39 @@ def _save_on_host(connection: Connection, location: str, wanted: HostBackup) -> 
     """One shell script: a private folder that must not exist yet (a backup is never overwritten), the copies,
     SHA256SUMS; it prints one line per item for the manifest."""
     script = [
-        "set -e",
-        "umask 077",
-        f"mkdir -p {shlex.quote(posixpath.dirname(location))}",
-        f"mkdir -m 0700 {shlex.quote(location)}",
-        f"cd {shlex.quote(location)}",
-        f": > {SUMS}",
+        cmd("set", "-e"),
+        cmd("umask", "077"),
+        cmd("mkdir", "-p", posixpath.dirname(location)),
+        cmd("mkdir", "-m", "0700", location),
+        cmd("cd", location),
+        sh(": > {sums}", sums=SUMS),
     ]
     for path in wanted.files:
         stored = f"files{path}"
-        script += _if_exists(path, f"mkdir -p {shlex.quote(posixpath.dirname(stored))}", f"cp -p {shlex.quote(path)} {shlex.quote(stored)}",
-                             *_record("file", path, stored))
+        script.append(_if_exists(path, cmd("mkdir", "-p", posixpath.dirname(stored)), cmd("cp", "-p", path, stored),
+                                 *_record("file", path, stored)))
     for path in wanted.directories:
         stored = f"archives/{path.replace('/', '_')}.tar.gz"
         # Exit 1 means a file changed while it was read: ZooKeeper appends to its transaction log while
         # serving, and reads a torn last transaction as the end of the log.
-        script += _if_exists(path, "mkdir -p archives", f"tar -czf {shlex.quote(stored)} -C {shlex.quote(path)} . || [ $? -eq 1 ]",
-                             *_record("directory", path, stored))
-    output = _checked(connection, "\n".join(script), f"backup into {location}")
+        script.append(_if_exists(path, cmd("mkdir", "-p", "archives"), sh("tar -czf {stored} -C {path} . || [ $? -eq 1 ]", stored=stored, path=path),
+                                 *_record("directory", path, stored)))
+    output = _checked(connection, seq(*script), f"backup into {location}")
     return [_parse_item(line) for line in output.splitlines() if line]
 
 
-def _if_exists(path: str, *commands: str) -> list[str]:
-    """Commands on their own lines, so `set -e` stops at the first that fails; a missing path is recorded."""
-    return [f"if [ -e {shlex.quote(path)} ]; then", *commands, f"else printf 'absent\\t%s\\n' {shlex.quote(path)}", "fi"]
+def _if_exists(path: str, *commands: Command) -> Command:
+    """Commands run in turn, so `set -e` stops at the first that fails (never joined by &&, which would hide a
+    failure from it); a missing path is recorded."""
+    return sh("if [ -e {path} ]; then {commands}; else printf 'absent\\t%s\\n' {path}; fi", path=path, commands=seq(*commands))
 
 
-def _record(kind: Kind, path: str, stored: str) -> list[str]:
-    quoted, copy = shlex.quote(path), shlex.quote(stored)
+def _record(kind: Kind, path: str, stored: str) -> list[Command]:
     return [
-        f"sum=$(sha256sum -- {copy})",
-        f'echo "$sum" >> {SUMS}',
-        (f"printf '{kind}\\t%s\\t%s\\t%s\\t%s %s\\n' {quoted} {copy} \"${{sum%% *}}\" "
-         f"\"$(stat -c %s {copy})\" \"$(stat -L -c '%a %U %G' {quoted})\""),
+        sh("sum=$(sha256sum -- {copy})", copy=stored),
+        sh('echo "$sum" >> {sums}', sums=SUMS),
+        sh("printf '%s\\t%s\\t%s\\t%s\\t%s %s\\n' {kind} {path} {copy} \"${{sum%% *}}\" "
+           "\"$(stat -c %s {copy})\" \"$(stat -L -c '%a %U %G' {path})\"", kind=kind, path=path, copy=stored),
     ]
 
 
@@ -174,7 +174,7 @@ def _parse_item(line: str) -> BackupItem:
     return BackupItem(path, kind, stored, sha256, int(size), mode.zfill(4), owner, group)  # type: ignore[arg-type]
 
 
-def _checked(connection: Connection, command: str, what: str, stdin: bytes | None = None) -> str:
+def _checked(connection: Connection, command: Command, what: str, stdin: bytes | None = None) -> str:
     result = connection.run(command, check=False, stdin=stdin)
     if result.code != 0:
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.code}"]
@@ -192,9 +192,8 @@ def _pull(connection: Connection, location: str, names: list[str], target: Path)
     source = location
     if user != "root":
         source = f"/var/tmp/.kafkactl-backup-{uuid.uuid4().hex}"
-        staged = shlex.quote(source)
-        _checked(connection, f"mkdir -m 0700 {staged} && cp -R {shlex.quote(location)}/. {staged} && "
-                             f"chown -R {shlex.quote(user)} {staged} && chmod -R u+rwX {staged}",
+        _checked(connection, sh("mkdir -m 0700 {staged} && cp -R {location}/. {staged} && chown -R {user} {staged} && "
+                                "chmod -R u+rwX {staged}", staged=source, location=location, user=user),
                  f"making {location} readable by {user}")
     name = ""
     try:
@@ -204,13 +203,14 @@ def _pull(connection: Connection, location: str, names: list[str], target: Path)
                 local = target / name
                 local.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 sftp.get(f"{source}/{name}", str(local))
+                local.chmod(0o600)  # configuration files and ZooKeeper data hold secrets
         finally:
             sftp.close()
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise KafkactlError(f"host {host}: pulling {location}/{name} to {target} failed: {exc}") from None
     finally:
         if source != location:
-            connection.run(f"rm -rf {shlex.quote(source)}", check=False)
+            connection.run(cmd("rm", "-rf", source), check=False)
 
 
 def _sha256(path: Path) -> str:
@@ -238,9 +238,7 @@ def _write_summary(backup: BackupSet) -> None:
              for host, items in backup.hosts.items()}
     summary = {"label": backup.label, "run_id": backup.run_id, "created": backup.created, "location": backup.location,
                "hosts": hosts, "size": backup.size}
-    temporary = backup.root / f"{SUMMARY}.tmp"
-    temporary.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(temporary, backup.root / SUMMARY)
+    private.write_private(backup.root / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
 
 
 def _read_json(path: Path) -> dict:
@@ -285,8 +283,8 @@ def _host_problems(connection: Connection, backup: BackupSet) -> list[str]:
     have changed with it)."""
     host = connection.host.name
     sums = "".join(f"{i.sha256}  {i.stored}\n" for i in backup.hosts[host] if i.stored)
-    check = " && sha256sum -c --quiet -" if sums else ""
-    result = connection.run(f"cd {shlex.quote(backup.location)}{check}", check=False, stdin=sums.encode())
+    enter = cmd("cd", backup.location)
+    result = connection.run(enter & cmd("sha256sum", "-c", "--quiet", "-") if sums else enter, check=False, stdin=sums.encode())
     if result.code == 0:
         return []
     failed = [line for line in result.stdout.splitlines() if line.strip()]

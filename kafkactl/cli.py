@@ -318,11 +318,14 @@ def _components(names: list[str] | None) -> set[Component]:
 @app.command()
 def runs(ctx: typer.Context, inventory: InventoryArg = None) -> None:
     """List recent runs (apply, restart) of this inventory and how they ended."""
-    from kafkactl.journal import runs as recorded
+    from kafkactl.journal import read_runs
 
     def body(report: Report) -> None:
         path = _inventory_path(report.env, inventory)
-        found = [j for j in recorded(_state_dir(report.env, path)) if j.inventory == str(path.resolve())]
+        journals, damaged = read_runs(_state_dir(report.env, path))
+        for problem in damaged.values():
+            report.warning(problem)
+        found = [j for j in journals if j.inventory == str(path.resolve())]
         if not found:
             report.line(f"No runs recorded for {path}")
         for journal in found[:20]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
@@ -98,12 +99,13 @@ def kraft_cluster_id(inventory: Inventory, desired: DesiredState, facts: dict[st
     existing = next(iter(on_hosts), None)
     if existing and configured and existing != configured:
         raise KafkactlError(f"kafka_cluster_id is {configured} but the hosts' meta.properties say {existing}")
-    stored_file = state_dir / CLUSTER_ID_FILE
+    stored_file = private.prepare(state_dir) / CLUSTER_ID_FILE
     stored = stored_file.read_text().strip() if stored_file.exists() else None
-    chosen = existing or configured or stored or new_cluster_id()
+    chosen = existing or configured or stored
+    if chosen is None:  # made once: a second run that raced this one takes the id stored first
+        return private.create_once(stored_file, (new_cluster_id() + "\n").encode()).decode().strip()
     if stored != chosen:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        stored_file.write_text(chosen + "\n")
+        private.write_private(stored_file, (chosen + "\n").encode())
     return chosen
 
 

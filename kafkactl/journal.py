@@ -1,18 +1,19 @@
 """Run journals: what every apply, restart and migration did, host by host, so a stopped run can resume.
 
-One JSON file per run under <state dir>/runs/, rewritten atomically after every step.
+One JSON file per run under <state dir>/runs/ (0600), rewritten atomically and durably after every
+step. A damaged journal is reported by its file name and never stops the others from being read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kafkactl import state_dir as private
 from kafkactl.errors import KafkactlError
 
 Status = Literal["running", "done", "failed"]
@@ -83,33 +84,47 @@ class Journal:
         return any(e.step == step and e.host == host and e.restarted for e in self.entries)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private.private_dir(self.path.parent)
         data = {k: v for k, v in asdict(self).items() if k != "path"}
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(temporary, self.path)
+        private.write_private(self.path, (json.dumps(data, indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path) -> Journal:
-        data = json.loads(path.read_text())
-        entries = [Entry(**e) for e in data.pop("entries")]
-        return cls(path=path, entries=entries, **data)
+        """A journal read back; a file that is not one is a KafkactlError naming it."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            entries = [Entry(**e) for e in data.pop("entries")]
+            return cls(path=path, entries=entries, **data)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            raise KafkactlError(f"{path}: damaged run journal ({reason}); move it away to keep it out of `runs` and --resume") from None
 
 
-def runs(state_dir: Path) -> list[Journal]:
-    """Every recorded run, newest first."""
+def read_runs(state_dir: Path) -> tuple[list[Journal], dict[Path, str]]:
+    """Every recorded run, newest first, and what is wrong with each journal that could not be read."""
     folder = state_dir / "runs"
-    if not folder.is_dir():
-        return []
-    return sorted((Journal.load(p) for p in folder.glob("*.json")), key=lambda j: j.started, reverse=True)
+    journals, damaged = [], {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            journals.append(Journal.load(path))
+        except KafkactlError as exc:
+            damaged[path] = str(exc)
+    return sorted(journals, key=lambda j: j.started, reverse=True), damaged
 
 
 def resumable(state_dir: Path, command: str, inventory: Path) -> Journal:
     """The last run of this command on this inventory, if it stopped; refuses anything else."""
-    same = [j for j in runs(state_dir) if j.command == command and j.inventory == str(inventory.resolve())]
+    journals, damaged = read_runs(state_dir)
+    same = [j for j in journals if j.command == command and j.inventory == str(inventory.resolve())]
+    # Run ids start with their start time, so a damaged journal named after the last readable run may be
+    # the very run to resume: guessing past it could restart a host twice.
+    newer = [problem for path, problem in damaged.items() if not same or path.stem > same[0].run_id]
+    if newer:
+        raise KafkactlError(f"--resume: {newer[-1]}")
     if not same:
         raise KafkactlError(f"--resume: no earlier {command} run on {inventory} is recorded in {state_dir / 'runs'}")
     last = same[0]
     if last.status == "done":
         raise KafkactlError(f"--resume: the last {command} run on {inventory} ({last.run_id}) finished; there is nothing to resume")
     return last
+
