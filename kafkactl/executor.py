@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import operator
 import re
-import shlex
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 
 from kafkactl import state_dir as private
@@ -29,6 +31,7 @@ from kafkactl.journal import Journal
 from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
+from kafkactl.remote import Command, cmd, sh
 from kafkactl.report import Report
 from kafkactl.roles import expression, role
 from kafkactl.transport import Connection, Transport
@@ -67,14 +70,53 @@ def new_cluster_id() -> str:
     return made
 
 
-def storage_format_command(cluster: ClusterVars, cluster_id: str, config: str, extra: str = "") -> str:
-    """kafka-storage format, run as the service user. `--cluster-id=ID`: a ZooKeeper cluster's id may start with "-"."""
-    classpath = shlex.quote(f"{cluster.kafka_home}/libs/*")
-    return (
-        f"runuser -u {cluster.kafka_service_user} -- {shlex.quote(cluster.java_executable)} -Xmx256m "
-        f"-Dlog4j.configuration=file:/dev/null -cp {classpath} kafka.tools.StorageTool format "
-        f"{shlex.quote('--cluster-id=' + cluster_id)} --config {shlex.quote(config)}{extra}"
-    )
+def storage_format_arguments(cluster_id: str, config: str, extra: list[str]) -> list[str]:
+    """kafka-storage format's main class and arguments. `--cluster-id=ID`: a ZooKeeper cluster's id may start with "-"."""
+    return ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", config, *extra]
+
+
+def storage_format_command(cluster: ClusterVars, argfile: str) -> Command:
+    """kafka-storage format, run as the service user, its main class and arguments read from a Java @argfile:
+    they can hold SCRAM passwords, which a command line would show in `ps` and in sudo's log."""
+    return cmd("runuser", "-u", cluster.kafka_service_user, "--", cluster.java_executable, "-Xmx256m",
+               "-Dlog4j.configuration=file:/dev/null", "-cp", f"{cluster.kafka_home}/libs/*", f"@{argfile}")
+
+
+def scram_bootstrap_arguments(cluster: ClusterVars) -> list[str]:
+    """`--add-scram` for the brokers' own user, whose SCRAM credentials a KRaft cluster needs from its first start."""
+    listeners = [*cluster.resolved_listeners.values(), cluster.controller_listener]
+    mechanisms = sorted({l.mechanism for l in listeners if l.sasl in ("scram", "scram256") and l.mechanism})
+    user = cluster.sasl_scram_users.get(cluster.kafka_broker_sasl_user)
+    if not mechanisms or user is None:
+        return []
+    secret = user.password.get_secret_value()
+    return [word for m in mechanisms for word in ("--add-scram", f"{m}=[name={user.principal},password={secret}]")]
+
+
+def java_argfile(words: list[str]) -> bytes:
+    """A Java launcher @argfile holding `words`: each one double-quoted, with the escapes the launcher reads."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
+    return ("".join('"' + "".join(escapes.get(c, c) for c in word) + '"\n' for word in words)).encode("utf-8")
+
+
+@contextmanager
+def private_argfile(connection: Connection, cluster: ClusterVars, words: list[str]) -> Iterator[str]:
+    """An @argfile only the service user can read (0600, its own) in a fresh directory root owns (0710, its group
+    may only pass through), removed afterwards whatever happens."""
+    directory = f"/run/kafkactl-{uuid.uuid4().hex}"
+    connection.run(sh("mkdir -m 0710 {directory} && chgrp {group} {directory}", directory=directory, group=cluster.kafka_service_group))
+    try:
+        path = f"{directory}/arguments"
+        connection.put(java_argfile(words), path, mode="0600", owner=cluster.kafka_service_user, group=cluster.kafka_service_group,
+                       keep_previous=False)
+        yield path
+    finally:
+        connection.run(cmd("rm", "-rf", "--", directory), check=False)
+
+
+def _all(commands: list[Command]) -> Command:
+    """Each command only when every one before it succeeded."""
+    return reduce(operator.and_, commands)
 
 
 def cluster_ids_on_hosts(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> dict[str, list[str]]:
@@ -204,14 +246,14 @@ class Executor:
         connection = self.transport.connection(state.host.name)
         user, group = self.cluster.kafka_service_user, self.cluster.kafka_service_group
         commands = [
-            f"getent group {group} >/dev/null || groupadd --system {group}",
-            f"id -u {user} >/dev/null 2>&1 || useradd --system --gid {group} --no-create-home "
-            f"--home-dir /nonexistent --shell /usr/sbin/nologin {user}",
+            sh("getent group {group} >/dev/null || groupadd --system {group}", group=group),
+            sh("id -u {user} >/dev/null 2>&1 || useradd --system --gid {group} --no-create-home "
+               "--home-dir /nonexistent --shell /usr/sbin/nologin {user}", user=user, group=group),
         ]
         for directory in state.directories:
             if directory.path in plan.directories:
-                commands.append(f"install -d -m 0755 -o {directory.owner} -g {directory.group} {shlex.quote(directory.path)}")
-        connection.run(" && ".join(commands))
+                commands.append(cmd("install", "-d", "-m", "0755", "-o", directory.owner, "-g", directory.group, directory.path))
+        connection.run(_all(commands))
         if plan.install:
             self._install_kafka(connection, plan.install)
         self.report.line(f"   {state.host.name}: prepared" + (f", installed {plan.install}" if plan.install else ""))
@@ -223,7 +265,7 @@ class Executor:
         staging = f"/tmp/.kafkactl-kafka-{uuid.uuid4().hex}.tgz"
         expected = self.cluster.kafka_archive_sha256
         if re.match(r"^https?://", source):
-            connection.run(f"curl -fsSL --retry 3 -o {staging} {shlex.quote(source)} || wget -q -O {staging} {shlex.quote(source)}")
+            connection.run(sh("curl -fsSL --retry 3 -o {staging} {source} || wget -q -O {staging} {source}", staging=staging, source=source))
         else:
             local = Path(source).expanduser()
             digest = _sha256(local)
@@ -235,12 +277,12 @@ class Executor:
                 sftp.put(str(local), staging)
             finally:
                 sftp.close()
-        verify = f"echo {expected}'  {staging}' | sha256sum -c --quiet - && " if expected else ""
-        destination = shlex.quote(self.cluster.archive_destination_path)
-        connection.run(
-            f"{verify}mkdir -p {destination} && tar --no-same-owner -xzf {staging} -C {destination} && "
-            f"test -d {shlex.quote(home)}/libs; status=$?; rm -f {staging}; exit $status"
-        )
+        unpack = sh("mkdir -p {destination} && tar --no-same-owner -xzf {staging} -C {destination} && test -d {libs}",
+                    destination=self.cluster.archive_destination_path, staging=staging, libs=f"{home}/libs")
+        if expected:
+            unpack = sh("printf '%s  %s\\n' {expected} {staging} | sha256sum -c --quiet - && {unpack}",
+                        expected=expected, staging=staging, unpack=unpack)
+        connection.run(sh("{unpack}; status=$?; rm -f {staging}; exit $status", unpack=unpack, staging=staging))
 
     def _start(self, step: Step) -> None:
         component = Component(step.target)
@@ -340,7 +382,7 @@ class Executor:
 
     def _restart_service(self, state: HostState, service, entry) -> None:
         stopping = time.time()
-        self.transport.connection(state.host.name).run(f"systemctl daemon-reload && systemctl restart {service.name}")
+        self.transport.connection(state.host.name).run(sh("systemctl daemon-reload && systemctl restart {name}", name=service.name))
         self.gates.forget()
         if entry:
             self.journal.mark_restarted(entry, stopping)
@@ -404,11 +446,11 @@ class Executor:
             if self.journal and self.journal.done(str(step), host.name):
                 continue
             moves = [expression(d).render(cluster=self.cluster) for d in spec.state_directories]
-            commands = [f"systemctl disable --now --quiet {spec.service} 2>/dev/null || systemctl stop {spec.service}"]
-            commands += [f"if [ -d {shlex.quote(d)} ]; then mv {shlex.quote(d)} {shlex.quote(d + suffix)}; fi" for d in moves]
+            commands = [sh("systemctl disable --now --quiet {name} 2>/dev/null || systemctl stop {name}", name=spec.service)]
+            commands += [sh("if [ -d {directory} ]; then mv {directory} {kept}; fi", directory=d, kept=d + suffix) for d in moves]
 
             def work(entry, host=host, commands=commands, moves=moves) -> None:
-                self.transport.connection(host.name).run(" && ".join(commands))
+                self.transport.connection(host.name).run(_all(commands))
                 self.gates.forget()
                 kept = f"; {', '.join(moves)} kept as *{suffix}" if moves else ""
                 self.report.line(f"   {host.name}: stopped and disabled {spec.service}{kept}")
@@ -455,7 +497,7 @@ class Executor:
         connection = self.transport.connection(state.host.name)
         self._format_storage(connection, state, component)
         # restart, not start: a unit failing in a restart loop must pick up the files just written now.
-        connection.run(f"systemctl daemon-reload && systemctl enable --quiet {service.name} && systemctl restart {service.name}")
+        connection.run(sh("systemctl daemon-reload && systemctl enable --quiet {name} && systemctl restart {name}", name=service.name))
         self.gates.forget()
         self._outcome(state).services.append(f"started {service.name}")
         self.report.line(f"   {state.host.name}: started {service.name}")
@@ -475,24 +517,13 @@ class Executor:
         if self.cluster_id is None:
             raise KafkactlError(f"host {state.host.name}: no cluster id to format KRaft storage with")
         config = next(s.config for s in state.services if s.component == component)
-        extra = f" --release-version {self.cluster.inter_broker_protocol_version}" if migrating else ""
+        extra = ["--release-version", self.cluster.inter_broker_protocol_version] if migrating else []
         if component == Component.KAFKA_CONTROLLER and not migrating:  # a migration brings the SCRAM users along
-            extra += self._scram_bootstrap()
-        connection.run(storage_format_command(self.cluster, self.cluster_id, config, extra))
+            extra += scram_bootstrap_arguments(self.cluster)
+        with private_argfile(connection, self.cluster, storage_format_arguments(self.cluster_id, config, extra)) as argfile:
+            connection.run(storage_format_command(self.cluster, argfile))
         release = f", metadata.version {self.cluster.inter_broker_protocol_version}" if migrating else ""
         self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id}{release})")
-
-    def _scram_bootstrap(self) -> str:
-        """SCRAM credentials of the brokers' own user, which a KRaft cluster needs from its first start."""
-        listeners = [*self.cluster.resolved_listeners.values(), self.cluster.controller_listener]
-        mechanisms = sorted({l.mechanism for l in listeners if l.sasl in ("scram", "scram256") and l.mechanism})
-        user = self.cluster.sasl_scram_users.get(self.cluster.kafka_broker_sasl_user)
-        if not mechanisms or user is None:
-            return ""
-        return "".join(
-            f" --add-scram {shlex.quote(f'{m}=[name={user.principal},password={user.password.get_secret_value()}]')}"
-            for m in mechanisms
-        )
 
     def _before_stop(self, host: Host, semantics) -> None:
         """The before-stop gates. A member that fails them and is not serving itself is already out of

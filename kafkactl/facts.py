@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import base64
-import shlex
 
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component
 from kafkactl.plan import FileFacts, HostFacts
+from kafkactl.remote import Command, cmd, seq, sh
 from kafkactl.transport import Connection, Transport
 
 
-# The Kafka version a service runs: from the kafka_2.1x-<version>.jar in the libs/ of its running process.
-RUNNING_VERSION = (
-    "pid=$(systemctl show -p MainPID --value {name} 2>/dev/null); [ \"${{pid:-0}}\" -gt 0 ] && "
-    "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
-    "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1"
-)
+def running_version(service: str) -> Command:
+    """The Kafka version a service runs: from the kafka_2.1x-<version>.jar in the libs/ of its running process."""
+    return sh(
+        "pid=$(systemctl show -p MainPID --value {name} 2>/dev/null); [ \"${{pid:-0}}\" -gt 0 ] && "
+        "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
+        "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1",
+        name=service,
+    )
 
 
 def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
@@ -29,33 +31,32 @@ def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
     return [f"{d}/meta.properties" for d in dirs]
 
 
-def facts_script(state: HostState, cluster: ClusterVars) -> str:
+def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     """A POSIX shell script printing one `kind<TAB>...` line per fact."""
-    quote = shlex.quote
     files = [f.path for f in state.files] + meta_properties_paths(state, cluster)
     lines = [
-        'printf "os\\t%s\\n" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"',
-        f'printf "java\\t%s\\n" "$({quote(cluster.java_executable)} -version 2>&1 | head -n 1)"',
+        sh('printf "os\\t%s\\n" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"'),
+        sh('printf "java\\t%s\\n" "$({java} -version 2>&1 | head -n 1)"', java=cluster.java_executable),
     ]
     if state.kafka_home:
-        lines.append(f'[ -d {quote(state.kafka_home)}/libs ] && printf "kafka_home\\t%s\\n" {quote(state.kafka_home)}')
+        lines.append(sh('[ -d {libs} ] && printf "kafka_home\\t%s\\n" {home}', libs=f"{state.kafka_home}/libs", home=state.kafka_home))
     for directory in state.directories:
-        lines.append(f'[ -d {quote(directory.path)} ] && printf "dir\\t%s\\n" {quote(directory.path)}')
+        lines.append(sh('[ -d {path} ] && printf "dir\\t%s\\n" {path}', path=directory.path))
     for service in state.services:
-        name = quote(service.name)
-        lines.append(
-            f'printf "service\\t%s\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
-            f'"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)" '
-            f'"$({RUNNING_VERSION.format(name=name)})"'
-        )
+        lines.append(sh(
+            'printf "service\\t%s\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
+            '"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)" '
+            '"$({version})"',
+            name=service.name, version=running_version(service.name),
+        ))
     for path in files:
-        p = quote(path)
-        lines.append(
-            f'if [ -f {p} ]; then printf "file\\t%s\\t%s\\t%s\\t" {p} "$(stat -c "%U:%G %a %Y" {p})" x; '
-            f'base64 -w0 < {p}; echo; fi'
-        )
-    lines.append("true")
-    return "\n".join(lines)
+        lines.append(sh(
+            'if [ -f {path} ]; then printf "file\\t%s\\t%s\\t%s\\t" {path} "$(stat -c "%U:%G %a %Y" {path})" x; '
+            'base64 -w0 < {path}; echo; fi',
+            path=path,
+        ))
+    lines.append(cmd("true"))
+    return seq(*lines)
 
 
 def parse_facts(output: str) -> HostFacts:

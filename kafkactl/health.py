@@ -6,8 +6,8 @@ timeout runs out, then names the host, the gate and the last observation. No fix
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +15,11 @@ from typing import Generic, TypeVar
 
 from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component, Host
+from kafkactl.remote import Command, Word, cmd, sh, shell
+from kafkactl.tool_output import (
+    NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_partitions, read_quorum_status,
+    read_registered_brokers, read_voter_lags, read_zookeeper_answers, read_zookeeper_mode,
+)
 from kafkactl.transport import Connection, Transport, TransportError
 
 T = TypeVar("T")
@@ -59,24 +64,20 @@ def wait_for(
         delay = min(delay * 2, 5.0)
 
 
-def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: str, *, jvm: str = ""):
-    """Run one of Kafka's command line tools on the host, from its installed jars, with a small heap."""
-    command = (
-        f"{shlex.quote(cluster.java_executable)} -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto {jvm} "
-        f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} {args}"
-    )
-    return connection.run(command, check=False, timeout=120)
+def java_tool(cluster: ClusterVars, main_class: str, args: list[Word], *, heap: str, jvm: list[Word] | None = None) -> Command:
+    """A Java main class from the host's installed Kafka jars, started quickly with a small heap."""
+    return cmd(cluster.java_executable, f"-Xmx{heap}", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *(jvm or []),
+               "-Dlog4j.configuration=file:/dev/null", "-cp", f"{cluster.kafka_home}/libs/*", main_class, *args)
 
 
-def _bash(script: str) -> str:
+def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: list[Word]):
+    """Run one of Kafka's command line tools on the host."""
+    return connection.run(java_tool(cluster, main_class, args, heap="192m"), check=False, timeout=120)
+
+
+def _bash(script: Command) -> Command:
     """/dev/tcp is bash's: run the probe in bash whatever the login shell (sudo uses sh)."""
-    return f"bash -c {shlex.quote(script)}"
-
-
-def _tool_error(result) -> str:
-    """The last line a tool printed that is not logging noise."""
-    lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip() and not l.startswith(("log4j:", "SLF4J:"))]
-    return lines[-1] if lines else f"exit code {result.code}"
+    return shell(script, "bash")
 
 
 def admin_config(cluster: ClusterVars) -> str:
@@ -89,12 +90,14 @@ def admin_config(cluster: ClusterVars) -> str:
 def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[str]:
     """The member's role from the `srvr` four-letter word: leader, follower or standalone."""
     result = connection.run(
-        _bash(f"exec 3<>/dev/tcp/127.0.0.1/{cluster.zookeeper_client_port} && printf srvr >&3 && cat <&3"),
+        _bash(sh("exec 3<>/dev/tcp/127.0.0.1/{port} && printf srvr >&3 && cat <&3", port=cluster.zookeeper_client_port)),
         check=False,
         timeout=15,
     )
-    match = re.search(r"^Mode: (\w+)", result.stdout, re.M)
-    mode = match.group(1) if match else "not serving"
+    try:
+        mode = read_zookeeper_mode(result)
+    except Unreadable as exc:
+        return Observation(False, NOT_SERVING, str(exc))
     return Observation(mode in ("leader", "follower", "standalone"), mode, f"mode: {mode}")
 
 
@@ -105,13 +108,16 @@ def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) 
     """`describe --status` of the metadata quorum, asked of this controller."""
     result = kafka_tool(
         connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-        f"--bootstrap-controller {host.name}:{cluster.kafka_controller_port} --command-config {admin_config(cluster)} describe --status",
+        ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config", admin_config(cluster),
+         "describe", "--status"],
     )
-    status = dict(re.findall(r"^(\w+):\s*(.*)$", result.stdout, re.M))
-    leader = status.get("LeaderId", "")
-    ok = result.code == 0 and leader.lstrip("-").isdigit() and int(leader) >= 0
-    summary = f"leader {leader}, high watermark {status.get('HighWatermark', '?')}" if ok else _tool_error(result)
-    return Observation(ok, status, summary)
+    try:
+        status = read_quorum_status(result)
+    except Unreadable as exc:
+        return Observation(False, {}, str(exc))
+    leader = int(status["LeaderId"])
+    summary = f"leader {leader}, high watermark {status['HighWatermark']}" if leader >= 0 else f"no leader (LeaderId {leader})"
+    return Observation(leader >= 0, status, summary)
 
 
 # Brokers -------------------------------------------------------------------------------------
@@ -122,28 +128,13 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
     listener = cluster.inter_broker_listener
     result = kafka_tool(
         connection, cluster, "kafka.admin.BrokerApiVersionsCommand",
-        f"--bootstrap-server {host.name}:{listener.port} --command-config {admin_config(cluster)}",
+        ["--bootstrap-server", f"{host.name}:{listener.port}", "--command-config", admin_config(cluster)],
     )
-    ids = sorted({int(i) for i in re.findall(r"\(id: (\d+) rack", result.stdout)})
-    ok = host.broker_id in ids
-    return Observation(ok, ids, f"registered brokers seen from {host.name}: {ids or 'none'}")
-
-
-@dataclass(frozen=True)
-class Partition:
-    topic: str
-    partition: int
-    leader: int  # -1: offline
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-    min_isr: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
-
-
-def _ids(text: str) -> tuple[int, ...]:
-    return tuple(int(i) for i in text.split(",") if i.strip().lstrip("-").isdigit())
+    try:
+        ids = read_registered_brokers(result)
+    except Unreadable as exc:
+        return Observation(False, None, str(exc))
+    return Observation(host.broker_id in ids, ids, f"registered brokers seen from {host.name}: {ids}")
 
 
 def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host], default_min_isr: int) -> list[Partition] | str:
@@ -151,23 +142,11 @@ def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host]
     listener = cluster.inter_broker_listener
     bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.TopicCommand",
-                        f"--bootstrap-server {bootstrap} --command-config {admin_config(cluster)} --describe")
-    if result.code != 0:
-        return _tool_error(result)
-    found: list[Partition] = []
-    min_isr = {}
-    for line in result.stdout.splitlines():
-        fields = dict(re.findall(r"(\w+): ?(\S*)", line))
-        if "PartitionCount" in fields:
-            configs = dict(item.split("=", 1) for item in fields.get("Configs", "").split(",") if "=" in item)
-            min_isr[fields["Topic"]] = int(configs.get("min.insync.replicas", default_min_isr))
-        elif "Partition" in fields and "Isr" in fields:
-            leader = fields.get("Leader", "none")
-            found.append(Partition(
-                fields["Topic"], int(fields["Partition"]), int(leader) if leader.lstrip("-").isdigit() else -1,
-                _ids(fields.get("Replicas", "")), _ids(fields["Isr"]), min_isr.get(fields["Topic"], default_min_isr),
-            ))
-    return found
+                        ["--bootstrap-server", bootstrap, "--command-config", admin_config(cluster), "--describe"])
+    try:
+        return read_partitions(result, default_min_isr)
+    except Unreadable as exc:
+        return str(exc)
 
 
 def under_replicated(state: list[Partition] | str) -> Observation[list[str]]:
@@ -189,7 +168,8 @@ def broker_safe_to_stop(state: list[Partition] | str, hosts: Host | list[Host]) 
                  for p in state if stopping & set(p.isr) and len(set(p.isr) - stopping) < p.min_isr and len(p.replicas) > 1]
     summary = "; ".join(problems[:8]) + (f" (+{len(problems) - 8} more)" if len(problems) > 8 else "")
     ids = ", ".join(str(i) for i in sorted(stopping))
-    return Observation(not problems, problems, summary or f"{len(state)} partitions in sync, min ISR kept without broker {ids}")
+    kept = f"{len(state)} partitions in sync, min ISR kept without broker {ids}" if state else "kafka-topics lists no partition"
+    return Observation(not problems, problems, summary or kept)
 
 
 def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[str]:
@@ -197,70 +177,86 @@ def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, broker
     listener = cluster.inter_broker_listener
     bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.LeaderElectionCommand",
-                        f"--bootstrap-server {bootstrap} --admin.config {admin_config(cluster)} "
-                        "--election-type PREFERRED --all-topic-partitions")
-    noop = "Valid replica already elected" in result.stdout or "No partition" in result.stdout
-    ok = result.code == 0 or noop
-    return Observation(ok, result.stdout, "preferred leaders restored" if ok else _tool_error(result))
+                        ["--bootstrap-server", bootstrap, "--admin.config", admin_config(cluster),
+                         "--election-type", "PREFERRED", "--all-topic-partitions"])
+    try:
+        failed = read_leader_election(result)
+    except Unreadable as exc:
+        return Observation(False, result.stdout, str(exc))
+    summary = f"{len(failed)} preferred leaders not elected: {failed[0]}" if failed else "preferred leaders restored"
+    return Observation(not failed, result.stdout, summary)
 
 
 def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, int]]:
     """Every voter of the metadata quorum within VOTER_LAG_LIMIT records of the leader."""
     result = kafka_tool(
         connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-        f"--bootstrap-controller {host.name}:{cluster.kafka_controller_port} --command-config {admin_config(cluster)} describe --replication",
+        ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config", admin_config(cluster),
+         "describe", "--replication"],
     )
-    lags: dict[str, int] = {}
-    for line in result.stdout.splitlines():
-        columns = line.split()
-        if len(columns) >= 7 and columns[0].isdigit() and columns[-1] in ("Leader", "Follower"):
-            lags[columns[0]] = int(columns[3])
-    ok = result.code == 0 and bool(lags) and max(lags.values()) <= VOTER_LAG_LIMIT
-    summary = ", ".join(f"{node} lag {lag}" for node, lag in lags.items()) if lags else _tool_error(result)
-    return Observation(ok, lags, summary)
+    try:
+        lags = read_voter_lags(result)
+    except Unreadable as exc:
+        return Observation(False, {}, str(exc))
+    return Observation(max(lags.values()) <= VOTER_LAG_LIMIT, lags, ", ".join(f"{node} lag {lag}" for node, lag in lags.items()))
 
 
-# What ZooKeeper's shell prints besides the answers; the answers come one line per command, in order.
-ZOOKEEPER_SHELL_NOISE = ("Connecting to ", "Welcome to ZooKeeper!", "JLine support is", "WATCHER::", "WatchedEvent ", "log4j:")
 ZOOKEEPER_TIMEOUT_MS = 15000
+_DNS_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+_ZOOKEEPER_SERVER = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(?P<port>\d{1,5})")
+_CHROOT_NODE = re.compile(r"[A-Za-z0-9_.:@+=~-]+")
+
+
+def checked_zookeeper_connect(value: str) -> str:
+    """A ZooKeeper connect string, host:port[,host:port...][/chroot], as it was given; ValueError naming the
+    part that is not one. The value may come from a file the service account can write: it stays data."""
+    servers, slash, chroot = value.partition("/")
+    problem = None
+    for server in servers.split(","):
+        match = _ZOOKEEPER_SERVER.fullmatch(server)
+        if match is None or not 0 < int(match["port"]) < 65536:
+            problem = f"{server!r} is not host:port"
+        elif match["host"].startswith("["):
+            try:
+                ipaddress.IPv6Address(match["host"][1:-1])
+            except ValueError:
+                problem = f"{match['host']!r} is not an IPv6 address"
+        elif not _DNS_NAME.fullmatch(match["host"]):
+            problem = f"{match['host']!r} is not a host name or IP address"
+        if problem:
+            break
+    nodes = chroot.split("/") if slash else []
+    if problem is None and slash and not all(_CHROOT_NODE.fullmatch(n) and n not in (".", "..") for n in nodes):
+        problem = f"chroot {'/' + chroot!r} is not a ZooKeeper path"
+    if problem:
+        raise ValueError(f"zookeeper.connect {value!r}: {problem} (expected host:port[,host:port][/chroot])")
+    return value
 
 
 def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, commands: list[str],
                       config: str | None, jaas: str | None) -> list[str]:
     """ZooKeeper shell commands, run in one session of ZooKeeper's own client from the host's Kafka jars and
     settings; one output line per command ("" for a command that prints nothing, such as delete)."""
+    try:
+        server = checked_zookeeper_connect(zookeeper_connect)
+    except ValueError as exc:
+        raise TransportError(f"host {connection.host.name}: {exc}; not used") from None
     tls = cluster.zookeeper_ssl_enabled
     main_class = "org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka" if tls else "org.apache.zookeeper.ZooKeeperMain"
-    options = f"-zk-tls-config-file {shlex.quote(config)} " if tls and config else ""
-    jvm = f"-Djava.security.auth.login.config={shlex.quote(jaas)}" if jaas else ""
+    options = ["-zk-tls-config-file", config] if tls and config else []
+    jvm = [f"-Djava.security.auth.login.config={jaas}"] if jaas else []
     # Commands on stdin share one JVM, run only once the session is up; stderr is merged in order so that
     # "Node does not exist" stays in its command's place.
-    command = (
-        f"{shlex.quote(cluster.java_executable)} -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto {jvm} "
-        f"-Dlog4j.configuration=file:/dev/null -cp {shlex.quote(cluster.kafka_home + '/libs/*')} {main_class} "
-        f"{options}-server {zookeeper_connect} -waitforconnection -timeout {ZOOKEEPER_TIMEOUT_MS} 2>&1"
-    )
+    shell_client = java_tool(cluster, main_class, [*options, "-server", server, "-waitforconnection", "-timeout", ZOOKEEPER_TIMEOUT_MS],
+                             heap="128m", jvm=jvm)
+    command = sh("{shell_client} 2>&1", shell_client=shell_client)
     marker = "/kafkactl-end-of-commands"  # absent: its answer closes the output whatever came before
     result = connection.run(command, check=False, timeout=120, stdin="".join(f"{c}\n" for c in [*commands, f"get {marker}"]).encode())
-    answers = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(ZOOKEEPER_SHELL_NOISE)]
-    if not answers or marker not in answers[-1]:
-        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer "
-                             f"within {ZOOKEEPER_TIMEOUT_MS // 1000} s")
-    if any("KeeperErrorCode" in line for line in answers):
-        raise TransportError(f"host {connection.host.name}: ZooKeeper: {next(l for l in answers if 'KeeperErrorCode' in l)}")
-    return _align(commands, answers[:-1], [c for c in commands if c.startswith("delete ")])
-
-
-def _align(commands: list[str], answers: list[str], silent: list[str]) -> list[str]:
-    """Match output lines to commands: every command prints one line except a successful delete."""
-    aligned, queue = [], list(answers)
-    for command in commands:
-        expected_path = command.split()[-1]
-        if command in silent and not (queue and queue[0] == f"Node does not exist: {expected_path}"):
-            aligned.append("")
-        else:
-            aligned.append(queue.pop(0) if queue else "")
-    return aligned
+    try:
+        return read_zookeeper_answers(result.stdout, commands, marker)
+    except Unreadable as exc:
+        raise Unreadable(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} (session timeout "
+                         f"{ZOOKEEPER_TIMEOUT_MS // 1000} s): {exc}") from None
 
 
 def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, paths: list[str], config: str | None,
@@ -276,12 +272,16 @@ def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connec
 
 def http_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
     result = connection.run(
-        _bash(f"exec 3<>/dev/tcp/{host.name}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3"),
+        _bash(sh("exec 3<>/dev/tcp/{host}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3", host=host.name, port=port)),
         check=False,
         timeout=15,
     )
-    status = result.stdout.strip() or "no answer"
-    return Observation(" 200 " in status, status, status)
+    try:
+        code = read_http_status(result)
+    except Unreadable as exc:
+        return Observation(False, "", str(exc))
+    status = result.stdout.strip()
+    return Observation(code == 200, status, status)
 
 
 # Gates: the names roles/<component>/role.yml uses for its restart semantics ------------------
@@ -295,6 +295,7 @@ class GateContext:
     default_min_isr: int
     clock: Callable[[], float] = time.monotonic
     _partitions: list = field(default_factory=list)  # [(when, partitions)]: the last cluster-wide read
+    _most_listed: list = field(default_factory=list)  # [count]: the most partitions a read in this run listed
 
     def partitions(self, host: Host) -> list[Partition] | str:
         """Partition state, read through `host`; a read younger than PARTITIONS_FRESH_SECONDS is reused, so the
@@ -303,7 +304,12 @@ class GateContext:
             return self._partitions[0][1]
         state = partitions(self.transport.connection(host.name), self.cluster, self.members[Component.KAFKA_BROKER],
                            self.default_min_isr)
+        if state == [] and self._most_listed and self._most_listed[0]:
+            # A cluster does not lose every topic between two gates: an empty list now is no evidence.
+            state = f"could not read {TOPICS}: it lists no partition, {self._most_listed[0]} were listed earlier in this run"
         self._partitions[:] = [(self.clock(), state)] if not isinstance(state, str) else []
+        if not isinstance(state, str):
+            self._most_listed[:] = [max(len(state), *self._most_listed)]
         return state
 
     def forget(self) -> None:
@@ -312,10 +318,11 @@ class GateContext:
 
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
-    modes = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster).value for m in ctx.members[Component.ZOOKEEPER]}
+    observed = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster) for m in ctx.members[Component.ZOOKEEPER]}
+    modes = {name: observation.value for name, observation in observed.items()}
     leaders = [name for name, mode in modes.items() if mode == "leader"]
     ok = len(leaders) == 1 and all(mode in ("leader", "follower") for mode in modes.values()) or modes == {host.name: "standalone"}
-    return Observation(ok, modes, ", ".join(f"{n} {m}" for n, m in modes.items()))
+    return Observation(ok, modes, ", ".join(f"{n} {o.value if o.ok else o.summary}" for n, o in observed.items()))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from kafkactl.backup import BackupSet, HostBackup, list_backups, local_root, res
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
 from kafkactl.model import Component, Host
+from kafkactl.remote import Command
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult, Connection, SshOptions, Transport, TransportError
 
@@ -66,8 +67,8 @@ class LocalConnection(Connection):
         self.backups = backups
         self.written: list[tuple[str, str, str, str]] = []
 
-    def run(self, command: str, *, check: bool = True, timeout: float | None = 600, stdin: bytes | None = None) -> CommandResult:
-        done = subprocess.run(["sh", "-c", command.replace(BACKUP_DIR, str(self.backups))], input=stdin or b"",
+    def run(self, command: Command, *, check: bool = True, timeout: float | None = 600, stdin: bytes | None = None) -> CommandResult:
+        done = subprocess.run(["sh", "-c", command.text.replace(BACKUP_DIR, str(self.backups))], input=stdin or b"",
                               capture_output=True, timeout=timeout, check=False)
         result = CommandResult(done.returncode, done.stdout.decode(), done.stderr.decode())
         if check and result.code != 0:

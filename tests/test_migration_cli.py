@@ -114,13 +114,10 @@ def test_second_playbook_is_planned_against_what_the_first_leaves() -> None:
 
 
 def test_a_cluster_id_starting_with_a_dash_is_not_read_as_an_option() -> None:
-    import shlex
+    from kafkactl.executor import new_cluster_id, storage_format_arguments
 
-    from kafkactl.executor import new_cluster_id, storage_format_command
-
-    inventory = read_inventory(MIGRATION).inventory
-    command = shlex.split(storage_format_command(inventory.cluster, "-sa-KocjQCWANrZuTbAryQ", "/etc/kafka/controller.properties"))
-    assert "--cluster-id=-sa-KocjQCWANrZuTbAryQ" in command
+    arguments = storage_format_arguments("-sa-KocjQCWANrZuTbAryQ", "/etc/kafka/controller.properties", [])
+    assert "--cluster-id=-sa-KocjQCWANrZuTbAryQ" in arguments
     assert not any(new_cluster_id().startswith("-") for _ in range(500))
 
 

@@ -93,7 +93,7 @@ def test_facts_script_output_parses() -> None:
     desired = _desired()
     state = desired.hosts[3]
     script = facts_script(state, read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster)
-    assert "/etc/kafka/server.properties" in script and "systemctl is-active kafka-broker" in script
+    assert "/etc/kafka/server.properties" in script.text and "systemctl is-active kafka-broker" in script.text
     content = "broker.id=1\n"
     output = "\n".join([
         "os\tDebian GNU/Linux 12 (bookworm)",

@@ -17,13 +17,14 @@ The base image, the Maven repository and the Kafka archive are cached under
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kafkactl.remote import cmd
 
 from . import hosts as _hosts
 from ._run import LabError, cache_dir, file_lock, log, run
@@ -85,7 +86,7 @@ class Lab:
             raise KeyError(name)
         argv = ["ssh", "-F", str(self.ssh_config), "-l", user, name]
         if command:
-            argv.append(shlex.join(command) if len(command) > 1 else command[0])
+            argv.append(cmd(*command).text if len(command) > 1 else command[0])
         return argv
 
 

@@ -7,9 +7,6 @@ meta.properties; the brokers' partitions. No agent (Jolokia or other) is needed 
 
 from __future__ import annotations
 
-import json
-import re
-import shlex
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,12 +15,17 @@ from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.facts import gather_all, meta_properties_paths
 from kafkactl.health import (
-    Observation, admin_config, broker_registered, kafka_tool, partitions, zookeeper_command, zookeeper_get,
+    Observation, admin_config, broker_registered, checked_zookeeper_connect, kafka_tool, partitions, zookeeper_command,
+    zookeeper_get,
 )
 from kafkactl.components.topology import Topology
 from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
 from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts
+from kafkactl.remote import sh
+from kafkactl.tool_output import (
+    Unreadable, read_jmx_values, read_metadata_version, read_znode_children, read_znode_int, read_znode_json,
+)
 from kafkactl.transport import Transport, TransportError
 
 CONTROLLER_METRICS = ("ZkMigrationState", "MigratingZkBrokerCount")  # kafka.controller:type=KafkaController
@@ -36,7 +38,15 @@ class ZooKeeperReader:
     host: str
     config: str | None
     jaas: str | None
-    connect: str
+    connect: str  # as read: from the host's own configuration file when `config` is set
+
+    def checked_connect(self) -> str:
+        """`connect`, refused (naming host and file) unless it is host:port[,host:port][/chroot]: the service
+        account can write the file it was read from, so it never reaches a command unchecked."""
+        try:
+            return checked_zookeeper_connect(self.connect)
+        except ValueError as exc:
+            raise TransportError(f"host {self.host}: {self.config or 'the inventory'}: {exc}; not used") from None
 
 
 class LiveCluster:
@@ -85,12 +95,12 @@ class LiveCluster:
             return node
         connection = self.transport.connection(node.host)
         url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.cluster.kafka_controller_jmx_port}/jmxrmi"
-        names = " ".join(f"--object-name kafka.controller:type=KafkaController,name={m}" for m in CONTROLLER_METRICS)
+        names = [word for m in CONTROLLER_METRICS for word in ("--object-name", f"kafka.controller:type=KafkaController,name={m}")]
         result = kafka_tool(connection, self.cluster, "org.apache.kafka.tools.JmxTool",
-                            f"--one-time true --jmx-url {url} {names} --attributes Value --report-format properties")
-        values = {m: int(v) for m, v in re.findall(r"name=(\w+):Value=(-?\d+)", result.stdout)}
+                            ["--one-time", "true", "--jmx-url", url, *names, "--attributes", "Value", "--report-format", "properties"])
+        values = read_jmx_values(result, CONTROLLER_METRICS)
         log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"
-        logged = connection.run(f"grep -qiF {shlex.quote(COMPLETED_LOG_LINE)} {shlex.quote(log)}*", check=False).code == 0
+        logged = connection.run(sh("grep -qiF {line} {log}*", line=COMPLETED_LOG_LINE, log=log), check=False).code == 0
         return Node(**{**node.__dict__, "zk_migration_state": values.get("ZkMigrationState"),
                        "migrating_zk_brokers": values.get("MigratingZkBrokerCount"), "completed_migration_logged": logged})
 
@@ -121,25 +131,20 @@ class LiveCluster:
             return ZooKeeperView(error="no node is configured to reach ZooKeeper")
         paths = ["/controller", "/migration", "/cluster/id", "/controller_epoch", "ls /brokers/ids"]
         try:
-            found = zookeeper_get(self.transport.connection(reader.host), self.cluster, reader.connect, paths,
+            found = zookeeper_get(self.transport.connection(reader.host), self.cluster, reader.checked_connect(), paths,
                                   reader.config, reader.jaas)
         except TransportError as exc:
             return ZooKeeperView(error=str(exc))
-        epoch, ids = found["/controller_epoch"], found["ls /brokers/ids"]
-        return ZooKeeperView(
-            read=True,
-            controller=_json(found["/controller"]),
-            migration=_json(found["/migration"]) if found["/migration"] is not None else None,
-            cluster_id=(_json(found["/cluster/id"]) or {}).get("id"),
-            controller_epoch=int(epoch) if epoch and epoch.strip().isdigit() else None,
-            broker_ids=tuple(int(i) for i in re.findall(r"\d+", ids)) if ids is not None else None,
-        )
+        try:
+            return zookeeper_view(found)
+        except Unreadable as exc:
+            return ZooKeeperView(error=str(exc))
 
     def delete_znode(self, path: str) -> None:
         reader = self.zookeeper_reader(self.nodes())
         if reader is None:
             raise TransportError(f"no node is configured to reach ZooKeeper; cannot delete {path}")
-        answer = zookeeper_command(self.transport.connection(reader.host), self.cluster, reader.connect, [f"delete {path}"],
+        answer = zookeeper_command(self.transport.connection(reader.host), self.cluster, reader.checked_connect(), [f"delete {path}"],
                                    reader.config, reader.jaas)[0]
         if answer and not answer.startswith("Node does not exist"):
             raise TransportError(f"host {reader.host}: deleting {path} in ZooKeeper failed: {answer}")
@@ -151,10 +156,9 @@ class LiveCluster:
         if not running:
             return None
         result = kafka_tool(self.transport.connection(running[0].host), self.cluster, "org.apache.kafka.tools.FeatureCommand",
-                            f"--bootstrap-controller {running[0].host}:{self.cluster.kafka_controller_port} "
-                            f"--command-config {admin_config(self.cluster)} describe")
-        match = re.search(r"Feature: metadata\.version\s.*?FinalizedVersionLevel: (\S+)", result.stdout)
-        return match.group(1) if match else None
+                            ["--bootstrap-controller", f"{running[0].host}:{self.cluster.kafka_controller_port}",
+                             "--command-config", admin_config(self.cluster), "describe"])
+        return read_metadata_version(result)
 
     def _running_brokers(self, brokers: list[Node]) -> list[Host]:
         running = [n for n in brokers if n.running]
@@ -171,7 +175,10 @@ class LiveCluster:
         running = self._running_brokers(brokers)
         if not running:
             return None
-        return tuple(broker_registered(self.transport.connection(running[0].name), self.cluster, running[0]).value)
+        observation = broker_registered(self.transport.connection(running[0].name), self.cluster, running[0])
+        if observation.value is None:  # the tool's answer could not be read: no evidence either way
+            raise Unreadable(observation.summary)
+        return tuple(observation.value)
 
     def evidence(self) -> Evidence:
         nodes = self.nodes()
@@ -230,14 +237,22 @@ class LiveCluster:
         return Observation(ok, controller, f"/controller: {zk.controller or zk.error or 'absent'}")
 
 
-def _json(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+def zookeeper_view(found: dict[str, str | None]) -> ZooKeeperView:
+    """The znodes the migration reads, each as ZooKeeper holds it; Unreadable for data that is not what Kafka writes."""
+    children = read_znode_children("/brokers/ids", found["ls /brokers/ids"])
+    if children is not None and not all(child.isdigit() for child in children):
+        raise Unreadable(f"could not read /brokers/ids from ZooKeeper: {found['ls /brokers/ids']}")
+    cluster = read_znode_json("/cluster/id", found["/cluster/id"])
+    if cluster is not None and not isinstance(cluster.get("id"), str):
+        raise Unreadable(f"could not read /cluster/id from ZooKeeper: {found['/cluster/id']}")
+    return ZooKeeperView(
+        read=True,
+        controller=read_znode_json("/controller", found["/controller"]),
+        migration=read_znode_json("/migration", found["/migration"]),
+        cluster_id=cluster["id"] if cluster else None,
+        controller_epoch=read_znode_int("/controller_epoch", found["/controller_epoch"]),
+        broker_ids=tuple(int(child) for child in children) if children is not None else None,
+    )
 
 
 def _listing(states: dict[str, int | None]) -> str:
