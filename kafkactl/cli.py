@@ -149,6 +149,9 @@ InsecureOption = Annotated[
     bool, typer.Option("--insecure-skip-host-key-check", help="Do not check SSH host keys at all (not recommended).")
 ]
 DiffOption = Annotated[bool, typer.Option("--diff", help="Show the full diff of every changed file.")]
+BreakLockOption = Annotated[
+    bool, typer.Option("--break-lock", help="Remove a run lock left on the hosts by a run that is gone, then run.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")]
 
 
@@ -175,7 +178,8 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
     for host in inventory.hosts:
         if host.ssh_host_key_checking == "no" and not insecure:
             report.warning(f"host {host.name}: SSH host keys are not checked (StrictHostKeyChecking=no in the inventory)")
-    return Transport(inventory.hosts, SshOptions(accept_new_host_keys=accept_new, check_host_keys=not insecure), forks=forks)
+    options = SshOptions(accept_new_host_keys=accept_new, check_host_keys=not insecure).with_environment(report.env.variables)
+    return Transport(inventory.hosts, options, forks=forks)
 
 
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
@@ -234,6 +238,7 @@ def apply(
     forks: ForksOption = 20,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
+    break_lock: BreakLockOption = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
@@ -243,7 +248,8 @@ def apply(
     from kafkactl.playbook import load_playbook
 
     def body(report: Report) -> None:
-        with _session(report, inventory, "apply", limit, resume, forks, accept_new_host_keys, insecure_skip_host_key_check) as run:
+        with _session(report, inventory, "apply", limit, resume, forks, accept_new_host_keys, insecure_skip_host_key_check,
+                      lock=not check, break_lock=break_lock) as run:
             facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
             report.plan(result, show_diff=diff)
             if check or not result.changed_hosts:
@@ -272,6 +278,7 @@ def restart(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Brokers restarted at once; each batch must keep every partition at min.insync.replicas.")] = 1,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
+    break_lock: BreakLockOption = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
@@ -281,7 +288,8 @@ def restart(
 
     def body(report: Report) -> None:
         components = _components(component)
-        with _session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check) as run:
+        with _session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check,
+                      lock=not check, break_lock=break_lock) as run:
             facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
             chosen = [s for s in run.desired.hosts if (run.limit is None or s.host.name in run.limit)]
             missing = [f"{svc.name} on {s.host.name}" for s in chosen for svc in s.services
@@ -470,20 +478,41 @@ class _Session:
 
 @contextmanager
 def _session(report: Report, inventory: Path | None, command: str, limit: str | None, resume: bool, forks: int,
-             accept_new: bool, insecure: bool) -> Iterator[_Session]:
+             accept_new: bool, insecure: bool, *, lock: bool, break_lock: bool) -> Iterator[_Session]:
     from kafkactl.journal import resumable
 
     path = _inventory_path(report.env, inventory)
     inv = _load(report, path).inventory
     limited = _limit(inv, limit, _group_hosts(path))
     state_dir = _state_dir(report.env, path)
-    previous = resumable(state_dir, command, path) if resume else None
     transport = _transport(report, inv, forks, accept_new, insecure)
     try:
-        desired = desired_state(inv, _live_phase(report, inv, transport))
-        yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
+        with _run_lock(report, state_dir, transport, command, lock, break_lock, resume):
+            previous = resumable(state_dir, command, path) if resume else None
+            desired = desired_state(inv, _live_phase(report, inv, transport))
+            yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
     finally:
         transport.close()
+
+
+@contextmanager
+def _run_lock(report: Report, state_dir: Path, transport: Transport, command: str, lock: bool, break_lock: bool,
+              resume: bool) -> Iterator[None]:
+    """One run that changes hosts at a time per cluster (kafkactl/lock.py); read-only runs take no lock."""
+    from kafkactl.lock import ClusterLock
+
+    if not lock:
+        yield
+        return
+    held = ClusterLock(state_dir, transport, command, break_lock=break_lock, resuming=resume)
+    try:
+        with held:
+            for notice in held.broken:
+                report.warning(notice)
+            yield
+    finally:
+        for problem in held.release_problems:
+            report.warning(problem)
 
 
 def _live_phase(report: Report, inventory: Inventory, transport: Transport) -> Phase | None:
@@ -540,6 +569,7 @@ def migrate_kraft(
     confirm_cluster_id: Annotated[Optional[str], typer.Option("--confirm-cluster-id", help="finalize: the cluster id, instead of typing it.", show_default=False)] = None,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
+    break_lock: BreakLockOption = False,
     forks: ForksOption = 20,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
@@ -563,8 +593,10 @@ def migrate_kraft(
                 for line in found.evidence:
                     report.line(f"  {line}")
                 return
-            run = MigrationRun(inv, path, transport, report, _state_dir(report.env, path), gate_timeout)
-            run.run(phase, assume_yes=yes, confirm_cluster_id=confirm_cluster_id, resume=resume)
+            state_dir = _state_dir(report.env, path)
+            with _run_lock(report, state_dir, transport, f"migrate kraft --phase {phase}", True, break_lock, resume):
+                run = MigrationRun(inv, path, transport, report, state_dir, gate_timeout)
+                run.run(phase, assume_yes=yes, confirm_cluster_id=confirm_cluster_id, resume=resume)
 
     _run(ctx, body)
 
