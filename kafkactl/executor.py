@@ -366,7 +366,7 @@ class Executor:
     def _restart_host(self, step: Step, component: Component, state: HostState, restart: bool, entry) -> None:
         service = next(s for s in state.services if s.component == component)
         semantics = service.role.restart
-        if restart and self.journal and self.journal.restarted_before(str(step), state.host.name):
+        if restart and self._restarted_by_resumed_run(str(step), state, service.name):
             # Restarted by the run being resumed: only its gates remain to be passed.
             self.report.line(f"   {state.host.name}: restarted by the run being resumed; re-checking its gates")
             self._await(state.host, semantics.ready, "ready")
@@ -380,8 +380,22 @@ class Executor:
         self._restart_service(state, service, entry)
         self._await(state.host, semantics.ready, "ready")
 
+    def _restarted_by_resumed_run(self, step: str, state: HostState, service: str) -> bool:
+        """The stopped run restarted this service, or was interrupted (Ctrl-C, lost connection) while asking
+        for the restart and the service has started since: its start time is no longer the one seen before."""
+        if self.journal is None:
+            return False
+        if self.journal.restarted_before(step, state.host.name):
+            return True
+        seen = self.journal.start_seen_before_restart(step, state.host.name)
+        now = self.facts.get(state.host.name, HostFacts()).service_started.get(service)
+        return seen is not None and now is not None and now != seen
+
     def _restart_service(self, state: HostState, service, entry) -> None:
         stopping = time.time()
+        if entry:
+            started = self.facts.get(state.host.name, HostFacts()).service_started.get(service.name)
+            self.journal.mark_restart_requested(entry, started)
         self.transport.connection(state.host.name).run(sh("systemctl daemon-reload && systemctl restart {name}", name=service.name))
         self.gates.forget()
         if entry:

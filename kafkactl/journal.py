@@ -28,6 +28,10 @@ class Entry:
     ended: float | None = None
     restarted: bool = False  # the service was restarted (a failed gate after it is not a reason to restart again)
     restarted_at: float | None = None
+    # Set just before a restart is asked for: the service's start time (host clock) seen then, so a resumed
+    # run can tell whether a restart interrupted by Ctrl-C or a lost connection took place.
+    restart_requested: bool = False
+    start_seen_before_restart: int | None = None
     detail: str = ""
 
 
@@ -54,7 +58,8 @@ class Journal:
             started=time.time(),
             resumes=resumes.run_id if resumes else None,
             # What the stopped run finished, and the hosts it restarted before a gate stopped it.
-            entries=[Entry(**asdict(e)) for e in resumes.entries if e.status == "done" or e.restarted] if resumes else [],
+            entries=[Entry(**asdict(e)) for e in resumes.entries
+                     if e.status == "done" or e.restarted or e.restart_requested] if resumes else [],
         )
         journal.save()
         return journal
@@ -67,6 +72,10 @@ class Journal:
 
     def end(self, entry: Entry, status: Status, detail: str = "") -> None:
         entry.status, entry.ended, entry.detail = status, time.time(), detail
+        self.save()
+
+    def mark_restart_requested(self, entry: Entry, start_seen: int | None) -> None:
+        entry.restart_requested, entry.start_seen_before_restart = True, start_seen
         self.save()
 
     def mark_restarted(self, entry: Entry, at: float) -> None:
@@ -82,6 +91,11 @@ class Journal:
 
     def restarted_before(self, step: str, host: str) -> bool:
         return any(e.step == step and e.host == host and e.restarted for e in self.entries)
+
+    def start_seen_before_restart(self, step: str, host: str) -> int | None:
+        """The service's start time seen when the stopped run asked for a restart it did not see finish."""
+        asked = [e for e in self.entries if e.step == step and e.host == host and e.restart_requested and not e.restarted]
+        return asked[-1].start_seen_before_restart if asked else None
 
     def save(self) -> None:
         private.private_dir(self.path.parent)

@@ -89,3 +89,18 @@ def test_runs_lists_damaged_journals_by_name(tmp_path) -> None:
     assert outcome.exit_code == 0
     assert "broken.json: damaged run journal" in outcome.stderr + outcome.stdout
     assert "restart" in outcome.stdout and "Traceback" not in outcome.stderr
+
+
+def test_a_restart_interrupted_before_it_was_seen_to_finish_carries_over(tmp_path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("")
+    first = Journal.start(tmp_path, "restart", inventory)
+    interrupted = first.begin("restart kafka_broker", "kafka2")
+    first.mark_restart_requested(interrupted, 1_700_000_000)
+    first.end(interrupted, "failed", "KeyboardInterrupt")
+    first.finish("failed")
+
+    second = Journal.start(tmp_path, "restart", inventory, resumes=resumable(tmp_path, "restart", inventory))
+    assert not second.restarted_before("restart kafka_broker", "kafka2")
+    assert second.start_seen_before_restart("restart kafka_broker", "kafka2") == 1_700_000_000
+    assert second.start_seen_before_restart("restart kafka_broker", "kafka1") is None
