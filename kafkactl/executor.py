@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import operator
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import reduce
 from pathlib import Path
 
 from kafkactl import state_dir as private
@@ -31,7 +29,7 @@ from kafkactl.journal import Journal
 from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
-from kafkactl.remote import Command, cmd, sh
+from kafkactl.remote import Command, all_of, cmd, sh
 from kafkactl.report import Report
 from kafkactl.roles import expression, role
 from kafkactl.transport import Connection, Transport
@@ -112,11 +110,6 @@ def private_argfile(connection: Connection, cluster: ClusterVars, words: list[st
         yield path
     finally:
         connection.run(cmd("rm", "-rf", "--", directory), check=False)
-
-
-def _all(commands: list[Command]) -> Command:
-    """Each command only when every one before it succeeded."""
-    return reduce(operator.and_, commands)
 
 
 def cluster_ids_on_hosts(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> dict[str, list[str]]:
@@ -253,7 +246,7 @@ class Executor:
         for directory in state.directories:
             if directory.path in plan.directories:
                 commands.append(cmd("install", "-d", "-m", "0755", "-o", directory.owner, "-g", directory.group, directory.path))
-        connection.run(_all(commands))
+        connection.run(all_of(*commands))
         if plan.install:
             self._install_kafka(connection, plan.install)
         self.report.line(f"   {state.host.name}: prepared" + (f", installed {plan.install}" if plan.install else ""))
@@ -464,7 +457,7 @@ class Executor:
             commands += [sh("if [ -d {directory} ]; then mv {directory} {kept}; fi", directory=d, kept=d + suffix) for d in moves]
 
             def work(entry, host=host, commands=commands, moves=moves) -> None:
-                self.transport.connection(host.name).run(_all(commands))
+                self.transport.connection(host.name).run(all_of(*commands))
                 self.gates.forget()
                 kept = f"; {', '.join(moves)} kept as *{suffix}" if moves else ""
                 self.report.line(f"   {host.name}: stopped and disabled {spec.service}{kept}")

@@ -109,7 +109,13 @@ class ClusterVars(Strict):
     kafka_archive_source: str | None = Field(
         None, description="Kafka archive to install: a path on the control machine (uploaded) or an http(s) URL (fetched on the host)."
     )
-    kafka_archive_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Expected SHA-256 of the archive.")
+    kafka_archive_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="Expected SHA-256 of the archive; required when kafka_archive_source is a URL."
+    )
+    kafka_archive_allow_unverified: bool = Field(
+        False, description="Install an archive fetched from a URL without kafka_archive_sha256, or over plain http://. "
+        "Off by default: a URL source must be https:// and come with kafka_archive_sha256."
+    )
     kafka_cluster_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{22}$", description="KRaft cluster id; generated once and kept when unset."
     )
@@ -206,6 +212,24 @@ class ClusterVars(Strict):
         if int(value.split(".")[0]) < 3:
             raise ValueError(f"Kafka {value} is older than 3.0, which kafkactl does not manage")
         return value
+
+    @model_validator(mode="after")
+    def _check_archive_url(self) -> ClusterVars:
+        """Root unpacks the archive on every host: one fetched from a URL must come over TLS and match its SHA-256."""
+        source = self.kafka_archive_source
+        if source is None or "://" not in source:
+            return self
+        if re.match(r"^[a-z]+://[^/]*@", source, re.IGNORECASE):  # it would be on curl's command line, in `ps`
+            raise ValueError("kafka_archive_source: a URL with credentials in it is refused; use one that needs none")
+        if self.kafka_archive_allow_unverified:
+            return self
+        if not source.startswith("https://"):
+            raise ValueError(f"kafka_archive_source {source}: only https:// URLs are fetched "
+                             "(kafka_archive_allow_unverified: true accepts http://)")
+        if self.kafka_archive_sha256 is None:
+            raise ValueError(f"kafka_archive_source {source}: kafka_archive_sha256 is required for a URL "
+                             "(kafka_archive_allow_unverified: true installs it unchecked)")
+        return self
 
     @model_validator(mode="after")
     def _check_listeners(self) -> ClusterVars:

@@ -7,7 +7,7 @@ code. Every command a host runs is a `Command`, and only this module makes one:
 - `sh("if [ -e {path} ]; then rm -f {path}; fi", path=p)`: a fixed shell text (a literal in the
   source: tests/test_remote_commands.py checks every call) whose `{fields}` are quoted values, or
   Commands inserted as they are;
-- `a & b` runs b when a succeeded, `a | b` pipes, `seq(a, b)` runs both in turn.
+- `a & b` runs b when a succeeded (`all_of(a, b, c)` for several), `a | b` pipes, `seq(a, b)` runs both in turn.
 
 `Connection.run` accepts nothing else, so an f-string can never reach a host's shell.
 """
@@ -111,6 +111,11 @@ def sh(template: str, /, **values: Word | Command | list[Word]) -> Command:
         else:
             rendered[name] = quote(value)
     return _made(template.format(**rendered))
+
+
+def all_of(*commands: Command) -> Command:
+    """Commands run in turn while each succeeds: `a && b && c`."""
+    return _made(" && ".join(_checked(c)._group() for c in commands))
 
 
 def seq(*commands: Command) -> Command:
