@@ -15,7 +15,7 @@ import jinja2
 from kafkactl.components.kafka_broker import broker_properties
 from kafkactl.components.kafka_connect import connect_properties
 from kafkactl.components.kafka_controller import controller_properties
-from kafkactl.components.properties import Properties, format_value
+from kafkactl.components.properties import Properties, escape_key, escape_value, format_value
 from kafkactl.components.schema_registry import schema_registry_properties
 from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
@@ -63,6 +63,7 @@ class Directory:
     path: str
     owner: str
     group: str
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,16 @@ def _templates() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["java_property"] = _java_property
+    env.filters["java_key"] = escape_key
+    env.filters["java_value"] = escape_value
+    env.filters["systemd_quote"] = systemd_quote
     return env
 
 
-def _java_property(value: str) -> str:
-    """Escape what java.util.Properties would otherwise read differently."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
+def systemd_quote(assignment: str) -> str:
+    """One Environment= assignment quoted as systemd unquotes it: no % specifier expands, quotes stay literal."""
+    escaped = assignment.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
 
 
 def _jaas(topology: Topology, component: Component) -> str | None:
@@ -147,7 +151,8 @@ def _component_state(
 ) -> tuple[list[Directory], list[ManagedFile], Service]:
     cluster = topology.cluster
     spec = role(component)
-    owner, group = cluster.kafka_service_user, cluster.kafka_service_group
+    user = {"root": "root", "service": cluster.kafka_service_user}
+    group = {"root": "root", "service": cluster.kafka_service_group}
     context = {"cluster": cluster, "host": host, "service": spec.service, "component": component.value}
 
     def value(text: str) -> str:
@@ -188,17 +193,17 @@ def _component_state(
             path=paths[f.template],
             content=env.get_template(f.template).render(context),
             mode=f.mode,
-            owner=owner if f.owner == "service" else "root",
-            group=group if f.owner == "service" else "root",
+            owner=user[f.owner],
+            group=group[f.group],
             component=component,
             restarts_service=f.restart,
         )
         for f in chosen
     ]
     directories = [
-        Directory(path, owner, group)
+        Directory(path, user[d.owner], group[d.group], d.mode)
         for d in spec.directories
-        for path in value(d).splitlines()
+        for path in value(d.path).splitlines()
         if path
     ]
     return directories, files, Service(spec.service, component, spec, context["config"], paths.get("jaas.conf.j2"))

@@ -245,7 +245,7 @@ class Executor:
         ]
         for directory in state.directories:
             if directory.path in plan.directories:
-                commands.append(cmd("install", "-d", "-m", "0755", "-o", directory.owner, "-g", directory.group, directory.path))
+                commands.append(cmd("install", "-d", "-m", directory.mode, "-o", directory.owner, "-g", directory.group, directory.path))
         connection.run(all_of(*commands))
         if plan.install:
             self._install_kafka(connection, plan.install)

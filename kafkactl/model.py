@@ -7,12 +7,14 @@ names, cp-ansible's where cp-ansible has one.
 
 from __future__ import annotations
 
+import ipaddress
+import posixpath
 import re
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Component(StrEnum):
@@ -41,6 +43,100 @@ class Phase(StrEnum):
 MIGRATION_PHASES = (Phase.DUAL_WRITE, Phase.KRAFT_BROKERS, Phase.FINALIZE)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Kafka's broker.id / node.id is a Java int.
+KAFKA_ID_MAX = 2**31 - 1
+
+# Values that reach a host, a path or a systemd unit are checked here, so nothing later needs to quote
+# them for a shell, a unit file or a comma-separated Kafka list.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
+_POSIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_JAVA_CLASS = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
+_ZOOKEEPER_NODE = re.compile(r"^[A-Za-z0-9._-]+$")
+_PRINCIPAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def check_path(value: str) -> str:
+    """An absolute, normalised path of portable file name characters (no spaces, quotes, `%`, `$`, `,` or `:`)."""
+    if not _PATH.match(value) or posixpath.normpath(value) != value:
+        raise ValueError(
+            f"must be an absolute, normalised path of letters, digits and . _ + @ - (got {value!r})"
+        )
+    return value
+
+
+def check_posix_name(value: str) -> str:
+    if not _POSIX_NAME.match(value):
+        raise ValueError(f"must be a POSIX user or group name: lower-case letters, digits, _ and -, not starting with - (got {value!r})")
+    return value
+
+
+def check_host_name(value: str) -> str:
+    """A DNS name (RFC 1123: letters, digits, hyphens; no underscore, which Kafka cannot parse) or an IP address."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.split(".")
+    if len(value) > 253 or not all(_DNS_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValueError(f"host name {value!r} is neither a DNS name (letters, digits, - and .) nor an IP address")
+    return value
+
+
+def check_plain_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"must not contain control characters (got {value!r})")
+    return value
+
+
+def check_topic(value: str) -> str:
+    if not _TOPIC.match(value) or value in (".", ".."):
+        raise ValueError(f"must be a Kafka topic name: letters, digits, . _ - (got {value!r})")
+    return value
+
+
+def check_java_class(value: str) -> str:
+    if not _JAVA_CLASS.match(value):
+        raise ValueError(f"must be a Java class name (got {value!r})")
+    return value
+
+
+def check_zookeeper_path(value: str) -> str:
+    """A ZooKeeper chroot: empty, or /node[/node...] without . or .. and outside ZooKeeper's own /zookeeper."""
+    nodes = value.split("/")[1:]
+    if value and (
+        not value.startswith("/") or not all(_ZOOKEEPER_NODE.match(n) and n not in (".", "..") for n in nodes)
+        or nodes[0] == "zookeeper"
+    ):
+        raise ValueError(f"must be a ZooKeeper path such as /kafka (letters, digits, . _ -; not /zookeeper) (got {value!r})")
+    return value
+
+
+def check_super_user(value: str) -> str:
+    if ";" in value or _CONTROL.search(value):
+        raise ValueError(f"must be a principal such as User:alice, without ; or control characters (got {value!r})")
+    return value
+
+
+def check_principal(value: str) -> str:
+    if not _PRINCIPAL.match(value):
+        raise ValueError(f"must be a user name of letters, digits, _ . - (got {value!r})")
+    return value
+
+
+def host_port(host: str, port: int) -> str:
+    """host:port as Kafka and ZooKeeper read it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+AbsolutePath = Annotated[str, AfterValidator(check_path)]
+PosixName = Annotated[str, AfterValidator(check_posix_name)]
+PlainText = Annotated[str, AfterValidator(check_plain_text)]
+TopicName = Annotated[str, AfterValidator(check_topic)]
+JavaClass = Annotated[str, AfterValidator(check_java_class)]
 SaslProtocol = Literal["none", "plain", "scram", "scram256"]
 SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
 
@@ -80,7 +176,7 @@ class ResolvedListener(Strict):
 
 
 class SaslUser(Strict):
-    principal: str
+    principal: Annotated[str, AfterValidator(check_principal)]
     password: SecretStr
 
 
@@ -96,7 +192,7 @@ class ClusterVars(Strict):
 
     # Software
     kafka_version: str = Field("3.9.2", pattern=r"^\d+\.\d+\.\d+$", description="Apache Kafka version every node runs.")
-    kafka_scala_version: str = Field("2.13", description="Scala build of the Kafka archive.")
+    kafka_scala_version: str = Field("2.13", pattern=r"^\d+\.\d+$", description="Scala build of the Kafka archive.")
     kafka_inter_broker_protocol_version: str | None = Field(
         None,
         pattern=r"^\d+\.\d+(-IV\d+)?$",
@@ -104,9 +200,9 @@ class ClusterVars(Strict):
         "Kept explicit so a migration never changes it by accident.",
     )
     kafka_metadata_version: str | None = Field(
-        None, description="metadata.version the KRaft controllers are formatted with; defaults to the brokers' IBP."
+        None, pattern=r"^\d+\.\d+(-IV\d+)?$", description="metadata.version the KRaft controllers are formatted with; defaults to the brokers' IBP."
     )
-    kafka_archive_source: str | None = Field(
+    kafka_archive_source: PlainText | None = Field(
         None, description="Kafka archive to install: a path on the control machine (uploaded) or an http(s) URL (fetched on the host)."
     )
     kafka_archive_sha256: str | None = Field(
@@ -119,26 +215,26 @@ class ClusterVars(Strict):
     kafka_cluster_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_-]{22}$", description="KRaft cluster id; generated once and kept when unset."
     )
-    java_executable: str = Field("/usr/bin/java", description="Java on the hosts (Java 17 recommended).")
+    java_executable: AbsolutePath = Field("/usr/bin/java", description="Java on the hosts (Java 17 recommended).")
 
     # Paths and service user
-    archive_destination_path: str = Field("/opt/kafka", description="Where Kafka archives are unpacked on the hosts.")
-    kafka_config_dir: str = Field("/etc/kafka", description="Configuration directory of Kafka, ZooKeeper and Connect.")
-    kafka_log_dir: str = Field("/var/log/kafka", description="Directory of the components' own log files.")
-    kafka_service_user: str = Field("kafka", description="System user the services run as.")
-    kafka_service_group: str = Field("kafka", description="System group of that user.")
-    zookeeper_data_dir: str = Field("/var/lib/zookeeper", description="ZooKeeper snapshots, transaction logs and myid.")
-    kafka_broker_log_dirs: list[str] = Field(
+    archive_destination_path: AbsolutePath = Field("/opt/kafka", description="Where Kafka archives are unpacked on the hosts.")
+    kafka_config_dir: AbsolutePath = Field("/etc/kafka", description="Configuration directory of Kafka, ZooKeeper and Connect.")
+    kafka_log_dir: AbsolutePath = Field("/var/log/kafka", description="Directory of the components' own log files.")
+    kafka_service_user: PosixName = Field("kafka", description="System user the services run as.")
+    kafka_service_group: PosixName = Field("kafka", description="System group of that user.")
+    zookeeper_data_dir: AbsolutePath = Field("/var/lib/zookeeper", description="ZooKeeper snapshots, transaction logs and myid.")
+    kafka_broker_log_dirs: list[AbsolutePath] = Field(
         default_factory=lambda: ["/var/lib/kafka/data"], min_length=1, description="Broker log.dirs (more than one is JBOD)."
     )
-    kafka_controller_metadata_dir: str = Field("/var/lib/kafka/metadata", description="KRaft controller metadata log directory.")
+    kafka_controller_metadata_dir: AbsolutePath = Field("/var/lib/kafka/metadata", description="KRaft controller metadata log directory.")
 
     # ZooKeeper
     zookeeper_client_port: Port = Field(2181, description="ZooKeeper client port (plaintext).")
     zookeeper_secure_client_port: Port = Field(2182, description="ZooKeeper client port when zookeeper_ssl_enabled.")
     zookeeper_peer_port: Port = Field(2888, description="ZooKeeper quorum port.")
     zookeeper_leader_port: Port = Field(3888, description="ZooKeeper leader election port.")
-    zookeeper_chroot: str = Field("", pattern=r"^(/[^/\s]+)*$", description="Optional chroot path Kafka uses in ZooKeeper.")
+    zookeeper_chroot: Annotated[str, AfterValidator(check_zookeeper_path)] = Field("", description="Optional chroot path Kafka uses in ZooKeeper.")
     zookeeper_ssl_enabled: bool = Field(False, description="TLS between Kafka and ZooKeeper.")
     zookeeper_ssl_mutual_auth_enabled: bool = Field(False, description="ZooKeeper requires client certificates.")
     zookeeper_sasl_protocol: Literal["none", "digest"] = Field("none", description="SASL between Kafka and ZooKeeper.")
@@ -168,18 +264,18 @@ class ClusterVars(Strict):
     ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
     sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
     ssl_file_format: Literal["pkcs12", "pem"] = Field("pkcs12", description="Format of the key and trust stores.")
-    ssl_keystore_filepath: str = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate).")
+    ssl_keystore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate).")
     ssl_keystore_store_password: SecretStr | None = Field(None, description="Key store password (PKCS12).")
     ssl_keystore_key_password: SecretStr | None = Field(None, description="Private key password.")
-    ssl_truststore_filepath: str = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
+    ssl_truststore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
     ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12).")
     sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description="SCRAM users by key (cp-ansible's shape).")
     sasl_plain_users: dict[str, SaslUser] = Field(default_factory=dict, description="PLAIN users by key (cp-ansible's shape).")
-    kafka_broker_sasl_user: str = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")
+    kafka_broker_sasl_user: PlainText = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")
     kafka_authorizer_enabled: bool = Field(
         False, description="ACL authorizer: AclAuthorizer in ZooKeeper mode, StandardAuthorizer in KRaft mode."
     )
-    kafka_super_users: list[str] = Field(default_factory=list, description="super.users in addition to the brokers' own principal.")
+    kafka_super_users: list[Annotated[str, AfterValidator(check_super_user)]] = Field(default_factory=list, description="super.users in addition to the brokers' own principal.")
 
     # Replication defaults (capped at the number of brokers)
     default_internal_replication_factor: int = Field(3, ge=1, description="Replication of internal topics (offsets, transactions, Connect, schemas).")
@@ -188,21 +284,21 @@ class ClusterVars(Strict):
     kafka_num_partitions: int = Field(1, ge=1, description="num.partitions for new topics.")
 
     # Kafka Connect
-    kafka_connect_group_id: str = Field("connect-cluster", description="group.id shared by the Connect workers.")
+    kafka_connect_group_id: TopicName = Field("connect-cluster", description="group.id shared by the Connect workers.")
     kafka_connect_rest_port: Port = Field(8083, description="Connect REST port.")
-    kafka_connect_config_storage_topic: str | None = Field(None, description="Connect config storage topic; <group id>-configs when unset.")
-    kafka_connect_offset_storage_topic: str | None = Field(None, description="Connect offset storage topic; <group id>-offsets when unset.")
-    kafka_connect_status_storage_topic: str | None = Field(None, description="Connect status storage topic; <group id>-status when unset.")
-    kafka_connect_converter: str = Field("org.apache.kafka.connect.json.JsonConverter", description="Key and value converter class.")
-    kafka_connect_plugin_path: list[str] = Field(
+    kafka_connect_config_storage_topic: TopicName | None = Field(None, description="Connect config storage topic; <group id>-configs when unset.")
+    kafka_connect_offset_storage_topic: TopicName | None = Field(None, description="Connect offset storage topic; <group id>-offsets when unset.")
+    kafka_connect_status_storage_topic: TopicName | None = Field(None, description="Connect status storage topic; <group id>-status when unset.")
+    kafka_connect_converter: JavaClass = Field("org.apache.kafka.connect.json.JsonConverter", description="Key and value converter class.")
+    kafka_connect_plugin_path: list[AbsolutePath] = Field(
         default_factory=lambda: ["/opt/kafka/connect-plugins"], description="plugin.path of the Connect workers."
     )
 
     # Schema Registry
     schema_registry_listener_port: Port = Field(8081, description="Schema Registry HTTP port.")
-    schema_registry_kafkastore_topic: str = Field("_schemas", description="Schema Registry storage topic.")
-    schema_registry_group_id: str = Field("schema-registry", description="schema.registry.group.id.")
-    schema_registry_home: str = Field(
+    schema_registry_kafkastore_topic: TopicName = Field("_schemas", description="Schema Registry storage topic.")
+    schema_registry_group_id: PlainText = Field("schema-registry", description="schema.registry.group.id.")
+    schema_registry_home: AbsolutePath = Field(
         "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
     )
 
@@ -266,6 +362,24 @@ class ClusterVars(Strict):
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
         return self
 
+    @model_validator(mode="after")
+    def _check_config_dir(self) -> ClusterVars:
+        """Root writes the configuration: its directory must not sit in one the service account owns."""
+        service_owned = {
+            "kafka_log_dir": [self.kafka_log_dir],
+            "zookeeper_data_dir": [self.zookeeper_data_dir],
+            "kafka_broker_log_dirs": self.kafka_broker_log_dirs,
+            "kafka_controller_metadata_dir": [self.kafka_controller_metadata_dir],
+        }
+        for key, paths in service_owned.items():
+            for path in paths:
+                if f"{self.kafka_config_dir}/".startswith(f"{path}/"):
+                    raise ValueError(
+                        f"kafka_config_dir {self.kafka_config_dir} is inside {key} {path}, which the service account owns; "
+                        "keep the configuration in a directory of its own"
+                    )
+        return self
+
     @cached_property
     def all_broker_listeners(self) -> dict[str, Listener]:
         return {**self.kafka_broker_listeners, **self.kafka_broker_custom_listeners}
@@ -319,7 +433,7 @@ class ClusterVars(Strict):
 class Host(Strict):
     """A host of the inventory with its roles, ids and per-host settings."""
 
-    name: str
+    name: Annotated[str, AfterValidator(check_host_name)]
     address: str
     ssh_port: Port = 22
     ssh_user: str = "root"
@@ -329,10 +443,10 @@ class Host(Strict):
     ssh_host_key_checking: Literal["yes", "accept-new", "no"] = "yes"
     become: bool = False
     components: tuple[Component, ...]
-    zookeeper_id: int | None = None
-    broker_id: int | None = None
-    node_id: int | None = None
-    rack: str | None = None
+    zookeeper_id: Annotated[int, Field(ge=1, le=255)] | None = None
+    broker_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
+    node_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
+    rack: PlainText | None = None
     custom_properties: dict[Component, dict[str, str]] = Field(default_factory=dict)
     heap: dict[Component, str] = Field(default_factory=dict)
     environment: dict[Component, dict[str, str]] = Field(default_factory=dict)
@@ -354,7 +468,7 @@ class Inventory(Strict):
     path: str
     cluster: ClusterVars
     hosts: tuple[Host, ...]
-    secret_values: tuple[str, ...] = ()
+    secret_values: tuple[str, ...] = ()  # values read through lookups: masked wherever one is a whole value
 
     def members(self, component: Component) -> list[Host]:
         return [h for h in self.hosts if h.has(component)]

@@ -1,7 +1,8 @@
 """One Report for everything a command tells the user, with meaningful exit codes.
 
 Exit codes: 0 done or nothing to do, 1 error, 2 changes pending (plan). Every line goes through the
-masker first, so no secret reaches a terminal, a log or a JSON document.
+masker first, diffs masked by their file's format and JSON documents as data before they are
+serialised, so no secret reaches a terminal, a log or a JSON document.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ class Report:
         self.exit_code = Exit.ERROR
 
     def json(self, document: Any) -> None:
-        self.env.stdout.write(self.mask(json.dumps(document, indent=2, default=str)) + "\n")
+        """Masked as data first, then serialised: escaping can never hide a secret from the masker."""
+        masked = self.mask.data(json.loads(json.dumps(document, default=str)))
+        self.env.stdout.write(json.dumps(masked, indent=2) + "\n")
 
     def plan(self, plan: Plan, *, show_diff: bool) -> None:
         mode = "offline: every host taken as empty" if plan.offline else "against the hosts' current state"
@@ -78,7 +81,7 @@ class Report:
                 self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {change.lines} lines)",
                           style=ACTION_STYLES.get(change.action))
                 if show_diff and change.diff:
-                    for diff_line in change.diff.splitlines():
+                    for diff_line in self.mask.diff(change.path, change.diff).splitlines():
                         self.line(f"      {diff_line}", style=_diff_style(diff_line))
             for service in host.services:
                 if service.action != "none":

@@ -13,15 +13,33 @@ from kafkactl.model import Component
 from kafkactl.resources import resource_dir
 
 
+Account = Literal["root", "service"]  # root, or the service's user (as owner) or group
+
+
 class RoleFile(BaseModel):
+    """A managed file. By default configuration: root-owned, readable by the service's group, not writable
+    by the service, so the service account cannot change what root later reads and acts on."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str
     template: str
     mode: str = "0640"
-    owner: Literal["root", "service"] = "service"
+    owner: Account = "root"
+    group: Account = "service"
     when: Literal["jaas"] | None = None
     restart: bool = True  # whether a change to this file needs the service restarted
+
+
+class RoleDirectory(BaseModel):
+    """A directory prepare creates when missing; `path` may render to several, one per line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    mode: str = "0750"
+    owner: Account = "service"
+    group: Account = "service"
 
 
 class RestartSemantics(BaseModel):
@@ -46,7 +64,7 @@ class Role(BaseModel):
     jvm_env: str
     exec_start: str
     local_jmx_port: str | None = None  # JMX for kafkactl's checks, reachable from the host itself only
-    directories: list[str]
+    directories: list[RoleDirectory]
     state_directories: list[str] = []  # the service's own data: moved aside, never deleted, when it is retired
     files: list[RoleFile]
     restart: RestartSemantics

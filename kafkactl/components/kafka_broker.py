@@ -11,7 +11,7 @@ from kafkactl.components.security import (
     zookeeper_client,
 )
 from kafkactl.components.topology import Topology
-from kafkactl.model import Component, Host, Phase
+from kafkactl.model import Component, Host, Phase, host_port
 
 
 def broker_properties(topology: Topology, host: Host) -> Properties:
@@ -31,8 +31,8 @@ def broker_properties(topology: Topology, host: Host) -> Properties:
         props.set("broker.rack", host.rack)
 
     props.section("Listeners")
-    props.set("listeners", [f"{l.name}://{host.name}:{l.port}" for l in listeners])
-    props.set("advertised.listeners", [f"{l.name}://{host.name}:{l.port}" for l in listeners])
+    props.set("listeners", [f"{l.name}://{host_port(host.name, l.port)}" for l in listeners])
+    props.set("advertised.listeners", [f"{l.name}://{host_port(host.name, l.port)}" for l in listeners])
     protocol_map = [f"{l.name}:{l.protocol}" for l in listeners]
     if knows_controllers:
         protocol_map.append(f"{controller.name}:{controller.protocol}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kafkactl.components.properties import Properties
 from kafkactl.components.security import client_security
 from kafkactl.components.topology import Topology
-from kafkactl.model import Component, Host
+from kafkactl.model import Component, Host, host_port
 
 # Connect opens producers, consumers and admin clients of its own; each takes the security settings.
 CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
@@ -31,7 +31,7 @@ def connect_properties(topology: Topology, host: Host) -> Properties:
     props.set("key.converter.schemas.enable", False).set("value.converter.schemas.enable", False)
 
     props.section("REST")
-    props.set("listeners", f"http://{host.name}:{cluster.kafka_connect_rest_port}")
+    props.set("listeners", f"http://{host_port(host.name, cluster.kafka_connect_rest_port)}")
     props.set("rest.advertised.host.name", host.name)
     props.set("rest.advertised.port", cluster.kafka_connect_rest_port)
 

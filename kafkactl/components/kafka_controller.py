@@ -12,7 +12,7 @@ from kafkactl.components.security import (
     zookeeper_client,
 )
 from kafkactl.components.topology import Topology
-from kafkactl.model import Component, Host
+from kafkactl.model import Component, Host, host_port
 
 
 def controller_properties(topology: Topology, host: Host) -> Properties:
@@ -25,7 +25,7 @@ def controller_properties(topology: Topology, host: Host) -> Properties:
     props.set("process.roles", "controller").set("node.id", host.node_id)
 
     props.section("Listeners")
-    props.set("listeners", f"{controller.name}://{host.name}:{controller.port}")
+    props.set("listeners", f"{controller.name}://{host_port(host.name, controller.port)}")
     props.set("controller.listener.names", controller.name)
     protocol_map = [f"{controller.name}:{controller.protocol}"]
     if migrating:

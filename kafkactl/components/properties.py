@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -62,12 +63,114 @@ class Properties:
         return [s for s in self.sections if s.items]
 
 
+# java.util.Properties, as Kafka and ZooKeeper load it: Properties.load(InputStream) reads ISO-8859-1, so
+# every character outside printable ASCII is written as a \uXXXX escape (UTF-16 code units) and files are
+# plain ASCII. Keys escape every separator; values only what load() would read differently (a leading
+# space, backslashes, line breaks), which keeps listener URLs such as INTERNAL://kafka1:9092 readable.
+_PROPERTY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f"}
+_KEY_ESCAPES = {**_PROPERTY_ESCAPES, " ": "\\ ", "=": "\\=", ":": "\\:", "#": "\\#", "!": "\\!"}
+_WHITESPACE = " \t\f"
+
+
+def _escape(text: str, escapes: dict[str, str]) -> str:
+    out = []
+    for char in text:
+        if char in escapes:
+            out.append(escapes[char])
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            encoded = char.encode("utf-16-be")
+            out.extend(f"\\u{int.from_bytes(encoded[i:i + 2], 'big'):04x}" for i in range(0, len(encoded), 2))
+    return "".join(out)
+
+
+def escape_key(key: str) -> str:
+    return _escape(key, _KEY_ESCAPES)
+
+
+def escape_value(value: str) -> str:
+    escaped = _escape(value, _PROPERTY_ESCAPES)
+    return "\\" + escaped if escaped.startswith(" ") else escaped
+
+
+def unescape_property(text: str) -> str:
+    """A key or value as load() reads it: \\uXXXX, \\t, \\n, \\r, \\f and any other escaped character."""
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        index += 1
+        if char != "\\" or index == len(text):
+            out.append(char)
+            continue
+        char = text[index]
+        index += 1
+        if char == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[index:index + 4]):
+            out.append(chr(int(text[index:index + 4], 16)))
+            index += 4
+        else:
+            out.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(char, char))
+    # \uXXXX pairs are UTF-16 surrogates of one character beyond the BMP.
+    return "".join(out).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+def _ends_continued(line: str) -> bool:
+    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
+
+
+def split_property(line: str) -> tuple[str, str, str] | None:
+    """One logical line as load() splits it: (the raw text up to the value, the key, the raw value), or None
+    for a blank or comment line."""
+    stripped = line.lstrip(_WHITESPACE)
+    if not stripped or stripped[0] in "#!":
+        return None
+    index, escaped = 0, False
+    while index < len(stripped):
+        char = stripped[index]
+        if not escaped and (char in "=:" or char in _WHITESPACE):
+            break
+        escaped = char == "\\" and not escaped
+        index += 1
+    key = stripped[:index]
+    separator = index
+    if separator < len(stripped) and stripped[separator] in _WHITESPACE:
+        while separator < len(stripped) and stripped[separator] in _WHITESPACE:
+            separator += 1
+    if separator < len(stripped) and stripped[separator] in "=:":
+        separator += 1
+    while separator < len(stripped) and stripped[separator] in _WHITESPACE:
+        separator += 1
+    head = line[: len(line) - len(stripped) + separator]
+    return head, unescape_property(key), stripped[separator:]
+
+
+def logical_lines(text: str) -> list[list[str]]:
+    """The file's natural lines grouped into logical lines (a line ending in an odd number of backslashes continues)."""
+    groups: list[list[str]] = []
+    continuing = False
+    for line in re.split(r"\r\n|\r|\n", text):
+        if continuing:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+        continuing = _ends_continued(line) and (len(groups[-1]) > 1 or split_property(line) is not None)
+    return groups
+
+
 def parse_properties(text: str) -> dict[str, str]:
-    """key=value lines of a properties file as found on a host (the subset kafkactl writes: no continuations)."""
+    """A properties file as java.util.Properties.load reads it: escapes, separators, continuation lines."""
     parsed = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            key, _, value = line.partition("=")
-            parsed[key.strip()] = value.strip().replace("\\\\", "\\")
+    for group in logical_lines(text):
+        split = split_property(join_continued(group))
+        if split:
+            parsed[split[1]] = unescape_property(split[2])
     return parsed
+
+
+def join_continued(lines: list[str]) -> str:
+    """The natural lines of one logical line joined as load() joins them."""
+    joined = lines[0]
+    for line in lines[1:]:
+        joined = joined[:-1] + line.lstrip(_WHITESPACE)
+    return joined

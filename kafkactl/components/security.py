@@ -12,13 +12,19 @@ ACL_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
 STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 
+def jaas_quote(value: str) -> str:
+    """A JAAS option value as both JAAS parsers (StreamTokenizer) read it back: quoted, escapes for \\ " and line breaks."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
 def _module(listener: ResolvedListener) -> str:
     return PLAIN_MODULE if listener.sasl == "plain" else SCRAM_MODULE
 
 
 def client_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
     user = cluster.sasl_users(listener.sasl)[cluster.kafka_broker_sasl_user]
-    return f'{_module(listener)} required username="{user.principal}" password="{user.password.get_secret_value()}";'
+    return f"{_module(listener)} required username={jaas_quote(user.principal)} password={jaas_quote(user.password.get_secret_value())};"
 
 
 def server_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
@@ -26,7 +32,7 @@ def server_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
     login = client_jaas(cluster, listener).removesuffix(";")
     if listener.sasl == "plain":
         accepted = "".join(
-            f' user_{u.principal}="{u.password.get_secret_value()}"' for u in cluster.sasl_plain_users.values()
+            f" user_{u.principal}={jaas_quote(u.password.get_secret_value())}" for u in cluster.sasl_plain_users.values()
         )
         login += accepted
     return login + ";"
@@ -99,7 +105,7 @@ def zookeeper_client_jaas(cluster: ClusterVars) -> str | None:
     user = cluster.zookeeper_digest_users["kafka_broker"]
     return (
         f"Client {{\n    {ZOOKEEPER_DIGEST_MODULE} required\n"
-        f'    username="{user.principal}"\n    password="{user.password.get_secret_value()}";\n}};\n'
+        f"    username={jaas_quote(user.principal)}\n    password={jaas_quote(user.password.get_secret_value())};\n}};\n"
     )
 
 

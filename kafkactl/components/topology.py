@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, ResolvedListener
+from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, ResolvedListener, host_port
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,15 @@ class Topology:
     def zookeeper_connect(self) -> str:
         cluster = self.cluster
         port = cluster.zookeeper_secure_client_port if cluster.zookeeper_ssl_enabled else cluster.zookeeper_client_port
-        return ",".join(f"{h.name}:{port}" for h in self.zookeepers) + cluster.zookeeper_chroot
+        return ",".join(host_port(h.name, port) for h in self.zookeepers) + cluster.zookeeper_chroot
 
     @cached_property
     def quorum_voters(self) -> str:
         port = self.cluster.kafka_controller_port
-        return ",".join(f"{h.node_id}@{h.name}:{port}" for h in self.controllers)
+        return ",".join(f"{h.node_id}@{host_port(h.name, port)}" for h in self.controllers)
 
     def bootstrap_servers(self, listener: ResolvedListener) -> list[str]:
-        return [f"{h.name}:{listener.port}" for h in self.brokers]
+        return [host_port(h.name, listener.port) for h in self.brokers]
 
     def capped(self, replication: int) -> int:
         """A replication factor no larger than the number of brokers."""

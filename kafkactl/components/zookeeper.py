@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kafkactl.components.properties import Properties
-from kafkactl.components.security import ZOOKEEPER_DIGEST_MODULE
+from kafkactl.components.security import ZOOKEEPER_DIGEST_MODULE, jaas_quote
 from kafkactl.components.topology import Topology
-from kafkactl.model import Component, Host
+from kafkactl.model import Component, Host, host_port
 
 
 def zookeeper_properties(topology: Topology, host: Host) -> Properties:
@@ -18,7 +18,7 @@ def zookeeper_properties(topology: Topology, host: Host) -> Properties:
     # Bind quorum ports on every address: peers reach each other by name, not by the bind address.
     props.set("quorumListenOnAllIPs", True)
     for member in topology.zookeepers:
-        props.set(f"server.{member.zookeeper_id}", f"{member.name}:{cluster.zookeeper_peer_port}:{cluster.zookeeper_leader_port}")
+        props.set(f"server.{member.zookeeper_id}", f"{host_port(member.name, cluster.zookeeper_peer_port)}:{cluster.zookeeper_leader_port}")
 
     props.section("Operations")
     props.set("admin.enableServer", False)
@@ -50,6 +50,6 @@ def zookeeper_server_jaas(topology: Topology) -> str | None:
     if cluster.zookeeper_sasl_protocol != "digest":
         return None
     users = "".join(
-        f'\n    user_{u.principal}="{u.password.get_secret_value()}"' for u in cluster.zookeeper_digest_users.values()
+        f"\n    user_{u.principal}={jaas_quote(u.password.get_secret_value())}" for u in cluster.zookeeper_digest_users.values()
     )
     return f"Server {{\n    {ZOOKEEPER_DIGEST_MODULE} required{users};\n}};\n"

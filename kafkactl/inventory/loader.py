@@ -9,6 +9,7 @@ replaced, so a host can change one property without repeating its group's.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import jinja2
 
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.yamlfile import Origin, line_of, load_yaml
+from kafkactl.model import check_host_name
 
 GROUP_KEYS = ("hosts", "vars", "children")
 MERGED_DICT_SUFFIX = "_custom_properties"
+GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass
@@ -69,8 +72,8 @@ class _Reader:
         return self.groups[name]
 
     def read_group(self, name: Any, body: Any, origin: Origin, parent: str | None) -> None:
-        if not isinstance(name, str) or not name:
-            raise InventoryError(f"{origin}: group name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str) or not GROUP_NAME.match(name):
+            raise InventoryError(f"{origin}: group name must be letters, digits, _ . and -, got {name!r}")
         group = self.group(name, origin)
         if parent is not None and name != "all":
             group.parents.add(parent)
@@ -116,6 +119,10 @@ class _Reader:
     def read_host(self, group: Group, host: Any, data: Any, origin: Origin) -> None:
         if not isinstance(host, str) or not host:
             raise InventoryError(f"{origin}: group {group.name}: host name must be a string, got {host!r}")
+        try:
+            check_host_name(host)
+        except ValueError as exc:
+            raise InventoryError(f"{origin}: group {group.name}: {exc}") from None
         group.hosts.add(host)
         self.host_origin.setdefault(host, origin)
         if data is None:

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
-from kafkactl.model import COMPONENTS, ClusterVars, Component, Host, Inventory, first_number
+from kafkactl.masking import names_secret
+from kafkactl.model import COMPONENTS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory, first_number
 
 # node.id of a controller without one in the inventory: this offset plus the number in its name,
 # so controllers and brokers named alike (c1, b1) never share an id.
@@ -50,7 +51,8 @@ HOST_KEYS = {
     *(pattern.format(component=c.value) for pattern in PER_COMPONENT_HOST_KEYS.values() for c in COMPONENTS),
 }
 HEAP_PATTERN = re.compile(r"^\d+[kmgKMG]$")
-SENSITIVE_PROPERTY = re.compile(r"password|secret|jaas|credential", re.IGNORECASE)
+ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class _Problems:
         self.warnings: list[Warning_] = []
 
     def error(self, origin: Origin | str, message: str) -> None:
-        self.errors.append(f"{origin}: {message}")
+        # One problem, one line: a control character an inventory smuggled into a name is shown escaped.
+        self.errors.append(_CONTROL.sub(lambda m: repr(m.group())[1:-1], f"{origin}: {message}"))
 
     def warn(self, origin: Origin, message: str) -> None:
         self.warnings.append(Warning_(origin, message))
@@ -114,12 +117,11 @@ def validate(raw: RawInventory) -> Loaded:
     _check_topology(raw, cluster, hosts, problems)
     _check_ports(cluster, hosts, members, problems)
     problems.raise_if_any()
-    secrets = {*cluster.secrets(), *_secret_texts(members)}
     inventory = Inventory(
         path=str(raw.path),
         cluster=cluster,
         hosts=tuple(h for h in hosts if h is not None),
-        secret_values=tuple(sorted(s for s in secrets if s)),
+        secret_values=tuple(sorted(s for s in _secret_texts(members) if s)),
     )
     return Loaded(inventory, problems.warnings)
 
@@ -198,10 +200,13 @@ def _build_cluster(raw: RawInventory, values: dict[str, Any], origins: dict[str,
 
 
 def _got(err: dict[str, Any]) -> str:
+    """The offending value, unless it is (or may hold) a secret: a password, a user entry, a lookup."""
     if err["type"] in ("missing", "value_error") or isinstance(err.get("input"), dict):
         return ""
     shown = err["input"]
-    return f" (got {shown!r})" if not isinstance(shown, SecretText) else ""
+    if isinstance(shown, SecretText) or any(names_secret(str(part)) or str(part).endswith("_users") for part in err["loc"]):
+        return ""
+    return f" (got {shown!r})"
 
 
 def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
@@ -209,7 +214,7 @@ def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
             return int(value)
         problems.error(host.origins[key], f"host {host.name}: {key}: must be a whole number, got {value!r}")
         return None
@@ -217,6 +222,13 @@ def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
         problems.error(host.origins[key], f"host {host.name}: {key}: must not be negative, got {value}")
         return None
     return value
+
+
+def _check_kafka_id(raw: RawHost, key: str, value: int | None, problems: _Problems) -> None:
+    if value is not None and value > KAFKA_ID_MAX:
+        derived = "" if key in raw.vars else " (derived from the host name)"
+        problems.error(raw.origins.get(key, raw.origin),
+                       f"host {raw.name}: {key}: must be at most {KAFKA_ID_MAX} (Kafka ids are 32-bit), got {value}{derived}")
 
 
 def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
@@ -235,6 +247,9 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
         fields["ssh_host_key_checking"] = "no"
     if RACK_KEY in raw.vars:
         fields["rack"] = str(raw.vars[RACK_KEY])
+        if _CONTROL.search(fields["rack"]):
+            problems.error(raw.origins[RACK_KEY], f"host {raw.name}: {RACK_KEY}: must not contain control characters")
+            del fields["rack"]
 
     zookeeper_id = _id_value(raw, "zookeeper_id", problems)
     broker_id = _id_value(raw, "broker_id", problems)
@@ -254,10 +269,12 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
         fields["broker_id"] = explicit if explicit is not None else number
         if fields["broker_id"] is None:
             problems.error(raw.origin, f"host {raw.name}: broker_id is not set and the host name ends in no number to derive it from")
+        _check_kafka_id(raw, "node_id" if broker_id is None and node_id is not None else "broker_id", fields["broker_id"], problems)
     if Component.KAFKA_CONTROLLER in components:
         fields["node_id"] = node_id if node_id is not None else (None if number is None else CONTROLLER_ID_OFFSET + number)
         if fields["node_id"] is None:
             problems.error(raw.origin, f"host {raw.name}: node_id is not set and the host name ends in no number to derive it from")
+        _check_kafka_id(raw, "node_id", fields["node_id"], problems)
 
     for field, pattern in PER_COMPONENT_HOST_KEYS.items():
         per_component: dict[Component, Any] = {}
@@ -295,6 +312,13 @@ def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> An
             )
         elif item is None:
             problems.error(where, f"host {raw.name}: {key}: {name}: has no value")
+        elif field == "environment" and not ENVIRONMENT_NAME.match(str(name)):
+            problems.error(where, f"host {raw.name}: {key}: {str(name)!r} is not an environment variable name")
+        elif field == "environment" and _CONTROL.search(str(item)):
+            # The value may be a secret (a -D...password=... option): never echoed.
+            problems.error(where, f"host {raw.name}: {key}: {name}: the value must not contain control characters")
+        elif not str(name).strip():
+            problems.error(where, f"host {raw.name}: {key}: a property name must not be empty")
         else:
             flat[str(name)] = ("true" if item else "false") if isinstance(item, bool) else str(item)
     return flat
@@ -401,7 +425,4 @@ def _secret_texts(members: dict[str, RawHost]) -> set[str]:
 
     for host in members.values():
         walk(host.vars)
-        for key, value in host.vars.items():
-            if key.endswith("_custom_properties") and isinstance(value, dict):
-                found.update(str(v) for k, v in value.items() if SENSITIVE_PROPERTY.search(str(k)) and v)
     return found
