@@ -188,7 +188,7 @@ def _pull(connection: Connection, location: str, names: list[str], target: Path)
     ZooKeeper's archive can be large)."""
     import paramiko  # loaded only when a backup is pulled: list and verify work without SSH
 
-    host, user = connection.host.name, connection.host.ssh_user
+    host, user = connection.host.name, connection.user
     source = location
     if user != "root":
         source = f"/var/tmp/.kafkactl-backup-{uuid.uuid4().hex}"

@@ -434,14 +434,24 @@ class Host(Strict):
     """A host of the inventory with its roles, ids and per-host settings."""
 
     name: Annotated[str, AfterValidator(check_host_name)]
+    # How kafkactl reaches the host (kafkactl/inventory/connection.py reads them from ansible_* variables).
+    # None means "as ~/.ssh/config says, else OpenSSH's default" (port 22, user root for kafkactl).
     address: str
-    ssh_port: Port = 22
-    ssh_user: str = "root"
+    ssh_port: Port | None = None
+    ssh_user: str | None = None
     ssh_private_key_file: str | None = None
-    ssh_proxy_jump: str | None = None
-    ssh_known_hosts: str | None = None
-    ssh_host_key_checking: Literal["yes", "accept-new", "no"] = "yes"
+    ssh_password: SecretStr | None = None
+    ssh_proxy_jump: tuple[str, ...] = ()
+    ssh_proxy_command: str | None = None
+    ssh_known_hosts: tuple[str, ...] = ()
+    ssh_host_key_checking: Literal["yes", "accept-new", "no"] | None = None
+    ssh_connect_timeout: float | None = Field(None, gt=0)
+    ssh_identities_only: bool = False
+    ssh_compression: bool = False
+    ssh_server_alive_interval: int = Field(0, ge=0)
     become: bool = False
+    become_method: Literal["sudo", "su"] = "sudo"
+    become_password: SecretStr | None = None
     components: tuple[Component, ...]
     zookeeper_id: Annotated[int, Field(ge=1, le=255)] | None = None
     broker_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None

@@ -120,8 +120,9 @@ kafka_broker:
   hosts: {kafka1: }
 """)
     hosts = {h.name: h for h in read_inventory(inventory).inventory.hosts}
-    assert hosts["zk1"].ssh_proxy_jump == "bastion.example.com"
-    assert hosts["kafka1"].ssh_proxy_jump is None
+    assert hosts["zk1"].ssh_proxy_jump == ("bastion.example.com",)
+    assert hosts["zk1"].ssh_server_alive_interval == 30
+    assert hosts["kafka1"].ssh_proxy_jump == ()
 
 
 def test_even_ensemble_is_a_warning(tmp_path: Path) -> None:

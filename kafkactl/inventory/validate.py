@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kafkactl.errors import InventoryError
+from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import names_secret
@@ -28,14 +29,6 @@ from kafkactl.model import COMPONENTS, KAFKA_ID_MAX, ClusterVars, Component, Hos
 CONTROLLER_ID_OFFSET = 9990
 ZOOKEEPER_ID_RANGE = range(1, 256)
 
-CONNECTION_KEYS = {
-    "ansible_host": "address",
-    "ansible_port": "ssh_port",
-    "ansible_user": "ssh_user",
-    "ansible_ssh_private_key_file": "ssh_private_key_file",
-    "ansible_become": "become",
-}
-SSH_ARGS_KEY = "ansible_ssh_common_args"
 ID_KEYS = ("zookeeper_id", "broker_id", "node_id")
 RACK_KEY = "kafka_broker_rack"
 PER_COMPONENT_HOST_KEYS = {
@@ -44,8 +37,7 @@ PER_COMPONENT_HOST_KEYS = {
     "environment": "{component}_service_environment_overrides",
 }
 HOST_KEYS = {
-    *CONNECTION_KEYS,
-    SSH_ARGS_KEY,
+    *SUPPORTED_VARIABLES,
     *ID_KEYS,
     RACK_KEY,
     *(pattern.format(component=c.value) for pattern in PER_COMPONENT_HOST_KEYS.values() for c in COMPONENTS),
@@ -234,17 +226,11 @@ def _check_kafka_id(raw: RawHost, key: str, value: int | None, problems: _Proble
 def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
     components = tuple(c for c in COMPONENTS if c.value in raw.groups)
     fields: dict[str, Any] = {"name": raw.name, "address": raw.name, "components": components}
-    for key, field in CONNECTION_KEYS.items():
-        if key in raw.vars:
-            fields[field] = raw.vars[key]
-    ssh_args = str(raw.vars.get(SSH_ARGS_KEY, ""))
-    for option, field in (("ProxyJump", "ssh_proxy_jump"), ("UserKnownHostsFile", "ssh_known_hosts"),
-                          ("StrictHostKeyChecking", "ssh_host_key_checking")):
-        match = re.search(rf"{option}[= ]\s*(\S+)", ssh_args)
-        if match:
-            fields[field] = match.group(1).strip("'\"")
-    if fields.get("ssh_host_key_checking") in ("off", "false"):
-        fields["ssh_host_key_checking"] = "no"
+    fields.update(connection_fields(
+        raw.vars,
+        error=lambda key, message: problems.error(raw.origins.get(key, raw.origin), f"host {raw.name}: {message}"),
+        warn=lambda key, message: problems.warn(raw.origins.get(key, raw.origin), f"host {raw.name}: {message}"),
+    ))
     if RACK_KEY in raw.vars:
         fields["rack"] = str(raw.vars[RACK_KEY])
         if _CONTROL.search(fields["rack"]):
@@ -288,7 +274,7 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
     except ValidationError as exc:
         for err in exc.errors():
             field = str(err["loc"][0])
-            key = next((k for k, f in CONNECTION_KEYS.items() if f == field), field)
+            key = next((k for k, f in CONNECTION_VARIABLES.items() if f == field and k in raw.vars), field)
             where = raw.origins.get(key, raw.origin)
             problems.error(where, f"host {raw.name}: {key}: {err['msg']}{_got(err)}")
         return None
