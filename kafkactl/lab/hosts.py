@@ -300,7 +300,7 @@ def remove_network() -> None:
         run(["podman", "network", "rm", NETWORK], check=False, timeout=60)
 
 
-def _hybrid_cgroup2_mount() -> str | None:
+def hybrid_cgroup2_mount() -> str | None:
     """The cgroup2 mount of a hybrid cgroup v1/v2 machine (``/sys/fs/cgroup/unified``), if any."""
     try:
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -327,7 +327,7 @@ def container_args(state_dir: Path, name: str, state: dict, image: str) -> tuple
     # it inside a container: units such as user@.service hang in "final-sigkill" and
     # the next SSH login of that user blocks. With the cgroup2 hierarchy mounted
     # systemd runs in hybrid mode and tracks processes through cgroup.events.
-    unified = _hybrid_cgroup2_mount()
+    unified = hybrid_cgroup2_mount()
     if unified:
         extra += ["--volume", f"{unified}:/sys/fs/cgroup/unified:rw"]
     args = [

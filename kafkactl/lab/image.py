@@ -74,6 +74,25 @@ RuntimeMaxUse=32M
 
 SUDOERS = f"{DEPLOY_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
 
+# The image carries no host keys (every host would share them). A host the lab creates gets its own
+# keys copied in before first boot; any other container of the image (Molecule's) makes them here,
+# before sshd starts: without keys ssh.service fails at boot until systemd's start limit refuses it.
+HOST_KEYS_UNIT_NAME = "ssh-host-keys.service"
+HOST_KEYS_UNIT = """\
+[Unit]
+Description=SSH host keys of this host, made when missing
+Before=ssh.service
+
+[Service]
+Type=oneshot
+# -A makes only the key types that are missing: keys installed before first boot are kept.
+ExecStart=/usr/bin/ssh-keygen -A
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target ssh.service
+"""
+
 RECIPE_VERSION = 1
 
 
@@ -86,6 +105,7 @@ def _recipe_digest() -> str:
         "sshd": SSHD_CONFIG,
         "journald": JOURNALD_CONFIG,
         "sudoers": SUDOERS,
+        "host_keys_unit": HOST_KEYS_UNIT,
         "deploy": [DEPLOY_USER, DEPLOY_UID],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
@@ -105,7 +125,8 @@ def _chroot(rootfs: Path, *cmd: str) -> None:
 
 def _customize(rootfs: Path) -> None:
     """Turn the debootstrapped tree into a bootable container image tree."""
-    # Host keys are generated per lab host and installed when the container is created.
+    # Host keys are generated per lab host and installed when the container is created (or made at
+    # first boot by HOST_KEYS_UNIT when nothing installed them).
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     # An empty machine-id makes systemd generate a fresh one in every container.
@@ -123,7 +144,8 @@ def _customize(rootfs: Path) -> None:
 
     _chroot(rootfs, "systemctl", "set-default", "multi-user.target")
     _chroot(rootfs, "systemctl", "mask", *MASKED_UNITS)
-    _chroot(rootfs, "systemctl", "enable", "ssh.service")
+    (rootfs / "etc/systemd/system" / HOST_KEYS_UNIT_NAME).write_text(HOST_KEYS_UNIT)
+    _chroot(rootfs, "systemctl", "enable", HOST_KEYS_UNIT_NAME, "ssh.service")
 
     _chroot(rootfs, "groupadd", "--gid", str(DEPLOY_UID), DEPLOY_USER)
     _chroot(

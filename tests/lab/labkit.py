@@ -1,28 +1,82 @@
 """Lab tests: real hosts (podman containers with systemd and sshd) running real ZooKeeper and Kafka JVMs.
 
 They bring the lab up themselves (`kafkactl lab up`, which installs what it needs) and take it down
-at the end of each module. Deselect them with `-m "not lab"`.
+at the end of each module. Deselect them with `-m "not lab"`. They run beside another lab on the same
+machine with `KAFKACTL_LAB_NAME=NAME KAFKACTL_LAB_SUBNET=10.219.N.0/24`: host names, addresses and
+container names come from what `lab up` recorded (inventory.yml, lab.json), never from constants.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
 
 from helpers import run_cli
 
+T = TypeVar("T")
+# The BROKER listener kafkactl gives every broker unless the inventory says otherwise (kafkactl/model.py).
+BROKER_PORT = 9091
+
+
+def wait_until(host: str, awaited: str, observe: Callable[[], T], done: Callable[[T], bool], timeout: float,
+               interval: float = 1.0) -> T:
+    """Poll `observe()` until `done(observation)`; past `timeout` fail naming the host, what was awaited and
+    the last observation (an exception raised by `observe` counts as an observation)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            last: T | str = observe()
+            if done(last):
+                return last
+        except Exception as exc:  # noqa: BLE001 - the failure message shows it
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{host}: {awaited}: not within {timeout:.0f} s; last observed: {last!r}")
+        time.sleep(interval)
+
 
 class Lab:
-    """A lab brought up for one test module: its inventory and a way into its hosts."""
+    """A lab brought up for one test module: its inventory, its hosts as recorded, and a way into them."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.inventory = state_dir / "inventory.yml"
+        self.recorded = json.loads((state_dir / "lab.json").read_text())
+
+    def hosts(self, group: str) -> list[str]:
+        """The inventory's hosts of `group`, in inventory order."""
+        data = yaml.safe_load(self.inventory.read_text())
+        return list(data["all"]["children"][group]["hosts"])
+
+    def address(self, host: str) -> str:
+        return self.recorded["hosts"][host]["address"]
+
+    def container(self, host: str) -> str:
+        return self.recorded["hosts"][host]["container"]
+
+    def inventory_vars(self) -> dict:
+        return yaml.safe_load(self.inventory.read_text())["all"]["vars"]
+
+    def bootstrap(self) -> str:
+        """The brokers' client endpoints, by the names they advertise: first checks that this machine resolves
+        each name to this lab's address (another lab of the same host names brought up later wins /etc/hosts)."""
+        brokers = self.hosts("kafka_broker")
+        for broker in brokers:
+            resolved = socket.gethostbyname(broker)
+            assert resolved == self.address(broker), (
+                f"{broker}: this machine resolves it to {resolved}, not to this lab's {self.address(broker)} "
+                f"(another lab with the same host names was brought up later)")
+        return ",".join(f"{broker}:{BROKER_PORT}" for broker in brokers)
 
     def ssh(self, host: str, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -55,6 +109,7 @@ def bring_up(tmp_path_factory: pytest.TempPathFactory, *lab_args: str) -> Lab:
 
 
 def take_down(lab: Lab) -> None:
+    network = lab.recorded["network"]
     run_cli("lab", "down", "--state-dir", str(lab.state_dir))
     shutil.rmtree(lab.state_dir, ignore_errors=True)
-    assert "# BEGIN kafkactl-lab" not in Path("/etc/hosts").read_text(), "lab down left its /etc/hosts block"
+    assert f"# BEGIN {network}" not in Path("/etc/hosts").read_text(), "lab down left its /etc/hosts block"
