@@ -104,13 +104,16 @@ def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[
 # KRaft controllers ---------------------------------------------------------------------------
 
 
+def _describe_quorum(connection: Connection, cluster: ClusterVars, host: Host, what: str):
+    """kafka-metadata-quorum describe (--status or --replication), asked of this controller."""
+    return kafka_tool(connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
+                      ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config",
+                       admin_config(cluster), "describe", what])
+
+
 def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, str]]:
     """`describe --status` of the metadata quorum, asked of this controller."""
-    result = kafka_tool(
-        connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-        ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config", admin_config(cluster),
-         "describe", "--status"],
-    )
+    result = _describe_quorum(connection, cluster, host, "--status")
     status = dict(re.findall(r"^(\w+):\s*(.*)$", result.stdout, re.M))
     leader = status.get("LeaderId", "")
     ok = result.code == 0 and leader.lstrip("-").isdigit() and int(leader) >= 0
@@ -210,11 +213,7 @@ def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, broker
 
 def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, int]]:
     """Every voter of the metadata quorum within VOTER_LAG_LIMIT records of the leader."""
-    result = kafka_tool(
-        connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-        ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config", admin_config(cluster),
-         "describe", "--replication"],
-    )
+    result = _describe_quorum(connection, cluster, host, "--replication")
     lags: dict[str, int] = {}
     for line in result.stdout.splitlines():
         columns = line.split()

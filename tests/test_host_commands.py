@@ -26,7 +26,7 @@ from kafkactl.model import ClusterVars, Component, Host, Phase
 from kafkactl.plan import FileFacts, HostFacts, make_plan
 from kafkactl.remote import Command
 from kafkactl.report import Report
-from kafkactl.transport import CommandResult, TransportError
+from kafkactl.transport import CommandResult, SshOptions, Transport, TransportError
 
 from helpers import ROOT
 
@@ -57,22 +57,13 @@ class RecordingHost:
         self.uploads.append((path, content, mode, owner, group, keep_previous))
 
 
-@dataclass
-class RecordingTransport:
-    connections: dict[str, RecordingHost]
-    forks: int = 1
+class RecordingTransport(Transport):
+    def __init__(self, recorders: dict[str, RecordingHost]) -> None:
+        super().__init__([recorder.host for recorder in recorders.values()], SshOptions(), forks=1)
+        self.recorders = recorders
 
-    def connection(self, name: str) -> RecordingHost:
-        return self.connections[name]
-
-    def each(self, items, work):
-        results = []
-        for item in items:
-            try:
-                results.append((item, work(item)))
-            except TransportError as exc:
-                results.append((item, exc))
-        return results
+    def connection(self, name: str) -> RecordingHost:  # type: ignore[override]
+        return self.recorders[name]
 
 
 def scram_kraft_inventory(tmp_path: Path, password: str = PASSWORD) -> Path:
