@@ -1,18 +1,39 @@
-"""A canary that outlives molecule's steps: a process of its own producing and consuming until it is told to stop.
+"""The canary: one contract for every lab test (tests/lab/canary.py runs it in-process) and every Molecule
+scenario (this file run as a process of its own, so side_effect can start it and verify stop it).
 
-Like tests/lab/canary.py (an idempotent acks=all producer at 100 messages a second to a topic of its own
-with 6 partitions, replication factor 3 and min.insync.replicas=2, and a consumer in a group), but run
-as a separate process, so that side_effect can start it before the migration and verify can stop it:
+While the cluster is being changed, a producer sends `canary-N` at 100 messages a second to a topic of
+the canary's own (6 partitions, replication factor 3, min.insync.replicas=2) and a consumer in a group
+reads along. When the test stops it, production ends, every message still in flight is awaited, and the
+whole topic is read back up to its end offsets. The report counts:
+
+- lost: acknowledged (a delivery report without error) but not read back;
+- duplicated: read back more than once (each with its partition@offset places);
+- produce errors: delivery reports with an error (messages the producer gave up on);
+- unavailable: the longest gap between acknowledgements, from the start until production stopped (a
+  cluster that stops acknowledging at the end counts up to the stop);
+- stopped by: "test" when the test stopped it, otherwise its own time limit (`max_seconds`);
+- read back complete: every partition read up to its end offset within the read's time limit.
+
+The verdict (`verdict()`) is strict: 0 lost, 0 duplicated, 0 produce errors, stopped by the test, the read
+back complete, and the longest gap at most the limit the test or scenario states for what it does. A test
+whose fault can write a message twice on the client's side (a broker SIGKILLed: the producer never learns
+that a batch it retries was written) may allow duplicates, naming that fault; they are reported either way.
+
+The producer is configured so that a healthy roll yields no duplicate: idempotent, acks=all, at most 5
+requests in flight (the idempotent producer keeps their order), and a delivery timeout (message.timeout.ms)
+of 10 minutes, longer than any health gate (kafkactl's --gate-timeout defaults to 300 s): a message that
+times out makes the idempotent producer bump its epoch, after which a retried batch can be written twice.
+
+As a process of its own:
 
     python3 canary.py start DIR BOOTSTRAP      # returns once it produces; the process keeps running
-    python3 canary.py checkpoint DIR NAME      # every message acknowledged so far is in the topic?
+    python3 canary.py checkpoint DIR NAME      # the report so far: every message acknowledged so far read back?
     python3 canary.py stop DIR                 # stop producing, read the whole topic, write the report
     python3 canary.py kill DIR                 # cleanup: end a canary a failed run left running
 
 It talks through files in DIR/canary: `NAME.request` asks, `NAME.json` is the answer (`stop.json` the
-final report). The report counts the acknowledged messages missing from the topic (none may be) and
-those found twice. The process also stops by itself when DIR/canary disappears (molecule destroy prunes
-it) or after --max-seconds.
+final report). The process also stops by itself when DIR/canary disappears (molecule destroy prunes it)
+or after --max-seconds (which the verdict then fails).
 """
 
 from __future__ import annotations
@@ -33,50 +54,72 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 RATE_PER_SECOND = 100
 POLL_S = 0.5
+DELIVERY_TIMEOUT_MS = 600_000
+FLUSH_AT_STOP_S = 120
+READ_BACK_S = 180
+MAX_SECONDS = 1800
+STOPPED_BY_TEST = "test"
 
 
 class Canary:
-    def __init__(self, bootstrap: str, folder: Path) -> None:
-        self.bootstrap, self.folder = bootstrap, folder
+    def __init__(self, bootstrap: str, max_seconds: float = MAX_SECONDS) -> None:
+        self.bootstrap = bootstrap
         self.topic = f"kafkactl-canary-{time.time_ns()}"
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.produced = 0
         self.acked: set[str] = set()
+        self.produce_errors: Counter[str] = Counter()
+        self.client_errors: Counter[str] = Counter()
         self.consumed = 0
-        self.errors: Counter[str] = Counter()
         self.fatal = 0
-        self.started = time.time()
         admin = AdminClient({"bootstrap.servers": bootstrap})
         for future in admin.create_topics([NewTopic(self.topic, 6, 3, config={"min.insync.replicas": "2"})]).values():
             future.result(60)
+        self.started = time.monotonic()
+        self.deadline = self.started + max_seconds
+        self.max_seconds = max_seconds
+        self.last_ack = self.started
+        self.longest_gap = (0.0, 0.0)  # seconds, and when it ended (seconds after the start)
+        self.production_stopped: float | None = None
+        self.in_flight_at_stop: int | None = None
+        self.stopped_by: str | None = None
         self.threads = [threading.Thread(target=self._produce, daemon=True), threading.Thread(target=self._consume, daemon=True)]
         for thread in self.threads:
             thread.start()
 
+    def _note_gap(self, until: float) -> None:
+        if until - self.last_ack > self.longest_gap[0]:
+            self.longest_gap = (until - self.last_ack, until - self.started)
+
     def _delivered(self, error, message) -> None:
-        if error is None:
-            with self.lock:
-                self.acked.add(message.value().decode())
-        else:
-            self.errors[f"delivery: {error.str()}"] += 1
+        if error is not None:
+            self.produce_errors[error.str()] += 1
+            return
+        now = time.monotonic()
+        with self.lock:
+            if self.production_stopped is None:
+                self._note_gap(now)
+                self.last_ack = now
+            self.acked.add(message.value().decode())
 
     def _producer(self, fatal: threading.Event) -> Producer:
         def on_error(error: KafkaError) -> None:
-            self.errors[f"client: {error.str()}"] += 1
+            self.client_errors[error.str()] += 1
             if error.fatal():
                 fatal.set()
 
         return Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
-                         "delivery.timeout.ms": 300000, "linger.ms": 5, "error_cb": on_error})
+                         "max.in.flight.requests.per.connection": 5, "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+                         "linger.ms": 5, "error_cb": on_error})
 
     def _produce(self) -> None:
         fatal = threading.Event()
         producer = self._producer(fatal)
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and time.monotonic() < self.deadline:
             if fatal.is_set():  # an idempotent producer that hit a fatal error produces nothing more: start another
                 self.fatal += 1
-                producer.flush(30)
+                producer.flush(FLUSH_AT_STOP_S)
                 fatal.clear()
                 producer = self._producer(fatal)
             try:
@@ -86,12 +129,15 @@ class Canary:
                 pass
             producer.poll(0)
             time.sleep(1 / RATE_PER_SECOND)
-        producer.flush(300)
+        with self.lock:
+            self.production_stopped = time.monotonic()
+            self._note_gap(self.production_stopped)
+        self.in_flight_at_stop = producer.flush(FLUSH_AT_STOP_S)
 
     def _consume(self) -> None:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.topic, "auto.offset.reset": "earliest"})
         consumer.subscribe([self.topic])
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and self.production_stopped is None:
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 self.consumed += 1
@@ -109,7 +155,7 @@ class Canary:
             seen: Counter[str] = Counter()
             where: dict[str, list[str]] = {}
             positions = dict.fromkeys(ends, 0)
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + READ_BACK_S
             while any(positions[p] < ends[p] for p in ends) and time.monotonic() < deadline:
                 message = consumer.poll(1.0)
                 if message is None or message.error() or message.offset() >= ends[message.partition()]:
@@ -122,25 +168,76 @@ class Canary:
                 positions[message.partition()] = message.offset() + 1
         finally:
             consumer.close()
-        missing = sorted(acked - set(seen), key=lambda v: int(v.split("-")[1]))
+        lost = sorted(acked - set(seen), key=lambda v: int(v.split("-")[1]))
         duplicated = sorted(f"{v} at {' and '.join(where[v])}" for v, count in seen.items() if count > 1)
-        return {"topic": self.topic, "acknowledged": len(acked), "read": sum(seen.values()), "missing": len(missing),
-                "missing_first": missing[:20], "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
+        unread = {p: f"{positions[p]} of {ends[p]}" for p in ends if positions[p] < ends[p]}
+        return {"topic": self.topic, "acknowledged": len(acked), "read": sum(seen.values()),
+                "read_complete": not unread, "unread": unread,
+                "lost": len(lost), "lost_first": lost[:20], "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
 
     def report(self, acked: set[str]) -> dict:
-        return {**self.read(acked), "produced": self.produced, "consumed_live": self.consumed, "fatal_producer_errors": self.fatal,
-                "errors": dict(self.errors.most_common(10)), "seconds": round(time.time() - self.started)}
+        with self.lock:
+            now = time.monotonic()
+            gap = self.longest_gap if self.production_stopped is not None else max(
+                self.longest_gap, (now - self.last_ack, now - self.started))
+        return {**self.read(acked), "produced": self.produced, "consumed_live": self.consumed,
+                "produce_errors": sum(self.produce_errors.values()), "produce_errors_first": dict(self.produce_errors.most_common(10)),
+                "longest_gap_s": round(gap[0], 1), "longest_gap_ended_s": round(gap[1], 1),
+                "stopped_by": self.stopped_by, "fatal_producer_errors": self.fatal,
+                "client_errors": dict(self.client_errors.most_common(10)), "seconds": round(time.monotonic() - self.started)}
 
     def checkpoint(self) -> dict:
         with self.lock:
             acked = set(self.acked)
         return self.report(acked)
 
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
     def stop(self) -> dict:
+        """Stop producing (unless the time limit did), await what is in flight, read the whole topic back."""
+        self.stopped_by = f"its time limit ({self.max_seconds:.0f} s)" if self.expired() else STOPPED_BY_TEST
         self.stopping.set()
         for thread in self.threads:
-            thread.join(360)
-        return self.report(set(self.acked))
+            thread.join(FLUSH_AT_STOP_S + 60)
+        return {**self.report(set(self.acked)), "in_flight_at_stop": self.in_flight_at_stop}
+
+
+def verdict(report: dict, max_gap_s: float, duplicates_allowed_because: str | None = None, final: bool = True) -> list[str]:
+    """What breaks the contract (the module's docstring) in `report`; empty when it holds.
+
+    `max_gap_s`: the longest gap between acknowledgements the test or scenario accepts for what it does.
+    `duplicates_allowed_because`: the fault that explains client-side duplicates, in a test that injects one.
+    `final=False` judges a checkpoint of a canary still running (not stopped yet).
+    """
+    problems = []
+    if report["acknowledged"] == 0:
+        problems.append("no message was acknowledged")
+    if report["lost"]:
+        problems.append(f"{report['lost']} acknowledged messages lost, first {report['lost_first'][:5]}")
+    if report["duplicated"] and not duplicates_allowed_because:
+        problems.append(f"{report['duplicated']} messages duplicated, first {report['duplicated_first'][:5]}")
+    if report["produce_errors"]:
+        problems.append(f"{report['produce_errors']} produce errors: {report['produce_errors_first']}")
+    if not report["read_complete"]:
+        problems.append(f"read back incomplete within {READ_BACK_S} s: {report['unread']}")
+    if report["longest_gap_s"] > max_gap_s:
+        problems.append(f"unavailable {report['longest_gap_s']} s (longest gap between acknowledgements, "
+                        f"ending {report['longest_gap_ended_s']} s after the start), limit {max_gap_s} s")
+    if final and report["stopped_by"] != STOPPED_BY_TEST:
+        problems.append(f"stopped by {report['stopped_by']}, not by the test")
+    if final and report.get("in_flight_at_stop"):
+        problems.append(f"{report['in_flight_at_stop']} messages neither acknowledged nor failed {FLUSH_AT_STOP_S} s after the stop")
+    return problems
+
+
+def summary(report: dict, duplicates_allowed_because: str | None = None) -> str:
+    """One line for the test's output, duplicates included whether allowed or not."""
+    allowed = f" (allowed: {duplicates_allowed_because})" if report["duplicated"] and duplicates_allowed_because else ""
+    return (f"canary {report['topic']}: produced {report['produced']}, acknowledged {report['acknowledged']}, "
+            f"read back {report['read']}; lost {report['lost']}, duplicated {report['duplicated']}{allowed} "
+            f"{report['duplicated_first'][:5]}, produce errors {report['produce_errors']}, "
+            f"longest gap {report['longest_gap_s']} s, stopped by {report['stopped_by']}, {report['seconds']} s")
 
 
 def _write(path: Path, data: dict) -> None:
@@ -150,20 +247,15 @@ def _write(path: Path, data: dict) -> None:
 
 
 def run(folder: Path, bootstrap: str, max_seconds: float) -> int:
-    canary = Canary(bootstrap, folder)
+    canary = Canary(bootstrap, max_seconds)
     _write(folder / "started.json", {"topic": canary.topic, "pid": os.getpid()})
-    deadline = time.monotonic() + max_seconds
     while folder.is_dir():
-        requests = sorted(folder.glob("*.request"))
-        for request in requests:
-            name = request.stem
-            if name == "stop":
-                continue
-            _write(folder / f"{name}.json", canary.checkpoint())
-            request.unlink()
-        if (folder / "stop.request").exists() or time.monotonic() > deadline:
+        for request in sorted(folder.glob("*.request")):
+            if request.stem != "stop":
+                _write(folder / f"{request.stem}.json", canary.checkpoint())
+                request.unlink()
+        if (folder / "stop.request").exists() or canary.expired():
             report = canary.stop()
-            report["stopped_by"] = "request" if (folder / "stop.request").exists() else f"--max-seconds {max_seconds:.0f}"
             if folder.is_dir():
                 _write(folder / "stop.json", report)
             return 0
@@ -178,7 +270,7 @@ def _wait_for(path: Path, process_alive, timeout: float) -> dict:
         if not process_alive():
             raise SystemExit(f"the canary process is gone without writing {path}; see {path.parent / 'canary.log'}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"no {path} within {timeout:.0f} s; see {path.parent / 'canary.log'}")
+            raise SystemExit(f"no {path} within {timeout:.0f} s (the canary process still runs); see {path.parent / 'canary.log'}")
         time.sleep(0.2)
     return json.loads(path.read_text())
 
@@ -202,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         command = sub.add_parser(name)
         command.add_argument("directory", type=Path)
         command.add_argument("bootstrap")
-        command.add_argument("--max-seconds", type=float, default=1800)
+        command.add_argument("--max-seconds", type=float, default=MAX_SECONDS)
     checkpoint = sub.add_parser("checkpoint")
     checkpoint.add_argument("directory", type=Path)
     checkpoint.add_argument("name")
@@ -235,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         (folder / f"{args.name}.request").touch()
         report = _wait_for(folder / f"{args.name}.json", _pid_alive(folder), 300)
         print(json.dumps(report))
-        return 1 if report["missing"] else 0
+        return 1 if report["lost"] else 0
     if args.command == "kill":
         if not _pid_alive(folder)():
             print("no canary running")
@@ -257,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     print(json.dumps(report))
+    if alive():
+        print(f"the canary process still runs 60 s after writing its report; see {folder / 'canary.log'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -196,7 +196,7 @@ def check(scenario: Scenario) -> dict:
     found["data"] = json.loads(data.stdout) if data.stdout.strip() else {"ok": False, "problems": [data.stderr[-3000:]]}
     canary = subprocess.run([sys.executable, str(HERE / "canary.py"), "checkpoint", str(scenario.directory), "after-rollback"],
                             capture_output=True, text=True, timeout=600, check=False)
-    found["canary"] = json.loads(canary.stdout) if canary.stdout.strip() else {"missing": None, "error": canary.stderr[-3000:]}
+    found["canary"] = json.loads(canary.stdout) if canary.stdout.strip() else {"lost": None, "error": canary.stderr[-3000:]}
     return found
 
 
@@ -243,7 +243,7 @@ def step(scenario: Scenario, name: str) -> int:
         scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "log": str(path)})
         print(f"{found['status']['state_line']}; plan {scenario.inventory.name}: exit {found['zookeeper_plan']['exit']}; "
               f"data: {'intact' if found['data'].get('ok') else found['data'].get('problems')}; canary: "
-              f"{found['canary'].get('missing')} of {found['canary'].get('acknowledged')} acknowledged messages missing")
+              f"{found['canary'].get('lost')} of {found['canary'].get('acknowledged')} acknowledged messages lost")
         return 0
     raise SystemExit(f"unknown step {name!r}: one of {', '.join(STEPS)}")
 

@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
 
-from labkit import Lab, bring_up, take_down
+from labkit import Lab, bring_up, take_down, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -37,15 +37,19 @@ def test_interrupted_phase_blocks_apply_and_resumes(lab: Lab) -> None:
     migration = str(lab.state_dir / "migration.yml")
     process = subprocess.Popen([sys.executable, "-m", "kafkactl", "migrate", "kraft", migration, "--phase", "dual-write", "--yes"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    seen = []
-    deadline = time.monotonic() + 600
-    for line in process.stdout:  # stop kafkactl right after the first broker restarted with the migration flag
-        seen.append(line)
-        if "restarted kafka-broker" in line or time.monotonic() > deadline:
-            break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    assert any("restarted kafka-broker" in line for line in seen), "".join(seen)[-3000:]
+    seen: list[str] = []
+
+    def read_output() -> None:
+        for line in process.stdout:
+            seen.append(line)
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:  # stop kafkactl right after the first broker restarted with the migration flag
+        wait_until("kafkactl migrate kraft --phase dual-write", "its output naming a restarted broker",
+                   lambda: "".join(seen)[-2000:], lambda output: "restarted kafka-broker" in output, 600, interval=0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
 
     status = lab.kafkactl("migrate", "kraft", migration, "--status")
     assert "between state 1 and state 2a" in status.stdout, status.stdout

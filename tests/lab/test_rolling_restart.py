@@ -8,14 +8,20 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from canary import Canary
-from labkit import Lab, bring_up, take_down
+from labkit import Lab, bring_up, take_down, wait_until
 
-BOOTSTRAP = "kafka1:9091,kafka2:9091,kafka3:9091"
+# Longest gap between canary acknowledgements each test accepts: a roll moves partition leaders one
+# broker at a time (seconds); a SIGKILLed broker is noticed only when its ZooKeeper session expires
+# (18 s) and its leaders are elected elsewhere.
+ROLL_MAX_GAP_S = 30
+KILL_MAX_GAP_S = 60
+# Why the kill test accepts client-side duplicates: a batch the killed leader had replicated but not
+# acknowledged is retried by the producer to the new leader, whose idempotence state may not know it.
+KILLED_BROKER = "a broker SIGKILLed while the producer had batches in flight to it"
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +42,13 @@ def _latest_journal(lab: Lab) -> dict | None:
     return json.loads(runs[-1].read_text()) if runs else None
 
 
-def _wait_for_entry(lab: Lab, started_after: float, matches, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_for_entry(lab: Lab, started_after: float, awaited: str, matches, timeout: float = 600) -> dict:
+    def entries() -> list[dict]:
         journal = _latest_journal(lab)
-        if journal and journal["started"] >= started_after:
-            for entry in journal["entries"]:
-                if matches(entry):
-                    return entry
-        time.sleep(0.5)
-    raise AssertionError("the run never reached the awaited step")
+        return journal["entries"] if journal and journal["started"] >= started_after else []
+
+    found = wait_until("the run's journal", awaited, entries, lambda seen: any(matches(e) for e in seen), timeout, interval=0.5)
+    return next(e for e in found if matches(e))
 
 
 def _started_at(lab: Lab, host: str, service: str = "kafka-broker") -> str:
@@ -53,29 +56,27 @@ def _started_at(lab: Lab, host: str, service: str = "kafka-broker") -> str:
 
 
 def test_full_rolling_restart_loses_nothing(lab: Lab) -> None:
-    with Canary(BOOTSTRAP) as canary:
-        time.sleep(5)
+    with Canary(lab.bootstrap()) as canary:
         outcome = lab.kafkactl("restart", str(lab.inventory))
-        time.sleep(5)
+        canary.settle()
     assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
     assert "Restart plan: one host at a time" in outcome.stdout
     assert "leads its zookeepers: restarted last" in outcome.stdout
     assert "leads its kafka brokers: restarted last" in outcome.stdout
     assert outcome.stdout.count("restarted kafka-zookeeper") == 6  # the log line and the summary, per host
-    report = canary.verify()
-    print(report)
-    assert report.acknowledged > 500 and report.missing == [] and report.duplicated == []
+    canary.check(ROLL_MAX_GAP_S)
 
 
 def test_broker_killed_mid_roll_halts_and_resume_completes(lab: Lab) -> None:
-    with Canary(BOOTSTRAP) as canary:
+    with Canary(lab.bootstrap()) as canary:
         started = time.time()
         run = _kafkactl("restart", str(lab.inventory), "--component", "broker", "--gate-timeout", "40")
         # The victim is the broker restarted last (the active controller): whenever the kill lands, the
         # run must stop in a gate before the broker between them is touched.
         victim = _active_controller(lab)
-        first = _wait_for_entry(lab, started, lambda e: e["step"] == "restart kafka_broker" and e["restarted"])
-        bystander = next(b for b in ("kafka1", "kafka2", "kafka3") if b not in (victim, first["host"]))
+        first = _wait_for_entry(lab, started, "a broker restarted",
+                                lambda e: e["step"] == "restart kafka_broker" and e["restarted"])
+        bystander = next(b for b in lab.hosts("kafka_broker") if b not in (victim, first["host"]))
         before = _started_at(lab, bystander)
         # SIGKILL, then keep it down (a machine that stays dead) until the test brings it back.
         killed = lab.ssh(victim, "systemctl kill -s KILL kafka-broker && systemctl stop kafka-broker")
@@ -90,26 +91,24 @@ def test_broker_killed_mid_roll_halts_and_resume_completes(lab: Lab) -> None:
         assert resumed.exit_code == 0, resumed.stderr + resumed.stdout[-3000:]
         assert f"{first['host']}: restarted by the run being resumed; re-checking its gates" in resumed.stdout
         assert f"{first['host']}: restarted kafka-broker" not in resumed.stdout
-        time.sleep(5)
+        canary.settle()
     again = lab.kafkactl("restart", str(lab.inventory), "--component", "broker", "--resume")
     assert again.exit_code == 1 and "finished; there is nothing to resume" in again.stderr
     runs = lab.kafkactl("runs", str(lab.inventory))
     assert "restart  failed" in runs.stdout and "restart  done" in runs.stdout
-    report = canary.verify()
-    print(report)
-    assert report.acknowledged > 500 and report.missing == [] and report.duplicated == []
+    canary.check(KILL_MAX_GAP_S, duplicates_allowed_because=KILLED_BROKER)
 
 
 def test_ssh_cut_mid_apply_leaves_no_half_written_file_and_resume_completes(lab: Lab) -> None:
     changed = lab.variant("cut.yml", lambda d: d["all"]["children"]["kafka_broker"]["vars"].update(
         kafka_broker_custom_properties={"log.retention.hours": 48}))
-    address = {h: a for h, a in _addresses(lab).items()}
-    with Canary(BOOTSTRAP) as canary:
+    with Canary(lab.bootstrap()) as canary:
         started = time.time()
         run = _kafkactl("apply", str(changed), "--gate-timeout", "30")
-        second = _wait_for_entry(lab, started, lambda e: e["step"] == "roll kafka_broker" and e["status"] == "running"
+        second = _wait_for_entry(lab, started, "the roll reaching its second broker",
+                                 lambda e: e["step"] == "roll kafka_broker" and e["status"] == "running"
                                  and len(_broker_entries(lab)) >= 2)
-        cut = ["iptables", "-I", "OUTPUT", "-d", address[second["host"]], "-p", "tcp", "--dport", "22", "-j", "REJECT",
+        cut = ["iptables", "-I", "OUTPUT", "-d", lab.address(second["host"]), "-p", "tcp", "--dport", "22", "-j", "REJECT",
                "--reject-with", "tcp-reset"]
         subprocess.run(cut, check=True)
         try:
@@ -118,30 +117,28 @@ def test_ssh_cut_mid_apply_leaves_no_half_written_file_and_resume_completes(lab:
             subprocess.run(["iptables", "-D", *cut[2:]], check=True)
         assert run.returncode == 1, stdout[-3000:]
         assert f"host {second['host']}:" in stderr and ("cannot reach" in stderr or "connection lost" in stderr), stderr
-        for broker in ("kafka1", "kafka2", "kafka3"):
+        for broker in lab.hosts("kafka_broker"):
             content = lab.ssh(broker, "cat /etc/kafka/server.properties").stdout
             assert content.rstrip().endswith(("transaction.state.log.min.isr=2", "log.retention.hours=48")), content[-300:]
         resumed = lab.kafkactl("apply", str(changed), "--resume")
         assert resumed.exit_code == 0, resumed.stderr + resumed.stdout[-3000:]
         assert lab.kafkactl("plan", str(changed)).exit_code == 0
-        time.sleep(5)
-    report = canary.verify()
-    print(report)
-    assert report.acknowledged > 300 and report.missing == [] and report.duplicated == []
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S)
 
 
 def _active_controller(lab: Lab) -> str:
-    java = "java -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-3.9.2/libs/*'"
-    data = lab.ssh("kafka1", f"{java} org.apache.zookeeper.ZooKeeperMain -server zk1:2181 get /controller").stdout
-    return f"kafka{json.loads(next(l for l in data.splitlines() if l.startswith('{')))['brokerid']}"
+    """The broker whose id ZooKeeper's /controller names."""
+    brokers = lab.hosts("kafka_broker")
+    libs = f"/opt/kafka/kafka_2.13-{lab.inventory_vars()['kafka_version']}/libs/*"
+    java = f"java -Dlog4j.configuration=file:/dev/null -cp '{libs}'"
+    zookeeper = f"{lab.hosts('zookeeper')[0]}:2181"
+    data = lab.ssh(brokers[0], f"{java} org.apache.zookeeper.ZooKeeperMain -server {zookeeper} get /controller").stdout
+    controller = json.loads(next(line for line in data.splitlines() if line.startswith("{")))["brokerid"]
+    ids = {broker: lab.ssh(broker, "sed -n 's/^broker.id=//p' /etc/kafka/server.properties").stdout.strip() for broker in brokers}
+    return next(broker for broker, broker_id in ids.items() if broker_id == str(controller))
 
 
 def _broker_entries(lab: Lab) -> list[dict]:
     journal = _latest_journal(lab) or {"entries": []}
     return [e for e in journal["entries"] if e["step"] == "roll kafka_broker"]
-
-
-def _addresses(lab: Lab) -> dict[str, str]:
-    import yaml
-    data = yaml.safe_load(Path(lab.inventory).read_text())
-    return {name: host["ansible_host"] for group in data["all"]["children"].values() for name, host in group["hosts"].items()}

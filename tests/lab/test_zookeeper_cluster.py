@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from canary import Canary
 from labkit import Lab, bring_up, take_down
 
-BROKERS = ["kafka1", "kafka2", "kafka3"]
+# Longest gap between canary acknowledgements a roll of the brokers may cause (leaders move one broker at a time).
+ROLL_MAX_GAP_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +31,11 @@ def _broker_props(change):
 
 
 def test_connect_host_is_reachable_only_through_its_jump_host(lab: Lab) -> None:
-    connect1 = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["kafka_connect"]["hosts"]["connect1"]
-    assert "-o ProxyJump=zk1" in connect1["ansible_ssh_common_args"]
-    through_jump = lab.ssh("connect1", "true")  # the lab's ssh_config holds the same ProxyJump
-    address = connect1["ansible_host"]
+    (connect,) = lab.hosts("kafka_connect")
+    connect_vars = yaml.safe_load(lab.inventory.read_text())["all"]["children"]["kafka_connect"]["hosts"][connect]
+    assert f"-o ProxyJump={lab.recorded['hosts'][connect]['jump_via']}" in connect_vars["ansible_ssh_common_args"]
+    through_jump = lab.ssh(connect, "true")  # the lab's ssh_config holds the same ProxyJump
+    address = lab.address(connect)
     refused = subprocess.run(
         ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", f"UserKnownHostsFile={lab.state_dir}/known_hosts",
          "-i", str(lab.state_dir / "id_ed25519"), f"root@{address}", "true"],
@@ -45,10 +48,11 @@ def test_first_apply_converges_every_host(lab: Lab) -> None:
     outcome = lab.kafkactl("apply", str(lab.inventory))
     assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
     assert "Applied: 7 hosts changed." in outcome.stdout
-    for broker in BROKERS:
+    for broker in lab.hosts("kafka_broker"):
         assert f"{broker}: broker_registered (ready)" in outcome.stdout
-    assert "connect1: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
-    for host in ("zk1", "kafka1", "connect1"):
+    (connect,) = lab.hosts("kafka_connect")
+    assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    for host in (lab.hosts("zookeeper")[0], lab.hosts("kafka_broker")[0], connect):
         state = lab.ssh(host, "systemctl is-active kafka-zookeeper kafka-broker kafka-connect; systemctl is-system-running")
         assert "active" in state.stdout.split()
 
@@ -64,53 +68,60 @@ def test_second_apply_changes_nothing(lab: Lab) -> None:
 
 def test_changed_property_rolls_brokers_one_at_a_time(lab: Lab) -> None:
     changed = lab.variant("retention.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 72})))
+    brokers = lab.hosts("kafka_broker")
     plan = lab.kafkactl("plan", str(changed), "--diff")
     assert plan.exit_code == 2
     assert "+log.retention.hours=72" in plan.stdout
-    assert "3 of 7 hosts to change, in this order: kafka1 -> kafka2 -> kafka3" in plan.stdout
+    assert f"3 of 7 hosts to change, in this order: {' -> '.join(brokers)}" in plan.stdout
 
-    outcome = lab.kafkactl("apply", str(changed))
+    with Canary(lab.bootstrap()) as canary:
+        outcome = lab.kafkactl("apply", str(changed))
+        canary.settle()
     assert outcome.exit_code == 0, outcome.stderr
+    canary.check(ROLL_MAX_GAP_S)
     # One broker at a time: its before-stop gate, its restart, its ready gate, then the next broker;
     # the active controller (named in the output) last.
     events = re.findall(r"^\s+(kafka\d): (broker_safe_to_stop \(before stop\)|restarted kafka-broker|no_under_replicated_partitions \(ready\))",
                         outcome.stdout.split("\nSummary")[0], re.M)
     order = [host for host, event in events[::3]]
-    assert sorted(order) == BROKERS
+    assert sorted(order) == sorted(brokers)
     assert events == [(host, event) for host in order for event in (
         "broker_safe_to_stop (before stop)", "restarted kafka-broker", "no_under_replicated_partitions (ready)")]
     assert f"{order[-1]} leads its kafka brokers: restarted last" in outcome.stdout
-    kept = lab.ssh("kafka2", "grep -c log.retention.hours /etc/kafka/server.properties.kafkactl-previous /etc/kafka/server.properties")
+    kept = lab.ssh(brokers[1], "grep -c log.retention.hours /etc/kafka/server.properties.kafkactl-previous /etc/kafka/server.properties")
     assert kept.stdout.split() == ["/etc/kafka/server.properties.kafkactl-previous:0", "/etc/kafka/server.properties:1"]
     assert lab.kafkactl("apply", str(changed)).stdout.rstrip().endswith("match the inventory.")
 
 
 def test_failed_restart_halts_and_names_the_host(lab: Lab) -> None:
     broken = lab.variant("broken.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"num.network.threads": "0"})))
+    first, second = lab.hosts("kafka_broker")[:2]
     outcome = lab.kafkactl("apply", str(broken), "--gate-timeout", "25")
     assert outcome.exit_code == 1
-    assert "error: host kafka1: gate 'broker_registered' not met after 25 s" in outcome.stderr
-    assert "kafka2: restarted" not in outcome.stdout
-    untouched = lab.ssh("kafka2", "grep -c num.network.threads /etc/kafka/server.properties")
+    assert f"error: host {first}: gate 'broker_registered' not met after 25 s" in outcome.stderr
+    assert f"{second}: restarted" not in outcome.stdout
+    untouched = lab.ssh(second, "grep -c num.network.threads /etc/kafka/server.properties")
     assert untouched.stdout.strip() == "0"
     # Back to the inventory: the broken broker is repaired, the others only get what changed.
     repaired = lab.kafkactl("apply", str(lab.inventory))
     assert repaired.exit_code == 0, repaired.stderr
-    assert "kafka1: broker_registered (ready)" in repaired.stdout
+    assert f"{first}: broker_registered (ready)" in repaired.stdout
 
 
 def test_unreachable_host_is_named_before_any_change(lab: Lab) -> None:
-    lab.podman("stop", "--time", "5", "kafkactl-lab-kafka3")
+    first, *_, last = lab.hosts("kafka_broker")
+    lab.podman("stop", "--time", "5", lab.container(last))
     try:
         changed = lab.variant("unreachable.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 24})))
         outcome = lab.kafkactl("apply", str(changed))
         assert outcome.exit_code == 1
-        assert re.search(r"error: host kafka3: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
+        assert re.search(rf"error: host {last}: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
         assert "error: no host was changed" in outcome.stderr
-        assert lab.ssh("kafka1", "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
+        assert lab.ssh(first, "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
     finally:
-        lab.podman("start", "kafkactl-lab-kafka3")
-        assert lab.kafkactl("lab", "up", "--state-dir", str(lab.state_dir), "--connect", "--jump-only", "connect1").exit_code == 0
+        lab.podman("start", lab.container(last))
+        (connect,) = lab.hosts("kafka_connect")
+        assert lab.kafkactl("lab", "up", "--state-dir", str(lab.state_dir), "--connect", "--jump-only", connect).exit_code == 0
     recovered = lab.kafkactl("apply", str(lab.inventory))
     assert recovered.exit_code == 0, recovered.stderr
 
@@ -120,22 +131,23 @@ def test_unknown_and_changed_host_keys_are_refused(lab: Lab, tmp_path: Path) -> 
     empty.write_text("")
     unknown = lab.variant("unknown-keys.yml", lambda d: d["all"]["vars"].update(
         ansible_ssh_common_args=f"-o UserKnownHostsFile={empty}"))
+    zookeeper, broker = lab.hosts("zookeeper")[0], lab.hosts("kafka_broker")[0]
     outcome = lab.kafkactl("plan", str(unknown))
     assert outcome.exit_code == 1
-    assert f"error: host zk1: 10.219.77.11:22 is not in {empty}; refusing an unknown host key" in outcome.stderr
+    assert f"error: host {zookeeper}: {lab.address(zookeeper)}:22 is not in {empty}; refusing an unknown host key" in outcome.stderr
 
-    # zk1 listed with kafka1's keys: as if zk1 had been replaced by another machine.
+    # The ZooKeeper host listed with a broker's keys: as if it had been replaced by another machine.
     forged = tmp_path / "forged_known_hosts"
     real = [line.split() for line in (lab.state_dir / "known_hosts").read_text().splitlines() if line.strip()]
-    kafka1_keys = {kind: key for names, kind, key in real if "kafka1" in names.split(",")}
+    broker_keys = {kind: key for names, kind, key in real if broker in names.split(",")}
     forged.write_text("".join(
-        f"{names} {kind} {kafka1_keys[kind] if 'zk1' in names.split(',') else key}\n" for names, kind, key in real
+        f"{names} {kind} {broker_keys[kind] if zookeeper in names.split(',') else key}\n" for names, kind, key in real
     ))
     changed = lab.variant("changed-keys.yml", lambda d: d["all"]["vars"].update(
         ansible_ssh_common_args=f"-o UserKnownHostsFile={forged}"))
     outcome = lab.kafkactl("plan", str(changed))
     assert outcome.exit_code == 1
-    assert "error: host zk1: the host key of 10.219.77.11:22 CHANGED" in outcome.stderr
+    assert f"error: host {zookeeper}: the host key of {lab.address(zookeeper)}:22 CHANGED" in outcome.stderr
 
     accepting = lab.kafkactl("plan", str(unknown), "--accept-new-host-keys")
     assert accepting.exit_code in (0, 2), accepting.stderr
@@ -153,18 +165,19 @@ def test_non_root_user_with_sudo(lab: Lab) -> None:
     ))
     outcome = lab.kafkactl("apply", str(changed))
     assert outcome.exit_code == 0, outcome.stderr
-    assert "zk3: restarted kafka-zookeeper" in outcome.stdout
-    owner = lab.ssh("zk1", "stat -c '%U:%G %a' /etc/kafka/zookeeper.properties")
+    assert f"{lab.hosts('zookeeper')[-1]}: restarted kafka-zookeeper" in outcome.stdout
+    owner = lab.ssh(lab.hosts("zookeeper")[0], "stat -c '%U:%G %a' /etc/kafka/zookeeper.properties")
     assert owner.stdout.strip() == "kafka:kafka 640"
     assert lab.kafkactl("apply", str(as_deploy)).exit_code == 0  # back to the lab inventory's settings
 
 
 def test_limit_changes_only_the_named_hosts(lab: Lab) -> None:
     changed = lab.variant("limited.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 96})))
-    outcome = lab.kafkactl("apply", str(changed), "--limit", "kafka2")
+    first, second, third = lab.hosts("kafka_broker")
+    outcome = lab.kafkactl("apply", str(changed), "--limit", second)
     assert outcome.exit_code == 0, outcome.stderr
-    assert "kafka2: restarted kafka-broker" in outcome.stdout
-    assert "kafka1: restarted" not in outcome.stdout and "kafka3: restarted" not in outcome.stdout
+    assert f"{second}: restarted kafka-broker" in outcome.stdout
+    assert f"{first}: restarted" not in outcome.stdout and f"{third}: restarted" not in outcome.stdout
     plan = lab.kafkactl("plan", str(changed), "--json")
-    assert plan.exit_code == 2 and '"changed_hosts": [\n    "kafka1",\n    "kafka3"\n  ]' in plan.stdout
+    assert plan.exit_code == 2 and f'"changed_hosts": [\n    "{first}",\n    "{third}"\n  ]' in plan.stdout
     assert lab.kafkactl("apply", str(lab.inventory)).exit_code == 0
