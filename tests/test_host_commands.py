@@ -28,7 +28,7 @@ from kafkactl.remote import Command
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult, SshOptions, Transport, TransportError
 
-from helpers import ROOT
+from helpers import ROOT, run_cli
 
 SHA256 = "0" * 64
 PASSWORD = "p\"w'\\$(touch /tmp/p)`id` ä%n"
@@ -276,3 +276,13 @@ def test_archive_sources(variables: dict, refusal: str | None) -> None:
         with pytest.raises(ValueError, match=refusal) as refused:
             ClusterVars(**variables)
         assert "secret" not in str(refused.value)
+
+
+def test_validate_names_the_line_of_an_unverified_archive_url(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  vars:\n    kafka_archive_source: https://downloads.example.com/kafka.tgz\n"
+                         "kafka_controller:\n  hosts: {c1.example.com: }\nkafka_broker:\n  hosts: {b1.example.com: }\n")
+    outcome = run_cli("validate", str(inventory))
+    assert outcome.exit_code == 1
+    assert f"{inventory}:3: kafka_archive_source https://downloads.example.com/kafka.tgz: kafka_archive_sha256 is required" \
+        in outcome.stderr
