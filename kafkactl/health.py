@@ -16,6 +16,10 @@ from typing import Generic, TypeVar
 from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component, Host
 from kafkactl.remote import Command, Word, cmd, sh, shell
+from kafkactl.tool_output import (
+    NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_partitions, read_quorum_status,
+    read_registered_brokers, read_voter_lags, read_zookeeper_answers, read_zookeeper_mode,
+)
 from kafkactl.transport import Connection, Transport, TransportError
 
 T = TypeVar("T")
@@ -76,12 +80,6 @@ def _bash(script: Command) -> Command:
     return shell(script, "bash")
 
 
-def _tool_error(result) -> str:
-    """The last line a tool printed that is not logging noise."""
-    lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip() and not l.startswith(("log4j:", "SLF4J:"))]
-    return lines[-1] if lines else f"exit code {result.code}"
-
-
 def admin_config(cluster: ClusterVars) -> str:
     return f"{cluster.kafka_config_dir}/{ADMIN_CONFIG}"
 
@@ -96,8 +94,10 @@ def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[
         check=False,
         timeout=15,
     )
-    match = re.search(r"^Mode: (\w+)", result.stdout, re.M)
-    mode = match.group(1) if match else "not serving"
+    try:
+        mode = read_zookeeper_mode(result)
+    except Unreadable as exc:
+        return Observation(False, NOT_SERVING, str(exc))
     return Observation(mode in ("leader", "follower", "standalone"), mode, f"mode: {mode}")
 
 
@@ -114,11 +114,13 @@ def _describe_quorum(connection: Connection, cluster: ClusterVars, host: Host, w
 def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, str]]:
     """`describe --status` of the metadata quorum, asked of this controller."""
     result = _describe_quorum(connection, cluster, host, "--status")
-    status = dict(re.findall(r"^(\w+):\s*(.*)$", result.stdout, re.M))
-    leader = status.get("LeaderId", "")
-    ok = result.code == 0 and leader.lstrip("-").isdigit() and int(leader) >= 0
-    summary = f"leader {leader}, high watermark {status.get('HighWatermark', '?')}" if ok else _tool_error(result)
-    return Observation(ok, status, summary)
+    try:
+        status = read_quorum_status(result)
+    except Unreadable as exc:
+        return Observation(False, {}, str(exc))
+    leader = int(status["LeaderId"])
+    summary = f"leader {leader}, high watermark {status['HighWatermark']}" if leader >= 0 else f"no leader (LeaderId {leader})"
+    return Observation(leader >= 0, status, summary)
 
 
 # Brokers -------------------------------------------------------------------------------------
@@ -131,26 +133,11 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
         connection, cluster, "kafka.admin.BrokerApiVersionsCommand",
         ["--bootstrap-server", f"{host.name}:{listener.port}", "--command-config", admin_config(cluster)],
     )
-    ids = sorted({int(i) for i in re.findall(r"\(id: (\d+) rack", result.stdout)})
-    ok = host.broker_id in ids
-    return Observation(ok, ids, f"registered brokers seen from {host.name}: {ids or 'none'}")
-
-
-@dataclass(frozen=True)
-class Partition:
-    topic: str
-    partition: int
-    leader: int  # -1: offline
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-    min_isr: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
-
-
-def _ids(text: str) -> tuple[int, ...]:
-    return tuple(int(i) for i in text.split(",") if i.strip().lstrip("-").isdigit())
+    try:
+        ids = read_registered_brokers(result)
+    except Unreadable as exc:
+        return Observation(False, None, str(exc))
+    return Observation(host.broker_id in ids, ids, f"registered brokers seen from {host.name}: {ids}")
 
 
 def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host], default_min_isr: int) -> list[Partition] | str:
@@ -159,22 +146,10 @@ def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host]
     bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.TopicCommand",
                         ["--bootstrap-server", bootstrap, "--command-config", admin_config(cluster), "--describe"])
-    if result.code != 0:
-        return _tool_error(result)
-    found: list[Partition] = []
-    min_isr = {}
-    for line in result.stdout.splitlines():
-        fields = dict(re.findall(r"(\w+): ?(\S*)", line))
-        if "PartitionCount" in fields:
-            configs = dict(item.split("=", 1) for item in fields.get("Configs", "").split(",") if "=" in item)
-            min_isr[fields["Topic"]] = int(configs.get("min.insync.replicas", default_min_isr))
-        elif "Partition" in fields and "Isr" in fields:
-            leader = fields.get("Leader", "none")
-            found.append(Partition(
-                fields["Topic"], int(fields["Partition"]), int(leader) if leader.lstrip("-").isdigit() else -1,
-                _ids(fields.get("Replicas", "")), _ids(fields["Isr"]), min_isr.get(fields["Topic"], default_min_isr),
-            ))
-    return found
+    try:
+        return read_partitions(result, default_min_isr)
+    except Unreadable as exc:
+        return str(exc)
 
 
 def under_replicated(state: list[Partition] | str) -> Observation[list[str]]:
@@ -196,7 +171,8 @@ def broker_safe_to_stop(state: list[Partition] | str, hosts: Host | list[Host]) 
                  for p in state if stopping & set(p.isr) and len(set(p.isr) - stopping) < p.min_isr and len(p.replicas) > 1]
     summary = "; ".join(problems[:8]) + (f" (+{len(problems) - 8} more)" if len(problems) > 8 else "")
     ids = ", ".join(str(i) for i in sorted(stopping))
-    return Observation(not problems, problems, summary or f"{len(state)} partitions in sync, min ISR kept without broker {ids}")
+    kept = f"{len(state)} partitions in sync, min ISR kept without broker {ids}" if state else "kafka-topics lists no partition"
+    return Observation(not problems, problems, summary or kept)
 
 
 def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[str]:
@@ -206,26 +182,24 @@ def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, broker
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.LeaderElectionCommand",
                         ["--bootstrap-server", bootstrap, "--admin.config", admin_config(cluster),
                          "--election-type", "PREFERRED", "--all-topic-partitions"])
-    noop = "Valid replica already elected" in result.stdout or "No partition" in result.stdout
-    ok = result.code == 0 or noop
-    return Observation(ok, result.stdout, "preferred leaders restored" if ok else _tool_error(result))
+    try:
+        failed = read_leader_election(result)
+    except Unreadable as exc:
+        return Observation(False, result.stdout, str(exc))
+    summary = f"{len(failed)} preferred leaders not elected: {failed[0]}" if failed else "preferred leaders restored"
+    return Observation(not failed, result.stdout, summary)
 
 
 def controller_voters_caught_up(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[dict[str, int]]:
     """Every voter of the metadata quorum within VOTER_LAG_LIMIT records of the leader."""
     result = _describe_quorum(connection, cluster, host, "--replication")
-    lags: dict[str, int] = {}
-    for line in result.stdout.splitlines():
-        columns = line.split()
-        if len(columns) >= 7 and columns[0].isdigit() and columns[-1] in ("Leader", "Follower"):
-            lags[columns[0]] = int(columns[3])
-    ok = result.code == 0 and bool(lags) and max(lags.values()) <= VOTER_LAG_LIMIT
-    summary = ", ".join(f"{node} lag {lag}" for node, lag in lags.items()) if lags else _tool_error(result)
-    return Observation(ok, lags, summary)
+    try:
+        lags = read_voter_lags(result)
+    except Unreadable as exc:
+        return Observation(False, {}, str(exc))
+    return Observation(max(lags.values()) <= VOTER_LAG_LIMIT, lags, ", ".join(f"{node} lag {lag}" for node, lag in lags.items()))
 
 
-# What ZooKeeper's shell prints besides the answers; the answers come one line per command, in order.
-ZOOKEEPER_SHELL_NOISE = ("Connecting to ", "Welcome to ZooKeeper!", "JLine support is", "WATCHER::", "WatchedEvent ", "log4j:")
 ZOOKEEPER_TIMEOUT_MS = 15000
 _DNS_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
 _ZOOKEEPER_SERVER = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(?P<port>\d{1,5})")
@@ -277,25 +251,11 @@ def zookeeper_command(connection: Connection, cluster: ClusterVars, zookeeper_co
     command = sh("{shell_client} 2>&1", shell_client=shell_client)
     marker = "/kafkactl-end-of-commands"  # absent: its answer closes the output whatever came before
     result = connection.run(command, check=False, timeout=120, stdin="".join(f"{c}\n" for c in [*commands, f"get {marker}"]).encode())
-    answers = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(ZOOKEEPER_SHELL_NOISE)]
-    if not answers or marker not in answers[-1]:
-        raise TransportError(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} did not answer "
-                             f"within {ZOOKEEPER_TIMEOUT_MS // 1000} s")
-    if any("KeeperErrorCode" in line for line in answers):
-        raise TransportError(f"host {connection.host.name}: ZooKeeper: {next(l for l in answers if 'KeeperErrorCode' in l)}")
-    return _align(commands, answers[:-1], [c for c in commands if c.startswith("delete ")])
-
-
-def _align(commands: list[str], answers: list[str], silent: list[str]) -> list[str]:
-    """Match output lines to commands: every command prints one line except a successful delete."""
-    aligned, queue = [], list(answers)
-    for command in commands:
-        expected_path = command.split()[-1]
-        if command in silent and not (queue and queue[0] == f"Node does not exist: {expected_path}"):
-            aligned.append("")
-        else:
-            aligned.append(queue.pop(0) if queue else "")
-    return aligned
+    try:
+        return read_zookeeper_answers(result.stdout, commands, marker)
+    except Unreadable as exc:
+        raise Unreadable(f"host {connection.host.name}: ZooKeeper at {zookeeper_connect} (session timeout "
+                         f"{ZOOKEEPER_TIMEOUT_MS // 1000} s): {exc}") from None
 
 
 def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, paths: list[str], config: str | None,
@@ -315,8 +275,12 @@ def http_ready(connection: Connection, host: Host, port: int) -> Observation[str
         check=False,
         timeout=15,
     )
-    status = result.stdout.strip() or "no answer"
-    return Observation(" 200 " in status, status, status)
+    try:
+        code = read_http_status(result)
+    except Unreadable as exc:
+        return Observation(False, "", str(exc))
+    status = result.stdout.strip()
+    return Observation(code == 200, status, status)
 
 
 # Gates: the names roles/<component>/role.yml uses for its restart semantics ------------------
@@ -330,6 +294,7 @@ class GateContext:
     default_min_isr: int
     clock: Callable[[], float] = time.monotonic
     _partitions: list = field(default_factory=list)  # [(when, partitions)]: the last cluster-wide read
+    _most_listed: list = field(default_factory=list)  # [count]: the most partitions a read in this run listed
 
     def partitions(self, host: Host) -> list[Partition] | str:
         """Partition state, read through `host`; a read younger than PARTITIONS_FRESH_SECONDS is reused, so the
@@ -338,7 +303,12 @@ class GateContext:
             return self._partitions[0][1]
         state = partitions(self.transport.connection(host.name), self.cluster, self.members[Component.KAFKA_BROKER],
                            self.default_min_isr)
+        if state == [] and self._most_listed and self._most_listed[0]:
+            # A cluster does not lose every topic between two gates: an empty list now is no evidence.
+            state = f"could not read {TOPICS}: it lists no partition, {self._most_listed[0]} were listed earlier in this run"
         self._partitions[:] = [(self.clock(), state)] if not isinstance(state, str) else []
+        if not isinstance(state, str):
+            self._most_listed[:] = [max([len(state), *self._most_listed])]
         return state
 
     def forget(self) -> None:
@@ -347,10 +317,11 @@ class GateContext:
 
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
-    modes = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster).value for m in ctx.members[Component.ZOOKEEPER]}
+    observed = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster) for m in ctx.members[Component.ZOOKEEPER]}
+    modes = {name: observation.value for name, observation in observed.items()}
     leaders = [name for name, mode in modes.items() if mode == "leader"]
     ok = len(leaders) == 1 and all(mode in ("leader", "follower") for mode in modes.values()) or modes == {host.name: "standalone"}
-    return Observation(ok, modes, ", ".join(f"{n} {m}" for n, m in modes.items()))
+    return Observation(ok, modes, ", ".join(f"{n} {o.value if o.ok else o.summary}" for n, o in observed.items()))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ meta.properties; the brokers' partitions. No agent (Jolokia or other) is needed 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +23,9 @@ from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeep
 from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts
 from kafkactl.remote import sh
+from kafkactl.tool_output import (
+    Unreadable, read_jmx_values, read_metadata_version, read_znode_children, read_znode_int, read_znode_json,
+)
 from kafkactl.transport import Transport, TransportError
 
 CONTROLLER_METRICS = ("ZkMigrationState", "MigratingZkBrokerCount")  # kafka.controller:type=KafkaController
@@ -97,7 +98,7 @@ class LiveCluster:
         names = [word for m in CONTROLLER_METRICS for word in ("--object-name", f"kafka.controller:type=KafkaController,name={m}")]
         result = kafka_tool(connection, self.cluster, "org.apache.kafka.tools.JmxTool",
                             ["--one-time", "true", "--jmx-url", url, *names, "--attributes", "Value", "--report-format", "properties"])
-        values = {m: int(v) for m, v in re.findall(r"name=(\w+):Value=(-?\d+)", result.stdout)}
+        values = read_jmx_values(result, CONTROLLER_METRICS)
         log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"
         logged = connection.run(sh("grep -qiF {line} {log}*", line=COMPLETED_LOG_LINE, log=log), check=False).code == 0
         return Node(**{**node.__dict__, "zk_migration_state": values.get("ZkMigrationState"),
@@ -134,15 +135,10 @@ class LiveCluster:
                                   reader.config, reader.jaas)
         except TransportError as exc:
             return ZooKeeperView(error=str(exc))
-        epoch, ids = found["/controller_epoch"], found["ls /brokers/ids"]
-        return ZooKeeperView(
-            read=True,
-            controller=_json(found["/controller"]),
-            migration=_json(found["/migration"]) if found["/migration"] is not None else None,
-            cluster_id=(_json(found["/cluster/id"]) or {}).get("id"),
-            controller_epoch=int(epoch) if epoch and epoch.strip().isdigit() else None,
-            broker_ids=tuple(int(i) for i in re.findall(r"\d+", ids)) if ids is not None else None,
-        )
+        try:
+            return zookeeper_view(found)
+        except Unreadable as exc:
+            return ZooKeeperView(error=str(exc))
 
     def delete_znode(self, path: str) -> None:
         reader = self.zookeeper_reader(self.nodes())
@@ -162,8 +158,7 @@ class LiveCluster:
         result = kafka_tool(self.transport.connection(running[0].host), self.cluster, "org.apache.kafka.tools.FeatureCommand",
                             ["--bootstrap-controller", f"{running[0].host}:{self.cluster.kafka_controller_port}",
                              "--command-config", admin_config(self.cluster), "describe"])
-        match = re.search(r"Feature: metadata\.version\s.*?FinalizedVersionLevel: (\S+)", result.stdout)
-        return match.group(1) if match else None
+        return read_metadata_version(result)
 
     def _running_brokers(self, brokers: list[Node]) -> list[Host]:
         running = [n for n in brokers if n.running]
@@ -180,7 +175,10 @@ class LiveCluster:
         running = self._running_brokers(brokers)
         if not running:
             return None
-        return tuple(broker_registered(self.transport.connection(running[0].name), self.cluster, running[0]).value)
+        observation = broker_registered(self.transport.connection(running[0].name), self.cluster, running[0])
+        if observation.value is None:  # the tool's answer could not be read: no evidence either way
+            raise Unreadable(observation.summary)
+        return tuple(observation.value)
 
     def evidence(self) -> Evidence:
         nodes = self.nodes()
@@ -239,14 +237,22 @@ class LiveCluster:
         return Observation(ok, controller, f"/controller: {zk.controller or zk.error or 'absent'}")
 
 
-def _json(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+def zookeeper_view(found: dict[str, str | None]) -> ZooKeeperView:
+    """The znodes the migration reads, each as ZooKeeper holds it; Unreadable for data that is not what Kafka writes."""
+    children = read_znode_children("/brokers/ids", found["ls /brokers/ids"])
+    if children is not None and not all(child.isdigit() for child in children):
+        raise Unreadable(f"could not read /brokers/ids from ZooKeeper: {found['ls /brokers/ids']}")
+    cluster = read_znode_json("/cluster/id", found["/cluster/id"])
+    if cluster is not None and not isinstance(cluster.get("id"), str):
+        raise Unreadable(f"could not read /cluster/id from ZooKeeper: {found['/cluster/id']}")
+    return ZooKeeperView(
+        read=True,
+        controller=read_znode_json("/controller", found["/controller"]),
+        migration=read_znode_json("/migration", found["/migration"]),
+        cluster_id=cluster["id"] if cluster else None,
+        controller_epoch=read_znode_int("/controller_epoch", found["/controller_epoch"]),
+        broker_ids=tuple(int(child) for child in children) if children is not None else None,
+    )
 
 
 def _listing(states: dict[str, int | None]) -> str:

@@ -1,0 +1,157 @@
+"""Migration evidence readers on what the tools printed on real hosts (tests/cases/tool_output/), and garbled,
+empty and error variants: evidence that cannot be read is named as such, never taken for "absent" or "none"."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kafkactl.desired import desired_state
+from kafkactl.inventory import read_inventory
+from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader, zookeeper_view
+from kafkactl.migration.state import Node
+from kafkactl.model import Phase
+from kafkactl.tool_output import Unreadable, read_jmx_values, read_metadata_version
+from kafkactl.transport import CommandResult
+
+from helpers import ROOT
+from tool_output import ScriptedConnection, captured
+
+INVENTORY = read_inventory(ROOT / "inventories/kraft-migration/inventory.yml").inventory
+HOSTS = {h.name: h for h in INVENTORY.hosts}
+METRICS = ("ZkMigrationState", "MigratingZkBrokerCount")
+BROKER = next(name for name, host in HOSTS.items() if host.broker_id is not None)
+STATE_1 = {
+    "/controller": '{"version":2,"brokerid":1,"timestamp":"1796122139911","kraftControllerEpoch":-1}',
+    "/migration": None,
+    "/cluster/id": '{"version":"1","id":"T0vz_c8UQ7mc8xguN0-24g"}',
+    "/controller_epoch": "1",
+    "ls /brokers/ids": "[1, 2, 3]",
+}
+
+
+class _Transport:
+    """Every host answers through one scripted connection."""
+
+    def __init__(self, answer) -> None:
+        self.connections: dict[str, ScriptedConnection] = {}
+        self.answer = answer
+
+    def connection(self, name: str) -> ScriptedConnection:
+        return self.connections.setdefault(name, ScriptedConnection(self.answer, HOSTS[name]))
+
+
+def _live(answer) -> LiveCluster:
+    return LiveCluster(INVENTORY, desired_state(INVENTORY, Phase.DUAL_WRITE), {}, _Transport(answer))  # type: ignore[arg-type]
+
+
+def _controller() -> Node:
+    host = next(h for h in INVENTORY.hosts if h.node_id is not None and h.broker_id is None)
+    return Node(host=host.name, role="controller", node_id=host.node_id, config={"process.roles": "controller"}, running=True)
+
+
+# JmxTool: ZkMigrationState --------------------------------------------------------------------------
+
+
+def test_controller_metrics_from_jmx() -> None:
+    assert read_jmx_values(captured("jmx-zk-migration-state"), METRICS) == {"ZkMigrationState": 1, "MigratingZkBrokerCount": 3}
+
+    def answer(command: str) -> CommandResult:
+        return captured("jmx-zk-migration-state") if "JmxTool" in command else CommandResult(0, "", "")
+
+    node = _live(answer).controller_details(_controller())
+    assert (node.zk_migration_state, node.migrating_zk_brokers, node.completed_migration_logged) == (1, 3, True)
+
+
+@pytest.mark.parametrize("result, detail", [
+    (captured("jmx-refused"), "exit code 1: Could not connect to JMX url: service:jmx:rmi:///jndi/rmi://127.0.0.1:7199/jmxrmi."),
+    (CommandResult(0, "", ""), "no output"),
+    (CommandResult(0, "time=1796122782212\nkafka.controller:type=KafkaController,name=ZkMigrationState:Value=1\n", ""), "time="),
+    (CommandResult(0, "kafka.controller:type=KafkaController,name=ZkMigrationState:Value=one\n", ""), "kafka.controller"),
+], ids=["refused", "empty", "one metric missing", "garbled value"])
+def test_controller_metrics_that_cannot_be_read_are_named(result: CommandResult, detail: str) -> None:
+    with pytest.raises(Unreadable, match=r"could not read (ZkMigrationState, )?MigratingZkBrokerCount|ZkMigrationState") as raised:
+        read_jmx_values(result, METRICS)
+    assert str(raised.value).endswith(detail) or detail in str(raised.value)
+    with pytest.raises(Unreadable):
+        _live(lambda command: result).controller_details(_controller())
+
+
+# kafka-features describe ----------------------------------------------------------------------------
+
+
+def test_metadata_version() -> None:
+    assert read_metadata_version(captured("features-describe")) == "3.9-IV0"
+
+
+@pytest.mark.parametrize("result", [
+    CommandResult(1, "", "org.apache.kafka.common.errors.TimeoutException: Timed out waiting for a node assignment. Call: describeFeatures\n"),
+    CommandResult(0, "", ""),
+    CommandResult(0, "Feature: kraft.version\tSupportedMinVersion: 0\tSupportedMaxVersion: 1\tFinalizedVersionLevel: 0\tEpoch: 360\n", ""),
+], ids=["error", "empty", "metadata.version missing"])
+def test_a_metadata_version_that_cannot_be_read_is_named(result: CommandResult) -> None:
+    with pytest.raises(Unreadable, match="could not read metadata.version from kafka-features: "):
+        read_metadata_version(result)
+
+
+# ZooKeeper znodes -----------------------------------------------------------------------------------
+
+
+def test_zookeeper_view_in_state_1_and_in_dual_write() -> None:
+    view = zookeeper_view(STATE_1)
+    assert (view.read, view.controller["brokerid"], view.migration, view.cluster_id, view.controller_epoch, view.broker_ids) == (
+        True, 1, None, "T0vz_c8UQ7mc8xguN0-24g", 1, (1, 2, 3))
+    assert view.kraft_controller_epoch is None
+
+    reader = ZooKeeperReader(BROKER, None, None, "zk1:2181")
+    dual_write = _live(lambda command: captured("zookeeper-shell-dual-write")).zookeeper(reader)
+    assert dual_write.error == "" and dual_write.kraft_controller_epoch == 14 and dual_write.controller["brokerid"] == 9992
+    assert dual_write.migration["kraft_controller_id"] == 9992 and dual_write.controller_epoch == 3
+
+
+@pytest.mark.parametrize("path, data, message", [
+    ("/controller", '{"version":2,"brokerid":1', "could not read /controller from ZooKeeper: {\"version\":2,\"brokerid\":1"),
+    ("/controller", "null", "could not read /controller from ZooKeeper: null"),
+    ("/migration", "", "could not read /migration from ZooKeeper: "),
+    ("/cluster/id", '{"version":"1"}', "could not read /cluster/id from ZooKeeper: {\"version\":\"1\"}"),
+    ("/controller_epoch", "one", "could not read /controller_epoch from ZooKeeper: one"),
+    ("ls /brokers/ids", "1, 2, 3", "could not read the children of /brokers/ids from ZooKeeper: 1, 2, 3"),
+    ("ls /brokers/ids", "[1, two]", "could not read /brokers/ids from ZooKeeper: [1, two]"),
+], ids=["truncated json", "no data", "empty", "no id", "epoch", "children", "child"])
+def test_znodes_that_cannot_be_read_are_not_taken_for_absent(path: str, data: str, message: str) -> None:
+    with pytest.raises(Unreadable) as raised:
+        zookeeper_view({**STATE_1, path: data})
+    assert str(raised.value) == message
+
+
+def test_a_zookeeper_that_cannot_be_read_is_a_view_with_its_error() -> None:
+    reader = ZooKeeperReader(BROKER, None, None, "zk1:2181")
+    garbled = captured("zookeeper-shell-dual-write")
+    garbled = dataclasses.replace(garbled, stdout=garbled.stdout.replace('"kraftControllerEpoch":14}', '"kraftControll'))
+    view = _live(lambda command: garbled).zookeeper(reader)
+    assert not view.read and view.error.startswith("could not read /controller from ZooKeeper: ")
+    no_quorum = _live(lambda command: captured("zookeeper-shell-no-quorum")).zookeeper(reader)
+    assert not no_quorum.read and "KeeperErrorCode = ConnectionLoss" in no_quorum.error
+
+
+# Brokers, cluster-wide ------------------------------------------------------------------------------
+
+
+def _brokers() -> list[Node]:
+    return [Node(host=h.name, role="broker", node_id=h.broker_id, config={}, running=True)
+            for h in INVENTORY.hosts if h.broker_id is not None]
+
+
+def test_registered_brokers_and_partitions_from_captured_output() -> None:
+    assert _live(lambda command: captured("broker-api-versions-all-up")).registered_brokers(_brokers()) == (1, 2, 3)
+    state = _live(lambda command: captured("topics-describe-broker-down")).partition_state(_brokers())
+    assert isinstance(state, list) and any(p.leader == -1 for p in state)
+
+
+def test_broker_evidence_that_cannot_be_read_is_named() -> None:
+    error = CommandResult(1, "", "Exception in thread \"main\" org.apache.kafka.common.errors.TimeoutException: Timed out\n")
+    with pytest.raises(Unreadable, match="could not read the broker list from kafka-broker-api-versions: exit code 1: Exception"):
+        _live(lambda command: error).registered_brokers(_brokers())
+    state = _live(lambda command: captured("topics-describe-no-broker")).partition_state(_brokers())
+    assert isinstance(state, str) and state.startswith("could not read the partition list from kafka-topics: exit code 1: ")
