@@ -265,11 +265,8 @@ class Executor:
             if expected and digest != expected:
                 raise KafkactlError(f"{local}: SHA-256 is {digest}, kafka_archive_sha256 says {expected}")
             expected = digest
-            sftp = connection.client.open_sftp()
-            try:
+            with connection.sftp() as sftp:
                 sftp.put(str(local), staging)
-            finally:
-                sftp.close()
         unpack = sh("mkdir -p {destination} && tar --no-same-owner -xzf {staging} -C {destination} && test -d {libs}",
                     destination=self.cluster.archive_destination_path, staging=staging, libs=f"{home}/libs")
         if expected:

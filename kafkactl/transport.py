@@ -360,10 +360,6 @@ class Transport:
                 raise TransportError(f"{path}: cannot be read: {exc}") from None
         return paramiko.SSHConfig()
 
-    def known_hosts(self, host: Host) -> Path:
-        """The known_hosts file new keys are recorded in."""
-        return self.route(host).known_hosts[0]
-
     def route(self, host: Host) -> Route:
         """Inventory settings first, then ~/.ssh/config for the host's address, then defaults."""
         config = self._ssh_config.lookup(host.address)
@@ -414,11 +410,12 @@ class Transport:
         label = f"jump host {spec}"
         if spec in self.hosts:
             jump = self.hosts[spec]
-            return self._endpoint(jump.address, jump.ssh_port, jump.ssh_user, jump.ssh_private_key_file,
-                                  self._ssh_config.lookup(jump.address), label)
-        user, port, address = _parse_jump(spec.removeprefix("ssh://"))
-        config = self._ssh_config.lookup(address)
-        hop = self._endpoint(address, port, user or (None if "user" in config else target.user), None, config, label)
+            hop = self._endpoint(jump.address, jump.ssh_port, jump.ssh_user, jump.ssh_private_key_file,
+                                 self._ssh_config.lookup(jump.address), label)
+        else:
+            user, port, address = _parse_jump(spec.removeprefix("ssh://"))
+            config = self._ssh_config.lookup(address)
+            hop = self._endpoint(address, port, user or (None if "user" in config else target.user), None, config, label)
         return hop if hop.key_files else replace(hop, key_files=target.key_files)
 
     def _notice(self, message: str) -> None:
