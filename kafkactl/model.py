@@ -362,6 +362,17 @@ class ClusterVars(Strict):
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
         return self
 
+    @field_validator("zookeeper_digest_users")
+    @classmethod
+    def _digest_passwords_read_literally(cls, users: dict[str, SaslUser]) -> dict[str, SaslUser]:
+        for key, user in users.items():
+            if "${" in user.password.get_secret_value():
+                raise ValueError(
+                    f"{key}.password contains ${{, which the JAAS file reader of ZooKeeper and Kafka "
+                    "expands as a system property; choose a password without it"
+                )
+        return users
+
     @model_validator(mode="after")
     def _check_config_dir(self) -> ClusterVars:
         """Root writes the configuration: its directory must not sit in one the service account owns."""
