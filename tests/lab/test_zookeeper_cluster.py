@@ -167,7 +167,7 @@ def test_non_root_user_with_sudo(lab: Lab) -> None:
     assert outcome.exit_code == 0, outcome.stderr
     assert f"{lab.hosts('zookeeper')[-1]}: restarted kafka-zookeeper" in outcome.stdout
     owner = lab.ssh(lab.hosts("zookeeper")[0], "stat -c '%U:%G %a' /etc/kafka/zookeeper.properties")
-    assert owner.stdout.strip() == "kafka:kafka 640"
+    assert owner.stdout.strip() == "root:kafka 640"  # configuration: readable by the service, never writable by it
     assert lab.kafkactl("apply", str(as_deploy)).exit_code == 0  # back to the lab inventory's settings
 
 
