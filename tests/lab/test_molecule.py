@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ["zookeeper-cluster", "kraft-cluster", "kraft-migration", "kraft-rollback-2a", "kraft-rollback-2b"]
 TIMEOUT_S = 1500
 
-pytestmark = pytest.mark.lab
+# pytest-timeout: past the scenario's own limit and the destroy after it (the default is for lab tests).
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(TIMEOUT_S + 900)]
 
 
 def _lab_env():
@@ -98,4 +99,4 @@ def test_molecule_scenario(scenario: str, molecule_env: dict[str, str], tmp_path
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-150:])
     assert result.returncode == 0, f"molecule test -s {scenario} failed (exit {result.returncode}) after {elapsed:.0f} s; log {log}:\n{tail}"
     assert _leftovers(scenario) == [], f"molecule destroy left these behind: {_leftovers(scenario)}"
-    print(f"molecule test -s {scenario}: {elapsed:.0f} s")
+    print(f"molecule test -s {scenario}: {elapsed / 60:.1f} min")
