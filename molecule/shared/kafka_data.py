@@ -108,7 +108,10 @@ def _wait_for_topics(admin: AdminClient) -> None:
         )
         if ready:
             return
-        assert time.monotonic() < deadline, "seeded topics not fully in sync within a minute"
+        seen = {name: {p: (m.leader, len(m.isrs)) for p, m in topics[name].partitions.items()} if name in topics else "absent"
+                for name in TOPICS}
+        assert time.monotonic() < deadline, (f"seeded topics with a leader and 3 in-sync replicas per partition: not within "
+                                             f"{TIMEOUT} s; last seen (partition: (leader, in-sync replicas)): {seen}")
         time.sleep(0.5)
 
 
