@@ -102,8 +102,8 @@ def private_argfile(connection: Connection, cluster: ClusterVars, words: list[st
     """An @argfile only the service user can read (0600, its own) in a fresh directory root owns (0710, its group
     may only pass through), removed afterwards whatever happens."""
     directory = f"/run/kafkactl-{uuid.uuid4().hex}"
-    connection.run(sh("mkdir -m 0710 {directory} && chgrp {group} {directory}", directory=directory, group=cluster.kafka_service_group))
     try:
+        connection.run(sh("mkdir -m 0710 {directory} && chgrp {group} {directory}", directory=directory, group=cluster.kafka_service_group))
         path = f"{directory}/arguments"
         connection.put(java_argfile(words), path, mode="0600", owner=cluster.kafka_service_user, group=cluster.kafka_service_group,
                        keep_previous=False)

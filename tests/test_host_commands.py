@@ -166,8 +166,9 @@ def test_scram_format_passes_the_password_only_in_a_private_argfile(tmp_path: Pa
     assert java_argfile(["--add-scram", f"SCRAM-SHA-512=[name=admin,password={PASSWORD}]"]) in content
 
 
-def test_the_argfile_is_removed_when_format_fails(tmp_path: Path) -> None:
-    executor, hosts = executor_for(scram_kraft_inventory(tmp_path), failing=("runuser",))
+@pytest.mark.parametrize("failing", ["chgrp", "runuser"])
+def test_the_argfile_directory_is_removed_whatever_fails(tmp_path: Path, failing: str) -> None:
+    executor, hosts = executor_for(scram_kraft_inventory(tmp_path), failing=(failing,))
     controller = hosts["c1.example.com"]
     with pytest.raises(TransportError):
         executor._format_storage(controller, executor.states["c1.example.com"], Component.KAFKA_CONTROLLER)  # type: ignore[arg-type]
