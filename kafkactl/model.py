@@ -47,7 +47,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 KAFKA_ID_MAX = 2**31 - 1
 
 # Values that reach a host, a path or a systemd unit are checked here, so nothing later needs to quote
-# them for a shell, a unit file or a comma-separated Kafka list.
+# them for a shell, a unit file or a comma-separated Kafka list. Always fullmatch: `$` alone lets a
+# trailing newline through.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
 _POSIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -60,7 +61,7 @@ _PRINCIPAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 def check_path(value: str) -> str:
     """An absolute, normalised path of portable file name characters (no spaces, quotes, `%`, `$`, `,` or `:`)."""
-    if not _PATH.match(value) or posixpath.normpath(value) != value:
+    if not _PATH.fullmatch(value) or posixpath.normpath(value) != value:
         raise ValueError(
             f"must be an absolute, normalised path of letters, digits and . _ + @ - (got {value!r})"
         )
@@ -68,7 +69,7 @@ def check_path(value: str) -> str:
 
 
 def check_posix_name(value: str) -> str:
-    if not _POSIX_NAME.match(value):
+    if not _POSIX_NAME.fullmatch(value):
         raise ValueError(f"must be a POSIX user or group name: lower-case letters, digits, _ and -, not starting with - (got {value!r})")
     return value
 
@@ -81,7 +82,7 @@ def check_host_name(value: str) -> str:
     except ValueError:
         pass
     labels = value.split(".")
-    if len(value) > 253 or not all(_DNS_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+    if len(value) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise ValueError(f"host name {value!r} is neither a DNS name (letters, digits, - and .) nor an IP address")
     return value
 
@@ -93,13 +94,13 @@ def check_plain_text(value: str) -> str:
 
 
 def check_topic(value: str) -> str:
-    if not _TOPIC.match(value) or value in (".", ".."):
+    if not _TOPIC.fullmatch(value) or value in (".", ".."):
         raise ValueError(f"must be a Kafka topic name: letters, digits, . _ - (got {value!r})")
     return value
 
 
 def check_java_class(value: str) -> str:
-    if not _JAVA_CLASS.match(value):
+    if not _JAVA_CLASS.fullmatch(value):
         raise ValueError(f"must be a Java class name (got {value!r})")
     return value
 
@@ -108,7 +109,7 @@ def check_zookeeper_path(value: str) -> str:
     """A ZooKeeper chroot: empty, or /node[/node...] without . or .. and outside ZooKeeper's own /zookeeper."""
     nodes = value.split("/")[1:]
     if value and (
-        not value.startswith("/") or not all(_ZOOKEEPER_NODE.match(n) and n not in (".", "..") for n in nodes)
+        not value.startswith("/") or not all(_ZOOKEEPER_NODE.fullmatch(n) and n not in (".", "..") for n in nodes)
         or nodes[0] == "zookeeper"
     ):
         raise ValueError(f"must be a ZooKeeper path such as /kafka (letters, digits, . _ -; not /zookeeper) (got {value!r})")
@@ -122,7 +123,7 @@ def check_super_user(value: str) -> str:
 
 
 def check_principal(value: str) -> str:
-    if not _PRINCIPAL.match(value):
+    if not _PRINCIPAL.fullmatch(value):
         raise ValueError(f"must be a user name of letters, digits, _ . - (got {value!r})")
     return value
 

@@ -72,7 +72,7 @@ class _Reader:
         return self.groups[name]
 
     def read_group(self, name: Any, body: Any, origin: Origin, parent: str | None) -> None:
-        if not isinstance(name, str) or not GROUP_NAME.match(name):
+        if not isinstance(name, str) or not GROUP_NAME.fullmatch(name):
             raise InventoryError(f"{origin}: group name must be letters, digits, _ . and -, got {name!r}")
         group = self.group(name, origin)
         if parent is not None and name != "all":

@@ -284,7 +284,7 @@ def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> An
     value = raw.vars[key]
     where = raw.origins[key]
     if field == "heap":
-        if not (isinstance(value, str) and HEAP_PATTERN.match(value)):
+        if not (isinstance(value, str) and HEAP_PATTERN.fullmatch(value)):
             problems.error(where, f"host {raw.name}: {key}: expected a size such as 512m or 2g, got {value!r}")
         return str(value)
     if not isinstance(value, dict):
@@ -298,7 +298,7 @@ def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> An
             )
         elif item is None:
             problems.error(where, f"host {raw.name}: {key}: {name}: has no value")
-        elif field == "environment" and not ENVIRONMENT_NAME.match(str(name)):
+        elif field == "environment" and not ENVIRONMENT_NAME.fullmatch(str(name)):
             problems.error(where, f"host {raw.name}: {key}: {str(name)!r} is not an environment variable name")
         elif field == "environment" and _CONTROL.search(str(item)):
             # The value may be a secret (a -D...password=... option): never echoed.
