@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from helpers import ROOT, run_cli
+from kafkactl import cli
 from kafkactl.desired import desired_state
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
@@ -18,6 +22,7 @@ from kafkactl.migration.state import PHASE_OF_STATE, Evidence, State, Status, Zo
 from kafkactl.model import Phase
 from kafkactl.playbook import load_playbook
 from kafkactl.report import Report
+from kafkactl.transport import Transport
 
 MIGRATION = ROOT / "inventories/kraft-migration/inventory.yml"
 ZOOKEEPER = ROOT / "inventories/zookeeper-cluster/inventory.yml"
@@ -94,12 +99,26 @@ def test_rollback_from_2b_returns_the_brokers_first() -> None:
     assert names == ["migrate-rollback-brokers", "migrate-rollback"]
 
 
-def test_apply_refuses_a_cluster_between_states(monkeypatch: pytest.MonkeyPatch) -> None:
-    inventory = read_inventory(MIGRATION).inventory
+def _hosts_untouched(monkeypatch: pytest.MonkeyPatch, status: Status, evidence: Evidence | None = None) -> None:
+    """The live state the hosts would show, and no host reachable: the lock every changing run takes on the hosts
+    is left out, and any connection fails the test."""
+    live = SimpleNamespace(facts={}, signals=lambda: {}, delete_znode=lambda path: None)
+    monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (live, evidence or Evidence(ZooKeeperView(), ()), status))
+    monkeypatch.setattr(cli, "_run_lock", lambda *args, **kwargs: contextlib.nullcontext())
+    monkeypatch.setattr(Transport, "connection", lambda self, name: pytest.fail(f"connected to {name}"))
+
+
+def test_apply_refuses_a_cluster_between_states(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     between = Status(None, (State.DUAL_WRITE, State.KRAFT_BROKERS), "brokers 1 kraft, 2 migrating", [])
-    monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (None, Evidence(ZooKeeperView(), ()), between))
-    with pytest.raises(KafkactlError, match="between state 2a and state 2b.*refuses to change a cluster between states"):
-        settled_phase(inventory, None)  # type: ignore[arg-type]
+    _hosts_untouched(monkeypatch, between)
+    outcome = run_cli("apply", str(MIGRATION), variables={"KAFKACTL_STATE_DIR": str(tmp_path)})
+    assert outcome.exit_code == 1, outcome.stdout
+    assert re.search(r"between state 2a and state 2b.*refuses to change a cluster between states", outcome.stderr, re.S), outcome.stderr
+    assert not (tmp_path / "runs").exists(), "no run was started"
+
+
+def test_a_settled_migration_inventory_is_rendered_for_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = read_inventory(MIGRATION).inventory
     settled = Status(State.KRAFT, None, "", [])
     monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (None, Evidence(ZooKeeperView(), ()), settled))
     assert settled_phase(inventory, None) == Phase.FINALIZE  # type: ignore[arg-type]
@@ -121,6 +140,35 @@ def test_a_cluster_id_starting_with_a_dash_is_not_read_as_an_option() -> None:
     assert not any(new_cluster_id().startswith("-") for _ in range(500))
 
 
-def test_finalize_accepts_a_cluster_id_starting_with_a_dash() -> None:
-    outcome = run_cli("migrate", "kraft", str(ZOOKEEPER), "--phase", "finalize", "--confirm-cluster-id", "-sa-KocjQCWANrZuTbAryQ")
-    assert "a migration inventory has both" in outcome.stderr, outcome.stderr
+DASHED = "-sa-KocjQCWANrZuTbAryQ"  # a ZooKeeper cluster id may start with "-"
+
+
+@pytest.mark.parametrize("given, stdin", [(["--confirm-cluster-id", DASHED], ""), ([], DASHED + "\n")], ids=["option", "typed"])
+def test_finalize_accepts_a_cluster_id_starting_with_a_dash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given, stdin) -> None:
+    in_2b = Status(State.KRAFT_BROKERS, None, "", [])
+    _hosts_untouched(monkeypatch, in_2b, Evidence(ZooKeeperView(read=True, cluster_id=DASHED), ()))
+    monkeypatch.setattr(runner, "preflight", lambda *args: [])
+    executors = []
+
+    class RecordedExecutor:
+        def __init__(self, *args) -> None:
+            executors.append(args)
+
+        def run(self, playbook):
+            return {}
+
+    monkeypatch.setattr(runner, "Executor", RecordedExecutor)
+    outcome = run_cli("migrate", "kraft", str(MIGRATION), "--phase", "finalize", *given, stdin=stdin,
+                      variables={"KAFKACTL_STATE_DIR": str(tmp_path)})
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "FINALIZE IS THE ONE-WAY DOOR" in outcome.stdout
+    assert [args[7] for args in executors] == [DASHED], "the confirmed id is the one the finalize playbook runs with"
+
+
+def test_finalize_refuses_a_cluster_id_that_is_not_the_clusters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _hosts_untouched(monkeypatch, Status(State.KRAFT_BROKERS, None, "", []), Evidence(ZooKeeperView(read=True, cluster_id=DASHED), ()))
+    monkeypatch.setattr(runner, "preflight", lambda *args: [])
+    outcome = run_cli("migrate", "kraft", str(MIGRATION), "--phase", "finalize", "--confirm-cluster-id", "-sa-Other",
+                      variables={"KAFKACTL_STATE_DIR": str(tmp_path)})
+    assert outcome.exit_code == 1
+    assert "--confirm-cluster-id -sa-Other is not this cluster's id. No host was changed." in outcome.stderr

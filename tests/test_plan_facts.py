@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import grp
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
 
 from kafkactl.desired import desired_state
 from kafkactl.facts import facts_script, parse_facts
@@ -89,24 +96,74 @@ def test_stopped_service_is_started() -> None:
     assert [s.action for s in host.services] == ["start"]
 
 
-def test_facts_script_output_parses() -> None:
+def test_facts_script_run_by_bash_reads_a_host(tmp_path: Path) -> None:
+    """The facts script, run for real by bash against a host laid out under tmp_path: files, directories, the Kafka
+    home, Java, and a running service (systemctl answered by a stand-in, the service a real process)."""
     desired = _desired()
-    state = desired.hosts[3]
-    script = facts_script(state, read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster)
-    assert "/etc/kafka/server.properties" in script.text and "systemctl is-active kafka-broker" in script.text
+    cluster = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster
+    broker = desired.hosts[3]
+    root = str(tmp_path)
+    home = root + broker.kafka_home
+    state = dataclasses.replace(
+        broker, kafka_home=home,
+        files=tuple(dataclasses.replace(f, path=root + f.path) for f in broker.files),
+        directories=tuple(dataclasses.replace(d, path=root + d.path) for d in broker.directories[:1]),
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    java = bin_dir / "java"
+    java.write_text('#!/bin/sh\necho \'openjdk version "17.0.15" 2025-04-15\' >&2\n')
+    Path(home, "libs").mkdir(parents=True)
+    Path(home, "libs", "kafka_2.13-3.9.2.jar").write_text("")
+    service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-cp", f"{home}/libs/*"])
+    systemctl = bin_dir / "systemctl"
+    systemctl.write_text(f"""#!/bin/sh
+case "$1 $3" in
+  "is-active "*) echo active ;;
+  "show MainPID") echo {service.pid} ;;
+  "show ActiveEnterTimestamp") echo "Tue 2023-11-14 22:13:20 UTC" ;;
+esac
+""")
+    java.chmod(0o755)
+    systemctl.chmod(0o755)
+    for managed in state.files[:2]:
+        Path(managed.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(managed.path).write_text(managed.content)
+        os.chmod(managed.path, 0o640)
+        os.utime(managed.path, (STARTED, STARTED))
+    Path(state.directories[0].path).mkdir(parents=True, exist_ok=True)
+    script = facts_script(state, cluster.model_copy(update={"java_executable": str(java)}))
+    try:
+        run = subprocess.run(["bash", "-c", script.text], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    finally:
+        service.kill()
+    assert run.returncode == 0, run.stderr
+    facts = parse_facts(run.stdout)
+    me = f"{pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name}"
+    assert facts.files == {f.path: FileFacts(f.content, me, "0640", STARTED) for f in state.files[:2]}
+    assert facts.directories == {state.directories[0].path} and facts.kafka_homes == {home}
+    assert facts.active_services == {"kafka-broker"} and facts.service_started == {"kafka-broker": STARTED}
+    assert facts.service_versions == {"kafka-broker": "3.9.2"}
+    assert facts.java == 'openjdk version "17.0.15" 2025-04-15'
+    assert facts.os == subprocess.run(["bash", "-c", '. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME"'],
+                                      capture_output=True, text=True).stdout.strip()
+
+
+def test_facts_output_with_base64_file_contents_parses() -> None:
     content = "broker.id=1\n"
     output = "\n".join([
         "os\tDebian GNU/Linux 12 (bookworm)",
         'java\topenjdk version "17.0.15" 2025-04-15',
-        f"kafka_home\t{state.kafka_home}",
+        "kafka_home\t/opt/kafka/kafka_2.13-3.9.2",
         "dir\t/etc/kafka",
         f"service\tkafka-broker\tactive\t{STARTED}\t3.9.2",
+        "service\tkafka-connect\tinactive\t0\t",
         f"file\t/etc/kafka/server.properties\tkafka:kafka 640 {STARTED}\tx\t{base64.b64encode(content.encode()).decode()}",
     ])
     facts = parse_facts(output)
     assert facts.files["/etc/kafka/server.properties"] == FileFacts(content, "kafka:kafka", "0640", STARTED)
     assert facts.active_services == {"kafka-broker"} and facts.service_started == {"kafka-broker": STARTED}
     assert facts.service_versions == {"kafka-broker": "3.9.2"}
-    assert facts.kafka_homes == {state.kafka_home} and facts.directories == {"/etc/kafka"}
+    assert facts.kafka_homes == {"/opt/kafka/kafka_2.13-3.9.2"} and facts.directories == {"/etc/kafka"}
     assert facts.os.startswith("Debian")
-
