@@ -17,8 +17,14 @@ from kafkactl.components.properties import escape_value, join_continued, logical
 MASK = "********"
 _SECRET_NAME = re.compile(r"passw|secret|credential", re.IGNORECASE)
 _JAAS_KEY = re.compile(r"jaas", re.IGNORECASE)
-# name=value options of a JAAS configuration; a quoted value may hold escaped quotes.
-_JAAS_OPTION = re.compile(r'''(?P<name>[A-Za-z_$][\w.$-]*)(?P<sep>\s*=\s*)(?P<value>"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s;]+)''')
+# name=value options of a JAAS configuration. A value is a quoted string (escaped quotes inside) that ends
+# where an option may end; anything else (a raw quote inside, as files written unescaped hold) runs to the
+# next option or the closing `;`, so no piece of it is left showing.
+_JAAS_OPTION = re.compile(
+    r'''(?P<name>[A-Za-z_$][\w.$-]*)(?P<sep>\s*=\s*)'''
+    r'''(?P<value>"(?:[^"\\]|\\.)*"(?=[\s;]|$)|'(?:[^'\\]|\\.)*'(?=[\s;]|$)|.*?(?=\s+[A-Za-z_$][\w.$-]*\s*=|\s*;\s*$|\s*$))''',
+    re.MULTILINE,
+)
 # A secret named in free text: `password=...` up to the end of its token (quoted, or to a space , ; ] ) ).
 _NAMED_VALUE = re.compile(r'''(?P<name>-D[\w.$-]+|\b[\w.$-]+)(?P<sep>=)(?P<value>"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s,;\])]*)''')
 # A systemd word: quoted chunks and bare runs, side by side (FOO="a b" is one word).

@@ -3,6 +3,7 @@ or rendered and planned offline with no secret in any output while host and grou
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,9 @@ import yaml
 from kafkactl.components.properties import escape_value
 from kafkactl.components.security import jaas_quote
 from kafkactl.desired import systemd_quote
+from kafkactl.environment import Environment
+from kafkactl.masking import Masker
+from kafkactl.report import Report
 
 from helpers import run_cli
 
@@ -111,3 +115,53 @@ def test_accepted_without_printing_a_secret(case: dict, tmp_path: Path, monkeypa
         assert in_json in outputs["plan --json"] or json.dumps(in_json)[1:-1] in outputs["plan --json"]
     for text in case.get("masked", []):
         assert text in outputs["plan --diff"], f"{text!r} missing from the plan's diff"
+
+
+# Masking by position, on what hosts may already hold -------------------------------------------------
+
+OLD_SECRET = 'Zq9Old"p\\ä ss'  # a raw quote, a backslash, a space: as files written without escaping hold it
+
+
+def test_diffs_against_unescaped_host_files_show_no_secret_piece() -> None:
+    masker = Masker()
+    diffs = {
+        "/etc/kafka/server.properties": [
+            f"ssl.keystore.password={OLD_SECRET}",
+            f'listener.name.broker.plain.sasl.jaas.config=M required username="admin" password="{OLD_SECRET}" user_bob="{OLD_SECRET}";',
+            "ssl.key.password=first\\",
+            f"    {OLD_SECRET}",
+        ],
+        "/etc/kafka/zookeeper-jaas.conf": ["Server {", "  M required", f'  user_kafka="{OLD_SECRET}";', "};"],
+        "/etc/systemd/system/kafka-broker.service": [
+            f"Environment=KAFKA_OPTS=-Dssl.trustStorePassword={OLD_SECRET}",
+            f'Environment="VAULT_SECRET={OLD_SECRET}" "OTHER=-Dx.password={OLD_SECRET}"',
+        ],
+    }
+    for path, lines in diffs.items():
+        diff = f"--- h:{path}\n+++ h:{path}\n@@ -1,{len(lines)} +0,0 @@\n" + "".join(f"-{line}\n" for line in lines)
+        masked = masker.diff(path, diff)
+        assert masked.count("\n") == diff.count("\n")
+        _assert_no_secret({"secrets": [OLD_SECRET]}, masked)
+        assert "********" in masked
+
+
+def test_free_text_masks_values_by_name_and_leaves_words_alone() -> None:
+    masker = Masker(["kafka"])
+    text = "host kafka1.kafka.example.com: owner kafka:kafka, command failed: tool --add-scram SCRAM-SHA-512=[name=kafka,password=kafka]"
+    assert masker(text) == text.replace("password=kafka]", "password=********]")
+
+
+def test_json_is_masked_as_data_before_it_is_serialised() -> None:
+    stdout = io.StringIO()
+    report = Report(Environment(stdout=stdout, stderr=io.StringIO(), stdin=io.StringIO(), variables={}), Masker(["Zq9Lookup"]))
+    secret = 'Zq9Jsön"\\x'
+    report.json({
+        "files": [{"path": "/etc/kafka/server.properties", "diff": f"+++ h\n+ssl.truststore.password={secret}\n+x.token=Zq9Lookup\n"}],
+        "ssl_keystore_password": secret,
+        "note": f'-Dx.password={secret} user_admin="{secret}"',
+        "host": "kafka1",
+    })
+    document = json.loads(stdout.getvalue())
+    _assert_no_secret({"secrets": [secret, "Zq9Lookup"]}, stdout.getvalue())
+    assert document["host"] == "kafka1"
+    assert document["files"][0]["diff"] == "+++ h\n+ssl.truststore.password=********\n+x.token=********\n"
