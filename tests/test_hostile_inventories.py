@@ -3,6 +3,7 @@ or rendered and planned offline with no secret in any output while host and grou
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -13,9 +14,12 @@ import yaml
 
 from kafkactl.components.properties import escape_value
 from kafkactl.components.security import jaas_quote
-from kafkactl.desired import systemd_quote
+from kafkactl.desired import desired_state, systemd_quote
 from kafkactl.environment import Environment
+from kafkactl.errors import KafkactlError
+from kafkactl.inventory import read_inventory
 from kafkactl.masking import Masker
+from kafkactl.render import write_rendered
 from kafkactl.report import Report
 
 from helpers import run_cli
@@ -165,3 +169,13 @@ def test_json_is_masked_as_data_before_it_is_serialised() -> None:
     _assert_no_secret({"secrets": [secret, "Zq9Lookup"]}, stdout.getvalue())
     assert document["host"] == "kafka1"
     assert document["files"][0]["diff"] == "+++ h\n+ssl.truststore.password=********\n+x.token=********\n"
+
+
+def test_render_checks_containment_itself(tmp_path: Path) -> None:
+    """Should a name ever get past validation, the writer still refuses to leave DIR."""
+    desired = desired_state(read_inventory(_write(tmp_path / "inventory", {"inventory.yml": "zookeeper:\n  hosts: {zk1: }\n"})).inventory)
+    state = desired.hosts[0]
+    escaping = dataclasses.replace(state, host=state.host.model_construct(**{**dict(state.host), "name": "../../escape"}))
+    with pytest.raises(KafkactlError, match="would be written outside"):
+        write_rendered(dataclasses.replace(desired, hosts=(escaping,)), tmp_path / "a" / "out")
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "a" / "out").exists()
