@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from kafkactl.remote import Command, cmd, seq, sh, shell
+from kafkactl.remote import Command, all_of, cmd, seq, sh, shell
 
 HOSTILE = ["a;touch /tmp/x", "$(id)", "`id`", "a b", "'", '"', "\\", "-rf", "x\ny", "*", "~root", "%p", "ä"]
 
@@ -32,6 +32,13 @@ def test_commands_compose_without_losing_their_quoting():
     assert run_locally(sh("{inner} && printf ok", inner=cmd("true"))) == "ok"
     assert run_locally(sh("printf '%s,' {words}", words=["a b", "c"])) == "a b,c,"
     assert cmd("cat", PurePosixPath("/etc/x y")).text == "cat '/etc/x y'"
+
+
+def test_all_of_runs_each_command_while_the_ones_before_succeed():
+    chained = all_of(cmd("printf", "a"), sh("false || printf {b}", b="b;"), cmd("printf", "c"))
+    assert chained.text == "printf a && { false || printf 'b;'; } && printf c"
+    assert run_locally(chained) == "ab;c"
+    assert run_locally(seq(all_of(cmd("printf", "x"), cmd("false"), cmd("printf", "never")), cmd("true"))) == "x"
 
 
 def test_a_command_cannot_be_made_from_a_string():
