@@ -19,7 +19,9 @@ from kafkactl.executor import (
     Executor, RunOptions, java_argfile, scram_bootstrap_arguments, storage_format_arguments, storage_format_command,
 )
 from kafkactl.facts import running_version
-from kafkactl.health import checked_zookeeper_connect, java_tool, zookeeper_command
+from kafkactl.health import (
+    broker_registered, checked_zookeeper_connect, http_ready, java_tool, zookeeper_command, zookeeper_mode,
+)
 from kafkactl.inventory import read_inventory
 from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader
 from kafkactl.model import ClusterVars, Component, Host, Phase
@@ -117,6 +119,37 @@ EXPECTED_COMMANDS = [
 @pytest.mark.parametrize("built, expected", [(b, e) for _, b, e in EXPECTED_COMMANDS], ids=[d for d, _, _ in EXPECTED_COMMANDS])
 def test_commands_as_the_host_receives_them(built: Command, expected: str) -> None:
     assert built.text == expected
+
+
+BROKER = Host(name="kafka1.example.com", address="10.0.0.1", broker_id=1, components=(Component.KAFKA_BROKER,))
+ADMIN = f"{CLUSTER.kafka_config_dir}/kafkactl-admin.properties"
+EXPECTED_STEP_COMMANDS = [
+    (
+        "ZooKeeper's srvr probe runs in bash, the port a quoted word",
+        lambda host: zookeeper_mode(host, CLUSTER),
+        ["bash -c 'exec 3<>/dev/tcp/127.0.0.1/2181 && printf srvr >&3 && cat <&3'"],
+    ),
+    (
+        "the REST probe names the host as data",
+        lambda host: http_ready(host, BROKER, 8083),
+        ["bash -c 'exec 3<>/dev/tcp/kafka1.example.com/8083 && printf '\"'\"'GET / HTTP/1.0\\r\\n\\r\\n'\"'\"' >&3 "
+         "&& head -n 1 <&3'"],
+    ),
+    (
+        "a Kafka tool gets its arguments as words",
+        lambda host: broker_registered(host, CLUSTER, BROKER),
+        [f"/usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null "
+         f"-cp '{HOME}/libs/*' kafka.admin.BrokerApiVersionsCommand --bootstrap-server kafka1.example.com:9091 "
+         f"--command-config {ADMIN}"],
+    ),
+]
+
+
+@pytest.mark.parametrize("step, expected", [(s, e) for _, s, e in EXPECTED_STEP_COMMANDS], ids=[d for d, _, _ in EXPECTED_STEP_COMMANDS])
+def test_commands_health_checks_send(step, expected: list[str]) -> None:
+    host = RecordingHost(BROKER)
+    step(host)
+    assert host.commands == expected
 
 
 def test_preparing_a_host_creates_the_account_and_directories_then_fetches_and_checks_kafka(tmp_path: Path) -> None:
