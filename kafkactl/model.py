@@ -49,28 +49,37 @@ KAFKA_ID_MAX = 2**31 - 1
 # Values that reach a host, a path or a systemd unit are checked here, so nothing later needs to quote
 # them for a shell, a unit file or a comma-separated Kafka list. Always fullmatch: `$` alone lets a
 # trailing newline through.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
-_POSIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_JAVA_CLASS = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
-_ZOOKEEPER_NODE = re.compile(r"^[A-Za-z0-9._-]+$")
-_PRINCIPAL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"  # C0, DEL, C1 and the Unicode line and paragraph separators
+CONTROL_CHARACTERS = re.compile(f"[{_CONTROL}]")
+_PATH = re.compile(r"(/[A-Za-z0-9._+@-]+)+")
+_DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_ZOOKEEPER_NODE = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]+")
+
+
+def _shaped(pattern: str, shape: str):
+    """A check that a whole value has the pattern's shape; its error says which shape and shows the value."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {shape} (got {value!r})")
+        return value
+
+    return check
+
+
+check_posix_name = _shaped(r"[a-z_][a-z0-9_-]{0,31}", "a POSIX user or group name: lower-case letters, digits, _ and -, not starting with -")
+check_plain_text = _shaped(f"[^{_CONTROL}]*", "text without control characters")
+check_topic = _shaped(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}", "a Kafka topic name: letters, digits, . _ -")
+check_java_class = _shaped(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*", "a Java class name")
+check_super_user = _shaped(f"[^;{_CONTROL}]+", "a principal such as User:alice, without ; or control characters")
+check_principal = _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "a user name of letters, digits, _ . -")
 
 
 def check_path(value: str) -> str:
     """An absolute, normalised path of portable file name characters (no spaces, quotes, `%`, `$`, `,` or `:`)."""
     if not _PATH.fullmatch(value) or posixpath.normpath(value) != value:
-        raise ValueError(
-            f"must be an absolute, normalised path of letters, digits and . _ + @ - (got {value!r})"
-        )
-    return value
-
-
-def check_posix_name(value: str) -> str:
-    if not _POSIX_NAME.fullmatch(value):
-        raise ValueError(f"must be a POSIX user or group name: lower-case letters, digits, _ and -, not starting with - (got {value!r})")
+        raise ValueError(f"must be an absolute, normalised path of letters, digits and . _ + @ - (got {value!r})")
     return value
 
 
@@ -87,44 +96,11 @@ def check_host_name(value: str) -> str:
     return value
 
 
-def check_plain_text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"must not contain control characters (got {value!r})")
-    return value
-
-
-def check_topic(value: str) -> str:
-    if not _TOPIC.fullmatch(value) or value in (".", ".."):
-        raise ValueError(f"must be a Kafka topic name: letters, digits, . _ - (got {value!r})")
-    return value
-
-
-def check_java_class(value: str) -> str:
-    if not _JAVA_CLASS.fullmatch(value):
-        raise ValueError(f"must be a Java class name (got {value!r})")
-    return value
-
-
 def check_zookeeper_path(value: str) -> str:
     """A ZooKeeper chroot: empty, or /node[/node...] without . or .. and outside ZooKeeper's own /zookeeper."""
     nodes = value.split("/")[1:]
-    if value and (
-        not value.startswith("/") or not all(_ZOOKEEPER_NODE.fullmatch(n) and n not in (".", "..") for n in nodes)
-        or nodes[0] == "zookeeper"
-    ):
+    if value and (not value.startswith("/") or not all(_ZOOKEEPER_NODE.fullmatch(n) for n in nodes) or nodes[0] == "zookeeper"):
         raise ValueError(f"must be a ZooKeeper path such as /kafka (letters, digits, . _ -; not /zookeeper) (got {value!r})")
-    return value
-
-
-def check_super_user(value: str) -> str:
-    if ";" in value or _CONTROL.search(value):
-        raise ValueError(f"must be a principal such as User:alice, without ; or control characters (got {value!r})")
-    return value
-
-
-def check_principal(value: str) -> str:
-    if not _PRINCIPAL.fullmatch(value):
-        raise ValueError(f"must be a user name of letters, digits, _ . - (got {value!r})")
     return value
 
 

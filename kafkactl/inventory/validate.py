@@ -22,7 +22,7 @@ from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIAB
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import names_secret
-from kafkactl.model import COMPONENTS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory, first_number
+from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory, first_number
 
 # node.id of a controller without one in the inventory: this offset plus the number in its name,
 # so controllers and brokers named alike (c1, b1) never share an id.
@@ -44,7 +44,6 @@ HOST_KEYS = {
 }
 HEAP_PATTERN = re.compile(r"^\d+[kmgKMG]$")
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class _Problems:
 
     def error(self, origin: Origin | str, message: str) -> None:
         # One problem, one line: a control character an inventory smuggled into a name is shown escaped.
-        self.errors.append(_CONTROL.sub(lambda m: repr(m.group())[1:-1], f"{origin}: {message}"))
+        self.errors.append(CONTROL_CHARACTERS.sub(lambda m: repr(m.group())[1:-1], f"{origin}: {message}"))
 
     def warn(self, origin: Origin, message: str) -> None:
         self.warnings.append(Warning_(origin, message))
@@ -233,7 +232,7 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
     ))
     if RACK_KEY in raw.vars:
         fields["rack"] = str(raw.vars[RACK_KEY])
-        if _CONTROL.search(fields["rack"]):
+        if CONTROL_CHARACTERS.search(fields["rack"]):
             problems.error(raw.origins[RACK_KEY], f"host {raw.name}: {RACK_KEY}: must not contain control characters")
             del fields["rack"]
 
@@ -300,7 +299,7 @@ def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> An
             problems.error(where, f"host {raw.name}: {key}: {name}: has no value")
         elif field == "environment" and not ENVIRONMENT_NAME.fullmatch(str(name)):
             problems.error(where, f"host {raw.name}: {key}: {str(name)!r} is not an environment variable name")
-        elif field == "environment" and _CONTROL.search(str(item)):
+        elif field == "environment" and CONTROL_CHARACTERS.search(str(item)):
             # The value may be a secret (a -D...password=... option): never echoed.
             problems.error(where, f"host {raw.name}: {key}: {name}: the value must not contain control characters")
         elif not str(name).strip():
