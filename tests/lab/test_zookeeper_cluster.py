@@ -88,8 +88,9 @@ def test_changed_property_rolls_brokers_one_at_a_time(lab: Lab) -> None:
     assert events == [(host, event) for host in order for event in (
         "broker_safe_to_stop (before stop)", "restarted kafka-broker", "no_under_replicated_partitions (ready)")]
     assert f"{order[-1]} leads its kafka brokers: restarted last" in outcome.stdout
-    kept = lab.ssh(brokers[1], "grep -c log.retention.hours /etc/kafka/server.properties.kafkactl-previous /etc/kafka/server.properties")
-    assert kept.stdout.split() == ["/etc/kafka/server.properties.kafkactl-previous:0", "/etc/kafka/server.properties:1"]
+    previous = "/var/lib/kafkactl/previous/etc/kafka/server.properties"  # kept where only root can write
+    kept = lab.ssh(brokers[1], f"grep -c log.retention.hours {previous} /etc/kafka/server.properties; stat -c %a:%U /var/lib/kafkactl")
+    assert kept.stdout.split() == [f"{previous}:0", "/etc/kafka/server.properties:1", "700:root"]
     assert lab.kafkactl("apply", str(changed)).stdout.rstrip().endswith("match the inventory.")
 
 
