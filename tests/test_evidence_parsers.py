@@ -10,12 +10,13 @@ import pytest
 from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
 from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader, zookeeper_view
-from kafkactl.migration.state import Node
+from kafkactl.migration.state import Node, State, classify
 from kafkactl.model import Phase
 from kafkactl.tool_output import Unreadable, read_jmx_values, read_metadata_version
 from kafkactl.transport import CommandResult
 
 from helpers import ROOT
+from test_plan_facts import _converged
 from tool_output import ScriptedConnection, captured
 
 INVENTORY = read_inventory(ROOT / "inventories/kraft-migration/inventory.yml").inventory
@@ -155,3 +156,54 @@ def test_broker_evidence_that_cannot_be_read_is_named() -> None:
         _live(lambda command: error).registered_brokers(_brokers())
     state = _live(lambda command: captured("topics-describe-no-broker")).partition_state(_brokers())
     assert isinstance(state, str) and state.startswith("could not read the partition list from kafka-topics: exit code 1: ")
+
+
+# The whole evidence of a cluster in dual-write, read through every tool ---------------------------------
+
+TOOL_CAPTURES = (("JmxTool", "jmx-zk-migration-state"), ("ZooKeeperMain", "zookeeper-shell-dual-write"),
+                 ("TopicCommand", "topics-describe-in-sync"), ("BrokerApiVersionsCommand", "broker-api-versions-all-up"),
+                 ("FeatureCommand", "features-describe"))
+
+
+def _dual_write_cluster(answer=None) -> LiveCluster:
+    desired = desired_state(INVENTORY, Phase.DUAL_WRITE)
+
+    def tools(command: str) -> CommandResult:
+        # anything else asked is the grep of a controller's log: no completed-migration line in it
+        return next((captured(name) for marker, name in TOOL_CAPTURES if marker in command), CommandResult(1, "", ""))
+
+    return LiveCluster(INVENTORY, desired, _converged(desired), _Transport(answer or tools))  # type: ignore[arg-type]
+
+
+def test_evidence_of_a_cluster_in_dual_write() -> None:
+    evidence = _dual_write_cluster().evidence()
+    assert classify(evidence).state == State.DUAL_WRITE
+    assert evidence.metadata_version == "3.9-IV0" and evidence.registered_brokers == (1, 2, 3)
+    assert {n.zk_migration_state for n in evidence.of_role("controller")} == {1}
+    assert evidence.zookeeper.kraft_controller_epoch == 14 and len(evidence.partitions) == 82
+
+
+def test_evidence_names_a_controller_metric_it_cannot_read() -> None:
+    refused = captured("jmx-refused")
+    live = _dual_write_cluster()
+    original = live.transport.answer
+    live.transport.answer = lambda command: refused if "JmxTool" in command else original(command)
+    with pytest.raises(Unreadable, match="could not read ZkMigrationState, MigratingZkBrokerCount from JmxTool: exit code 1: "
+                                         "Could not connect to JMX url"):
+        live.evidence()
+
+
+@pytest.mark.parametrize("printed, failure", [
+    ("", None),
+    ("Node does not exist: /migration\n", None),
+    ("Node not empty: /migration\n", "unexpected line: Node not empty: /migration"),
+], ids=["deleted", "already absent", "refused"])
+def test_deleting_a_znode(printed: str, failure: str | None) -> None:
+    answer = CommandResult(1, f"Welcome to ZooKeeper!\n{printed}Node does not exist: /kafkactl-end-of-commands\n", "")
+    live = _dual_write_cluster(lambda command: answer)
+    if failure is None:
+        live.delete_znode("/migration")
+    else:
+        with pytest.raises(Unreadable, match=failure):
+            live.delete_znode("/migration")
+    assert any("ZooKeeperMain" in str(c) for connection in live.transport.connections.values() for c in connection.commands)

@@ -15,13 +15,13 @@ import pytest
 from kafkactl.desired import desired_state
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
-from kafkactl.executor import Executor, RunOptions
-from kafkactl.health import GateError
+from kafkactl.executor import ClusterHooks, Executor, RunOptions
+from kafkactl.health import GateError, Observation
 from kafkactl.inventory import read_inventory
 from kafkactl.journal import Journal, resumable
 from kafkactl.model import Component
-from kafkactl.plan import make_plan
-from kafkactl.playbook import load_playbook
+from kafkactl.plan import HostFacts, make_plan
+from kafkactl.playbook import Playbook, Step, load_playbook
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult
 
@@ -39,7 +39,7 @@ OK = CommandResult(0, "", "")
 # What each tool is recognised by in the command the executor sends.
 TOOLS = {
     "srvr": "srvr", "ZooKeeperMain": "zookeeper-shell", "TopicCommand": "topics", "BrokerApiVersionsCommand": "api-versions",
-    "LeaderElectionCommand": "elect", "systemctl restart": "restart",
+    "LeaderElectionCommand": "elect", "GET / HTTP": "http", "systemctl restart": "restart", "useradd": "prepare", "systemctl disable": "retire",
 }
 
 
@@ -62,7 +62,12 @@ class RecordingTransport:
             self.sent.append((name, tool))
             return self.answer(name, tool)
 
-        return ScriptedConnection(respond, HOSTS[name])
+        connection = ScriptedConnection(respond, HOSTS[name])
+        connection.put = lambda content, path, **owner: self.sent.append((name, f"put {path}"))  # type: ignore[attr-defined]
+        return connection
+
+    def each(self, items, work):
+        return [(item, work(item)) for item in items]
 
     def restarted(self) -> list[str]:
         return [host for host, tool in self.sent if tool == "restart"]
@@ -77,6 +82,7 @@ def healthy(leader: str = ZK2, topics: str = "topics-describe-in-sync") -> Calla
         "topics": captured(topics),
         "api-versions": captured("broker-api-versions-all-up"),
         "elect": captured("leader-election-nothing-to-do"),
+        "http": captured("connect-rest-up"),
     }
 
     def answer(host: str, tool: str) -> CommandResult:
@@ -87,13 +93,14 @@ def healthy(leader: str = ZK2, topics: str = "topics-describe-in-sync") -> Calla
     return answer
 
 
-def _executor(transport: RecordingTransport, journal: Journal | None = None, **options) -> tuple[Executor, io.StringIO]:
+def _executor(transport: RecordingTransport, journal: Journal | None = None, facts=None, hooks=None,
+              **options) -> tuple[Executor, io.StringIO]:
     desired = desired_state(INVENTORY)
-    facts = _converged(desired)
+    facts = _converged(desired) if facts is None else facts
     out = io.StringIO()
     report = Report(Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}))
     executor = Executor(INVENTORY, desired, make_plan(desired, facts), facts, transport, report,  # type: ignore[arg-type]
-                        RunOptions(gate_timeout=0.0, **options), journal=journal)
+                        RunOptions(**{"gate_timeout": 0.0, **options}), journal=journal, hooks=hooks)
     return executor, out
 
 
@@ -195,3 +202,70 @@ def test_resume_skips_hosts_done_and_only_rechecks_the_host_the_stopped_run_rest
     kafka3 = [tool for host, tool in transport.sent if host == KAFKA3]
     assert kafka3 == ["api-versions", "topics", "elect"], "only the ready gates, no before-stop gate, no restart"
     assert Journal.load(journal.path).status == "done"
+
+
+def test_apply_on_new_hosts_prepares_them_then_starts_each_component_after_the_one_before_serves() -> None:
+    desired = desired_state(INVENTORY)
+    new_hosts = {s.host.name: HostFacts(kafka_homes=frozenset([s.kafka_home] if s.kafka_home else [])) for s in desired.hosts}
+    transport = RecordingTransport(healthy())
+    executor, out = _executor(transport, facts=new_hosts)
+    executor.run(load_playbook("site"))
+    tools = [(host, tool) for host, tool in transport.sent]
+    prepared = [host for host, tool in tools if tool == "prepare"]
+    assert sorted(prepared) == sorted(HOSTS) and tools[:len(HOSTS)] == [(h, "prepare") for h in prepared]
+    zookeepers = {ZK1, ZK2, ZK3}
+    zk_starts = [i for i, (host, tool) in enumerate(tools) if host in zookeepers and tool == "restart"]
+    first_srvr = next(i for i, (host, tool) in enumerate(tools) if tool == "srvr")
+    assert len(zk_starts) == 3 and max(zk_starts) < first_srvr, "ZooKeeper members start together, then must serve"
+    first_broker = next(i for i, (host, tool) in enumerate(tools) if host == KAFKA1 and tool.startswith("put "))
+    last_srvr = max(i for i, (host, tool) in enumerate(tools) if tool == "srvr")
+    assert last_srvr < first_broker, "brokers start once the ensemble serves"
+    broker_puts = [host for host, tool in tools if tool == "put /etc/kafka/server.properties"]
+    assert broker_puts == [KAFKA1, KAFKA2, KAFKA3]
+    assert out.getvalue().count("broker_registered (ready)") == 3
+
+
+def test_a_changed_file_rolls_only_its_host_writing_it_between_the_gate_and_the_restart() -> None:
+    desired = desired_state(INVENTORY)
+    facts = _converged(desired)
+    old = facts[KAFKA2].files["/etc/kafka/server.properties"]
+    facts[KAFKA2].files["/etc/kafka/server.properties"] = dataclasses.replace(old, content=old.content + "# changed by hand\n")
+    transport = RecordingTransport(healthy())
+    executor, _ = _executor(transport, facts=facts)
+    executor.run(load_playbook("site"))
+    kafka2 = [tool for host, tool in transport.sent if host == KAFKA2]
+    assert transport.restarted() == [KAFKA2]
+    assert kafka2[kafka2.index("put /etc/kafka/server.properties") - 1] == "topics", "written after broker_safe_to_stop"
+    assert kafka2.index("put /etc/kafka/server.properties") < kafka2.index("restart")
+
+
+def test_migration_steps_wait_for_their_signal_delete_znodes_and_retire_services(tmp_path: Path) -> None:
+    polled, deleted = [], []
+
+    def migrated() -> Observation:
+        polled.append(1)
+        return Observation(len(polled) > 1, None, f"poll {len(polled)}")
+
+    hooks = ClusterHooks({"metadata_migrated": migrated}, deleted.append)
+    playbook = Playbook("steps", (Step("wait_for", "metadata_migrated"), Step("delete_znodes", "/controller /migration"),
+                                  Step("retire", "zookeeper")))
+    journal = Journal.start(tmp_path, "steps", INVENTORY_PATH)
+    transport = RecordingTransport(healthy())
+    executor, out = _executor(transport, journal, hooks=hooks, gate_timeout=30.0)
+    executor.run(playbook)  # the signal is polled again after half a second
+    assert len(polled) == 2 and "metadata_migrated: poll 2" in out.getvalue()
+    assert deleted == ["/controller", "/migration"]
+    assert [host for host, tool in transport.sent if tool == "retire"] == [ZK1, ZK2, ZK3]
+    assert [(e.step, e.host, e.status) for e in Journal.load(journal.path).entries] == [
+        ("wait_for metadata_migrated", "all", "done"), ("delete_znodes /controller /migration", "all", "done"),
+        ("retire zookeeper", ZK1, "done"), ("retire zookeeper", ZK2, "done"), ("retire zookeeper", ZK3, "done")]
+
+
+def test_a_signal_never_reached_fails_the_step_in_the_journal(tmp_path: Path) -> None:
+    hooks = ClusterHooks({"metadata_migrated": lambda: Observation(False, None, "ZkMigrationState controller1 2")}, lambda p: None)
+    journal = Journal.start(tmp_path, "steps", INVENTORY_PATH)
+    executor, _ = _executor(RecordingTransport(healthy()), journal, hooks=hooks)
+    with pytest.raises(GateError, match="gate 'metadata_migrated' not met after 0 s: ZkMigrationState controller1 2"):
+        executor.run(Playbook("steps", (Step("wait_for", "metadata_migrated"), Step("delete_znodes", "/migration"))))
+    saved = Journal.load(journal.path)
+    assert saved.status == "failed" and [(e.step, e.status) for e in saved.entries] == [("wait_for metadata_migrated", "failed")]
