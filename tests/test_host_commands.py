@@ -179,6 +179,21 @@ def test_preparing_a_host_creates_the_account_and_directories_then_fetches_and_c
                       f"status=$?; rm -f {staging}; exit $status")
 
 
+
+def test_an_unverified_archive_is_installed_only_when_allowed_and_said_so(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        "all:\n  vars:\n    kafka_archive_source: http://mirror.example.com/kafka.tgz\n    kafka_archive_allow_unverified: true\n"
+        "kafka_controller:\n  hosts: {c1.example.com: }\nkafka_broker:\n  hosts: {b1.example.com: }\n"
+    )
+    executor, hosts = executor_for(inventory)
+    warnings = []
+    executor.report.warning = warnings.append  # type: ignore[method-assign]
+    executor._prepare_host(executor.states["c1.example.com"])
+    unpack = hosts["c1.example.com"].commands[-1]
+    assert unpack.startswith("mkdir -p /opt/kafka && tar ") and "sha256sum" not in unpack
+    assert warnings == ["host c1.example.com: http://mirror.example.com/kafka.tgz is installed unverified (kafka_archive_allow_unverified)"]
+
 # Secrets never on a command line ----------------------------------------------------------------------
 
 
