@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from kafkactl.errors import KafkactlError
-from kafkactl.model import ClusterVars, Component, Host
+from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
 from kafkactl.tool_output import (
     NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_partitions, read_quorum_status,
@@ -107,7 +107,7 @@ def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[
 def _describe_quorum(connection: Connection, cluster: ClusterVars, host: Host, what: str):
     """kafka-metadata-quorum describe (--status or --replication), asked of this controller."""
     return kafka_tool(connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-                      ["--bootstrap-controller", f"{host.name}:{cluster.kafka_controller_port}", "--command-config",
+                      ["--bootstrap-controller", host_port(host.name, cluster.kafka_controller_port), "--command-config",
                        admin_config(cluster), "describe", what])
 
 
@@ -131,7 +131,7 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
     listener = cluster.inter_broker_listener
     result = kafka_tool(
         connection, cluster, "kafka.admin.BrokerApiVersionsCommand",
-        ["--bootstrap-server", f"{host.name}:{listener.port}", "--command-config", admin_config(cluster)],
+        ["--bootstrap-server", host_port(host.name, listener.port), "--command-config", admin_config(cluster)],
     )
     try:
         ids = read_registered_brokers(result)
@@ -143,7 +143,7 @@ def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) 
 def partitions(connection: Connection, cluster: ClusterVars, brokers: list[Host], default_min_isr: int) -> list[Partition] | str:
     """Every partition with leader, replicas and ISR (TopicCommand --describe), or the tool's error."""
     listener = cluster.inter_broker_listener
-    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
+    bootstrap = ",".join(host_port(b.name, listener.port) for b in brokers)
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.TopicCommand",
                         ["--bootstrap-server", bootstrap, "--command-config", admin_config(cluster), "--describe"])
     try:
@@ -178,7 +178,7 @@ def broker_safe_to_stop(state: list[Partition] | str, hosts: Host | list[Host]) 
 def elect_preferred_leaders(connection: Connection, cluster: ClusterVars, brokers: list[Host]) -> Observation[str]:
     """Give leadership back to preferred replicas after a restart moved it."""
     listener = cluster.inter_broker_listener
-    bootstrap = ",".join(f"{b.name}:{listener.port}" for b in brokers)
+    bootstrap = ",".join(host_port(b.name, listener.port) for b in brokers)
     result = kafka_tool(connection, cluster, "org.apache.kafka.tools.LeaderElectionCommand",
                         ["--bootstrap-server", bootstrap, "--admin.config", admin_config(cluster),
                          "--election-type", "PREFERRED", "--all-topic-partitions"])

@@ -20,7 +20,7 @@ from kafkactl.health import (
 )
 from kafkactl.components.topology import Topology
 from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
-from kafkactl.model import Component, Host, Inventory, Phase
+from kafkactl.model import Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import HostFacts
 from kafkactl.remote import sh
 from kafkactl.tool_output import (
@@ -156,7 +156,7 @@ class LiveCluster:
         if not running:
             return None
         result = kafka_tool(self.transport.connection(running[0].host), self.cluster, "org.apache.kafka.tools.FeatureCommand",
-                            ["--bootstrap-controller", f"{running[0].host}:{self.cluster.kafka_controller_port}",
+                            ["--bootstrap-controller", host_port(running[0].host, self.cluster.kafka_controller_port),
                              "--command-config", admin_config(self.cluster), "describe"])
         return read_metadata_version(result)
 
