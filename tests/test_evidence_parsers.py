@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from kafkactl.desired import desired_state
+from kafkactl.errors import KafkactlError
 from kafkactl.inventory import read_inventory
 from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader, zookeeper_view
 from kafkactl.migration.state import Node, State, classify
@@ -41,6 +42,16 @@ class _Transport:
 
     def connection(self, name: str) -> ScriptedConnection:
         return self.connections.setdefault(name, ScriptedConnection(self.answer, HOSTS[name]))
+
+    def each(self, items, work):
+        """Like Transport.each: a failure is the item's result."""
+        results = []
+        for item in items:
+            try:
+                results.append((item, work(item)))
+            except KafkactlError as exc:
+                results.append((item, exc))
+        return results
 
 
 def _live(answer) -> LiveCluster:
@@ -207,3 +218,56 @@ def test_deleting_a_znode(printed: str, failure: str | None) -> None:
         with pytest.raises(Unreadable, match=failure):
             live.delete_znode("/migration")
     assert any("ZooKeeperMain" in str(c) for connection in live.transport.connections.values() for c in connection.commands)
+
+
+# Completion signals the migration playbooks wait for ----------------------------------------------------
+
+
+def _signals(**captures: str) -> dict:
+    """The signals of the dual-write cluster, each tool answering with a capture (or a variant of one)."""
+    tools = _dual_write_cluster().transport.answer
+
+    def answer(command: str) -> CommandResult:
+        for marker, name in (("JmxTool", "jmx"), ("ZooKeeperMain", "zookeeper")):
+            if marker in command and name in captures:
+                return captures[name]
+        return tools(command)
+
+    live = _dual_write_cluster(answer)
+    live.refresh = lambda: None  # the facts the cluster was read with stand for the hosts
+    return live.signals()
+
+
+def _jmx_state(value: int) -> CommandResult:
+    jmx = captured("jmx-zk-migration-state")
+    return dataclasses.replace(jmx, stdout=jmx.stdout.replace("ZkMigrationState:Value=1", f"ZkMigrationState:Value={value}"))
+
+
+def test_metadata_migrated_in_dual_write() -> None:
+    observation = _signals()["metadata_migrated"]()
+    assert observation.ok
+    assert observation.summary.endswith("/controller held by 9992 (kraftControllerEpoch 14); /migration kraft_controller_id 9992")
+
+
+def test_metadata_not_migrated_while_a_broker_holds_the_controller_znode() -> None:
+    observation = _signals(zookeeper=captured("zookeeper-shell-zookeeper-mode"))["metadata_migrated"]()
+    assert not observation.ok and "/controller held by 1 (kraftControllerEpoch None)" in observation.summary
+
+
+def test_a_controller_metric_that_cannot_be_read_is_named_in_the_signal() -> None:
+    observation = _signals(jmx=captured("jmx-refused"))["metadata_migrated"]()
+    assert not observation.ok
+    assert ("controller1.example.com could not read ZkMigrationState, MigratingZkBrokerCount from JmxTool: exit code 1: "
+            "Could not connect to JMX url") in observation.summary
+
+
+def test_migration_finalized_only_when_every_controller_reports_post_migration() -> None:
+    assert not _signals()["migration_finalized"]().ok
+    finalized = _signals(jmx=_jmx_state(3))["migration_finalized"]()
+    assert finalized.ok and finalized.summary.startswith("ZkMigrationState controller1.example.com 3")
+
+
+def test_a_zookeeper_mode_controller_is_elected_after_a_rollback() -> None:
+    assert not _signals()["zookeeper_controller_elected"]().ok
+    elected = _signals(zookeeper=captured("zookeeper-shell-zookeeper-mode"))["zookeeper_controller_elected"]()
+    assert elected.ok and elected.value == 1

@@ -205,11 +205,12 @@ class LiveCluster:
         """Facts again: a signal polled during a run must not judge by what the hosts held before it."""
         self.facts = gather_all(self.transport, self.desired, self.cluster)
 
-    def _controller_states(self) -> dict[str, int | None]:
+    def _controller_states(self) -> dict[str, int | str]:
+        """Each running controller's ZkMigrationState, or why it could not be read."""
         self.refresh()
         controllers = [n for n in self.nodes() if n.role == "controller" and n.running]
         read = self.transport.each(controllers, self.controller_details)
-        return {node.host: None if isinstance(found, BaseException) else found.zk_migration_state for node, found in read}
+        return {node.host: str(found) if isinstance(found, BaseException) else found.zk_migration_state for node, found in read}
 
     def _metadata_migrated(self) -> Observation:
         """The controllers report MIGRATION, a KRaft controller holds /controller, and /migration names it: JMX alone
@@ -255,5 +256,5 @@ def zookeeper_view(found: dict[str, str | None]) -> ZooKeeperView:
     )
 
 
-def _listing(states: dict[str, int | None]) -> str:
+def _listing(states: dict[str, int | str]) -> str:
     return ", ".join(f"{host} {value}" for host, value in states.items()) or "(no controller running)"
