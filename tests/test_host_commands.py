@@ -5,9 +5,13 @@ The host is a recorder: it keeps every command and upload, and fails the command
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from kafkactl.health import (
     broker_registered, checked_zookeeper_connect, http_ready, java_tool, zookeeper_command, zookeeper_mode,
 )
 from kafkactl.inventory import read_inventory
+from kafkactl.lab import KAFKA_VERSION, cache_dir
 from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader
 from kafkactl.model import ClusterVars, Component, Host, Phase
 from kafkactl.plan import FileFacts, HostFacts, make_plan
@@ -335,3 +340,32 @@ def test_validate_names_the_line_of_an_unverified_archive_url(tmp_path: Path) ->
     assert outcome.exit_code == 1
     assert f"{inventory}:3: kafka_archive_source https://downloads.example.com/kafka.tgz: kafka_archive_sha256 is required" \
         in outcome.stderr
+
+
+KAFKA_ARCHIVE = cache_dir() / "kafka" / f"kafka_2.13-{KAFKA_VERSION}.tgz"
+
+
+@pytest.mark.skipif(not KAFKA_ARCHIVE.is_file() or shutil.which("java") is None,
+                    reason="needs java and the lab's Kafka archive (kafkactl lab up makes it)")
+def test_kafka_storage_tool_takes_the_scram_credential_from_the_argfile(tmp_path: Path) -> None:
+    password = "s3cr3t-ä$(touch /tmp/p)'`id`\\%n"  # Kafka's own --add-scram syntax leaves out , ] and "
+    cluster = read_inventory(scram_kraft_inventory(tmp_path, password)).inventory.cluster
+    with tarfile.open(KAFKA_ARCHIVE) as archive:
+        archive.extractall(tmp_path / "kafka", members=[m for m in archive.getmembers() if "/libs/" in m.name], filter="data")
+    [libs] = (tmp_path / "kafka").glob("*/libs")
+    config = tmp_path / "controller.properties"
+    config.write_text(f"process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@localhost:9093\n"
+                      f"listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\nlog.dirs={tmp_path / 'meta'}\n")
+    argfile = tmp_path / "arguments"
+    argfile.write_bytes(java_argfile(storage_format_arguments("-sa-KocjQCWANrZuTbAryQ", str(config), scram_bootstrap_arguments(cluster))))
+    java = ["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", f"{libs}/*"]
+
+    subprocess.run([*java, f"@{argfile}"], check=True, capture_output=True)
+    dumped = subprocess.run([*java, "kafka.tools.DumpLogSegments", "--cluster-metadata-decoder", "--files",
+                             str(tmp_path / "meta" / "bootstrap.checkpoint")], check=True, capture_output=True, text=True).stdout
+
+    [record] = [json.loads(line.split("payload: ", 1)[1])["data"] for line in dumped.splitlines() if "USER_SCRAM_CREDENTIAL" in line]
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(record["salt"]), record["iterations"])
+    client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    assert record["name"] == "admin"
+    assert base64.b64encode(hashlib.sha512(client_key).digest()).decode() == record["storedKey"]
