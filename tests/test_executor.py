@@ -40,6 +40,7 @@ OK = CommandResult(0, "", "")
 TOOLS = {
     "srvr": "srvr", "ZooKeeperMain": "zookeeper-shell", "TopicCommand": "topics", "BrokerApiVersionsCommand": "api-versions",
     "LeaderElectionCommand": "elect", "GET / HTTP": "http", "systemctl restart": "restart", "useradd": "prepare", "systemctl disable": "retire",
+    "describe --status": "quorum-status", "describe --replication": "quorum-replication", "@/run/kafkactl-": "format",
 }
 
 
@@ -52,8 +53,9 @@ class RecordingTransport:
 
     forks = 1
 
-    def __init__(self, answer: Callable[[str, str], CommandResult]) -> None:
+    def __init__(self, answer: Callable[[str, str], CommandResult], inventory=INVENTORY) -> None:
         self.answer = answer
+        self.hosts = {h.name: h for h in inventory.hosts}
         self.sent: list[tuple[str, str]] = []
 
     def connection(self, name: str) -> ScriptedConnection:
@@ -62,7 +64,7 @@ class RecordingTransport:
             self.sent.append((name, tool))
             return self.answer(name, tool)
 
-        connection = ScriptedConnection(respond, HOSTS[name])
+        connection = ScriptedConnection(respond, self.hosts[name])
         connection.put = lambda content, path, **owner: self.sent.append((name, f"put {path}"))  # type: ignore[attr-defined]
         return connection
 
@@ -83,6 +85,8 @@ def healthy(leader: str = ZK2, topics: str = "topics-describe-in-sync") -> Calla
         "api-versions": captured("broker-api-versions-all-up"),
         "elect": captured("leader-election-nothing-to-do"),
         "http": captured("connect-rest-up"),
+        "quorum-status": captured("metadata-quorum-status"),
+        "quorum-replication": captured("metadata-quorum-replication"),
     }
 
     def answer(host: str, tool: str) -> CommandResult:
@@ -93,15 +97,20 @@ def healthy(leader: str = ZK2, topics: str = "topics-describe-in-sync") -> Calla
     return answer
 
 
-def _executor(transport: RecordingTransport, journal: Journal | None = None, facts=None, hooks=None,
-              **options) -> tuple[Executor, io.StringIO]:
-    desired = desired_state(INVENTORY)
+def _executor(transport: RecordingTransport, journal: Journal | None = None, facts=None, hooks=None, inventory=INVENTORY,
+              cluster_id: str | None = None, **options) -> tuple[Executor, io.StringIO]:
+    desired = desired_state(inventory)
     facts = _converged(desired) if facts is None else facts
     out = io.StringIO()
     report = Report(Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}))
-    executor = Executor(INVENTORY, desired, make_plan(desired, facts), facts, transport, report,  # type: ignore[arg-type]
-                        RunOptions(**{"gate_timeout": 0.0, **options}), journal=journal, hooks=hooks)
+    executor = Executor(inventory, desired, make_plan(desired, facts), facts, transport, report,  # type: ignore[arg-type]
+                        RunOptions(**{"gate_timeout": 0.0, **options}), cluster_id, journal=journal, hooks=hooks)
     return executor, out
+
+
+def _new_hosts(desired) -> dict[str, HostFacts]:
+    """Hosts with Kafka installed and nothing else of the cluster's."""
+    return {s.host.name: HostFacts(kafka_homes=frozenset([s.kafka_home] if s.kafka_home else [])) for s in desired.hosts}
 
 
 def _restart(transport: RecordingTransport, component: Component, journal: Journal | None = None, **options) -> str:
@@ -205,10 +214,8 @@ def test_resume_skips_hosts_done_and_only_rechecks_the_host_the_stopped_run_rest
 
 
 def test_apply_on_new_hosts_prepares_them_then_starts_each_component_after_the_one_before_serves() -> None:
-    desired = desired_state(INVENTORY)
-    new_hosts = {s.host.name: HostFacts(kafka_homes=frozenset([s.kafka_home] if s.kafka_home else [])) for s in desired.hosts}
     transport = RecordingTransport(healthy())
-    executor, out = _executor(transport, facts=new_hosts)
+    executor, out = _executor(transport, facts=_new_hosts(desired_state(INVENTORY)))
     executor.run(load_playbook("site"))
     tools = [(host, tool) for host, tool in transport.sent]
     prepared = [host for host, tool in tools if tool == "prepare"]
@@ -269,3 +276,34 @@ def test_a_signal_never_reached_fails_the_step_in_the_journal(tmp_path: Path) ->
         executor.run(Playbook("steps", (Step("wait_for", "metadata_migrated"), Step("delete_znodes", "/migration"))))
     saved = Journal.load(journal.path)
     assert saved.status == "failed" and [(e.step, e.status) for e in saved.entries] == [("wait_for metadata_migrated", "failed")]
+
+
+def test_a_broker_that_is_down_is_restarted_without_waiting_for_its_before_stop_gate() -> None:
+    answer = healthy(topics="topics-describe-broker-down")
+
+    def broker_3_down_until_restarted(host: str, tool: str) -> CommandResult:
+        if (KAFKA3, "restart") not in transport.sent and tool in ("api-versions", "topics"):
+            return captured("broker-api-versions-broker-down" if tool == "api-versions" else "topics-describe-broker-down")
+        return answer(host, tool) if tool != "topics" else captured("topics-describe-in-sync")
+
+    transport = RecordingTransport(broker_3_down_until_restarted)
+    executor, out = _executor(transport, limit=frozenset([KAFKA3]))
+    executor.run(load_playbook("restart"), {Component.KAFKA_BROKER})
+    assert transport.restarted() == [KAFKA3]
+    assert (f"{KAFKA3}: not serving (broker_registered: registered brokers seen from {KAFKA3}: [1, 2]); "
+            "restarting it without before-stop gates") in out.getvalue()
+
+
+KRAFT = read_inventory(ROOT / "inventories/kraft-cluster/inventory.yml").inventory
+
+
+def test_kraft_nodes_are_formatted_once_with_the_cluster_id_before_their_first_start() -> None:
+    transport = RecordingTransport(healthy(), KRAFT)
+    executor, out = _executor(transport, facts=_new_hosts(desired_state(KRAFT)), inventory=KRAFT, cluster_id="-sa-KocjQCWANrZuTbAryQ")
+    executor.run(load_playbook("site"))
+    for host in {h.name for h in KRAFT.hosts if h.node_id is not None or h.broker_id is not None}:
+        sent = [tool for name, tool in transport.sent if name == host]
+        assert sent.count("format") == 1 and sent.index("format") < sent.index("restart"), host
+    assert out.getvalue().count("formatted KRaft storage (cluster id -sa-KocjQCWANrZuTbAryQ)") == 6
+    controllers = [name for name, tool in transport.sent if tool == "quorum-replication"]
+    assert controllers, "controllers are ready once their voters caught up"
