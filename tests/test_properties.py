@@ -171,3 +171,25 @@ def test_java_reads_back_what_was_written(escaping_render: Path) -> None:
         read_back = read("jaas", str(escaping_render / file), *sections)
         for section, options in sections.items():
             assert {option: read_back.get(f"{section}#{option}") for option in options} == options
+
+
+# Modes and ownership: what the service account may read, and what it may not change --------------------
+
+
+@pytest.mark.parametrize("inventory", ["inventories/zookeeper-cluster/inventory.yml", "inventories/kraft-cluster/inventory.yml"])
+def test_configuration_is_root_owned_and_data_is_private(inventory: str) -> None:
+    loaded = read_inventory(ROOT / inventory).inventory
+    desired, cluster = desired_state(loaded), loaded.cluster
+    service_owned = {cluster.kafka_log_dir, cluster.zookeeper_data_dir, cluster.kafka_controller_metadata_dir,
+                     *cluster.kafka_broker_log_dirs}
+    for state in desired.hosts:
+        for directory in state.directories:
+            assert directory.mode == "0750", directory
+            expected_owner = "kafka" if directory.path in service_owned else "root"
+            assert (directory.owner, directory.group) == (expected_owner, "kafka"), directory
+        for managed in state.files:
+            if managed.path.endswith(".service"):
+                assert (managed.owner, managed.group, managed.mode) == ("root", "root", "0644")
+                assert "\nUMask=0027\n" in managed.content
+            else:
+                assert (managed.owner, managed.group, managed.mode) == ("root", "kafka", "0640"), managed.path
