@@ -23,7 +23,7 @@ from kafkactl.model import Component
 from kafkactl.plan import HostFacts, make_plan
 from kafkactl.playbook import Playbook, Step, load_playbook
 from kafkactl.report import Report
-from kafkactl.transport import CommandResult
+from kafkactl.transport import CommandResult, Transport
 
 from helpers import ROOT
 from test_plan_facts import _converged
@@ -68,8 +68,7 @@ class RecordingTransport:
         connection.put = lambda content, path, **owner: self.sent.append((name, f"put {path}"))  # type: ignore[attr-defined]
         return connection
 
-    def each(self, items, work):
-        return [(item, work(item)) for item in items]
+    each = Transport.each
 
     def restarted(self) -> list[str]:
         return [host for host, tool in self.sent if tool == "restart"]
