@@ -15,7 +15,7 @@ from typing import Any
 from kafkactl.components.properties import escape_value, join_continued, logical_lines, split_property, unescape_property
 
 MASK = "********"
-_SECRET_NAME = re.compile(r"passw|secret|credential", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"passw|secret|credential|keystore\.key$", re.IGNORECASE)  # ssl.keystore.key: an inline PEM key
 _JAAS_KEY = re.compile(r"jaas", re.IGNORECASE)
 # name=value options of a JAAS configuration. A value is a quoted string (escaped quotes inside) that ends
 # where an option may end; anything else (a raw quote inside, as files written unescaped hold) runs to the
@@ -33,7 +33,7 @@ _SYSTEMD_CHUNK = re.compile(r'"((?:[^"\\]|\\.)*)"?|([^"]+)')
 
 
 def names_secret(name: str) -> bool:
-    """A setting whose name says its value is a secret: *password*, *passwd*, *secret*, *credential*."""
+    """A setting whose name says its value is a secret: *password*, *passwd*, *secret*, *credential*, *keystore.key."""
     return bool(_SECRET_NAME.search(name))
 
 
