@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import select
 import shlex
 import socket
@@ -46,6 +47,8 @@ DEFAULT_PORT = 22
 PREVIOUS_ROOT = PurePosixPath("/var/lib/kafkactl/previous")
 # Whom sudo and su make kafkactl: every step it runs needs root.
 BECOME_USER = "root"
+# Seconds the host's own `timeout` waits past kafkactl's deadline before it ends a command, then kills it.
+REMOTE_GRACE_S = 2
 _CHUNK = 1 << 16
 
 
@@ -191,7 +194,11 @@ class Connection:
         program = _program(command.text)
         limit = self.options.command_timeout if timeout is None else timeout
         become = self._become() if self.becomes else None
-        wrapped = self._wrapped(command, become) if become else command
+        # The host ends the command (and everything it started) shortly after kafkactl stops waiting,
+        # so a hung command leaves no process running as root behind.
+        bounded = sh("timeout -k {grace} {seconds} {command}", grace=REMOTE_GRACE_S, seconds=math.ceil(limit) + REMOTE_GRACE_S,
+                     command=shell(command))
+        wrapped = self._wrapped(bounded, become) if become else bounded
         try:
             channel = self.client.get_transport().open_session(timeout=self.options.connect_timeout)  # type: ignore[union-attr]
             try:
@@ -214,7 +221,7 @@ class Connection:
 
     @staticmethod
     def _wrapped(command: Command, become: _Become) -> Command:
-        as_root = sh("printf '%s\\n' {marker} && {command}", marker=become.marker.decode(), command=shell(command))
+        as_root = sh("printf '%s\\n' {marker} && {command}", marker=become.marker.decode(), command=command)
         if become.method == "su":
             return cmd("su", BECOME_USER, "-c", as_root.text)
         if become.prompt is None:

@@ -198,6 +198,10 @@ def test_a_command_that_keeps_printing_still_times_out(lab: Lab):
         with pytest.raises(TransportError, match=r"^host target: yes did not finish within 1 s"):
             transport.connection("target").run(cmd("yes", "secret-argument"), timeout=1)
         assert time.monotonic() - started < 5
+        with pytest.raises(TransportError, match=r"^host target: sleep did not finish within 1 s"):
+            transport.connection("target").run(cmd("sleep", "31.5"), timeout=1)
+        # the host's own timeout ends a silent command too, shortly after kafkactl stopped waiting
+        assert _eventually(lambda: subprocess.run(["pgrep", "-f", "sleep 31.5|yes secret-argument"]).returncode == 1, 10)
         assert transport.connection("target").run(cmd("true")).code == 0  # the connection still serves
     finally:
         transport.close()
@@ -210,6 +214,15 @@ def test_run_refuses_a_string(lab: Lab):
             transport.connection("target").run("id")  # type: ignore[arg-type]
     finally:
         transport.close()
+
+
+def _eventually(check, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 # -- put -------------------------------------------------------------------------------------------
