@@ -41,7 +41,7 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     if state.kafka_home:
         lines.append(sh('[ -d {libs} ] && printf "kafka_home\\t%s\\n" {home}', libs=f"{state.kafka_home}/libs", home=state.kafka_home))
     for directory in state.directories:
-        lines.append(sh('[ -d {path} ] && printf "dir\\t%s\\n" {path}', path=directory.path))
+        lines.append(sh('[ -d {path} ] && printf "dir\\t%s\\t%s\\n" {path} "$(stat -c "%U:%G %a" {path})"', path=directory.path))
     for service in state.services:
         lines.append(sh(
             'printf "service\\t%s\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
@@ -62,6 +62,7 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
 def parse_facts(output: str) -> HostFacts:
     files: dict[str, FileFacts] = {}
     directories: set[str] = set()
+    directory_owners: dict[str, str] = {}
     homes: set[str] = set()
     active: set[str] = set()
     started: dict[str, int] = {}
@@ -77,7 +78,11 @@ def parse_facts(output: str) -> HostFacts:
         elif kind == "kafka_home":
             homes.add(rest)
         elif kind == "dir":
-            directories.add(rest)
+            path, _, ownership_mode = rest.partition("\t")
+            directories.add(path)
+            if ownership_mode.count(" ") == 1:
+                ownership, mode = ownership_mode.split(" ")
+                directory_owners[path] = f"{ownership} {mode.zfill(4)}"
         elif kind == "service" and len(fields) == 4:
             name, state, since, version = fields
             if state == "active":
@@ -97,6 +102,7 @@ def parse_facts(output: str) -> HostFacts:
     return HostFacts(
         files=files,
         directories=frozenset(directories),
+        directory_owners=directory_owners,
         kafka_homes=frozenset(homes),
         active_services=frozenset(active),
         service_started=started,

@@ -9,7 +9,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kafkactl.desired import DesiredState, HostState, Service
+from kafkactl.desired import DesiredState, Directory, HostState, Service
 from kafkactl.model import Component, Phase
 
 FileAction = Literal["create", "update", "unchanged"]
@@ -30,6 +30,7 @@ class HostFacts:
 
     files: dict[str, FileFacts] = field(default_factory=dict)
     directories: frozenset[str] = frozenset()
+    directory_owners: dict[str, str] = field(default_factory=dict)  # path -> "user:group mode" (four digits), where read
     kafka_homes: frozenset[str] = frozenset()
     active_services: frozenset[str] = frozenset()
     service_started: dict[str, int] = field(default_factory=dict)  # epoch seconds
@@ -142,11 +143,19 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         address=state.host.address,
         components=state.components,
         install=install,
-        directories=tuple(d.path for d in state.directories if d.path not in facts.directories),
+        directories=tuple(d.path for d in state.directories if _directory_differs(d, facts)),
         files=tuple(files),
         services=tuple(services),
         system="; ".join(part for part in (facts.os, facts.java) if part),
     )
+
+
+def _directory_differs(directory: Directory, facts: HostFacts) -> bool:
+    """Missing, or not owned as wanted: a directory made by an earlier version (kafka:kafka 0755) is corrected."""
+    if directory.path not in facts.directories:
+        return True
+    found = facts.directory_owners.get(directory.path)
+    return found is not None and found != f"{directory.owner}:{directory.group} {directory.mode}"
 
 
 def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -> bool:

@@ -74,7 +74,7 @@ class Report:
             if host.install:
                 self.line(f"  install  {host.install}", style="green")
             for directory in host.directories:
-                self.line(f"  mkdir    {directory}", style="green")
+                self.line(f"  dir      {directory} (created, or given its owner and mode)", style="green")
             for change in host.files:
                 if change.action == "unchanged":
                     continue

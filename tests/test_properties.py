@@ -4,6 +4,7 @@ each listed host must get. KAFKACTL_UPDATE_CASES=1 rewrites the expected data (r
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import shutil
@@ -16,8 +17,10 @@ import yaml
 from kafkactl.components.properties import parse_properties
 from kafkactl.components.topology import Topology
 from kafkactl.desired import PROPERTIES, desired_state, resolve_phase
+from kafkactl.facts import parse_facts
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component, Phase
+from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 
 from helpers import ROOT
@@ -193,3 +196,16 @@ def test_configuration_is_root_owned_and_data_is_private(inventory: str) -> None
                 assert "\nUMask=0027\n" in managed.content
             else:
                 assert (managed.owner, managed.group, managed.mode) == ("root", "kafka", "0640"), managed.path
+
+
+def test_directories_made_by_an_earlier_version_are_given_their_owner_and_mode() -> None:
+    desired = desired_state(read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory)
+    state = desired.hosts[0]
+    listing = "".join(f"dir\t{d.path}\tkafka:kafka 755\n" for d in state.directories)
+    converged = "".join(f"dir\t{d.path}\t{d.owner}:{d.group} {d.mode.lstrip('0')}\n" for d in state.directories)
+
+    before = make_plan(dataclasses.replace(desired, hosts=(state,)), {state.host.name: parse_facts(listing)})
+    after = make_plan(dataclasses.replace(desired, hosts=(state,)), {state.host.name: parse_facts(converged)})
+
+    assert set(before.hosts[0].directories) == {d.path for d in state.directories}
+    assert after.hosts[0].directories == ()
