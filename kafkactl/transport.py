@@ -34,7 +34,7 @@ from typing import TypeVar
 import paramiko
 
 from kafkactl.errors import KafkactlError
-from kafkactl.inventory.connection import unbracketed
+from kafkactl.inventory.connection import HOST_KEY_CHECKING, unbracketed
 from kafkactl.model import Host
 from kafkactl.remote import Command, cmd, sh, shell
 
@@ -109,7 +109,7 @@ class Endpoint:
     port: int
     user: str
     key_files: tuple[str, ...] = ()
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in a repr
     label: str = ""
 
     @property
@@ -133,10 +133,6 @@ class Route:
     keepalive: int
 
 
-def _key_name(address: str, port: int) -> str:
-    return address if port == DEFAULT_PORT else f"[{address}]:{port}"
-
-
 class _AcceptNewKeys(paramiko.MissingHostKeyPolicy):
     """Like OpenSSH's StrictHostKeyChecking=accept-new: record unknown keys, never changed ones."""
 
@@ -155,7 +151,7 @@ class _AcceptNewKeys(paramiko.MissingHostKeyPolicy):
 
 @dataclass(frozen=True)
 class _Become:
-    """How a command becomes root: the wrapped command, and what answers its password prompt."""
+    """How one command becomes root: the method, the password that answers its prompt, the proof it worked."""
 
     method: str
     password: bytes | None
@@ -383,9 +379,7 @@ class Transport:
         if jumps and proxy_command:
             raise TransportError(f"host {host.name}: both ProxyJump and ProxyCommand are set; set one of them")
         known = host.ssh_known_hosts or tuple(config.get("userknownhostsfile", "").split())
-        checking = host.ssh_host_key_checking or config.get("stricthostkeychecking", "yes").lower()
-        if checking not in ("yes", "accept-new", "no"):
-            checking = {"ask": "yes", "true": "yes", "off": "no", "false": "no"}.get(checking, "yes")
+        checking = host.ssh_host_key_checking or HOST_KEY_CHECKING.get(config.get("stricthostkeychecking", "yes").lower(), "yes")
         if checking == "no" and host.ssh_host_key_checking is None:
             self._notice(f"host {host.name}: SSH host keys are not checked (StrictHostKeyChecking no in {self.options.ssh_config})")
         return Route(
