@@ -49,7 +49,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 RATE_PER_SECOND = 100
@@ -57,6 +57,11 @@ POLL_S = 0.5
 DELIVERY_TIMEOUT_MS = 600_000
 FLUSH_AT_STOP_S = 120
 READ_BACK_S = 180
+TOPIC_TIMEOUT_S = 120
+# Right after a roll a broker's metadata can still name the previous controller, and a restarted broker
+# may not be registered again yet: topic creation is retried on these until TOPIC_TIMEOUT_S.
+SETTLING = {KafkaError.NOT_CONTROLLER, KafkaError.INVALID_REPLICATION_FACTOR, KafkaError.REQUEST_TIMED_OUT,
+            KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError.BROKER_NOT_AVAILABLE}
 MAX_SECONDS = 1800
 STOPPED_BY_TEST = "test"
 
@@ -73,9 +78,7 @@ class Canary:
         self.client_errors: Counter[str] = Counter()
         self.consumed = 0
         self.fatal = 0
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        for future in admin.create_topics([NewTopic(self.topic, 6, 3, config={"min.insync.replicas": "2"})]).values():
-            future.result(60)
+        self._create_topic()
         self.started = time.monotonic()
         self.deadline = self.started + max_seconds
         self.max_seconds = max_seconds
@@ -87,6 +90,24 @@ class Canary:
         self.threads = [threading.Thread(target=self._produce, daemon=True), threading.Thread(target=self._consume, daemon=True)]
         for thread in self.threads:
             thread.start()
+
+    def _create_topic(self, timeout: float = TOPIC_TIMEOUT_S) -> None:
+        """Create the canary's topic, retrying while the cluster settles after a roll (SETTLING)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            admin = AdminClient({"bootstrap.servers": self.bootstrap})  # fresh metadata on each try
+            future = admin.create_topics([NewTopic(self.topic, 6, 3, config={"min.insync.replicas": "2"})])[self.topic]
+            try:
+                future.result(60)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # an earlier try went through
+                    return
+                if not (error.retriable() or error.code() in SETTLING) or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.bootstrap}: creating the canary topic {self.topic}: not within {timeout:.0f} s; "
+                                       f"last error: {error.str()}") from exc
+            time.sleep(1)
 
     def _note_gap(self, until: float) -> None:
         if until - self.last_ack > self.longest_gap[0]:

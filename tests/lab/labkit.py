@@ -4,6 +4,11 @@ They bring the lab up themselves (`kafkactl lab up`, which installs what it need
 at the end of each module. Deselect them with `-m "not lab"`. They run beside another lab on the same
 machine with `KAFKACTL_LAB_NAME=NAME KAFKACTL_LAB_SUBNET=10.219.N.0/24`: host names, addresses and
 container names come from what `lab up` recorded (inventory.yml, lab.json), never from constants.
+Labs share host names, and Kafka clients here resolve them through /etc/hosts; beside a lab that may
+be brought up again meanwhile, give the run an /etc/hosts of its own:
+
+    unshare --mount --propagation private sh -c 'cp /etc/hosts /tmp/NAME.hosts &&
+        mount --bind /tmp/NAME.hosts /etc/hosts && exec python3 -m pytest tests/lab/...'
 """
 
 from __future__ import annotations
