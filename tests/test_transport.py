@@ -21,7 +21,8 @@ import pytest
 from pydantic import SecretStr
 
 from kafkactl import transport as transport_module
-from kafkactl.errors import KafkactlError
+from kafkactl.errors import InventoryError, KafkactlError
+from kafkactl.inventory import read_inventory
 from kafkactl.inventory.connection import ConnectionSettingError, connection_fields, parse_ssh_args
 from kafkactl.model import Component, Host
 from kafkactl.remote import cmd, sh
@@ -488,6 +489,19 @@ def test_connection_variables():
         "ansible_ssh_extra_args: ssh option Bogus is not supported by kafkactl",
         "ansible_become_method su needs ansible_become_password (root's password)",
     ]
+
+
+def test_an_inventory_with_an_unsupported_connection_setting_is_refused_in_one_line_naming_it(tmp_path: Path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("zookeeper:\n  hosts:\n    zk1:\n      ansible_become_password: s3cret-value\n"
+                         "      ansible_ssh_common_args: -o ForwardAgent=yes -J bastion\n"
+                         "kafka_broker:\n  hosts: {kafka1: }\n")
+    with pytest.raises(InventoryError) as refused:
+        read_inventory(inventory)
+    assert str(refused.value) == f"{inventory}:5: host zk1: ansible_ssh_common_args: ssh option ForwardAgent is not supported by kafkactl"
+    inventory.write_text(inventory.read_text().replace("-o ForwardAgent=yes ", ""))
+    host = next(h for h in read_inventory(inventory).inventory.hosts if h.name == "zk1")
+    assert host.ssh_proxy_jump == ("bastion",) and "s3cret-value" not in repr(host)
 
 
 def test_each_returns_any_error_as_that_items_result():
