@@ -1,7 +1,9 @@
 """Health signals read on the hosts themselves, with Kafka's own tools, over the SSH connection.
 
 Each check returns what it observed; `wait_for` polls a check with backoff until it passes or its
-timeout runs out, then names the host, the gate and the last observation. No fixed sleeps.
+timeout runs out, then names the host, the gate and the last observation. No fixed sleeps. Checks fail
+closed: a tool's answer that cannot be read (kafkactl/tool_output.py) is a failed observation naming
+the tool and what it printed, never an empty reading that passes.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ class RunForReal:
     scenario: str | None = None
 
 
+KRAFT_CHECKS = "tests/lab/test_kraft_cluster.py::test_restart_check_restarts_nothing_and_lab_status_sees_every_host"
 MIGRATION_PHASE = RunForReal("molecule/shared/migration.py::phase", ("migrate", "kraft", "--phase"))
 EXERCISED = {
     "kafkactl lab up": RunForReal("tests/lab/labkit.py::bring_up", ("lab", "up")),
@@ -74,6 +75,8 @@ EXERCISED = {
         "tests/lab/test_rolling_restart.py::test_broker_killed_mid_roll_halts_and_resume_completes", ("restart", "--resume")),
     "kafkactl runs .lab/inventory.yml": RunForReal(
         "tests/lab/test_rolling_restart.py::test_broker_killed_mid_roll_halts_and_resume_completes", ("runs",)),
+    "kafkactl lab status": RunForReal(KRAFT_CHECKS, ("lab", "status")),
+    "kafkactl restart .lab/inventory.yml --check": RunForReal(KRAFT_CHECKS, ("restart", "--check")),
     "kafkactl backup list .lab/migration.yml": RunForReal(
         "tests/lab/test_migration_resume.py::test_backups_of_the_phase_verify", ("backup", "list")),
     # run there with --on-hosts, which checks the local copies as this example does, and the hosts' copies too
@@ -82,8 +85,6 @@ EXERCISED = {
 }
 # Examples that need hosts and that no test runs: reported as skips naming them, on every run.
 NOT_EXERCISED = {
-    "kafkactl lab status",
-    "kafkactl restart .lab/inventory.yml --check",
     "kafkactl migrate kraft .lab/migration.yml --phase stop-zookeeper",
     "kafkactl backup verify .lab/migration.yml --run RUN_ID --on-hosts",
     "kafkactl backup restore .lab/migration.yml --run RUN_ID [--limit HOSTS] [--yes]",

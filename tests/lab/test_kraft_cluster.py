@@ -3,6 +3,8 @@ the active controller last while a canary produces and consumes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from canary import Canary
@@ -41,3 +43,24 @@ def test_rolling_restart_of_controllers_and_brokers_loses_nothing(lab: Lab) -> N
     assert "leads its kafka controllers: restarted last" in outcome.stdout
     assert outcome.stdout.count("controller_voters_caught_up (ready)") == 3
     canary.check(ROLL_MAX_GAP_S)
+
+
+def test_restart_check_restarts_nothing_and_lab_status_sees_every_host(lab: Lab) -> None:
+    """Two documented examples: `restart --check` only shows the restart plan; `lab status` finds every host up."""
+    units = {host: unit for group, unit in (("kafka_controller", "kafka-controller"), ("kafka_broker", "kafka-broker"))
+             for host in lab.hosts(group)}
+
+    def started() -> dict[str, str]:
+        return {host: lab.ssh(host, f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}").stdout
+                for host, unit in units.items()}
+
+    before = started()
+    check = lab.kafkactl("restart", str(lab.inventory), "--check")
+    assert check.exit_code == 0, check.stderr
+    assert "kafka_controller: " in check.stdout and "(order: followers-then-active)" in check.stdout
+    assert "before stop: broker_safe_to_stop" in check.stdout
+    assert started() == before, "restart --check restarted a service"
+    status = lab.kafkactl("lab", "status", "--state-dir", str(lab.state_dir))
+    assert status.exit_code == 0, status.stderr
+    for host in units:
+        assert re.search(rf"^\s*{host}\s.*container running\s+systemd running\s+sshd up", status.stdout, re.M), status.stdout
