@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -77,6 +77,7 @@ class Lab:
     plain_user: str
     password: str
     ipv6: bool
+    opened: list[Transport] = field(default_factory=list)
 
     def host(self, **fields) -> Host:
         values = dict(name="target", address="127.0.0.1", ssh_port=self.target.port, ssh_private_key_file=str(self.client_key),
@@ -84,7 +85,9 @@ class Lab:
         return Host(**{**values, **fields})
 
     def transport(self, *hosts: Host, **options) -> Transport:
-        return Transport(hosts or (self.host(),), SshOptions(**{**FAST, "ssh_config": None, **options}))
+        made = Transport(hosts or (self.host(),), SshOptions(**{**FAST, "ssh_config": None, **options}))
+        self.opened.append(made)
+        return made
 
 
 def _start_sshd(folder: Path, name: str, listen: list[str]) -> Sshd:
@@ -131,7 +134,7 @@ def _user(name: str, password: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
+def servers() -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.skip("needs root: sshd authenticates other users and put() installs files owned by root")
     _ensure_sshd()
@@ -157,12 +160,20 @@ def lab() -> Iterator[Lab]:
         yield Lab(folder, client_key, known_hosts, target, jump, sudo_user, plain_user, password, ipv6)
     finally:
         sudoers.unlink(missing_ok=True)
-        for user in (sudo_user, plain_user):
-            subprocess.run(["userdel", "--remove", user], capture_output=True)
         for server in (target, jump):
             server.process.send_signal(signal.SIGTERM)
             server.process.wait(timeout=10)
+        for user in (sudo_user, plain_user):  # --force: a session of the user may still be closing
+            subprocess.run(["userdel", "--force", "--remove", user], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(servers: Lab) -> Iterator[Lab]:
+    """The servers, with every connection a test opened closed after it (passed or failed)."""
+    yield servers
+    while servers.opened:
+        servers.opened.pop().close()
 
 
 @pytest.fixture
