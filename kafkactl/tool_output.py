@@ -80,8 +80,10 @@ def read_partitions(result: CommandResult, default_min_isr: int) -> list[Partiti
     min_isr: dict[str, int] = {}
     found: list[Partition] = []
     for line in _answer_lines(result):
-        fields = dict(re.findall(r"(\w+): ?(\S*)", line))
-        topic = fields.get("Topic", "")
+        # Tab-separated "Key: value" cells; a key may have two words ("Adding Replicas" during a reassignment).
+        cells = [re.fullmatch(r"(\w+(?: \w+)?): ?(.*)", cell.strip()) for cell in line.strip().split("\t")]
+        fields = {cell.group(1): cell.group(2).strip() for cell in cells if cell}
+        topic = fields.get("Topic", "") if all(cells) else ""
         if topic and {"PartitionCount", "ReplicationFactor"} <= fields.keys():
             counts[topic] = _int(fields["PartitionCount"], TOPICS, result, line)
             configs = dict(item.split("=", 1) for item in fields.get("Configs", "").split(",") if "=" in item)

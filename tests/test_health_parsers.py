@@ -76,6 +76,14 @@ def test_topics_with_a_broker_stopped() -> None:
     assert not under_replicated(state).ok
 
 
+def test_a_partition_being_reassigned_keeps_its_replicas() -> None:
+    header = "Topic: orders\tTopicId: xNErN4mWQo6kQ5PlSgh9Ag\tPartitionCount: 1\tReplicationFactor: 3\tConfigs: min.insync.replicas=2\n"
+    moving = ("\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2,3,4\tIsr: 1,2,3\tAdding Replicas: 4\t"
+              "Removing Replicas: 3\tElr: N/A\tLastKnownElr: N/A\n")
+    [partition] = read_partitions(_ok(header + moving), 1)
+    assert (partition.replicas, partition.isr, partition.min_isr) == ((1, 2, 3, 4), (1, 2, 3), 2)
+
+
 def test_topic_tool_error_names_the_tool_and_its_message() -> None:
     state = partitions(_connection(captured("topics-describe-no-broker")), CLUSTER, BROKERS, 2)
     assert state == ("could not read the partition list from kafka-topics: exit code 1: "
