@@ -189,10 +189,10 @@ def read_leader_election(result: CommandResult) -> list[str]:
     needed); the tool exits 1 and prints one line per such partition."""
     lines = [line.strip() for line in _answer_lines(result)]
     failed = [line for line in lines if line.startswith(ELECTION_FAILED)]
-    known = ("Successfully completed leader election", "Valid replica already elected for partitions", ELECTION_FAILED)
-    if failed and result.code != 0:
+    if failed:  # whatever else it printed and however it exited
         return failed
-    unexpected = [line for line in lines if not line.startswith(known)]
+    unexpected = [line for line in lines if not line.startswith(("Successfully completed leader election",
+                                                                 "Valid replica already elected for partitions"))]
     if result.code != 0 or unexpected:
         raise unreadable(ELECTION, result, f"unexpected line: {unexpected[0]}" if result.code == 0 else None)
     return []

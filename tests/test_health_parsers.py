@@ -197,6 +197,11 @@ def test_an_election_that_failed_for_some_partitions_fails_even_if_others_needed
     assert not elect_preferred_leaders(_connection(mixed), CLUSTER, BROKERS).ok
 
 
+def test_an_election_that_failed_fails_even_if_the_tool_exited_0() -> None:
+    failed = captured("leader-election-preferred-down")
+    assert not elect_preferred_leaders(_connection(dataclasses.replace(failed, code=0)), CLUSTER, BROKERS).ok
+
+
 @pytest.mark.parametrize("result", [
     CommandResult(1, "Timeout waiting for election results\n", ""),
     _ok("Picked-up leaders: 3\n"),
