@@ -35,14 +35,15 @@ FAST = dict(connect_timeout=5.0, connect_retries=0, retry_delay=0.05, command_ti
 
 
 def _ensure_sshd() -> None:
-    if SSHD.exists():
+    """The OpenSSH server, and sudo for the become tests, from the distribution's packages when missing."""
+    if SSHD.exists() and shutil.which("sudo"):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("OpenSSH server is not installed and cannot be installed here (needs root and apt-get)")
-    installed = subprocess.run(["apt-get", "install", "-y", "-q", "openssh-server"], capture_output=True, timeout=300,
+        pytest.skip("OpenSSH server or sudo is not installed and cannot be installed here (needs root and apt-get)")
+    installed = subprocess.run(["apt-get", "install", "-y", "-q", "openssh-server", "sudo"], capture_output=True, timeout=300,
                                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    if installed.returncode != 0 or not SSHD.exists():
-        pytest.skip(f"OpenSSH server could not be installed: {installed.stderr.decode()[-200:]}")
+    if installed.returncode != 0 or not SSHD.exists() or not shutil.which("sudo"):
+        pytest.skip(f"OpenSSH server or sudo could not be installed: {installed.stderr.decode()[-200:]}")
 
 
 def _free_port() -> int:
@@ -61,6 +62,7 @@ class Sshd:
     port: int
     host_key: paramiko.PKey
     process: subprocess.Popen
+    log: Path
 
     def known_hosts_line(self, address: str = "127.0.0.1") -> str:
         return f"[{address}]:{self.port} {self.host_key.get_name()} {self.host_key.get_base64()}\n"
@@ -103,16 +105,19 @@ def _start_sshd(folder: Path, name: str, listen: list[str]) -> Sshd:
         "KbdInteractiveAuthentication no", "MaxAuthTries 20", "AllowTcpForwarding yes", "PermitTTY no",
         "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
     ]))
-    process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config), "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log in a file: a pipe nobody reads would stall sshd once full.
+    log = folder / f"{name}_sshd.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config), "-p", str(port)],
+                                   stdout=subprocess.DEVNULL, stderr=log_file)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"sshd {name} exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            raise RuntimeError(f"sshd {name} exited: {log.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
                 if probe.recv(4) == b"SSH-":
-                    return Sshd(port, host_key, process)
+                    return Sshd(port, host_key, process, log)
         except OSError:
             time.sleep(0.05)
     process.kill()
