@@ -116,6 +116,7 @@ TopicName = Annotated[str, AfterValidator(check_topic)]
 JavaClass = Annotated[str, AfterValidator(check_java_class)]
 SaslProtocol = Literal["none", "plain", "scram", "scram256"]
 SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
+SCRAM = ("scram", "scram256")
 
 
 class Strict(BaseModel):
@@ -236,7 +237,9 @@ class ClusterVars(Strict):
         7199, description="JMX port of the controllers, bound to 127.0.0.1 only: kafkactl reads ZkMigrationState there over SSH."
     )
     kafka_controller_ssl_enabled: bool | None = Field(None, description="TLS on the controller listener; defaults to ssl_enabled.")
-    kafka_controller_sasl_protocol: SaslProtocol | None = Field(None, description="SASL on the controller listener; defaults to sasl_protocol.")
+    kafka_controller_sasl_protocol: SaslProtocol | None = Field(
+        None, description="SASL on the controller listener: none or plain; defaults to sasl_protocol, and to plain when that is SCRAM "
+                          "(controllers cannot check SCRAM credentials: they live in the metadata log the controllers serve).")
     ssl_enabled: bool = Field(False, description="TLS on every listener that does not say otherwise.")
     ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
     sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
@@ -247,7 +250,8 @@ class ClusterVars(Strict):
     ssl_truststore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
     ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12).")
     sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description="SCRAM users by key (cp-ansible's shape).")
-    sasl_plain_users: dict[str, SaslUser] = Field(default_factory=dict, description="PLAIN users by key (cp-ansible's shape).")
+    sasl_plain_users: dict[str, SaslUser] = Field(
+        default_factory=dict, description="PLAIN users by key (cp-ansible's shape); when empty, PLAIN listeners use sasl_scram_users.")
     kafka_broker_sasl_user: PlainText = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")
     kafka_authorizer_enabled: bool = Field(
         False, description="ACL authorizer: AclAuthorizer in ZooKeeper mode, StandardAuthorizer in KRaft mode."
@@ -329,6 +333,11 @@ class ClusterVars(Strict):
                 )
             seen_names[name] = key
             seen_ports[listener.port] = key
+        if self.kafka_controller_sasl_protocol in SCRAM:
+            raise ValueError(
+                f"kafka_controller_sasl_protocol: {self.kafka_controller_sasl_protocol}: KRaft controllers cannot check SCRAM "
+                "credentials (they live in the metadata log the controllers serve); use plain, the default when sasl_protocol is SCRAM"
+            )
         for listener in (*self.resolved_listeners.values(), self.controller_listener):
             if listener.sasl != "none" and self.kafka_broker_sasl_user not in self.sasl_users(listener.sasl):
                 raise ValueError(
@@ -393,12 +402,14 @@ class ClusterVars(Strict):
                 name=self.kafka_controller_listener_name,
                 port=self.kafka_controller_port,
                 ssl_enabled=self.kafka_controller_ssl_enabled,
-                sasl_protocol=self.kafka_controller_sasl_protocol,
+                sasl_protocol=self.kafka_controller_sasl_protocol or ("plain" if self.sasl_protocol in SCRAM else None),
             )
         )
 
     def sasl_users(self, sasl: SaslProtocol) -> dict[str, SaslUser]:
-        return self.sasl_plain_users if sasl == "plain" else self.sasl_scram_users
+        if sasl == "plain":
+            return self.sasl_plain_users or self.sasl_scram_users
+        return self.sasl_scram_users
 
     @property
     def inter_broker_protocol_version(self) -> str:

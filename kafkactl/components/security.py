@@ -32,7 +32,7 @@ def server_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
     login = client_jaas(cluster, listener).removesuffix(";")
     if listener.sasl == "plain":
         accepted = "".join(
-            f" user_{u.principal}={jaas_quote(u.password.get_secret_value())}" for u in cluster.sasl_plain_users.values()
+            f" user_{u.principal}={jaas_quote(u.password.get_secret_value())}" for u in cluster.sasl_users("plain").values()
         )
         login += accepted
     return login + ";"
