@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import select
 import shlex
 import socket
 import threading
@@ -50,6 +49,10 @@ BECOME_USER = "root"
 # Seconds the host's own `timeout` waits past kafkactl's deadline before it ends a command, then kills it.
 REMOTE_GRACE_S = 2
 _CHUNK = 1 << 16
+# Polling bounds while a command runs. Not select() on the channel: its fileno() makes a pipe that
+# Channel.close() closes while paramiko's reader thread may still write to it, which kills the whole
+# connection (Broken pipe / Bad file descriptor) when a command still printing is stopped.
+_POLL_MIN_S, _POLL_MAX_S = 0.001, 0.02
 
 
 class TransportError(KafkactlError):
@@ -233,11 +236,16 @@ class Connection:
         if pending is not None and not pending:
             channel.shutdown_write()
             pending = None
+        poll = _POLL_MIN_S
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TransportError(f"host {self.host.name}: {program} did not finish within {limit:g} s (timed out; stopped)")
-            select.select([channel], [], [], min(remaining, 0.2) if pending is None else 0.01)
+            if not (channel.recv_ready() or channel.recv_stderr_ready() or (channel.exit_status_ready() and channel.eof_received)):
+                time.sleep(min(remaining, poll))
+                poll = min(poll * 2, _POLL_MAX_S)
+            else:
+                poll = _POLL_MIN_S
             while channel.recv_ready():
                 stdout += channel.recv(_CHUNK)
             while channel.recv_stderr_ready():
