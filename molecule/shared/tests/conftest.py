@@ -143,6 +143,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if key in wanted:
             params = [(n, item) for n in names for item, _ in items(hosts[n])]
             ids = [f"{n}:{label}" for n in names for _, label in items(hosts[n])]
+            if not params:  # pytest would skip the test quietly: no host to check is a failure of the scenario
+                raise AssertionError(f"{metafunc.function.__name__}: the plan gives no {key} on any host of {INVENTORY}")
             metafunc.parametrize(("name", key), params, ids=ids)
             return
     metafunc.parametrize("name", names)

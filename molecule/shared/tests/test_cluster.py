@@ -75,22 +75,40 @@ def test_zookeeper_ensemble_has_one_leader(cluster, connect):
     assert sorted(modes.values()) == wanted, (modes, journals)
 
 
+def _quorum(connect, controller, *describe: str) -> str:
+    """`kafka-metadata-quorum describe ...` run on a controller against its own controller listener."""
+    _, port = controller.listeners[0]
+    home = controller.install
+    return connect(controller.name).check_output(
+        f"java -Dlog4j.configuration=file:{home}/config/tools-log4j.properties -cp '{home}/libs/*' "
+        f"org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller {controller.name}:{port} describe "
+        + " ".join(describe)
+    )
+
+
 def test_kraft_quorum_has_a_leader_and_every_voter(cluster, connect):
+    """A leader among the voters; the voters are the controllers numbered as cp-ansible numbers them
+    (9991 + position in the kafka_controller group), read from the quorum, not from kafkactl; every
+    voter caught up with the leader within the minute."""
     controllers = [h for h in cluster.values() if "kafka_controller" in h.groups]
     if not controllers:
         pytest.skip("no kafka_controller group in this scenario")
-    first = controllers[0]
-    _, port = first.listeners[0]
-    home = first.install
-    out = connect(first.name).check_output(
-        f"java -Dlog4j.configuration=file:{home}/config/tools-log4j.properties -cp '{home}/libs/*' "
-        f"org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller {first.name}:{port} describe --status"
-    )
+    out = _quorum(connect, controllers[0], "--status")
     status = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    assert int(status["LeaderId"]) >= 0, out
     voters = status["CurrentVoters"]
-    ids = re.findall(r'"id":\s*(\d+)', voters) or re.findall(r"\d+", voters)
-    assert len(ids) == len(controllers), out
+    ids = {int(i) for i in re.findall(r'"id":\s*(\d+)', voters) or re.findall(r"\d+", voters)}
+    assert ids == {9991 + position for position in range(len(controllers))}, out
+    assert int(status["LeaderId"]) in ids, out
+    deadline = time.monotonic() + 60
+    while True:
+        rows = [line.split() for line in _quorum(connect, controllers[0], "--replication").splitlines() if line.strip()]
+        header = rows[0]
+        lag = {int(row[header.index("NodeId")]): int(row[header.index("Lag")])
+               for row in rows[1:] if row[header.index("Status")] in ("Leader", "Follower")}
+        if set(lag) == ids and max(lag.values()) <= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert set(lag) == ids and max(lag.values()) <= 10, f"voters and their lag: {lag}"
 
 
 def test_every_broker_registered(brokers, bootstrap):
@@ -103,6 +121,8 @@ def test_every_broker_registered(brokers, bootstrap):
         assert time.monotonic() < deadline, f"brokers registered: {sorted(registered)}; expected {len(brokers)}"
         time.sleep(1)
     assert {b.host for b in registered.values()} == {_client_endpoint(h).rpartition(":")[0] for h in brokers}
+    # cp-ansible's numbering, read from the cluster: position in the kafka_broker group + 1
+    assert sorted(registered) == list(range(1, len(brokers) + 1)), sorted(registered)
 
 
 def test_round_trip_of_10000_messages_with_acks_all(brokers, bootstrap):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import INVENTORY, kafkactl
+from conftest import EPHEMERAL, INVENTORY, kafkactl
+from host_state import taken
 
 
 def test_file_content_owner_and_mode(node, expected_file):
@@ -58,3 +59,16 @@ def test_plan_finds_nothing_to_change():
     result = kafkactl("plan", str(INVENTORY), ok=(0, 2))
     assert result.returncode == 0, result.stdout
     assert "Nothing to do:" in result.stdout
+
+
+def test_second_converge_changed_nothing_on_the_hosts():
+    """Idempotence judged on the hosts: after the second `kafkactl apply` every file in /etc/kafka and
+    every kafka-* unit has the checksum it had after the first, every kafka-* service the same main PID
+    and start time (molecule/shared/host_state.py)."""
+    states = taken(EPHEMERAL)
+    assert len(states) >= 2, f"{len(states)} host state(s) recorded; converge and idempotence each record one"
+    first, second = states[0], states[1]
+    assert first and all(state["files"] and state["services"] for state in first.values()), f"nothing recorded: {first}"
+    changed = {host: {key: sorted(set(second[host][key]) ^ set(state[key])) for key in state if second[host][key] != state[key]}
+               for host, state in first.items() if second.get(host) != state}
+    assert not changed, f"the second converge changed hosts: {changed}"

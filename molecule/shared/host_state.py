@@ -1,0 +1,62 @@
+"""What each host of a scenario runs, read over SSH without kafkactl: judged by the verifier, not by kafkactl.
+
+    python3 host_state.py snapshot EPHEMERAL_DIR
+
+appends to EPHEMERAL_DIR/host_states.json one record per call: for every host of the scenario's
+ssh_config, the SHA-256 of every file in /etc/kafka and of every kafka-*.service unit, and each
+kafka-* service's main PID and start time. converge.yml takes one after each `kafkactl apply`, so
+the verifier can tell that molecule's idempotence step (the second converge) changed no file and
+restarted no service on any host.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+STATES = "host_states.json"
+# A fixed script: no value of the scenario's goes into it.
+READ_STATE = r"""
+set -eu
+find /etc/kafka /etc/systemd/system -maxdepth 1 -type f \( -path '/etc/kafka/*' -o -name 'kafka-*.service' \) \
+  -exec sha256sum {} + | sort -k 2
+for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' | awk '{print $1}' | sort); do
+  echo "$unit $(systemctl show -p MainPID --value "$unit") $(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")"
+done
+"""
+
+
+def hosts(ephemeral: Path) -> list[str]:
+    """The hosts named in the scenario's ssh_config, in its order."""
+    return [line.split()[1] for line in (ephemeral / "ssh_config").read_text().splitlines() if line.startswith("Host ")]
+
+
+def read_host(ephemeral: Path, host: str) -> dict[str, list[str]]:
+    answer = subprocess.run(["ssh", "-F", str(ephemeral / "ssh_config"), host, "sh", "-s"], input=READ_STATE,
+                            capture_output=True, text=True, timeout=60, check=False)
+    if answer.returncode != 0:
+        raise SystemExit(f"{host}: reading its state failed (exit {answer.returncode}): {answer.stderr.strip()}")
+    lines = answer.stdout.splitlines()
+    return {"files": [line for line in lines if line.startswith(tuple("0123456789abcdef"))],
+            "services": [line for line in lines if line.startswith("kafka-")]}
+
+
+def snapshot(ephemeral: Path) -> None:
+    path = ephemeral / STATES
+    taken = json.loads(path.read_text()) if path.exists() else []
+    taken.append({host: read_host(ephemeral, host) for host in hosts(ephemeral)})
+    path.write_text(json.dumps(taken, indent=1))
+    print(f"host state {len(taken)} of {len(taken[-1])} hosts recorded")
+
+
+def taken(ephemeral: Path) -> list[dict[str, dict[str, list[str]]]]:
+    path = ephemeral / STATES
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "snapshot":
+        raise SystemExit("usage: host_state.py snapshot EPHEMERAL_DIR")
+    snapshot(Path(sys.argv[2]))
