@@ -87,8 +87,10 @@ def scram_bootstrap_arguments(cluster: ClusterVars) -> list[str]:
     user = cluster.sasl_scram_users.get(cluster.kafka_broker_sasl_user)
     if not mechanisms or user is None:
         return []
+    # Quoted: Kafka 3.5-3.8 split a value at '=' outside quotes (3.9 at the first one). ',', '"' and (before
+    # 3.9) whitespace it cannot carry: validation refuses them.
     secret = user.password.get_secret_value()
-    return [word for m in mechanisms for word in ("--add-scram", f"{m}=[name={user.principal},password={secret}]")]
+    return [word for m in mechanisms for word in ("--add-scram", f'{m}=[name="{user.principal}",password="{secret}"]')]
 
 
 def java_argfile(words: list[str]) -> bytes:

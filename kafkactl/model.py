@@ -249,7 +249,9 @@ class ClusterVars(Strict):
     ssl_keystore_key_password: SecretStr | None = Field(None, description="Private key password.")
     ssl_truststore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
     ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12).")
-    sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description="SCRAM users by key (cp-ansible's shape).")
+    sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description=(
+        "SCRAM users by key (cp-ansible's shape). With KRaft controllers, the brokers' own user (kafka_broker_sasl_user) "
+        "may not hold ',', '\"' or whitespace: `kafka-storage format --add-scram` cannot carry them."))
     sasl_plain_users: dict[str, SaslUser] = Field(
         default_factory=dict, description="PLAIN users by key (cp-ansible's shape); when empty, PLAIN listeners use sasl_scram_users.")
     kafka_broker_sasl_user: PlainText = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")

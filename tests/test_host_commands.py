@@ -38,7 +38,7 @@ from kafkactl.transport import CommandResult, SshOptions, Transport, TransportEr
 from helpers import ROOT, run_cli
 
 SHA256 = "0" * 64
-PASSWORD = "p\"w'\\$(touch /tmp/p)`id` ä%n"
+PASSWORD = "p=w'\\$(touch${IFS}/tmp/p)`id`ä%n]"  # all a shell, the Java launcher or Kafka's --add-scram parser could misread
 CLUSTER = read_inventory(ROOT / "inventories/kraft-cluster/inventory.yml").inventory.cluster
 
 
@@ -216,7 +216,7 @@ def test_scram_format_passes_the_password_only_in_a_private_argfile(tmp_path: Pa
     assert remove == f"rm -rf -- {directory}"
     [(path, content, mode, owner, group, keep_previous)] = controller.uploads
     assert (path, mode, owner, group, keep_previous) == (f"{directory}/arguments", "0600", "kafka", "kafka", False)
-    assert java_argfile(["--add-scram", f"SCRAM-SHA-512=[name=admin,password={PASSWORD}]"]) in content
+    assert java_argfile(["--add-scram", f'SCRAM-SHA-512=[name="admin",password="{PASSWORD}"]']) in content
 
 
 @pytest.mark.parametrize("failing", ["chgrp", "runuser"])
@@ -230,7 +230,7 @@ def test_the_argfile_directory_is_removed_whatever_fails(tmp_path: Path, failing
 
 def test_scram_arguments_name_each_mechanism_the_listeners_use(tmp_path: Path) -> None:
     cluster = read_inventory(scram_kraft_inventory(tmp_path, "secret")).inventory.cluster
-    assert scram_bootstrap_arguments(cluster) == ["--add-scram", "SCRAM-SHA-512=[name=admin,password=secret]"]
+    assert scram_bootstrap_arguments(cluster) == ["--add-scram", 'SCRAM-SHA-512=[name="admin",password="secret"]']
     assert scram_bootstrap_arguments(CLUSTER) == []
     assert storage_format_arguments("-id", "/etc/kafka/c.properties", ["--release-version", "3.9"]) == [
         "kafka.tools.StorageTool", "format", "--cluster-id=-id", "--config", "/etc/kafka/c.properties", "--release-version", "3.9"]
@@ -241,7 +241,7 @@ def test_the_java_launcher_reads_every_word_of_an_argfile_back(tmp_path: Path) -
     (tmp_path / "Echo.java").write_text(
         "public class Echo { public static void main(String[] a) { for (String s : a) System.out.print(s + \"\\u0000\"); } }")
     subprocess.run(["javac", "Echo.java"], cwd=tmp_path, check=True)
-    words = [PASSWORD, "a b", "#not a comment", "@not-a-file", "line\nbreak", "tab\there", "", "back\\\\slash", "'single'"]
+    words = [PASSWORD, 'say "hi"', "a b", "#not a comment", "@not-a-file", "line\nbreak", "tab\there", "", "back\\\\slash", "'single'"]
     (tmp_path / "arguments").write_bytes(java_argfile(["Echo", *words]))
     done = subprocess.run(["java", "-cp", str(tmp_path), f"@{tmp_path / 'arguments'}"], capture_output=True, check=True)
     assert done.stdout.decode("utf-8").split("\0")[:-1] == words
@@ -348,7 +348,7 @@ KAFKA_ARCHIVE = cache_dir() / "kafka" / f"kafka_2.13-{KAFKA_VERSION}.tgz"
 @pytest.mark.skipif(not KAFKA_ARCHIVE.is_file() or shutil.which("java") is None,
                     reason="needs java and the lab's Kafka archive (kafkactl lab up makes it)")
 def test_kafka_storage_tool_takes_the_scram_credential_from_the_argfile(tmp_path: Path) -> None:
-    password = "s3cr3t-ä$(touch /tmp/p)'`id`\\%n"  # Kafka's own --add-scram syntax leaves out , ] and "
+    password = "s3cr3t-ä$(touch${IFS}/tmp/p)'`id`\\%n=[x]="  # Kafka's own --add-scram syntax cannot carry , and "
     cluster = read_inventory(scram_kraft_inventory(tmp_path, password)).inventory.cluster
     with tarfile.open(KAFKA_ARCHIVE) as archive:
         archive.extractall(tmp_path / "kafka", members=[m for m in archive.getmembers() if "/libs/" in m.name], filter="data")

@@ -22,7 +22,7 @@ from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIAB
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import names_secret
-from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory, first_number
+from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory, first_number
 
 # node.id of a controller without one in the inventory: this offset plus the number in its name,
 # so controllers and brokers named alike (c1, b1) never share an id.
@@ -106,6 +106,7 @@ def validate(raw: RawInventory) -> Loaded:
     problems.raise_if_any()
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
+    _check_scram_bootstrap(raw, cluster, hosts, cluster_origins, problems)
     _check_ports(cluster, hosts, members, problems)
     problems.raise_if_any()
     inventory = Inventory(
@@ -364,6 +365,22 @@ def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], 
                 groups[component].origin,
                 f"{component} has {count} hosts: an even count tolerates no more failures than {count - 1}",
             )
+
+
+def _check_scram_bootstrap(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], origins: dict[str, Origin],
+                           problems: _Problems) -> None:
+    """KRaft controllers are formatted with the brokers' own SCRAM credential (`kafka-storage format
+    --add-scram`), whose syntax cannot carry ',' or '"', nor whitespace before Kafka 3.9."""
+    user = cluster.sasl_scram_users.get(cluster.kafka_broker_sasl_user)
+    if user is None or not any(h.has(Component.KAFKA_CONTROLLER) for h in hosts) or \
+            not any(listener.sasl in SCRAM for listener in cluster.resolved_listeners.values()):
+        return
+    text = user.principal + user.password.get_secret_value()
+    unfit = sorted({"whitespace" if c.isspace() else repr(c) for c in text if c in ',"' or c.isspace()})
+    if unfit:
+        problems.error(origins.get("sasl_scram_users", Origin(str(raw.path))),
+                       f"sasl_scram_users.{cluster.kafka_broker_sasl_user}: its principal or password holds {' and '.join(unfit)}, "
+                       "which `kafka-storage format --add-scram` cannot carry (KRaft controllers are formatted with it)")
 
 
 def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
