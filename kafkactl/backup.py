@@ -197,15 +197,12 @@ def _pull(connection: Connection, location: str, names: list[str], target: Path)
                  f"making {location} readable by {user}")
     name = ""
     try:
-        sftp = connection.client.open_sftp()
-        try:
+        with connection.sftp() as sftp:  # each operation bounded by the SFTP timeout
             for name in names:
                 local = target / name
                 local.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 sftp.get(f"{source}/{name}", str(local))
                 local.chmod(0o600)  # configuration files and ZooKeeper data hold secrets
-        finally:
-            sftp.close()
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise KafkactlError(f"host {host}: pulling {location}/{name} to {target} failed: {exc}") from None
     finally:

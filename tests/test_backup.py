@@ -41,8 +41,16 @@ ZOOKEEPER_CLUSTER = str(ROOT / "inventories/zookeeper-cluster/inventory.yml")
 class LocalSftp:
     backups: Path
     pulled: list[str]
+    timeouts: list[float]
+
+    def get_channel(self) -> LocalSftp:
+        return self
+
+    def settimeout(self, seconds: float) -> None:
+        self.timeouts.append(seconds)
 
     def get(self, remote: str, local: str) -> None:
+        assert self.timeouts, "an SFTP operation without a timeout"
         shutil.copyfile(remote.replace(BACKUP_DIR, str(self.backups)), local)
         self.pulled.append(remote)
 
@@ -56,7 +64,7 @@ class LocalClient:
     pulled: list[str] = field(default_factory=list)
 
     def open_sftp(self) -> LocalSftp:
-        return LocalSftp(self.backups, self.pulled)
+        return LocalSftp(self.backups, self.pulled, [])
 
 
 class LocalConnection(Connection):
