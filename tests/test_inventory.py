@@ -129,3 +129,13 @@ def test_even_ensemble_is_a_warning(tmp_path: Path) -> None:
     inventory = _write(tmp_path / "inventory.yml", "zookeeper:\n  hosts: {zk1: , zk2: }\nkafka_broker:\n  hosts: {kafka1: }\n")
     loaded = read_inventory(inventory)
     assert [w.message for w in loaded.warnings] == ["zookeeper has 2 hosts: an even count tolerates no more failures than 1"]
+
+
+def test_a_secret_in_a_service_environment_is_a_warning_that_never_shows_it(tmp_path: Path) -> None:
+    overrides = {"KAFKA_OPTS": "-Djavax.net.ssl.trustStorePassword=Zq9Jvm -Dmode=fast", "VAULT_SECRET": "Zq9Vault", "TZ": "UTC"}
+    inventory = _write(tmp_path / "inventory.yml", {"zookeeper": {"hosts": {"zk1": None}}, "kafka_broker": {
+        "hosts": {"kafka1": {"kafka_broker_service_environment_overrides": overrides}}}})
+    warnings = [w.message for w in read_inventory(inventory).warnings]
+    assert warnings == [
+        f"host kafka1: kafka_broker_service_environment_overrides: {name} holds a secret, which every local user can read "
+        "(systemctl show, and ps for a -D option); keep it in a properties or JAAS file" for name in ("KAFKA_OPTS", "VAULT_SECRET")]

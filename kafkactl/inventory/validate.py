@@ -21,7 +21,7 @@ from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
-from kafkactl.masking import names_secret
+from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory, first_number
 
 # node.id of a controller without one in the inventory: this offset plus the number in its name,
@@ -307,6 +307,9 @@ def _host_setting(raw: RawHost, key: str, field: str, problems: _Problems) -> An
             problems.error(where, f"host {raw.name}: {key}: a property name must not be empty")
         else:
             flat[str(name)] = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            if field == "environment" and (names_secret(str(name)) or mask_named_values(flat[str(name)]) != flat[str(name)]):
+                problems.warn(where, f"host {raw.name}: {key}: {name} holds a secret, which every local user can read "
+                                     "(systemctl show, and ps for a -D option); keep it in a properties or JAAS file")
     return flat
 
 
