@@ -121,5 +121,5 @@ def gather_all(transport: Transport, desired: DesiredState, cluster: ClusterVars
     results = transport.each(desired.hosts, lambda state: gather(transport.connection(state.host.name), state, cluster))
     failures = [str(result) for _, result in results if isinstance(result, BaseException)]
     if failures:
-        raise KafkactlError(*failures, "no host was changed")
+        raise KafkactlError(*failures, "No host was changed.")
     return {state.host.name: result for state, result in results}  # type: ignore[misc]

@@ -1,7 +1,8 @@
 """A migration phase interrupted mid-roll on real hosts: the cluster is between states, `apply` refuses to
-touch it, the ZooKeeper-mode inventory is refused too, and `migrate kraft --phase dual-write --resume`
-finishes the phase without taking its backup again. (The full migration, rollbacks, data and canary
-checks are the Molecule scenarios kraft-migration, kraft-rollback-2a and kraft-rollback-2b.)"""
+touch it (first for the killed run's lock, then for the state), the ZooKeeper-mode inventory is refused
+too, and `migrate kraft --phase dual-write --resume` finishes the phase without taking its backup again.
+(The full migration, rollbacks, data and canary checks are the Molecule scenarios kraft-migration,
+kraft-rollback-2a and kraft-rollback-2b.)"""
 
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ def test_interrupted_phase_blocks_apply_and_resumes(lab: Lab) -> None:
 
     status = lab.kafkactl("migrate", "kraft", migration, "--status")
     assert "between state 1 and state 2a" in status.stdout, status.stdout
-    refused = lab.kafkactl("apply", migration)
+    # The killed run left its lock on the hosts: every changing run is refused, naming it ...
+    locked = lab.kafkactl("apply", migration)
+    assert locked.exit_code == 1 and "a stale lock of `kafkactl migrate kraft --phase dual-write`" in locked.stderr, locked.stderr
+    # ... and past the lock, apply still refuses a cluster between states.
+    refused = lab.kafkactl("apply", migration, "--break-lock")
     assert refused.exit_code == 1 and "refuses to change a cluster between states" in refused.stderr, refused.stderr
     zookeeper_inventory = lab.kafkactl("plan", str(lab.inventory))
     assert zookeeper_inventory.exit_code == 1 and "take part in a ZooKeeper-to-KRaft migration" in zookeeper_inventory.stderr

@@ -117,7 +117,7 @@ def test_unreachable_host_is_named_before_any_change(lab: Lab) -> None:
         outcome = lab.kafkactl("apply", str(changed))
         assert outcome.exit_code == 1
         assert re.search(rf"error: host {last}: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
-        assert "error: no host was changed" in outcome.stderr
+        assert "error: No host was changed." in outcome.stderr
         assert lab.ssh(first, "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
     finally:
         lab.podman("start", lab.container(last))
