@@ -21,6 +21,7 @@ _SPEC.loader.exec_module(_MODULE)
 
 # Two seconds of acknowledgements at the canary's rate: it produces before the change, and again after it.
 SETTLE_ACKNOWLEDGEMENTS = 2 * _MODULE.RATE_PER_SECOND
+LEADERS_MOVED = _MODULE.LEADERS_MOVED  # the duplicates a test that rolls brokers allows
 
 
 class Canary:

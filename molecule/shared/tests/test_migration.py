@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from canary import summary, verdict
+from canary import LEADERS_MOVED, summary, verdict
 from conftest import EPHEMERAL, MIGRATION_STEPS, ZOOKEEPER_INVENTORY, kafkactl
 from migration import META_PROPERTIES, PHASES, Scenario, final_state
 
@@ -134,8 +134,8 @@ def test_rollback_lost_no_canary_message():
     for record in _records("check"):
         canary = record["canary"]
         assert "error" not in canary, canary
-        print(summary(canary))
-        problems = verdict(canary, CANARY_MAX_GAP_S[os.environ["MOLECULE_SCENARIO_NAME"]], final=False)
+        print(summary(canary, LEADERS_MOVED))
+        problems = verdict(canary, CANARY_MAX_GAP_S[os.environ["MOLECULE_SCENARIO_NAME"]], LEADERS_MOVED, final=False)
         assert not problems, f"canary checkpoint: {'; '.join(problems)}"
 
 
@@ -200,6 +200,6 @@ def test_canary_lost_no_acknowledged_message():
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    print(summary(report))
-    problems = verdict(report, CANARY_MAX_GAP_S[os.environ["MOLECULE_SCENARIO_NAME"]])
+    print(summary(report, LEADERS_MOVED))
+    problems = verdict(report, CANARY_MAX_GAP_S[os.environ["MOLECULE_SCENARIO_NAME"]], LEADERS_MOVED)
     assert not problems, f"canary verdict: {'; '.join(problems)}\n{json.dumps(report)}"

@@ -1,0 +1,125 @@
+"""What the hosts must hold, written here from cp-ansible's rules and defaults, not taken from kafkactl.
+
+The other verifiers compare the hosts with `kafkactl render`; these read the scenario's inventory
+file and the hosts alone. An inventory without ids or ports, as a cp-ansible user's is, must give:
+ZooKeeper myid and brokers' ids = position in their group + 1, controllers' node.id = 9991 +
+position; ZooKeeper on 2181 (quorum 2888, election 3888) with its data in /var/lib/zookeeper;
+brokers' listeners BROKER on 9091 and INTERNAL on 9092; controllers on 9093.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from conftest import INVENTORY, MIGRATION_STEPS
+
+CONFIG = "/etc/kafka"
+ZOOKEEPER_DATA = "/var/lib/zookeeper"
+ZOOKEEPER_CLIENT, ZOOKEEPER_QUORUM, ZOOKEEPER_ELECTION = 2181, 2888, 3888
+BROKER_LISTENERS = {"BROKER": 9091, "INTERNAL": 9092}
+CONTROLLER_PORT, FIRST_CONTROLLER_ID = 9093, 9991
+
+
+def _group(name: str) -> list[tuple[str, str]]:
+    """(host, address) of the inventory group, in the file's order: positions are ids."""
+    hosts = yaml.safe_load(INVENTORY.read_text())["all"]["children"].get(name, {}).get("hosts") or {}
+    return [(host, (values or {}).get("ansible_host", host)) for host, values in hosts.items()]
+
+
+def _props(connect, host: str, path: str) -> dict[str, str]:
+    """key=value lines of a host's file (ids, ports and host names need no unescaping)."""
+    lines = connect(host).file(path).content_string.splitlines()
+    return dict(line.split("=", 1) for line in map(str.strip, lines) if "=" in line and not line.startswith(("#", "!")))
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    """NAME -> (host, port) of a Kafka listeners value."""
+    found = {}
+    for spec in filter(None, value.split(",")):
+        name, _, endpoint = spec.partition("://")
+        address, _, port = endpoint.rpartition(":")
+        found[name] = (address, int(port))
+    return found
+
+
+def _each_one_of(values: list[str], choices: list[set[str]]) -> bool:
+    """values[i] is one of choices[i] (a host by its name or its address), for every i."""
+    return len(values) == len(choices) and all(value in choice for value, choice in zip(values, choices))
+
+
+def _ports_listening(connect, host: str, ports: set[int]) -> set[int]:
+    """Those of `ports` nothing listens on within 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        listening = {int(spec.rpartition(":")[2]) for spec in connect(host).socket.get_listening_sockets() if spec.startswith("tcp")}
+        if ports <= listening or time.monotonic() > deadline:
+            return ports - listening
+        time.sleep(1)
+
+
+def test_zookeeper_ids_ports_and_data_follow_cp_ansible(connect):
+    members = _group("zookeeper")
+    if not members:
+        pytest.skip("no zookeeper group in this scenario")
+    wrong = []
+    for position, (host, _) in enumerate(members):
+        props = _props(connect, host, f"{CONFIG}/zookeeper.properties")
+        myid = connect(host).file(f"{ZOOKEEPER_DATA}/myid").content_string.strip()
+        if myid != str(position + 1):
+            wrong.append(f"{host}: myid {myid}, wanted {position + 1}")
+        if (props.get("clientPort"), props.get("dataDir")) != (str(ZOOKEEPER_CLIENT), ZOOKEEPER_DATA):
+            wrong.append(f"{host}: clientPort {props.get('clientPort')}, dataDir {props.get('dataDir')}")
+        servers = [props.get(f"server.{peer}", "") for peer in range(1, len(members) + 1)]
+        if not _each_one_of(servers, [{f"{at}:{ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}" for at in where} for where in members]):
+            wrong.append(f"{host}: server.N {servers}, wanted member N on {ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}")
+        if not MIGRATION_STEPS:  # a migration scenario may end with ZooKeeper stopped
+            silent = _ports_listening(connect, host, {ZOOKEEPER_CLIENT})
+            wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
+    assert not wrong, wrong
+
+
+def test_broker_ids_and_listeners_follow_cp_ansible(connect):
+    brokers, controllers, zookeepers = _group("kafka_broker"), _group("kafka_controller"), _group("zookeeper")
+    assert brokers, f"{INVENTORY}: no kafka_broker group"
+    wrong = []
+    for position, (host, _) in enumerate(brokers):
+        props = _props(connect, host, f"{CONFIG}/server.properties")
+        given = props.get("node.id", props.get("broker.id"))
+        if given != str(position + 1):
+            wrong.append(f"{host}: id {given}, wanted {position + 1}")
+        ports = {name: port for name, (_, port) in _listeners(props.get("listeners", "")).items()}
+        if {name: ports.get(name) for name in BROKER_LISTENERS} != BROKER_LISTENERS:
+            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted {BROKER_LISTENERS}")
+        if controllers:
+            voters = props.get("controller.quorum.voters", "")
+            wanted = [{f"{FIRST_CONTROLLER_ID + j}@{at}:{CONTROLLER_PORT}" for at in where} for j, where in enumerate(controllers)]
+            if not _each_one_of(voters.split(","), wanted):
+                wrong.append(f"{host}: controller.quorum.voters {voters}, wanted ids from {FIRST_CONTROLLER_ID} on {CONTROLLER_PORT}")
+        else:
+            servers = props.get("zookeeper.connect", "").split("/")[0].split(",")
+            if not _each_one_of(servers, [{f"{at}:{ZOOKEEPER_CLIENT}" for at in where} for where in zookeepers]):
+                wrong.append(f"{host}: zookeeper.connect {props.get('zookeeper.connect')}, wanted every member on {ZOOKEEPER_CLIENT}")
+        silent = _ports_listening(connect, host, set(BROKER_LISTENERS.values()))
+        wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
+    assert not wrong, wrong
+
+
+def test_controller_ids_and_port_follow_cp_ansible(connect):
+    controllers = _group("kafka_controller")
+    if not controllers:
+        pytest.skip("no kafka_controller group in this scenario")
+    wrong = []
+    for position, (host, _) in enumerate(controllers):
+        props = _props(connect, host, f"{CONFIG}/controller.properties")
+        if (props.get("node.id"), props.get("process.roles")) != (str(FIRST_CONTROLLER_ID + position), "controller"):
+            wrong.append(f"{host}: node.id {props.get('node.id')}, process.roles {props.get('process.roles')}, "
+                         f"wanted {FIRST_CONTROLLER_ID + position}, controller")
+        ports = [port for _, port in _listeners(props.get("listeners", "")).values()]
+        if ports != [CONTROLLER_PORT]:
+            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted one on {CONTROLLER_PORT}")
+        silent = _ports_listening(connect, host, {CONTROLLER_PORT})
+        wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
+    assert not wrong, wrong
