@@ -29,6 +29,14 @@ def _group(name: str) -> list[tuple[str, str]]:
     return [(host, (values or {}).get("ansible_host", host)) for host, values in hosts.items()]
 
 
+def _members(connect, group: str, config: str) -> list[tuple[int, str, str, dict[str, str]]]:
+    """(position, host, address, its config file's properties) of each member; the test is skipped without any."""
+    members = _group(group)
+    if not members:
+        pytest.skip(f"no {group} group in this scenario")
+    return [(position, host, address, _props(connect, host, f"{CONFIG}/{config}")) for position, (host, address) in enumerate(members)]
+
+
 def _props(connect, host: str, path: str) -> dict[str, str]:
     """key=value lines of a host's file (ids, ports and host names need no unescaping)."""
     lines = connect(host).file(path).content_string.splitlines()
@@ -61,19 +69,17 @@ def _ports_listening(connect, host: str, ports: set[int]) -> set[int]:
 
 
 def test_zookeeper_ids_ports_and_data_follow_cp_ansible(connect):
-    members = _group("zookeeper")
-    if not members:
-        pytest.skip("no zookeeper group in this scenario")
+    members = _members(connect, "zookeeper", "zookeeper.properties")
     wrong = []
-    for position, (host, _) in enumerate(members):
-        props = _props(connect, host, f"{CONFIG}/zookeeper.properties")
+    for position, host, _, props in members:
         myid = connect(host).file(f"{ZOOKEEPER_DATA}/myid").content_string.strip()
         if myid != str(position + 1):
             wrong.append(f"{host}: myid {myid}, wanted {position + 1}")
         if (props.get("clientPort"), props.get("dataDir")) != (str(ZOOKEEPER_CLIENT), ZOOKEEPER_DATA):
             wrong.append(f"{host}: clientPort {props.get('clientPort')}, dataDir {props.get('dataDir')}")
         servers = [props.get(f"server.{peer}", "") for peer in range(1, len(members) + 1)]
-        if not _each_one_of(servers, [{f"{at}:{ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}" for at in where} for where in members]):
+        wanted = [{f"{at}:{ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}" for at in (name, address)} for _, name, address, _ in members]
+        if not _each_one_of(servers, wanted):
             wrong.append(f"{host}: server.N {servers}, wanted member N on {ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}")
         if not MIGRATION_STEPS:  # a migration scenario may end with ZooKeeper stopped
             silent = _ports_listening(connect, host, {ZOOKEEPER_CLIENT})
@@ -108,12 +114,8 @@ def test_broker_ids_and_listeners_follow_cp_ansible(connect):
 
 
 def test_controller_ids_and_port_follow_cp_ansible(connect):
-    controllers = _group("kafka_controller")
-    if not controllers:
-        pytest.skip("no kafka_controller group in this scenario")
     wrong = []
-    for position, (host, _) in enumerate(controllers):
-        props = _props(connect, host, f"{CONFIG}/controller.properties")
+    for position, host, _, props in _members(connect, "kafka_controller", "controller.properties"):
         if (props.get("node.id"), props.get("process.roles")) != (str(FIRST_CONTROLLER_ID + position), "controller"):
             wrong.append(f"{host}: node.id {props.get('node.id')}, process.roles {props.get('process.roles')}, "
                          f"wanted {FIRST_CONTROLLER_ID + position}, controller")
