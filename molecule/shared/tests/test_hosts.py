@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from conftest import EPHEMERAL, INVENTORY, kafkactl
+import yaml
+
+from conftest import EPHEMERAL, INVENTORY, ZOOKEEPER_INVENTORY, kafkactl
 from host_state import taken
 
 
@@ -68,7 +70,11 @@ def test_second_converge_changed_nothing_on_the_hosts():
     states = taken(EPHEMERAL)
     assert len(states) >= 2, f"{len(states)} host state(s) recorded; converge and idempotence each record one"
     first, second = states[0], states[1]
-    assert first and all(state["files"] and state["services"] for state in first.values()), f"nothing recorded: {first}"
+    # converge applies inventory.yml (a migration scenario's controllers are not in it yet)
+    children = yaml.safe_load(ZOOKEEPER_INVENTORY.read_text())["all"]["children"].values()
+    converged = {host for group in children for host in (group.get("hosts") or {})}
+    empty = sorted(host for host in converged if not (first.get(host, {}).get("files") and first[host].get("services")))
+    assert converged and not empty, f"nothing recorded for {empty or 'any host'}: {first}"
     changed = {host: {key: sorted(set(second[host][key]) ^ set(state[key])) for key in state if second[host][key] != state[key]}
                for host, state in first.items() if second.get(host) != state}
     assert not changed, f"the second converge changed hosts: {changed}"
