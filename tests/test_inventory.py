@@ -9,6 +9,7 @@ import yaml
 
 from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
+from kafkactl.inventory.loader import expand_host_range
 from kafkactl.model import Component
 
 from helpers import ROOT
@@ -139,3 +140,46 @@ def test_a_secret_in_a_service_environment_is_a_warning_that_never_shows_it(tmp_
     assert warnings == [
         f"host kafka1: kafka_broker_service_environment_overrides: {name} holds a secret, which every local user can read "
         "(systemctl show, and ps for a -D option); keep it in a properties or JAAS file" for name in ("KAFKA_OPTS", "VAULT_SECRET")]
+
+
+def test_host_ranges_expand_as_ansible_expands_them(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "hosts.yml", """
+zookeeper:
+  hosts:
+    zk[1:3].example.com:
+kafka_broker:
+  hosts:
+    kfk[01:05:2].example.com:
+      kafka_broker_custom_properties: {broker.rack: r1}
+""")
+    hosts = {h.name: h for h in read_inventory(inventory).inventory.hosts}
+    assert sorted(hosts) == ["kfk01.example.com", "kfk03.example.com", "kfk05.example.com",
+                             "zk1.example.com", "zk2.example.com", "zk3.example.com"]
+    assert all(hosts[f"kfk0{n}.example.com"].custom_properties for n in (1, 3, 5))
+    assert expand_host_range("zk-[a:c]-[8:10]") == ["zk-a-8", "zk-a-9", "zk-a-10", "zk-b-8", "zk-b-9", "zk-b-10",
+                                                     "zk-c-8", "zk-c-9", "zk-c-10"]
+
+
+def test_templates_that_refer_to_templates_resolve_as_ansible_resolves_them(tmp_path: Path, monkeypatch) -> None:
+    """Several levels deep, in any order; a lookup's text is data (never rendered again) and stays a secret."""
+    monkeypatch.setenv("KAFKACTL_TEST_SECRET", "s3cret-{{ deployment_path }}")
+    inventory = _write(tmp_path / "hosts.yml", """
+all:
+  vars:
+    kafka_broker_log_dirs: ["{{ data_path }}/one", "{{ data_path }}/two"]
+    data_path: "{{ deployment_path }}/data"
+    deployment_path: "{{ root }}/kafka"
+    root: /srv
+    sasl_scram_users:
+      client: {principal: client, password: "{{ client_password }}"}
+    client_password: "{{ lookup('env', 'KAFKACTL_TEST_SECRET') }}"
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts: {kafka1: }
+""")
+    loaded = read_inventory(inventory).inventory
+    assert loaded.cluster.kafka_broker_log_dirs == ["/srv/kafka/data/one", "/srv/kafka/data/two"]
+    password = loaded.cluster.sasl_scram_users["client"].password.get_secret_value()
+    assert password == "s3cret-{{ deployment_path }}"
+    assert password in loaded.secret_values

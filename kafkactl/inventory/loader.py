@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.yamlfile import Origin, line_of, load_yaml
@@ -116,9 +117,17 @@ class _Reader:
             group.vars[key] = value
             group.var_origins[key] = self.origin(data, key)
 
-    def read_host(self, group: Group, host: Any, data: Any, origin: Origin) -> None:
-        if not isinstance(host, str) or not host:
-            raise InventoryError(f"{origin}: group {group.name}: host name must be a string, got {host!r}")
+    def read_host(self, group: Group, pattern: Any, data: Any, origin: Origin) -> None:
+        if not isinstance(pattern, str) or not pattern:
+            raise InventoryError(f"{origin}: group {group.name}: host name must be a string, got {pattern!r}")
+        try:
+            names = expand_host_range(pattern)
+        except ValueError as exc:
+            raise InventoryError(f"{origin}: group {group.name}: host {pattern}: {exc}") from None
+        for host in names:
+            self.read_one_host(group, host, data, origin)
+
+    def read_one_host(self, group: Group, host: str, data: Any, origin: Origin) -> None:
         try:
             check_host_name(host)
         except ValueError as exc:
@@ -158,6 +167,30 @@ class _Reader:
         return found
 
 
+HOST_RANGE = re.compile(r"\[([0-9]+|[A-Za-z]):([0-9]+|[A-Za-z])(?::([0-9]+))?\]")
+
+
+def expand_host_range(pattern: str) -> list[str]:
+    """Ansible's host ranges: `kfk[01:03].example.com` (width kept), `zk-[a:c]`, `[1:9:2]` (a stride), several in one name."""
+    match = HOST_RANGE.search(pattern)
+    if match is None:
+        return [pattern]
+    start, end, stride = match.group(1), match.group(2), match.group(3) or "1"
+    if not stride.isdigit() or int(stride) < 1:
+        raise ValueError(f"the range's stride must be a positive whole number, got {stride!r}")
+    if start.isdigit() and end.isdigit():
+        if int(start) > int(end):
+            raise ValueError(f"the range [{start}:{end}] runs backwards")
+        width = len(start) if start.startswith("0") else 0
+        items = [str(n).zfill(width) for n in range(int(start), int(end) + 1, int(stride))]
+    elif len(start) == 1 and len(end) == 1 and start.isalpha() and end.isalpha() and start <= end:
+        items = [chr(c) for c in range(ord(start), ord(end) + 1, int(stride))]
+    else:
+        raise ValueError(f"[{start}:{end}] is not a range of numbers or of single letters (such as [01:03] or [a:c])")
+    head, tail = pattern[:match.start()], pattern[match.end():]
+    return [name for item in items for name in expand_host_range(head + item + tail)]
+
+
 def _depths(groups: dict[str, Group]) -> dict[str, int]:
     depth: dict[str, int] = {}
 
@@ -191,7 +224,23 @@ def _merge(target: dict[str, Any], origins: dict[str, Origin], values: dict[str,
         origins[key] = where[key]
 
 
+INI_SECTION = re.compile(r"^\[[A-Za-z0-9_.-]+(:(vars|children))?\]\s*$")
+
+
+def _refuse_ini(path: Path) -> None:
+    """An INI inventory (`[kafka_broker]` sections) reads as invalid YAML: say what it is and how to convert it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return  # load_yaml names the problem
+    first = next((line.strip() for line in lines if line.strip() and not line.lstrip().startswith(("#", ";"))), "")
+    if INI_SECTION.match(first):
+        raise InventoryError(f"{path}: an INI inventory; kafkactl reads YAML inventories: convert it with "
+                             f"ansible-inventory -i {path} --list --yaml > inventory.yml")
+
+
 def load_inventory(path: Path) -> RawInventory:
+    _refuse_ini(path)
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise InventoryError(f"{path}: an inventory is a mapping of groups (such as all:), got {type(data).__name__}")
@@ -247,16 +296,35 @@ _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def _resolve_templates(host: RawHost) -> None:
-    """Evaluate Ansible-style {{ }} expressions in string values, with lookup('env'|'file', ...)."""
-    context = {**host.vars, "inventory_hostname": host.name, "lookup": _lookup}
+    """Evaluate Ansible-style {{ }} expressions in string values, with lookup('env'|'file', ...).
+
+    A value may refer to variables that are templates themselves (`{{ deployment_path }}/data`): as
+    Ansible does, each variable it names is resolved first, as deep as they go. What a template gives
+    is data and is never rendered again (an environment variable holding `{{ ... }}` stays as it is).
+    A value that a secret lookup gave, or that refers to one, stays a secret.
+    """
+    raw = dict(host.vars)
+    resolving: list[str] = []
+
+    def resolve(key: str) -> Any:
+        if key in resolving:
+            cycle = " -> ".join([*resolving[resolving.index(key):], key])
+            raise InventoryError(f"{host.origins[key]}: host {host.name}: {key}: its template refers to itself ({cycle})")
+        if key in raw:
+            resolving.append(key)
+            host.vars[key] = render(raw.pop(key), key)
+            resolving.pop()
+        return host.vars[key]
 
     def render(value: Any, key: str) -> Any:
         if isinstance(value, str) and "{{" in value:
             try:
-                rendered = _JINJA.from_string(value).render(context)
+                names = jinja2.meta.find_undeclared_variables(_JINJA.parse(value)) & host.vars.keys()
+                context = {name: resolve(name) for name in names}
+                rendered = _JINJA.from_string(value).render(context, inventory_hostname=host.name, lookup=_lookup)
             except (jinja2.TemplateError, LookupError) as exc:
                 raise InventoryError(f"{host.origins[key]}: host {host.name}: {key}: {exc}") from None
-            secret = "lookup(" in value
+            secret = "lookup(" in value or any(isinstance(v, SecretText) for v in context.values())
             return SecretText(rendered) if secret else rendered
         if isinstance(value, dict):
             return {k: render(v, key) for k, v in value.items()}
@@ -265,4 +333,4 @@ def _resolve_templates(host: RawHost) -> None:
         return value
 
     for key in list(host.vars):
-        host.vars[key] = render(host.vars[key], key)
+        resolve(key)

@@ -51,6 +51,18 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+VAULT_HEADER = "$ANSIBLE_VAULT;"
+VAULT_HELP = ("kafkactl does not decrypt Ansible Vault: keep the secret in an environment variable or a file "
+              "and refer to it with \"{{ lookup('env', 'NAME') }}\" or \"{{ lookup('file', 'PATH') }}\", "
+              "or decrypt it with ansible-vault decrypt")
+
+
+def _construct_vault(loader: _LineLoader, node: yaml.Node) -> None:
+    raise InventoryError(f"{loader.name}:{node.start_mark.line + 1}: a value encrypted with Ansible Vault (!vault); {VAULT_HELP}")
+
+
+_LineLoader.add_constructor("!vault", _construct_vault)
+
 
 def load_yaml(path: Path, *, required: bool = True) -> Any:
     """Parse one YAML file; problems become an InventoryError naming the file (and line)."""
@@ -62,6 +74,8 @@ def load_yaml(path: Path, *, required: bool = True) -> Any:
         raise InventoryError(f"{path}: is a directory, expected a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError(f"{path}: cannot read: {exc}") from None
+    if text.startswith(VAULT_HEADER):
+        raise InventoryError(f"{path}: the file is encrypted with Ansible Vault; {VAULT_HELP}")
     loader = _LineLoader(text)
     loader.name = str(path)
     try:
