@@ -216,8 +216,9 @@ def plan(
         else:
             transport = _transport(report, loaded.inventory, forks, accept_new_host_keys, insecure_skip_host_key_check)
             try:
-                desired = desired_state(loaded.inventory, phase or _live_phase(report, loaded.inventory, transport))
-                _, result = _live_plan(report, transport, desired, loaded.inventory)
+                live = _live_inventory(loaded.inventory, transport)
+                desired = desired_state(live, phase or _live_phase(report, live, transport))
+                _, result = _live_plan(report, transport, desired, live)
             finally:
                 transport.close()
         if as_json:
@@ -489,6 +490,7 @@ def _session(report: Report, inventory: Path | None, command: str, limit: str | 
     try:
         with _run_lock(report, state_dir, transport, command, lock, break_lock, resume):
             previous = resumable(state_dir, command, path) if resume else None
+            inv = _live_inventory(inv, transport)
             desired = desired_state(inv, _live_phase(report, inv, transport))
             yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
     finally:
@@ -513,6 +515,13 @@ def _run_lock(report: Report, state_dir: Path, transport: Transport, command: st
     finally:
         for problem in held.release_problems:
             report.warning(problem)
+
+
+def _live_inventory(inventory: Inventory, transport: Transport) -> Inventory:
+    """The inventory with the ids its hosts already have (kafkactl/identity.py): read before anything is planned."""
+    from kafkactl.identity import adopt, read_live_ids
+
+    return adopt(inventory, read_live_ids(transport, inventory))
 
 
 def _live_phase(report: Report, inventory: Inventory, transport: Transport) -> Phase | None:
@@ -587,6 +596,7 @@ def migrate_kraft(
         if inv.natural_phase is not None:
             raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
         with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
+            inv = _live_inventory(inv, transport)
             if status:
                 _, _, found = read_live(inv, transport)
                 report.line(f"Migration: {found.label}")

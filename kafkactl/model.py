@@ -457,6 +457,8 @@ class Host(Strict):
     zookeeper_id: Annotated[int, Field(ge=1, le=255)] | None = None
     broker_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
     node_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
+    # Where each id came from (zookeeper_id, broker_id, node_id): the inventory, cp-ansible's default, the live host.
+    id_sources: dict[str, str] = Field(default_factory=dict)
     rack: PlainText | None = None
     custom_properties: dict[Component, dict[str, str]] = Field(default_factory=dict)
     heap: dict[Component, str] = Field(default_factory=dict)
@@ -492,9 +494,3 @@ class Inventory(Strict):
         if has_zookeeper and has_controllers:
             return None
         return Phase.KRAFT if has_controllers else Phase.ZOOKEEPER
-
-
-def first_number(name: str) -> int | None:
-    """The number at the end of a host name's first label: the stable id rule (kafka-3.example -> 3)."""
-    match = re.search(r"(\d+)$", name.split(".")[0])
-    return int(match.group(1)) if match else None

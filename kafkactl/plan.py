@@ -62,6 +62,13 @@ class ServiceChange:
 
 
 @dataclass(frozen=True)
+class NodeId:
+    variable: str  # zookeeper_id, broker_id or node_id
+    value: int
+    source: str  # the inventory (file:line), cp-ansible's default, or the live host (host:path)
+
+
+@dataclass(frozen=True)
 class HostPlan:
     host: str
     address: str
@@ -71,6 +78,7 @@ class HostPlan:
     files: tuple[FileChange, ...]
     services: tuple[ServiceChange, ...]
     system: str = ""  # what the host runs, from its facts: OS and Java
+    ids: tuple[NodeId, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -147,6 +155,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         files=tuple(files),
         services=tuple(services),
         system="; ".join(part for part in (facts.os, facts.java) if part),
+        ids=tuple(NodeId(key, getattr(state.host, key), source) for key, source in state.host.id_sources.items()),
     )
 
 

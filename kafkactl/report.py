@@ -71,6 +71,8 @@ class Report:
             if host.changed:
                 self.line("")
             self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({about}): {status}", style="bold" if host.changed else None)
+            for node_id in host.ids:
+                self.line(f"  id       {node_id.variable} {node_id.value} ({node_id.source})")
             if host.install:
                 self.line(f"  install  {host.install}", style="green")
             for directory in host.directories:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import yaml
 
-from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
 from kafkactl.inventory.loader import expand_host_range
 from kafkactl.model import Component
@@ -55,27 +53,31 @@ all:
     assert hosts["kafka1"].address == "kafka1"
 
 
-def test_ids_are_stable_when_hosts_are_reordered(tmp_path: Path) -> None:
-    """Reordering the inventory must not change a single rendered byte (ids come from names or vars)."""
-    original = yaml.safe_load((ROOT / "inventories/kraft-migration/inventory.yml").read_text())
-    shuffled = yaml.safe_load((ROOT / "inventories/kraft-migration/inventory.yml").read_text())
-    rng = random.Random(7)
-    for group in shuffled["all"]["children"].values():
-        names = list(group["hosts"])
-        rng.shuffle(names)
-        group["hosts"] = {name: group["hosts"][name] for name in names}
-    shuffled["all"]["children"] = dict(reversed(list(shuffled["all"]["children"].items())))
-    first = desired_state(read_inventory(_write(tmp_path / "a.yml", original)).inventory, "dual-write")
-    second = desired_state(read_inventory(_write(tmp_path / "b.yml", shuffled)).inventory, "dual-write")
-    assert [(s.host.name, s.files) for s in first.hosts] == [(s.host.name, s.files) for s in second.hosts]
-
-
-def test_stable_id_rule() -> None:
-    inventory = read_inventory(ROOT / "inventories/kraft-migration/inventory.yml").inventory
-    ids = {h.name: (h.zookeeper_id, h.broker_id, h.node_id) for h in inventory.hosts}
-    assert ids["zk2.example.com"] == (2, None, None)
-    assert ids["kafka3.example.com"] == (None, 3, None)
-    assert ids["controller1.example.com"] == (None, None, 9991)
+def test_ids_are_cp_ansibles_when_unset(tmp_path: Path) -> None:
+    """As cp-ansible numbers them: index in the group (Ansible's order: own hosts, then child groups') + 1,
+    controllers 9991 + index; an explicit id wins; plan can say where each came from."""
+    inventory = _write(tmp_path / "hosts.yml", """
+zookeeper:
+  hosts: {zk-c: , zk-a: , zk-b: }
+kafka_controller:
+  hosts: {ctl-b: , ctl-a: , ctl-c: }
+kafka_broker:
+  hosts:
+    kafka-z:
+  children:
+    kafka_broker_rack1:
+      hosts: {kafka-b: , kafka-a: {broker_id: 40}}
+    kafka_broker_rack2:
+      hosts: {kafka-c: }
+""")
+    hosts = {h.name: h for h in read_inventory(inventory).inventory.hosts}
+    assert {n: hosts[n].zookeeper_id for n in ("zk-c", "zk-a", "zk-b")} == {"zk-c": 1, "zk-a": 2, "zk-b": 3}
+    assert {n: hosts[n].node_id for n in ("ctl-b", "ctl-a", "ctl-c")} == {"ctl-b": 9991, "ctl-a": 9992, "ctl-c": 9993}
+    assert {n: hosts[n].broker_id for n in ("kafka-z", "kafka-b", "kafka-a", "kafka-c")} == {
+        "kafka-z": 1, "kafka-b": 2, "kafka-a": 40, "kafka-c": 4}
+    assert hosts["kafka-c"].id_sources == {"broker_id": "cp-ansible's default: 1 + its index 3 in kafka_broker"}
+    assert hosts["kafka-a"].id_sources["broker_id"] == f"inventory: {inventory}:11"
+    assert hosts["ctl-a"].id_sources == {"node_id": "cp-ansible's default: 9991 + its index 1 in kafka_controller"}
 
 
 def test_cp_ansible_inventory_loads_with_warnings(tmp_path: Path) -> None:

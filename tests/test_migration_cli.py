@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import ROOT, run_cli
-from kafkactl import cli
+from kafkactl import cli, identity
 from kafkactl.desired import desired_state
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
@@ -105,6 +105,7 @@ def _hosts_untouched(monkeypatch: pytest.MonkeyPatch, status: Status, evidence: 
     live = SimpleNamespace(facts={}, signals=lambda: {}, delete_znode=lambda path: None)
     monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (live, evidence or Evidence(ZooKeeperView(), ()), status))
     monkeypatch.setattr(cli, "_run_lock", lambda *args, **kwargs: contextlib.nullcontext())
+    monkeypatch.setattr(identity, "read_live_ids", lambda transport, inventory: {})  # hosts that have not run yet
     monkeypatch.setattr(Transport, "connection", lambda self, name: pytest.fail(f"connected to {name}"))
 
 

@@ -32,8 +32,8 @@ class Group:
     origin: Origin
     vars: dict[str, Any] = field(default_factory=dict)
     var_origins: dict[str, Origin] = field(default_factory=dict)
-    hosts: set[str] = field(default_factory=set)
-    children: set[str] = field(default_factory=set)
+    hosts: list[str] = field(default_factory=list)  # in the order the inventory lists them, as Ansible keeps them
+    children: list[str] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
 
 
@@ -53,6 +53,19 @@ class RawInventory:
     path: Path
     groups: dict[str, Group]
     hosts: dict[str, RawHost]
+
+    def members(self, name: str) -> list[str]:
+        """A group's hosts in Ansible's order (`groups['kafka_broker']`): its own, then each child group's, depth first."""
+        ordered: list[str] = []
+
+        def visit(group: Group) -> None:
+            ordered.extend(h for h in group.hosts if h not in ordered)
+            for child in group.children:
+                visit(self.groups[child])
+
+        if name in self.groups:
+            visit(self.groups[name])
+        return ordered
 
 
 class _Reader:
@@ -78,7 +91,8 @@ class _Reader:
         group = self.group(name, origin)
         if parent is not None and name != "all":
             group.parents.add(parent)
-            self.groups[parent].children.add(name)
+            if name not in self.groups[parent].children:
+                self.groups[parent].children.append(name)
         if body is None:
             return
         if not isinstance(body, dict):
@@ -132,7 +146,8 @@ class _Reader:
             check_host_name(host)
         except ValueError as exc:
             raise InventoryError(f"{origin}: group {group.name}: {exc}") from None
-        group.hosts.add(host)
+        if host not in group.hosts:
+            group.hosts.append(host)
         self.host_origin.setdefault(host, origin)
         if data is None:
             return

@@ -22,11 +22,11 @@ from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIAB
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
-from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory, first_number
+from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory
 
 # node.id of a controller without one in the inventory: this offset plus the number in its name,
 # so controllers and brokers named alike (c1, b1) never share an id.
-CONTROLLER_ID_OFFSET = 9990
+CONTROLLER_ID_OFFSET = 9991
 ZOOKEEPER_ID_RANGE = range(1, 256)
 
 ID_KEYS = ("zookeeper_id", "broker_id", "node_id")
@@ -102,7 +102,9 @@ def validate(raw: RawInventory) -> Loaded:
 
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
     cluster = _build_cluster(raw, cluster_values, cluster_origins, problems)
-    hosts = [_build_host(host, problems) for host in members.values()]
+    positions = {component: raw.members(component.value) for component in COMPONENTS}
+    hosts = [_build_host(host, {c: order.index(host.name) for c, order in positions.items() if host.name in order}, problems)
+             for host in members.values()]
     problems.raise_if_any()
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
@@ -119,8 +121,9 @@ def validate(raw: RawInventory) -> Loaded:
 
 
 def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
+    grouped = {child for component in COMPONENTS for child in _descendants(raw, component.value)}
     for name, group in raw.groups.items():
-        if name in COMPONENTS or name == "all":
+        if name in COMPONENTS or name == "all" or name in grouped:  # a child group (per rack, say) of a component group
             continue
         close = difflib.get_close_matches(name, [c.value for c in COMPONENTS], n=1, cutoff=0.75)
         if close:
@@ -129,6 +132,13 @@ def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
                 f"group {name!r} is not a component group; did you mean {close[0]!r}? "
                 f"(component groups: {', '.join(COMPONENTS)})",
             )
+
+
+def _descendants(raw: RawInventory, name: str) -> set[str]:
+    found: set[str] = set()
+    for child in raw.groups[name].children if name in raw.groups else ():
+        found |= {child} | _descendants(raw, child)
+    return found
 
 
 def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> tuple[dict[str, Any], dict[str, Origin]]:
@@ -218,12 +228,18 @@ def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
 
 def _check_kafka_id(raw: RawHost, key: str, value: int | None, problems: _Problems) -> None:
     if value is not None and value > KAFKA_ID_MAX:
-        derived = "" if key in raw.vars else " (derived from the host name)"
+        derived = "" if key in raw.vars else " (cp-ansible's default)"
         problems.error(raw.origins.get(key, raw.origin),
                        f"host {raw.name}: {key}: must be at most {KAFKA_ID_MAX} (Kafka ids are 32-bit), got {value}{derived}")
 
 
-def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
+def _default_id(component: Component, position: int) -> tuple[int, str]:
+    """cp-ansible's id for the host at `position` (0-based) of a component group, and how to say where it came from."""
+    offset = CONTROLLER_ID_OFFSET if component is Component.KAFKA_CONTROLLER else 1
+    return offset + position, f"cp-ansible's default: {offset} + its index {position} in {component.value}"
+
+
+def _build_host(raw: RawHost, positions: dict[Component, int], problems: _Problems) -> Host | None:
     components = tuple(c for c in COMPONENTS if c.value in raw.groups)
     fields: dict[str, Any] = {"name": raw.name, "address": raw.name, "components": components}
     fields.update(connection_fields(
@@ -240,27 +256,31 @@ def _build_host(raw: RawHost, problems: _Problems) -> Host | None:
     zookeeper_id = _id_value(raw, "zookeeper_id", problems)
     broker_id = _id_value(raw, "broker_id", problems)
     node_id = _id_value(raw, "node_id", problems)
-    number = first_number(raw.name)
+    sources: dict[str, str] = {}
+
+    def chosen(key: str, explicit: int | None, component: Component) -> int:
+        if explicit is not None:
+            sources[key] = f"inventory: {raw.origins.get(key, raw.origin)}"
+            return explicit
+        value, sources[key] = _default_id(component, positions[component])
+        return value
+
     if Component.ZOOKEEPER in components:
-        fields["zookeeper_id"] = zookeeper_id if zookeeper_id is not None else number
-        if fields["zookeeper_id"] is None:
-            problems.error(raw.origin, f"host {raw.name}: zookeeper_id is not set and the host name ends in no number to derive it from")
-        elif fields["zookeeper_id"] not in ZOOKEEPER_ID_RANGE:
+        fields["zookeeper_id"] = chosen("zookeeper_id", zookeeper_id, Component.ZOOKEEPER)
+        if fields["zookeeper_id"] not in ZOOKEEPER_ID_RANGE:
             where = raw.origins.get("zookeeper_id", raw.origin)
             problems.error(where, f"host {raw.name}: zookeeper_id: must be between 1 and 255, got {fields['zookeeper_id']}")
     if Component.KAFKA_BROKER in components:
         if broker_id is not None and node_id is not None and broker_id != node_id:
             problems.error(raw.origins["node_id"], f"host {raw.name}: broker_id {broker_id} and node_id {node_id} differ; a broker has one id")
-        explicit = broker_id if broker_id is not None else node_id
-        fields["broker_id"] = explicit if explicit is not None else number
-        if fields["broker_id"] is None:
-            problems.error(raw.origin, f"host {raw.name}: broker_id is not set and the host name ends in no number to derive it from")
-        _check_kafka_id(raw, "node_id" if broker_id is None and node_id is not None else "broker_id", fields["broker_id"], problems)
+        key = "node_id" if broker_id is None and node_id is not None else "broker_id"
+        fields["broker_id"] = chosen(key, broker_id if broker_id is not None else node_id, Component.KAFKA_BROKER)
+        sources.setdefault("broker_id", sources.pop(key))
+        _check_kafka_id(raw, key, fields["broker_id"], problems)
     if Component.KAFKA_CONTROLLER in components:
-        fields["node_id"] = node_id if node_id is not None else (None if number is None else CONTROLLER_ID_OFFSET + number)
-        if fields["node_id"] is None:
-            problems.error(raw.origin, f"host {raw.name}: node_id is not set and the host name ends in no number to derive it from")
+        fields["node_id"] = chosen("node_id", node_id, Component.KAFKA_CONTROLLER)
         _check_kafka_id(raw, "node_id", fields["node_id"], problems)
+    fields["id_sources"] = sources
 
     for field, pattern in PER_COMPONENT_HOST_KEYS.items():
         per_component: dict[Component, Any] = {}

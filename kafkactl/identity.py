@@ -1,0 +1,142 @@
+"""Identity from the live hosts: a node keeps the id it already has.
+
+An id the inventory does not set is cp-ansible's default (kafkactl/inventory/validate.py) until a host
+says otherwise: ZooKeeper's myid, `broker.id` / `node.id` in every meta.properties of a broker's log
+directories, a controller's `node.id`. Then the live id wins. An explicit id that differs from the
+live one, two live ids on one host, or two hosts with one id stop the run before any change, naming
+both sides: kafkactl never renumbers a live node.
+
+The files belong to the Kafka service account, as they do to Kafka, which reads its own identity from
+them. What they hold is data: a whole number in the id's range, or a refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.errors import KafkactlError
+from kafkactl.model import KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
+from kafkactl.remote import Command, cmd, seq, sh
+from kafkactl.transport import Transport
+
+ZOOKEEPER_IDS = range(1, 256)
+KAFKA_IDS = range(0, KAFKA_ID_MAX + 1)
+INVENTORY_SOURCE = "inventory"
+
+
+@dataclass(frozen=True)
+class LiveId:
+    key: str  # the inventory variable: zookeeper_id, broker_id or node_id
+    value: int
+    where: str  # host:path
+
+
+def id_files(host: Host, cluster: ClusterVars) -> dict[str, list[str]]:
+    """The inventory id variable -> the files on the host that hold that id once the node has run."""
+    files: dict[str, list[str]] = {}
+    if host.has(Component.ZOOKEEPER):
+        files["zookeeper_id"] = [f"{cluster.zookeeper_data_dir}/myid"]
+    if host.has(Component.KAFKA_BROKER):
+        files["broker_id"] = [f"{d}/meta.properties" for d in cluster.kafka_broker_log_dirs]
+    if host.has(Component.KAFKA_CONTROLLER):
+        files["node_id"] = [f"{cluster.kafka_controller_metadata_dir}/meta.properties"]
+    return files
+
+
+def read_script(host: Host, cluster: ClusterVars) -> Command:
+    """Prints `path<TAB>base64 content` for each id file that exists."""
+    paths = [path for paths in id_files(host, cluster).values() for path in paths]
+    lines = [sh('if [ -f {path} ]; then printf "%s\\t" {path}; base64 -w0 < {path}; echo; fi', path=path) for path in paths]
+    return seq(*lines, cmd("true"))
+
+
+def parse_live_ids(host: Host, cluster: ClusterVars, output: str) -> list[LiveId]:
+    """The ids the files hold; a file that holds no readable id is a refusal, never a guess."""
+    contents = {}
+    for line in output.splitlines():
+        path, _, encoded = line.partition("\t")
+        contents[path] = base64.b64decode(encoded).decode("utf-8", "replace")
+    found: list[LiveId] = []
+    for key, paths in id_files(host, cluster).items():
+        for path in (p for p in paths if p in contents):
+            where = f"{host.name}:{path}"
+            if key == "zookeeper_id":
+                text, valid = contents[path].strip(), ZOOKEEPER_IDS
+            else:
+                props = parse_properties(contents[path])
+                ids = {props[k].strip() for k in ("node.id", "broker.id") if k in props}
+                if len(ids) > 1:
+                    raise KafkactlError(f"{where}: broker.id and node.id differ ({', '.join(sorted(ids))}). No host was changed.")
+                text, valid = (ids.pop() if ids else ""), KAFKA_IDS
+            if not (text.isascii() and text.isdigit() and int(text) in valid):
+                raise KafkactlError(f"{where}: holds no valid id ({text[:40]!r}); kafkactl takes a node's id from it. "
+                                    "No host was changed.")
+            found.append(LiveId(key, int(text), where))
+    return found
+
+
+def read_live_ids(transport: Transport, inventory: Inventory) -> dict[str, list[LiveId]]:
+    """Every host's live ids, in parallel; a host that cannot answer stops the run before a change."""
+    cluster = inventory.cluster
+
+    def read(host: Host) -> list[LiveId]:
+        output = transport.connection(host.name).run(read_script(host, cluster), timeout=60).stdout
+        return parse_live_ids(host, cluster, output)
+
+    results = transport.each(inventory.hosts, read)
+    failures = [str(result) for _, result in results if isinstance(result, BaseException)]
+    if failures:
+        raise KafkactlError(*failures, "No host was changed.")
+    return {host.name: result for host, result in results}  # type: ignore[misc]
+
+
+def adopt(inventory: Inventory, live: dict[str, list[LiveId]]) -> Inventory:
+    """The inventory with every unset id taken from its host; refuses what would renumber a node."""
+    problems: list[str] = []
+    hosts = []
+    for host in inventory.hosts:
+        changes: dict[str, object] = {}
+        sources = dict(host.id_sources)
+        for key in ("zookeeper_id", "broker_id", "node_id"):
+            seen = [i for i in live.get(host.name, []) if i.key == key]
+            values = {i.value for i in seen}
+            if not seen:
+                continue
+            if len(values) > 1:
+                problems.append(f"host {host.name}: the files that hold its {key} disagree: "
+                                + ", ".join(f"{i.value} in {i.where}" for i in seen))
+                continue
+            value, where = seen[0].value, ", ".join(i.where for i in seen)
+            if sources.get(key, "").startswith(INVENTORY_SOURCE) and getattr(host, key) != value:
+                problems.append(f"host {host.name}: {key} is {getattr(host, key)} in the {sources[key]} but the host has "
+                                f"{value} ({where}); kafkactl never renumbers a live node: write {key}: {value}, or "
+                                "leave it unset to keep the live id")
+                continue
+            changes[key] = value
+            sources[key] = f"live: {where}"
+        hosts.append(host.model_copy(update={**changes, "id_sources": sources}) if changes else host)
+    if not problems:
+        problems = _collisions(hosts)
+    if problems:
+        raise KafkactlError(*problems, "No host was changed.")
+    return inventory.model_copy(update={"hosts": tuple(hosts)})
+
+
+def _collisions(hosts: list[Host]) -> list[str]:
+    problems: list[str] = []
+    spaces: dict[str, dict[int, tuple[Host, str]]] = {"zookeeper_id": {}, "kafka": {}}
+    for host in hosts:
+        for key in ("zookeeper_id", "broker_id", "node_id"):
+            value = getattr(host, key)
+            if value is None or (key == "node_id" and not host.has(Component.KAFKA_CONTROLLER)):
+                continue
+            space = spaces["zookeeper_id" if key == "zookeeper_id" else "kafka"]
+            if value in space:
+                other, other_key = space[value]
+                problems.append(f"host {host.name}: {key} {value} ({host.id_sources.get(key)}) is also host {other.name}'s "
+                                f"{other_key} ({other.id_sources.get(other_key)}); set the new host's id in the inventory")
+            else:
+                space[value] = (host, key)
+    return problems
