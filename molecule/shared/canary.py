@@ -65,7 +65,7 @@ TOPIC_TIMEOUT_S = 120
 # may not be registered again yet: topic creation is retried on these until TOPIC_TIMEOUT_S.
 SETTLING = {KafkaError.NOT_CONTROLLER, KafkaError.INVALID_REPLICATION_FACTOR, KafkaError.REQUEST_TIMED_OUT,
             KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError.BROKER_NOT_AVAILABLE}
-MAX_SECONDS = 1800
+MAX_SECONDS = 3600  # past the longest scenario's side_effect and verify
 STOPPED_BY_TEST = "test"
 
 

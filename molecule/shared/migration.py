@@ -115,9 +115,12 @@ printf 'opt %s\n' "$(ls /opt | tr '\n' ' ')"
         entries.append(entry)
         self.records.write_text(json.dumps(entries, indent=1))
 
+    def next_number(self) -> int:
+        """The number of the step being run (1 for the first)."""
+        return len(json.loads(self.records.read_text())) + 1 if self.records.exists() else 1
+
     def log(self, step: str, text: str) -> Path:
-        number = len(json.loads(self.records.read_text())) + 1 if self.records.exists() else 1
-        path = self.records.parent / f"{number:02d}-{step}.log"
+        path = self.records.parent / f"{self.next_number():02d}-{step}.log"
         path.write_text(text)
         return path
 
@@ -194,7 +197,9 @@ def check(scenario: Scenario) -> dict:
     data = subprocess.run([sys.executable, str(HERE / "kafka_data.py"), "check", str(scenario.directory), scenario.bootstrap()],
                           capture_output=True, text=True, timeout=600, check=False)
     found["data"] = json.loads(data.stdout) if data.stdout.strip() else {"ok": False, "problems": [data.stderr[-3000:]]}
-    canary = subprocess.run([sys.executable, str(HERE / "canary.py"), "checkpoint", str(scenario.directory), "after-rollback"],
+    # One checkpoint per check: the canary answers a name it has answered before with its old report.
+    name = f"check-{scenario.next_number():02d}"
+    canary = subprocess.run([sys.executable, str(HERE / "canary.py"), "checkpoint", str(scenario.directory), name],
                             capture_output=True, text=True, timeout=600, check=False)
     found["canary"] = json.loads(canary.stdout) if canary.stdout.strip() else {"lost": None, "error": canary.stderr[-3000:]}
     return found

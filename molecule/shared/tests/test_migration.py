@@ -31,7 +31,7 @@ CONTROLLER_LINE = re.compile(r"^\s+(\S+): controller (\d+): (\w+)(.*)$", re.MULT
 BROKER_LINE = re.compile(r"^\s+(\S+): broker (\d+): (\w+)(.*)$", re.MULTILINE)
 # Longest gap between canary acknowledgements (molecule/shared/canary.py) each scenario accepts: its
 # phases roll brokers and controllers one at a time, and move the brokers between ZooKeeper and KRaft.
-CANARY_MAX_GAP_S = {"kraft-migration": 120, "kraft-rollback-2a": 120, "kraft-rollback-2b": 120}
+CANARY_MAX_GAP_S = {"kraft-migration": 120}
 
 
 def _records(step: str) -> list[dict]:
