@@ -83,6 +83,8 @@ def _inventory_path(env: Environment, given: Path | None) -> Path:
 
 
 def _load(report: Report, path: Path) -> Loaded:
+    if not path.exists():
+        raise KafkactlError(f"{path}: no such file (the inventory: give it as the first argument, or set $KAFKACTL_INVENTORY)")
     loaded = read_inventory(path)
     report.mask = Masker(loaded.inventory.secret_values)
     for warning in loaded.warnings:

@@ -86,7 +86,8 @@ def test_inventory_from_environment_variable_then_working_directory(tmp_path: Pa
     assert outcome.exit_code == 0 and outcome.stdout.startswith("inventory.yml: valid")
     os.remove(tmp_path / "inventory.yml")
     outcome = run_cli("validate")
-    assert outcome.exit_code == 1 and outcome.stderr == "error: inventory.yml: no such file\n"
+    assert outcome.exit_code == 1 and outcome.stderr == ("error: inventory.yml: no such file (the inventory: give it as the "
+                                                         "first argument, or set $KAFKACTL_INVENTORY)\n")
 
 
 def test_migration_inventory_needs_a_phase(tmp_path: Path) -> None:

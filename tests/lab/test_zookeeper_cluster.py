@@ -66,6 +66,33 @@ def test_second_apply_changes_nothing(lab: Lab) -> None:
     assert plan.exit_code == 0 and '"changed_hosts": []' in plan.stdout
 
 
+def _reversed_hosts(data: dict) -> None:
+    for group in ("zookeeper", "kafka_broker"):
+        hosts = data["all"]["children"][group]["hosts"]
+        data["all"]["children"][group]["hosts"] = dict(reversed(list(hosts.items())))
+
+
+def test_live_ids_win_and_an_id_change_is_refused(lab: Lab) -> None:
+    """Hosts listed in the other order would get other default ids (cp-ansible's: index + 1): the ids the
+    hosts have win, so nothing changes. An inventory id that is not the host's own stops the run untouched."""
+    first_zk, first = lab.hosts("zookeeper")[0], lab.hosts("kafka_broker")[0]
+    reordered = lab.kafkactl("plan", str(lab.variant("reordered.yml", _reversed_hosts)))
+    assert reordered.exit_code == 0 and "Nothing to do:" in reordered.stdout, reordered.stderr + reordered.stdout[-3000:]
+    assert f"id       broker_id 1 (live: {first}:/var/lib/kafka/data/meta.properties)" in reordered.stdout
+    assert f"id       zookeeper_id 1 (live: {first_zk}:/var/lib/zookeeper/myid)" in reordered.stdout
+
+    def renumber(data: dict) -> None:
+        hosts = data["all"]["children"]["kafka_broker"]["hosts"]
+        hosts[first] = {**(hosts[first] or {}), "broker_id": 5}
+
+    refused = lab.kafkactl("apply", str(lab.variant("renumbered.yml", renumber)))
+    assert refused.exit_code == 1, refused.stdout[-3000:]
+    assert f"error: host {first}: broker_id is 5 in the inventory: " in refused.stderr, refused.stderr
+    assert f"but the host has 1 ({first}:/var/lib/kafka/data/meta.properties)" in refused.stderr
+    assert "error: No host was changed." in refused.stderr
+    assert lab.ssh(first, "grep -x broker.id=1 /etc/kafka/server.properties").returncode == 0
+
+
 def test_changed_property_rolls_brokers_one_at_a_time(lab: Lab) -> None:
     changed = lab.variant("retention.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 72})))
     brokers = lab.hosts("kafka_broker")
