@@ -12,9 +12,9 @@ import posixpath
 import re
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Component(StrEnum):
@@ -114,7 +114,8 @@ PosixName = Annotated[str, AfterValidator(check_posix_name)]
 PlainText = Annotated[str, AfterValidator(check_plain_text)]
 TopicName = Annotated[str, AfterValidator(check_topic)]
 JavaClass = Annotated[str, AfterValidator(check_java_class)]
-SaslProtocol = Literal["none", "plain", "scram", "scram256"]
+SaslProtocol = Annotated[Literal["none", "plain", "scram", "scram256"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
+ClientAuthentication = Literal["none", "requested", "required"]
 SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
 SCRAM = ("scram", "scram256")
 
@@ -130,6 +131,7 @@ class Listener(Strict):
     port: Port
     ssl_enabled: bool | None = None
     ssl_mutual_auth_enabled: bool | None = None
+    ssl_client_authentication: ClientAuthentication | None = None  # cp-ansible 7.4+; wins over ssl_mutual_auth_enabled
     sasl_protocol: SaslProtocol | None = None
 
 
@@ -139,8 +141,13 @@ class ResolvedListener(Strict):
     name: str
     port: int
     ssl: bool
-    mutual_tls: bool
+    client_auth: ClientAuthentication  # ssl.client.auth: "none" unless TLS asks clients for certificates
     sasl: SaslProtocol
+
+    @property
+    def mutual_tls(self) -> bool:
+        """Clients present a certificate (required, or requested and offered)."""
+        return self.client_auth != "none"
 
     @property
     def protocol(self) -> str:
@@ -156,6 +163,13 @@ class ResolvedListener(Strict):
 class SaslUser(Strict):
     principal: Annotated[str, AfterValidator(check_principal)]
     password: SecretStr
+
+
+def _client_auth(named: ClientAuthentication | None, mutual: bool | None) -> ClientAuthentication | None:
+    """cp-ansible's precedence at one level: ssl_client_authentication, else ssl_mutual_auth_enabled, else unset."""
+    if named is not None:
+        return named
+    return None if mutual is None else ("required" if mutual else "none")
 
 
 def _default_listeners() -> dict[str, Listener]:
@@ -242,6 +256,9 @@ class ClusterVars(Strict):
                           "(controllers cannot check SCRAM credentials: they live in the metadata log the controllers serve).")
     ssl_enabled: bool = Field(False, description="TLS on every listener that does not say otherwise.")
     ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
+    ssl_client_authentication: ClientAuthentication | None = Field(
+        None, description="ssl.client.auth of every TLS listener that does not say otherwise: none, requested or required "
+                          "(cp-ansible 7.4+); when unset, ssl_mutual_auth_enabled decides (required or none).")
     sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
     ssl_file_format: Literal["pkcs12", "pem"] = Field("pkcs12", description="Format of the key and trust stores.")
     ssl_keystore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate).")
@@ -285,6 +302,16 @@ class ClusterVars(Strict):
         "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
     )
 
+    @field_validator("kafka_broker_listeners", "kafka_broker_custom_listeners", mode="before")
+    @classmethod
+    def _complete_partial_listeners(cls, value: Any) -> Any:
+        """`internal: {ssl_enabled: false}` changes the default internal listener: its name and port are kept."""
+        if not isinstance(value, dict):
+            return value
+        defaults = _default_listeners()
+        return {key: ({**defaults[key].model_dump(exclude_none=True), **body}
+                      if key in defaults and isinstance(body, dict) else body) for key, body in value.items()}
+
     @field_validator("kafka_version")
     @classmethod
     def _supported_version(cls, value: str) -> str:
@@ -308,6 +335,20 @@ class ClusterVars(Strict):
         if self.kafka_archive_sha256 is None:
             raise ValueError(f"kafka_archive_source {source}: kafka_archive_sha256 is required for a URL "
                              "(kafka_archive_allow_unverified: true installs it unchecked)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_client_authentication(self) -> ClusterVars:
+        """Client certificates are part of TLS: asking for them on a listener without TLS is a mistake, not a no-op."""
+        for key, listener in self.all_broker_listeners.items():
+            asked = _client_auth(listener.ssl_client_authentication, listener.ssl_mutual_auth_enabled)
+            if asked not in (None, "none") and not self._resolve(listener).ssl:
+                raise ValueError(f"kafka_broker_listeners: {key}: client certificates ({asked}) need TLS on the listener "
+                                 "(ssl_enabled: true)")
+        asked = _client_auth(self.ssl_client_authentication, self.ssl_mutual_auth_enabled)
+        if asked != "none" and not any(listener.ssl for listener in self.resolved_listeners.values()):
+            raise ValueError(f"client certificates ({'ssl_client_authentication: ' + asked if self.ssl_client_authentication else 'ssl_mutual_auth_enabled: true'}) "
+                             "need TLS, and no listener has it (ssl_enabled: true)")
         return self
 
     @model_validator(mode="after")
@@ -385,9 +426,11 @@ class ClusterVars(Strict):
 
     def _resolve(self, listener: Listener) -> ResolvedListener:
         ssl = self.ssl_enabled if listener.ssl_enabled is None else listener.ssl_enabled
-        mutual = self.ssl_mutual_auth_enabled if listener.ssl_mutual_auth_enabled is None else listener.ssl_mutual_auth_enabled
         sasl = self.sasl_protocol if listener.sasl_protocol is None else listener.sasl_protocol
-        return ResolvedListener(name=listener.name.upper(), port=listener.port, ssl=ssl, mutual_tls=ssl and mutual, sasl=sasl)
+        client_auth = _client_auth(listener.ssl_client_authentication, listener.ssl_mutual_auth_enabled) or \
+            _client_auth(self.ssl_client_authentication, self.ssl_mutual_auth_enabled) or "none"
+        return ResolvedListener(name=listener.name.upper(), port=listener.port, ssl=ssl,
+                                client_auth=client_auth if ssl else "none", sasl=sasl)
 
     @cached_property
     def resolved_listeners(self) -> dict[str, ResolvedListener]:

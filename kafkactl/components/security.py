@@ -67,7 +67,7 @@ def listener_security(props: Properties, cluster: ClusterVars, listeners: list[R
     for listener in secured:
         prefix = f"listener.name.{listener.name.lower()}"
         if listener.mutual_tls:
-            props.set(f"{prefix}.ssl.client.auth", "required")
+            props.set(f"{prefix}.ssl.client.auth", listener.client_auth)
         if listener.mechanism:
             props.set(f"{prefix}.sasl.enabled.mechanisms", listener.mechanism)
             props.set(f"{prefix}.{listener.mechanism.lower()}.sasl.jaas.config", server_jaas(cluster, listener))
