@@ -66,6 +66,11 @@ InventoryArg = Annotated[
         help="Inventory file (default: $KAFKACTL_INVENTORY, then ./inventory.yml).", show_default=False
     ),
 ]
+InventoryFlag = Annotated[
+    Optional[Path],
+    typer.Option("-i", "--inventory", help="The inventory file, as ansible-playbook takes it (instead of the argument).",
+                 show_default=False),
+]
 PhaseOption = Annotated[
     Optional[Phase],
     typer.Option("--phase", help="Render for a migration phase instead of the inventory's natural mode.", show_default=False),
@@ -74,6 +79,13 @@ PhaseOption = Annotated[
 
 def _environment(ctx: typer.Context) -> Environment:
     return ctx.obj if isinstance(ctx.obj, Environment) else Environment()
+
+
+def _either(argument: Path | None, flag: Path | None) -> Path | None:
+    """The inventory given as the argument or with -i: one of them, or both naming the same file."""
+    if argument is not None and flag is not None and argument != flag:
+        raise typer.BadParameter(f"two inventories: {argument} and -i {flag}; give one")
+    return flag or argument
 
 
 def _inventory_path(env: Environment, given: Path | None) -> Path:
@@ -104,8 +116,9 @@ def _run(ctx: typer.Context, body) -> None:
 
 
 @app.command()
-def validate(ctx: typer.Context, inventory: InventoryArg = None) -> None:
+def validate(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
     """Check the inventory and print a summary of the cluster it describes."""
+    inventory = _either(inventory, inventory_flag)
 
     def body(report: Report) -> None:
         loaded = _load(report, _inventory_path(report.env, inventory))
@@ -124,10 +137,12 @@ def validate(ctx: typer.Context, inventory: InventoryArg = None) -> None:
 def render(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     out: Annotated[Path, typer.Option("--out", help="Directory to write DIR/<host>/<absolute path> files into.")] = Path("rendered"),
     phase: PhaseOption = None,
 ) -> None:
     """Write every file apply would put on every host, without touching any host."""
+    inventory = _either(inventory, inventory_flag)
 
     def body(report: Report) -> None:
         loaded = _load(report, _inventory_path(report.env, inventory))
@@ -201,6 +216,7 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
 def plan(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     offline: Annotated[bool, typer.Option("--offline", help="Plan against empty hosts, without connecting.")] = False,
     phase: PhaseOption = None,
     as_json: JsonOption = False,
@@ -210,6 +226,7 @@ def plan(
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Show what apply would do: per host, file diffs, services, and the order. Exit 2 when changes are pending."""
+    inventory = _either(inventory, inventory_flag)
 
     def body(report: Report) -> None:
         loaded = _load(report, _inventory_path(report.env, inventory))
@@ -235,6 +252,7 @@ def plan(
 def apply(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     check: Annotated[bool, typer.Option("--check", help="Only show the plan; change nothing.")] = False,
     limit: LimitOption = None,
     diff: DiffOption = False,
@@ -246,6 +264,7 @@ def apply(
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Bring every host to the inventory's state: plan first, then prepare, start and roll, health-gated."""
+    inventory = _either(inventory, inventory_flag)
 
     from kafkactl.executor import Executor, RunOptions, kraft_cluster_id
     from kafkactl.playbook import load_playbook
@@ -272,6 +291,7 @@ def apply(
 def restart(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     component: Annotated[
         Optional[list[str]],
         typer.Option("--component", help="zookeeper, controller, broker, connect or schema-registry (repeatable; default all)."),
@@ -286,6 +306,7 @@ def restart(
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Rolling restart, one host at a time, health-gated; the plan (hosts, order, gates) is shown first."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.executor import Executor, RunOptions
     from kafkactl.playbook import load_playbook
 
@@ -327,8 +348,9 @@ def _components(names: list[str] | None) -> set[Component]:
 
 
 @app.command()
-def runs(ctx: typer.Context, inventory: InventoryArg = None) -> None:
+def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
     """List recent runs (apply, restart) of this inventory and how they ended."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.journal import read_runs
 
     def body(report: Report) -> None:
@@ -372,8 +394,9 @@ def _connected(report: Report, inventory: Inventory, accept_new: bool, insecure:
 
 
 @backup_app.command("list")
-def backup_list(ctx: typer.Context, inventory: InventoryArg = None) -> None:
+def backup_list(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
     """List the verified backups of this inventory's cluster, newest first."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.backup import list_backups, summary_line
 
     def body(report: Report) -> None:
@@ -391,12 +414,14 @@ def backup_list(ctx: typer.Context, inventory: InventoryArg = None) -> None:
 def backup_verify(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     run: Annotated[Optional[str], typer.Option("--run", help="The backup's run id (default: the newest).", show_default=False)] = None,
     on_hosts: Annotated[bool, typer.Option("--on-hosts", help="Also check each host's own copy over SSH.")] = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Check a backup's local copies against its manifests (and with --on-hosts, the hosts' copies). Exit 1 on problems."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.backup import list_backups, verify_backup
 
     def body(report: Report) -> None:
@@ -424,12 +449,14 @@ def backup_restore(
     ctx: typer.Context,
     run: Annotated[str, typer.Option("--run", help="The backup's run id (kafkactl backup list).")],
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     limit: Annotated[Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to restore.", show_default=False)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """Write a backup's configuration files back where they were (not meta.properties, not archives); no restart."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.backup import configs_to_restore, load_backup, restore_configs
 
     def body(report: Report) -> None:
@@ -574,6 +601,7 @@ app.add_typer(migrate_app, name="migrate")
 def migrate_kraft(
     ctx: typer.Context,
     inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
     status: Annotated[bool, typer.Option("--status", help="Read the live cluster and print its migration state with the evidence.")] = False,
     phase: Annotated[Optional[str], typer.Option("--phase", help="dual-write | kraft-brokers | finalize | rollback | stop-zookeeper", show_default=False)] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (finalize still needs --confirm-cluster-id).")] = False,
@@ -586,6 +614,7 @@ def migrate_kraft(
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
     """ZooKeeper to KRaft: --status, or one --phase at a time (state 1 -> 2a -> 2b -> 3; rollback from 2a or 2b)."""
+    inventory = _either(inventory, inventory_flag)
     from kafkactl.migration.runner import PHASE_NAMES, MigrationRun, read_live
 
     def body(report: Report) -> None:

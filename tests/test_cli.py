@@ -128,3 +128,11 @@ def test_warnings_do_not_fail_the_command(tmp_path: Path) -> None:
     assert outcome.stderr == (
         f"warning: {inventory}:3: jolokia_enabled: cp-ansible variable that kafkactl does not use; it is ignored\n"
     )
+
+
+def test_the_inventory_can_be_given_with_dash_i_as_to_ansible_playbook() -> None:
+    by_flag = run_cli("plan", "-i", ZOOKEEPER_CLUSTER, "--offline")
+    assert (by_flag.exit_code, by_flag.stdout) == (2, run_cli("plan", ZOOKEEPER_CLUSTER, "--offline").stdout)
+    assert run_cli("validate", "--inventory", ZOOKEEPER_CLUSTER, ZOOKEEPER_CLUSTER).exit_code == 0
+    both = run_cli("validate", "-i", ZOOKEEPER_CLUSTER, str(ROOT / "inventories/kraft-cluster/inventory.yml"))
+    assert both.exit_code == 1 and "two inventories:" in both.stderr and "Traceback" not in both.stderr
