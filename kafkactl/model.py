@@ -221,6 +221,9 @@ class ClusterVars(Strict):
     )
     kafka_controller_metadata_dir: AbsolutePath = Field("/var/lib/kafka/metadata", description="KRaft controller metadata log directory.")
 
+    kafkactl_allow_quorum_of_two: bool = Field(
+        False, description="Accept 2 ZooKeeper hosts or 2 controllers: a quorum that stops when either host does (refused otherwise).")
+
     # ZooKeeper
     zookeeper_client_port: Port = Field(2181, description="ZooKeeper client port (plaintext).")
     zookeeper_secure_client_port: Port = Field(2182, description="ZooKeeper client port when zookeeper_ssl_enabled.")

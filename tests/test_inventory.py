@@ -129,9 +129,13 @@ kafka_broker:
 
 
 def test_even_ensemble_is_a_warning(tmp_path: Path) -> None:
-    inventory = _write(tmp_path / "inventory.yml", "zookeeper:\n  hosts: {zk1: , zk2: }\nkafka_broker:\n  hosts: {kafka1: }\n")
+    inventory = _write(tmp_path / "inventory.yml", "zookeeper:\n  hosts:\n    zk[1:4]:\nkafka_broker:\n  hosts: {kafka1: }\n")
     loaded = read_inventory(inventory)
-    assert [w.message for w in loaded.warnings] == ["zookeeper has 2 hosts: an even count tolerates no more failures than 1"]
+    assert [w.message for w in loaded.warnings] == ["zookeeper has 4 hosts: an even count tolerates no more failures than 3"]
+    allowed = _write(tmp_path / "two.yml", "all:\n  vars: {kafkactl_allow_quorum_of_two: true}\n"
+                                           "zookeeper:\n  hosts: {zk1: , zk2: }\nkafka_broker:\n  hosts: {kafka1: }\n")
+    assert [w.message for w in read_inventory(allowed).warnings] == [
+        "zookeeper has 2 hosts: an even count tolerates no more failures than 1"]
 
 
 def test_a_secret_in_a_service_environment_is_a_warning_that_never_shows_it(tmp_path: Path) -> None:
@@ -185,3 +189,17 @@ kafka_broker:
     password = loaded.cluster.sasl_scram_users["client"].password.get_secret_value()
     assert password == "s3cret-{{ deployment_path }}"
     assert password in loaded.secret_values
+
+
+def test_a_min_insync_replicas_the_cluster_size_lowers_is_said(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "hosts.yml", """
+all:
+  vars: {kafka_min_insync_replicas: 3}
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts: {kafka1: , kafka2: , kafka3: }
+""")
+    warnings = [str(w) for w in read_inventory(inventory).warnings]
+    assert f"{inventory}:3: kafka_min_insync_replicas: 3 is rendered as min.insync.replicas=2: new topics get replication " \
+           "factor 3 (3 brokers), and acks=all producers must go on while one broker is down" in warnings

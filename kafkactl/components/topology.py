@@ -61,10 +61,17 @@ class Topology:
         return [host_port(h.name, listener.port) for h in self.brokers]
 
     def capped(self, replication: int) -> int:
-        """A replication factor no larger than the number of brokers."""
-        return max(1, min(replication, len(self.brokers)))
+        return capped_replication(replication, len(self.brokers))
 
     def min_insync(self, replication: int) -> int:
-        """min.insync.replicas below the replication factor so one broker can be down."""
-        wanted = self.cluster.kafka_min_insync_replicas
-        return max(1, min(wanted, replication - 1)) if replication < wanted + 1 else wanted
+        return min_insync(self.cluster.kafka_min_insync_replicas, replication)
+
+
+def capped_replication(replication: int, brokers: int) -> int:
+    """A replication factor no larger than the number of brokers."""
+    return max(1, min(replication, brokers))
+
+
+def min_insync(wanted: int, replication: int) -> int:
+    """min.insync.replicas below the replication factor so one broker can be down."""
+    return max(1, min(wanted, replication - 1)) if replication < wanted + 1 else wanted

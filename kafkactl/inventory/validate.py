@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kafkactl.errors import InventoryError
+from kafkactl.components.topology import capped_replication, min_insync
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
@@ -108,6 +109,7 @@ def validate(raw: RawInventory) -> Loaded:
     problems.raise_if_any()
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
+    _check_min_insync(cluster, hosts, cluster_origins, problems)
     _check_scram_bootstrap(raw, cluster, hosts, cluster_origins, problems)
     _check_ports(cluster, hosts, members, problems)
     problems.raise_if_any()
@@ -361,6 +363,20 @@ def _check_ids(hosts: list[Host], members: dict[str, RawHost], problems: _Proble
         kafka_ids.setdefault(host.kafka_id, host)
 
 
+def _check_min_insync(cluster: ClusterVars, hosts: list[Host], origins: dict[str, Origin], problems: _Problems) -> None:
+    """A min.insync.replicas the inventory sets but the cluster's size lowers is said, not done silently."""
+    key = "kafka_min_insync_replicas"
+    brokers = sum(1 for h in hosts if h.has(Component.KAFKA_BROKER))
+    if key not in origins or not brokers:
+        return
+    replication = capped_replication(cluster.kafka_default_replication_factor, brokers)
+    rendered = min_insync(cluster.kafka_min_insync_replicas, replication)
+    if rendered != cluster.kafka_min_insync_replicas:
+        problems.warn(origins[key], f"{key}: {cluster.kafka_min_insync_replicas} is rendered as min.insync.replicas={rendered}: "
+                                    f"new topics get replication factor {replication} ({brokers} brokers), and acks=all "
+                                    "producers must go on while one broker is down")
+
+
 def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], problems: _Problems) -> None:
     by_component = defaultdict(list)
     for host in hosts:
@@ -383,7 +399,11 @@ def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], 
         problems.error(groups[Component.ZOOKEEPER].origin, f"kafka_version {cluster.kafka_version} has no ZooKeeper mode: migrate to KRaft on 3.9 first")
     for component in (Component.ZOOKEEPER, Component.KAFKA_CONTROLLER):
         count = len(by_component[component])
-        if count and count % 2 == 0:
+        if count == 2 and not cluster.kafkactl_allow_quorum_of_two:
+            problems.error(groups[component].origin,
+                           f"{component} has 2 hosts: a quorum of 2 stops when either host does, so it tolerates no failure at "
+                           "all; use 3 (or 1 for a test cluster), or set kafkactl_allow_quorum_of_two: true")
+        elif count and count % 2 == 0:
             problems.warn(
                 groups[component].origin,
                 f"{component} has {count} hosts: an even count tolerates no more failures than {count - 1}",
@@ -414,7 +434,7 @@ def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
         if cluster.zookeeper_ssl_enabled:
             ports.append((cluster.zookeeper_secure_client_port, "zookeeper_secure_client_port"))
     if host.has(Component.KAFKA_CONTROLLER):
-        ports.append((cluster.kafka_controller_port, "kafka_controller_port"))
+        ports += [(cluster.kafka_controller_port, "kafka_controller_port"), (cluster.kafka_controller_jmx_port, "kafka_controller_jmx_port")]
     if host.has(Component.KAFKA_BROKER):
         ports += [(listener.port, f"kafka_broker_listeners.{key}") for key, listener in cluster.all_broker_listeners.items()]
     if host.has(Component.KAFKA_CONNECT):
@@ -426,8 +446,6 @@ def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
 
 def _check_ports(cluster: ClusterVars, hosts: list[Host], members: dict[str, RawHost], problems: _Problems) -> None:
     for host in hosts:
-        if len(host.components) < 2:
-            continue
         seen: dict[int, str] = {}
         for port, key in _ports(cluster, host):
             if port in seen:
