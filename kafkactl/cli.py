@@ -170,6 +170,7 @@ BreakLockOption = Annotated[
     bool, typer.Option("--break-lock", help="Remove a run lock left on the hosts by a run that is gone, then run.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")]
+StateJsonOption = Annotated[bool, typer.Option("--json", help="Print it as JSON (secrets masked), for scripts.")]
 
 
 def _limit(inventory: Inventory, spec: str | None, raw_groups: dict[str, set[str]]) -> frozenset[str] | None:
@@ -348,8 +349,9 @@ def _components(names: list[str] | None) -> set[Component]:
 
 
 @app.command()
-def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
-    """List recent runs (apply, restart) of this inventory and how they ended."""
+def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None,
+         as_json: StateJsonOption = False) -> None:
+    """List recent runs (apply, restart, each migrate kraft --phase) of this inventory and how they ended."""
     inventory = _either(inventory, inventory_flag)
     from kafkactl.journal import read_runs
 
@@ -359,6 +361,9 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: Inv
         for problem in damaged.values():
             report.warning(problem)
         found = [j for j in journals if j.inventory == str(path.resolve())]
+        if as_json:
+            report.json([_run_summary(journal) for journal in found[:20]])
+            return
         if not found:
             report.line(f"No runs recorded for {path}")
         for journal in found[:20]:
@@ -394,7 +399,8 @@ def _connected(report: Report, inventory: Inventory, accept_new: bool, insecure:
 
 
 @backup_app.command("list")
-def backup_list(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
+def backup_list(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None,
+                as_json: StateJsonOption = False) -> None:
     """List the verified backups of this inventory's cluster, newest first."""
     inventory = _either(inventory, inventory_flag)
     from kafkactl.backup import list_backups, summary_line
@@ -402,6 +408,11 @@ def backup_list(ctx: typer.Context, inventory: InventoryArg = None, inventory_fl
     def body(report: Report) -> None:
         root = _backups(report.env, inventory)
         found = list_backups(root)
+        if as_json:
+            report.json([{"run_id": b.run_id, "label": b.label, "created": b.created, "hosts": sorted(b.hosts),
+                          "files": b.count("file"), "directories": b.count("directory"), "bytes": b.size,
+                          "local_copy": str(b.root), "host_copy": b.location} for b in found])
+            return
         if not found:
             report.line(f"No backups in {root}")
         for backup in found:
@@ -546,6 +557,13 @@ def _run_lock(report: Report, state_dir: Path, transport: Transport, command: st
             report.warning(problem)
 
 
+def _run_summary(journal) -> dict:
+    failed = next((e for e in journal.entries if e.status == "failed"), None)
+    return {"run_id": journal.run_id, "command": journal.command, "status": journal.status, "started": journal.started,
+            "ended": journal.ended, "steps": len(journal.entries), "resumes": journal.resumes,
+            "stopped_at": {"step": failed.step, "host": failed.host, "detail": failed.detail} if failed else None}
+
+
 def _live_inventory(inventory: Inventory, transport: Transport) -> Inventory:
     """The inventory with the ids its hosts already have (kafkactl/identity.py): read before anything is planned."""
     from kafkactl.identity import adopt, read_live_ids
@@ -612,12 +630,15 @@ def migrate_kraft(
     forks: ForksOption = 20,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --status: print the state and its evidence as JSON.")] = False,
 ) -> None:
     """ZooKeeper to KRaft: --status, or one --phase at a time (state 1 -> 2a -> 2b -> 3; rollback from 2a or 2b)."""
     inventory = _either(inventory, inventory_flag)
     from kafkactl.migration.runner import PHASE_NAMES, MigrationRun, read_live
 
     def body(report: Report) -> None:
+        if as_json and not status:
+            raise KafkactlError("migrate kraft: --json goes with --status")
         if status == (phase is not None):
             raise KafkactlError("migrate kraft: give either --status or --phase " + " | ".join(PHASE_NAMES))
         if phase is not None and phase not in PHASE_NAMES:
@@ -630,6 +651,11 @@ def migrate_kraft(
             inv = _live_inventory(inv, transport)
             if status:
                 _, _, found = read_live(inv, transport)
+                if as_json:
+                    report.json({"state": found.state.value if found.state else None, "label": found.label,
+                                 "between": [s.value for s in found.between] if found.between else None,
+                                 "evidence": found.evidence})
+                    return
                 report.line(f"Migration: {found.label}")
                 for line in found.evidence:
                     report.line(f"  {line}")

@@ -263,6 +263,9 @@ def test_cli_lists_verifies_and_asks_before_restoring(tmp_path: Path) -> None:
     listed = run_cli("backup", "list", ZOOKEEPER_CLUSTER, variables=variables)
     assert listed.exit_code == 0 and listed.stdout.startswith("run-1  dual-write  ")
     assert listed.stdout.rstrip().endswith("2 hosts  3 files  1 directories  0.0 MB")
+    (as_json,) = json.loads(run_cli("backup", "list", ZOOKEEPER_CLUSTER, "--json", variables=variables).stdout)
+    assert {k: as_json[k] for k in ("run_id", "label", "files", "directories")} == {
+        "run_id": "run-1", "label": "dual-write", "files": 3, "directories": 1}
 
     verified = run_cli("backup", "verify", ZOOKEEPER_CLUSTER, variables=variables)
     assert verified.exit_code == 0 and verified.stdout == "Backup run-1: verified (local copies)\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import stat
 
 import pytest
@@ -89,6 +91,8 @@ def test_runs_lists_damaged_journals_by_name(tmp_path) -> None:
     assert outcome.exit_code == 0
     assert "broken.json: damaged run journal" in outcome.stderr + outcome.stdout
     assert "restart" in outcome.stdout and "Traceback" not in outcome.stderr
+    (run,) = json.loads(run_cli("runs", str(inventory), "--json", variables={"KAFKACTL_STATE_DIR": str(tmp_path / "state")}).stdout)
+    assert run["command"] == "restart" and run["status"] == "failed" and run["stopped_at"]["host"]
 
 
 def test_a_restart_interrupted_before_it_was_seen_to_finish_carries_over(tmp_path) -> None:

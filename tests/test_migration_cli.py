@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -173,3 +174,14 @@ def test_finalize_refuses_a_cluster_id_that_is_not_the_clusters(monkeypatch: pyt
                       variables={"KAFKACTL_STATE_DIR": str(tmp_path)})
     assert outcome.exit_code == 1
     assert "--confirm-cluster-id -sa-Other is not this cluster's id. No host was changed." in outcome.stderr
+
+
+def test_status_as_json_for_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hosts_untouched(monkeypatch, Status(None, (State.DUAL_WRITE, State.KRAFT_BROKERS), "brokers 1 kraft, 2 migrating",
+                                         ["kafka1.example.com: broker 1: kraft"]))
+    outcome = run_cli("migrate", "kraft", str(MIGRATION), "--status", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert json.loads(outcome.stdout) == {"state": None, "between": ["2a", "2b"], "evidence": ["kafka1.example.com: broker 1: kraft"],
+                                          "label": "between state 2a and state 2b: brokers 1 kraft, 2 migrating"}
+    refused = run_cli("migrate", "kraft", str(MIGRATION), "--phase", "dual-write", "--json")
+    assert refused.exit_code == 1 and refused.stderr == "error: migrate kraft: --json goes with --status\n"
