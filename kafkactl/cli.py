@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -56,9 +56,16 @@ app = typer.Typer(
     cls=_Commands,
     help="Plan-first configuration and operations for Apache Kafka and ZooKeeper clusters over SSH.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: it wraps long option names where rich's table cuts them off in a narrow terminal.
+    rich_markup_mode=None,
 )
+
+
+def _flag(*names: str, **settings: Any) -> Any:
+    """An on/off option shown as a flag in --help (typer labels a bool option <bool>, as if it took a value)."""
+    return typer.Option(*names, metavar="", **settings)
+
 
 InventoryArg = Annotated[
     Optional[Path],
@@ -73,7 +80,9 @@ InventoryFlag = Annotated[
 ]
 PhaseOption = Annotated[
     Optional[Phase],
-    typer.Option("--phase", help="Render for a migration phase instead of the inventory's natural mode.", show_default=False),
+    typer.Option("--phase", metavar="PHASE", show_default=False,
+                 help="Render for a migration phase instead of the inventory's natural mode: "
+                      + ", ".join(phase.value for phase in Phase) + "."),
 ]
 
 
@@ -154,23 +163,23 @@ def render(
 
 
 GateTimeoutOption = Annotated[float, typer.Option("--gate-timeout", help="Seconds a health gate may take before the run stops.")]
-ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the last run of this command on this inventory, which stopped.")]
+ResumeOption = Annotated[bool, _flag("--resume", help="Continue the last run of this command on this inventory, which stopped.")]
 ForksOption = Annotated[int, typer.Option("--forks", min=1, help="Hosts worked on in parallel (facts, preparation).")]
 LimitOption = Annotated[
     Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to change (facts come from all).", show_default=False)
 ]
 AcceptNewKeysOption = Annotated[
-    bool, typer.Option("--accept-new-host-keys", help="Record unknown SSH host keys in known_hosts (changed keys are still refused).")
+    bool, _flag("--accept-new-host-keys", help="Record unknown SSH host keys in known_hosts (changed keys are still refused).")
 ]
 InsecureOption = Annotated[
-    bool, typer.Option("--insecure-skip-host-key-check", help="Do not check SSH host keys at all (not recommended).")
+    bool, _flag("--insecure-skip-host-key-check", help="Do not check SSH host keys at all (not recommended).")
 ]
-DiffOption = Annotated[bool, typer.Option("--diff", help="Show the full diff of every changed file.")]
+DiffOption = Annotated[bool, _flag("--diff", help="Show the full diff of every changed file.")]
 BreakLockOption = Annotated[
-    bool, typer.Option("--break-lock", help="Remove a run lock left on the hosts by a run that is gone, then run.")
+    bool, _flag("--break-lock", help="Remove a run lock left on the hosts by a run that is gone, then run.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")]
-StateJsonOption = Annotated[bool, typer.Option("--json", help="Print it as JSON (secrets masked), for scripts.")]
+JsonOption = Annotated[bool, _flag("--json", help="Print the plan as JSON.")]
+StateJsonOption = Annotated[bool, _flag("--json", help="Print it as JSON (secrets masked), for scripts.")]
 
 
 def _limit(inventory: Inventory, spec: str | None, raw_groups: dict[str, set[str]]) -> frozenset[str] | None:
@@ -218,7 +227,7 @@ def plan(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Plan against empty hosts, without connecting.")] = False,
+    offline: Annotated[bool, _flag("--offline", help="Plan against empty hosts, without connecting.")] = False,
     phase: PhaseOption = None,
     as_json: JsonOption = False,
     diff: DiffOption = False,
@@ -254,7 +263,7 @@ def apply(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
-    check: Annotated[bool, typer.Option("--check", help="Only show the plan; change nothing.")] = False,
+    check: Annotated[bool, _flag("--check", help="Only show the plan; change nothing.")] = False,
     limit: LimitOption = None,
     diff: DiffOption = False,
     forks: ForksOption = 20,
@@ -298,7 +307,7 @@ def restart(
         typer.Option("--component", help="zookeeper, controller, broker, connect or schema-registry (repeatable; default all)."),
     ] = None,
     limit: LimitOption = None,
-    check: Annotated[bool, typer.Option("--check", help="Only show the restart plan.")] = False,
+    check: Annotated[bool, _flag("--check", help="Only show the restart plan.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Brokers restarted at once; each batch must keep every partition at min.insync.replicas.")] = 1,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
@@ -427,7 +436,7 @@ def backup_verify(
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
     run: Annotated[Optional[str], typer.Option("--run", help="The backup's run id (default: the newest).", show_default=False)] = None,
-    on_hosts: Annotated[bool, typer.Option("--on-hosts", help="Also check each host's own copy over SSH.")] = False,
+    on_hosts: Annotated[bool, _flag("--on-hosts", help="Also check each host's own copy over SSH.")] = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
@@ -462,7 +471,7 @@ def backup_restore(
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
     limit: Annotated[Optional[str], typer.Option("--limit", help="Comma-separated hosts or groups to restore.", show_default=False)] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, _flag("--yes", help="Do not ask for confirmation.")] = False,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
 ) -> None:
@@ -620,9 +629,9 @@ def migrate_kraft(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
-    status: Annotated[bool, typer.Option("--status", help="Read the live cluster and print its migration state with the evidence.")] = False,
+    status: Annotated[bool, _flag("--status", help="Read the live cluster and print its migration state with the evidence.")] = False,
     phase: Annotated[Optional[str], typer.Option("--phase", help="dual-write | kraft-brokers | finalize | rollback | stop-zookeeper", show_default=False)] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (finalize still needs --confirm-cluster-id).")] = False,
+    yes: Annotated[bool, _flag("--yes", help="Do not ask for confirmation (finalize still needs --confirm-cluster-id).")] = False,
     confirm_cluster_id: Annotated[Optional[str], typer.Option("--confirm-cluster-id", help="finalize: the cluster id, instead of typing it.", show_default=False)] = None,
     gate_timeout: GateTimeoutOption = 300.0,
     resume: ResumeOption = False,
@@ -630,7 +639,7 @@ def migrate_kraft(
     forks: ForksOption = 20,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --status: print the state and its evidence as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="With --status: print the state and its evidence as JSON.")] = False,
 ) -> None:
     """ZooKeeper to KRaft: --status, or one --phase at a time (state 1 -> 2a -> 2b -> 3; rollback from 2a or 2b)."""
     inventory = _either(inventory, inventory_flag)
@@ -678,8 +687,8 @@ LabDirOption = Annotated[Path, typer.Option("--state-dir", help="Where the lab k
 def lab_up(
     ctx: typer.Context,
     layout: Annotated[str, typer.Option("--layout", help="zookeeper (3 ZooKeeper + 3 brokers) or kraft (3 controllers + 3 brokers).")] = "zookeeper",
-    controllers: Annotated[bool, typer.Option("--controllers", help="Add 3 KRaft controller hosts to a zookeeper layout (for the migration).")] = False,
-    connect: Annotated[bool, typer.Option("--connect", help="Add a Kafka Connect host.")] = False,
+    controllers: Annotated[bool, _flag("--controllers", help="Add 3 KRaft controller hosts to a zookeeper layout (for the migration).")] = False,
+    connect: Annotated[bool, _flag("--connect", help="Add a Kafka Connect host.")] = False,
     jump_only: Annotated[Optional[list[str]], typer.Option("--jump-only", help="A host this machine reaches only through another lab host (ProxyJump).")] = None,
     state_dir: LabDirOption = Path(".lab"),
 ) -> None:
@@ -791,7 +800,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[bool, _flag("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     """kafkactl: declarative Kafka operations. Plan first, then apply; rolling and health-gated."""
 

@@ -136,3 +136,24 @@ def test_the_inventory_can_be_given_with_dash_i_as_to_ansible_playbook() -> None
     assert run_cli("validate", "--inventory", ZOOKEEPER_CLUSTER, ZOOKEEPER_CLUSTER).exit_code == 0
     both = run_cli("validate", "-i", ZOOKEEPER_CLUSTER, str(ROOT / "inventories/kraft-cluster/inventory.yml"))
     assert both.exit_code == 1 and "two inventories:" in both.stderr and "Traceback" not in both.stderr
+
+
+def _command_paths(group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _command_paths(command, (*prefix, name))
+
+
+def test_every_help_shows_flags_as_flags_and_whole_option_names() -> None:
+    import typer.main
+
+    from kafkactl.cli import app
+
+    root = typer.main.get_command(app)
+    for path in [(), *_command_paths(root)]:
+        outcome = run_cli(*path, "--help", variables={"COLUMNS": "80"})
+        assert outcome.exit_code == 0, path
+        assert "<bool>" not in outcome.stdout and "…" not in outcome.stdout, (path, outcome.stdout)
+        options = [line.split()[0] for line in outcome.stdout.splitlines() if line.startswith("  --")]
+        assert all(len(option) > 3 for option in options), path
