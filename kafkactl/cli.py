@@ -119,6 +119,8 @@ def _run(ctx: typer.Context, body) -> None:
     try:
         body(report)
     except KafkactlError as exc:
+        for warning in getattr(exc, "warnings", ()):
+            report.warning(warning)
         for line in exc.lines:
             report.error(line)
     raise typer.Exit(int(report.exit_code))

@@ -12,4 +12,9 @@ class KafkactlError(Exception):
 
 
 class InventoryError(KafkactlError):
-    """The inventory is invalid; nothing was written and no host was touched."""
+    """The inventory is invalid; nothing was written and no host was touched. `warnings` found on the way are
+    shown too: a "did you mean" hint often explains the error."""
+
+    def __init__(self, *lines: str, warnings: tuple[str, ...] = ()) -> None:
+        super().__init__(*lines)
+        self.warnings = list(warnings)

@@ -41,6 +41,8 @@ def test_bad_inventory(case: dict, command: str, tmp_path: Path) -> None:
     assert len(errors) <= 5
     matching = [line for line in errors if case["error"] in line]
     assert matching, f"expected {case['error']!r} in {errors}"
+    if "warning" in case:
+        assert any(case["warning"] in line for line in outcome.stderr.splitlines() if line.startswith("warning: ")), outcome.stderr
     assert all(secret not in outcome.stderr + outcome.stdout for secret in case.get("secrets", ()))
     if "at" in case:
         assert matching[0].removeprefix("error: ").startswith(str(tmp_path / case["at"])), matching[0]

@@ -87,7 +87,7 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise InventoryError(*self.errors)
+            raise InventoryError(*self.errors, warnings=tuple(str(w) for w in self.warnings))
 
 
 def validate(raw: RawInventory) -> Loaded:
