@@ -203,3 +203,21 @@ kafka_broker:
     warnings = [str(w) for w in read_inventory(inventory).warnings]
     assert f"{inventory}:3: kafka_min_insync_replicas: 3 is rendered as min.insync.replicas=2: new topics get replication " \
            "factor 3 (3 brokers), and acks=all producers must go on while one broker is down" in warnings
+
+
+def test_cp_ansibles_default_sasl_user_when_the_inventory_names_none(tmp_path: Path) -> None:
+    """cp-ansible's samples set sasl_protocol and no users: its cluster logs in as admin with cp-ansible's password."""
+    inventory = _write(tmp_path / "hosts.yml", """
+all:
+  vars: {sasl_protocol: SCRAM}
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts: {kafka1: }
+""")
+    loaded = read_inventory(inventory)
+    admin = loaded.inventory.cluster.sasl_scram_users["admin"]
+    assert (admin.principal, admin.password.get_secret_value()) == ("admin", "admin-secret")
+    (warning,) = [str(w) for w in loaded.warnings]
+    assert warning.startswith(f"{inventory}:3: sasl_scram_users: no entry admin: cp-ansible's default user admin is used")
+    assert "admin-secret" not in warning

@@ -102,6 +102,7 @@ def validate(raw: RawInventory) -> Loaded:
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
 
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
+    _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
     cluster = _build_cluster(raw, cluster_values, cluster_origins, problems)
     positions = {component: raw.members(component.value) for component in COMPONENTS}
     hosts = [_build_host(host, {c: order.index(host.name) for c, order in positions.items() if host.name in order}, problems)
@@ -183,6 +184,31 @@ def _unknown_variable_message(key: str) -> str:
     if key in cp_ansible_variables():
         return f"{key}: cp-ansible variable that kafkactl does not use; it is ignored{hint}"
     return f"{key}: unknown variable; it is ignored{hint}"
+
+
+# cp-ansible's _sasl_scram_users and _sasl_plain_users: users with published passwords, there when an inventory
+# names none. A cluster cp-ansible built logs in with them.
+CP_ANSIBLE_DEFAULT_USERS = ("admin", "client")
+
+
+def _cp_ansible_default_user(values: dict[str, Any], origins: dict[str, Origin], problems: _Problems, path: Path) -> None:
+    """The brokers' SASL user from cp-ansible's defaults when the inventory uses SASL but does not define it, as
+    cp-ansible does; said loudly, since its password is public."""
+    user = values.get("kafka_broker_sasl_user", "admin")
+    listeners = [*(values.get("kafka_broker_listeners") or {}).values(), *(values.get("kafka_broker_custom_listeners") or {}).values()]
+    protocols = {str(p).lower() for p in [values.get("sasl_protocol"), values.get("kafka_controller_sasl_protocol"),
+                                          *(entry.get("sasl_protocol") for entry in listeners if isinstance(entry, dict))] if p}
+    if user not in CP_ANSIBLE_DEFAULT_USERS or not protocols & {"plain", "scram", "scram256"}:
+        return
+    plain_users = values.get("sasl_plain_users") or {}
+    field = "sasl_plain_users" if plain_users and "plain" in protocols else "sasl_scram_users"
+    users = values.get(field) or {}
+    if not isinstance(users, dict) or user in users:
+        return
+    values[field] = {**users, user: {"principal": user, "password": SecretText(f"{user}-secret")}}
+    problems.warn(origins.get(field) or origins.get("sasl_protocol") or Origin(str(path)),
+                  f"{field}: no entry {user}: cp-ansible's default user {user} is used, with the password cp-ansible "
+                  "publishes for it (a cluster cp-ansible built logs in with it); give it a password of your own")
 
 
 def _build_cluster(raw: RawInventory, values: dict[str, Any], origins: dict[str, Origin], problems: _Problems) -> ClusterVars:
