@@ -9,6 +9,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, Directory, HostState, Service
 from kafkactl.model import Component, Phase
 
@@ -43,6 +44,15 @@ EMPTY_HOST = HostFacts()
 
 
 @dataclass(frozen=True)
+class PropertyChange:
+    """One property of a .properties file kafkactl would add (old None), change, or drop (new None)."""
+
+    key: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
 class FileChange:
     path: str
     action: FileAction
@@ -51,6 +61,7 @@ class FileChange:
     owner: str
     diff: str
     lines: int
+    properties: tuple[PropertyChange, ...] = ()  # an update of a .properties file, property by property
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,13 @@ def _diff(host: str, path: str, old: str | None, new: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+def _property_changes(old: str, new: str) -> tuple[PropertyChange, ...]:
+    """What a host's file has that the rendered one would add, change or drop, in the rendered file's order."""
+    before, after = parse_properties(old), parse_properties(new)
+    changes = [PropertyChange(key, before.get(key), value) for key, value in after.items() if before.get(key) != value]
+    return tuple(changes + [PropertyChange(key, value, None) for key, value in before.items() if key not in after])
+
+
 def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
     name = state.host.name
     files = []
@@ -129,6 +147,8 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
                 owner=owner,
                 diff="" if action == "unchanged" else _diff(name, managed.path, current and current.content, managed.content),
                 lines=managed.content.count("\n"),
+                properties=_property_changes(current.content, managed.content)
+                if action == "update" and managed.path.endswith(".properties") else (),
             )
         )
     restarting = {f.path for f in state.files if f.restarts_service}

@@ -18,7 +18,7 @@ from rich.text import Text
 from kafkactl.environment import Environment
 from kafkactl.masking import Masker
 from kafkactl.model import COMPONENTS
-from kafkactl.plan import Plan
+from kafkactl.plan import FileChange, Plan, PropertyChange
 
 
 class Exit(IntEnum):
@@ -82,6 +82,8 @@ class Report:
                     continue
                 self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {change.lines} lines)",
                           style=ACTION_STYLES.get(change.action))
+                for prop in change.properties:
+                    self.line(f"      {self._property_change(change, prop)}", style=_diff_style("-" if prop.new is None else "+"))
                 if show_diff and change.diff:
                     for diff_line in self.mask.diff(change.path, change.diff).splitlines():
                         self.line(f"      {diff_line}", style=_diff_style(diff_line))
@@ -121,15 +123,29 @@ class Report:
             self.line(f"  {host}: {', '.join(changes + outcome.services)}")
         self.line(f"{done}: {len(outcomes)} hosts changed.", style="bold green")
 
+    def _property_change(self, change: FileChange, prop: PropertyChange) -> str:
+        """One property as a line: added, changed (old -> new) or dropped, with the inventory line that keeps it."""
+        old = None if prop.old is None else self.mask.property_value(prop.key, prop.old)
+        new = None if prop.new is None else self.mask.property_value(prop.key, prop.new)
+        if old is None:
+            return f"+ {prop.key}={new}"
+        if new is None:
+            return (f"- {prop.key}={old}  (to keep it: {change.component.value}_custom_properties: "
+                    f"{{{json.dumps(prop.key)}: {json.dumps(old)}}})")
+        return f"~ {prop.key}: {old} -> {new}"
+
     def plan_json(self, plan: Plan) -> None:
-        self.json(
-            {
-                "phase": plan.phase.value,
-                "offline": plan.offline,
-                "changed_hosts": [h.host for h in plan.changed_hosts],
-                "hosts": [{**asdict(h), "changed": h.changed} for h in plan.hosts],
-            }
-        )
+        hosts = []
+        for host in plan.hosts:
+            document = {**asdict(host), "changed": host.changed}
+            for change, file in zip(host.files, document["files"]):
+                # Masked by key here, where the key is known: the generic masker sees only "old" and "new".
+                file["properties"] = [{"key": p.key, "old": None if p.old is None else self.mask.property_value(p.key, p.old),
+                                       "new": None if p.new is None else self.mask.property_value(p.key, p.new)}
+                                      for p in change.properties]
+            hosts.append(document)
+        self.json({"phase": plan.phase.value, "offline": plan.offline,
+                   "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts})
         if plan.changed_hosts:
             self.exit_code = Exit.CHANGES_PENDING
 

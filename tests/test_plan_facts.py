@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import grp
+import io
 import os
 import pwd
 import subprocess
@@ -12,9 +13,11 @@ import sys
 from pathlib import Path
 
 from kafkactl.desired import desired_state
+from kafkactl.environment import Environment
 from kafkactl.facts import facts_script, parse_facts
 from kafkactl.inventory import read_inventory
-from kafkactl.plan import FileFacts, HostFacts, make_plan
+from kafkactl.plan import FileFacts, HostFacts, PropertyChange, make_plan
+from kafkactl.report import Report
 
 from helpers import ROOT
 
@@ -57,6 +60,27 @@ def test_changed_property_restarts_only_that_service() -> None:
     assert [(f.path, f.action) for f in host.files if f.action != "unchanged"] == [("/etc/kafka/server.properties", "update")]
     assert "-num.partitions=3\n+num.partitions=1" in host.files[0].diff
     assert [(s.name, s.action) for s in host.services] == [("kafka-broker", "restart")]
+
+
+def test_a_properties_update_is_shown_property_by_property_with_what_keeps_a_dropped_one() -> None:
+    """Taking over a cluster kafkactl did not build: what the inventory adds, changes and drops, secrets masked."""
+    desired = _desired()
+    facts = _converged(desired)
+    old = facts["kafka2.example.com"].files["/etc/kafka/server.properties"]
+    on_host = old.content.replace("num.partitions=1", "num.partitions=3") + "log.cleaner.threads=4\nssl.key.password=Hunter2\n"
+    facts["kafka2.example.com"].files["/etc/kafka/server.properties"] = FileFacts(on_host, old.owner, old.mode, old.mtime)
+    plan = make_plan(desired, facts)
+    (change,) = [f for f in plan.changed_hosts[0].files if f.action == "update"]
+    assert change.properties == (PropertyChange("num.partitions", "3", "1"), PropertyChange("log.cleaner.threads", "4", None),
+                                 PropertyChange("ssl.key.password", "Hunter2", None))
+    shown = io.StringIO()
+    report = Report(Environment(stdout=shown, stderr=io.StringIO(), stdin=io.StringIO(), variables={}))
+    report.plan(plan, show_diff=False)
+    text = shown.getvalue()
+    assert "      ~ num.partitions: 3 -> 1\n" in text
+    assert '      - log.cleaner.threads=4  (to keep it: kafka_broker_custom_properties: {"log.cleaner.threads": "4"})' in text
+    report.plan_json(plan)
+    assert "Hunter2" not in shown.getvalue()
 
 
 def test_admin_file_change_needs_no_restart() -> None:
