@@ -213,6 +213,7 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
 
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
     from kafkactl.facts import gather_all
+    from kafkactl.identity import layout_refusals
 
     from kafkactl.migration.runner import mode_mismatch
 
@@ -221,6 +222,8 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
         report.warning(notice)
     if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
         raise KafkactlError(problem)
+    if refusals := layout_refusals(inventory, desired, facts):
+        raise KafkactlError(*refusals, "No host was changed.")
     return facts, make_plan(desired, facts)
 
 

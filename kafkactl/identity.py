@@ -1,10 +1,14 @@
-"""Identity from the live hosts: a node keeps the id it already has.
+"""Identity from the live hosts: a node keeps the id it already has, and the layout that makes it what it is.
 
 An id the inventory does not set is cp-ansible's default (kafkactl/inventory/validate.py) until a host
 says otherwise: ZooKeeper's myid, `broker.id` / `node.id` in every meta.properties of a broker's log
 directories, a controller's `node.id`. Then the live id wins. An explicit id that differs from the
 live one, two live ids on one host, or two hosts with one id stop the run before any change, naming
 both sides: kafkactl never renumbers a live node.
+
+Where its data lives (log.dirs) and the ports it listens on are part of what a node is too: a running
+node whose log.dirs or listener ports the inventory would change only by kafkactl's defaults (the
+inventory does not write the variable) is refused, naming the variable to write.
 
 The files belong to the Kafka service account, as they do to Kafka, which reads its own identity from
 them. What they hold is data: a whole number in the id's range, or a refusal.
@@ -16,8 +20,10 @@ import base64
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
+from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
 from kafkactl.model import KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
+from kafkactl.plan import HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
 from kafkactl.transport import Transport
 
@@ -140,3 +146,40 @@ def _collisions(hosts: list[Host]) -> list[str]:
             else:
                 space[value] = (host, key)
     return problems
+
+
+# Per component: a property that places a node, and the inventory variables that set it.
+LAYOUT = {
+    Component.KAFKA_BROKER: {"log.dirs": ("kafka_broker_log_dirs",),
+                             "listeners": ("kafka_broker_listeners", "kafka_broker_custom_listeners")},
+    Component.KAFKA_CONTROLLER: {"log.dirs": ("kafka_controller_metadata_dir",), "listeners": ("kafka_controller_port",)},
+}
+
+
+def layout_refusals(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
+    """Running nodes whose data directories or listener ports would change by a default the inventory does not write."""
+    written = inventory.cluster.model_fields_set
+    problems: list[str] = []
+    for state in desired.hosts:
+        host_facts = facts.get(state.host.name, HostFacts())
+        for managed in state.files:
+            placing = LAYOUT.get(managed.component)
+            current = host_facts.files.get(managed.path)
+            if placing is None or current is None or not managed.path.endswith(".properties"):
+                continue
+            live, wanted = parse_properties(current.content), parse_properties(managed.content)
+            for key, variables in placing.items():
+                if key not in live or key not in wanted or any(v in written for v in variables):
+                    continue
+                have, want = _placement(key, live[key]), _placement(key, wanted[key])
+                if have != want:
+                    problems.append(f"host {state.host.name}: {managed.path}: {key} is {live[key]} on the host; kafkactl's "
+                                    f"default would make it {wanted[key]}. Write {' or '.join(variables)} in the inventory "
+                                    "to keep the host's (or to change it on purpose)")
+    return problems
+
+
+def _placement(key: str, value: str) -> frozenset[str]:
+    """What matters of the value: the directories, or the listeners' ports."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return frozenset(item.rsplit(":", 1)[-1] for item in items) if key == "listeners" else frozenset(items)

@@ -90,3 +90,30 @@ def test_a_live_id_that_collides_with_another_hosts_id_is_refused(inventory) -> 
 def test_log_dirs_that_disagree_are_refused(inventory) -> None:
     with pytest.raises(KafkactlError, match="host kafka-a: the files that hold its broker_id disagree: 1 in kafka-a:/a, 2 in kafka-a:/b"):
         adopt(inventory, {"kafka-a": [LiveId("broker_id", 1, "kafka-a:/a"), LiveId("broker_id", 2, "kafka-a:/b")]})
+
+
+def test_a_running_nodes_data_directories_and_ports_are_not_changed_by_a_default(tmp_path: Path) -> None:
+    from kafkactl.desired import desired_state
+    from kafkactl.identity import layout_refusals
+    from kafkactl.plan import FileFacts, HostFacts
+
+    def refusals(extra_vars: str) -> list[str]:
+        path = tmp_path / "layout.yml"
+        path.write_text(f"all:\n  vars: {{{extra_vars}}}\nzookeeper:\n  hosts: {{zk1: }}\nkafka_broker:\n  hosts: {{kafka1: }}\n")
+        inventory = read_inventory(path).inventory
+        desired = desired_state(inventory)
+        broker = next(s for s in desired.hosts if s.host.name == "kafka1")
+        rendered = next(f for f in broker.files if f.path == "/etc/kafka/server.properties")
+        on_host = (rendered.content.replace("log.dirs=/var/lib/kafka/data", "log.dirs=/data/kafka")
+                   .replace("INTERNAL://kafka1:9092", "INTERNAL://kafka1:19092"))
+        facts = {"kafka1": HostFacts(files={rendered.path: FileFacts(on_host, "root:kafka", "0640", 0)})}
+        return layout_refusals(inventory, desired, facts)
+
+    found = refusals("")
+    assert len(found) == 2
+    assert found[0].startswith("host kafka1: /etc/kafka/server.properties: log.dirs is /data/kafka on the host; kafkactl's "
+                               "default would make it /var/lib/kafka/data. Write kafka_broker_log_dirs in the inventory")
+    assert "listeners is INTERNAL://kafka1:19092,BROKER://kafka1:9091 on the host" in found[1]
+    assert "kafka_broker_listeners or kafka_broker_custom_listeners" in found[1]
+    written = refusals("kafka_broker_log_dirs: [/var/lib/kafka/data], kafka_broker_custom_listeners: {internal: {port: 9092}}")
+    assert written == []
