@@ -305,15 +305,29 @@ class ClusterVars(Strict):
         "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
     )
 
-    @field_validator("kafka_broker_listeners", "kafka_broker_custom_listeners", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _complete_partial_listeners(cls, value: Any) -> Any:
-        """`internal: {ssl_enabled: false}` changes the default internal listener: its name and port are kept."""
-        if not isinstance(value, dict):
-            return value
-        defaults = _default_listeners()
-        return {key: ({**defaults[key].model_dump(exclude_none=True), **body}
-                      if key in defaults and isinstance(body, dict) else body) for key, body in value.items()}
+    def _complete_partial_listeners(cls, values: Any) -> Any:
+        """As cp-ansible combines them: `internal: {ssl_enabled: false}` changes the internal listener and keeps
+        its name and port, in kafka_broker_listeners (over the defaults) and kafka_broker_custom_listeners (over those)."""
+        if not isinstance(values, dict):
+            return values
+
+        def completed(entries: Any, base: dict[str, Any]) -> Any:
+            if not isinstance(entries, dict):
+                return entries
+            return {key: ({**base[key], **body} if key in base and isinstance(body, dict) and isinstance(base[key], dict)
+                          else body) for key, body in entries.items()}
+
+        defaults = {key: listener.model_dump(exclude_none=True) for key, listener in _default_listeners().items()}
+        listeners = completed(values.get("kafka_broker_listeners", defaults), defaults)
+        updated = dict(values)  # only what the inventory wrote: model_fields_set tells written from defaulted
+        if "kafka_broker_listeners" in values:
+            updated["kafka_broker_listeners"] = listeners
+        if "kafka_broker_custom_listeners" in values:
+            updated["kafka_broker_custom_listeners"] = completed(values["kafka_broker_custom_listeners"],
+                                                                listeners if isinstance(listeners, dict) else {})
+        return updated
 
     @field_validator("kafka_version")
     @classmethod
