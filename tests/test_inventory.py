@@ -221,3 +221,19 @@ kafka_broker:
     (warning,) = [str(w) for w in loaded.warnings]
     assert warning.startswith(f"{inventory}:3: sasl_scram_users: no entry admin: cp-ansible's default user admin is used")
     assert "admin-secret" not in warning
+
+
+def test_hosts_of_cp_ansible_components_kafkactl_does_not_manage_are_named(tmp_path: Path) -> None:
+    inventory = _write(tmp_path / "hosts.yml", """
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts: {kafka1: }
+ksql:
+  hosts: {ksql1: }
+control_center:
+  hosts: {kafka1: }
+""")
+    messages = [w.message for w in read_inventory(inventory).warnings]
+    assert "host ksql1: kafkactl does not manage ksql (ksqlDB); it is ignored" in messages
+    assert "host kafka1: kafkactl does not manage control_center (Control Center); only its other components are" in messages

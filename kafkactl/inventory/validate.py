@@ -69,6 +69,13 @@ def cp_ansible_variables() -> frozenset[str]:
     return frozenset(n for n in names if n and not n.startswith("#"))
 
 
+# cp-ansible's component groups that kafkactl does not manage, and what runs there.
+UNMANAGED_CP_ANSIBLE_GROUPS = {
+    "ksql": "ksqlDB", "kafka_rest": "the REST Proxy", "control_center": "Control Center",
+    "control_center_next_gen": "Control Center", "kafka_connect_replicator": "Replicator",
+}
+
+
 def known_variables() -> list[str]:
     return sorted({*ClusterVars.model_fields, *HOST_KEYS})
 
@@ -96,7 +103,12 @@ def validate(raw: RawInventory) -> Loaded:
     problems.raise_if_any()
     members = {h: raw.hosts[h] for h in sorted(raw.hosts) if raw.hosts[h].groups & set(COMPONENTS)}
     for name, host in raw.hosts.items():
-        if name not in members:
+        unmanaged = sorted(host.groups & UNMANAGED_CP_ANSIBLE_GROUPS.keys())
+        if unmanaged:
+            what = ", ".join(f"{group} ({UNMANAGED_CP_ANSIBLE_GROUPS[group]})" for group in unmanaged)
+            problems.warn(host.origin, f"host {name}: kafkactl does not manage {what}; "
+                                       + ("it is ignored" if name not in members else "only its other components are"))
+        elif name not in members:
             problems.warn(host.origin, f"host {name} is in no component group ({', '.join(COMPONENTS)}); it is ignored")
     if not members:
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
