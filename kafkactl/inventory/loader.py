@@ -32,7 +32,7 @@ class Group:
     origin: Origin
     vars: dict[str, Any] = field(default_factory=dict)
     var_origins: dict[str, Origin] = field(default_factory=dict)
-    hosts: list[str] = field(default_factory=list)  # in the order the inventory lists them, as Ansible keeps them
+    hosts: dict[str, None] = field(default_factory=dict)  # an ordered set: the order the inventory lists them, as Ansible keeps them
     children: list[str] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
 
@@ -56,16 +56,16 @@ class RawInventory:
 
     def members(self, name: str) -> list[str]:
         """A group's hosts in Ansible's order (`groups['kafka_broker']`): its own, then each child group's, depth first."""
-        ordered: list[str] = []
+        ordered: dict[str, None] = {}  # an ordered set: a host in two child groups counts once, where first seen
 
         def visit(group: Group) -> None:
-            ordered.extend(h for h in group.hosts if h not in ordered)
+            ordered.update(dict.fromkeys(group.hosts))
             for child in group.children:
                 visit(self.groups[child])
 
         if name in self.groups:
             visit(self.groups[name])
-        return ordered
+        return list(ordered)
 
 
 class _Reader:
@@ -146,8 +146,7 @@ class _Reader:
             check_host_name(host)
         except ValueError as exc:
             raise InventoryError(f"{origin}: group {group.name}: {exc}") from None
-        if host not in group.hosts:
-            group.hosts.append(host)
+        group.hosts.setdefault(host)
         self.host_origin.setdefault(host, origin)
         if data is None:
             return

@@ -116,8 +116,8 @@ def validate(raw: RawInventory) -> Loaded:
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
     _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
     cluster = _build_cluster(raw, cluster_values, cluster_origins, problems)
-    positions = {component: raw.members(component.value) for component in COMPONENTS}
-    hosts = [_build_host(host, {c: order.index(host.name) for c, order in positions.items() if host.name in order}, problems)
+    positions = {component: {name: index for index, name in enumerate(raw.members(component.value))} for component in COMPONENTS}
+    hosts = [_build_host(host, {c: order[host.name] for c, order in positions.items() if host.name in order}, problems)
              for host in members.values()]
     problems.raise_if_any()
     _check_ids(hosts, members, problems)
