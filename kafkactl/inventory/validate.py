@@ -17,16 +17,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kafkactl.errors import InventoryError
 from kafkactl.components.topology import capped_replication, min_insync
+from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory
 
-# node.id of a controller without one in the inventory: this offset plus the number in its name,
-# so controllers and brokers named alike (c1, b1) never share an id.
+# node.id of a controller without one in the inventory or on its host, as cp-ansible gives it: this offset
+# plus its index in kafka_controller, far from the brokers' index + 1.
 CONTROLLER_ID_OFFSET = 9991
 ZOOKEEPER_ID_RANGE = range(1, 256)
 
@@ -268,9 +268,8 @@ def _id_value(host: RawHost, key: str, problems: _Problems) -> int | None:
 
 def _check_kafka_id(raw: RawHost, key: str, value: int | None, problems: _Problems) -> None:
     if value is not None and value > KAFKA_ID_MAX:
-        derived = "" if key in raw.vars else " (cp-ansible's default)"
         problems.error(raw.origins.get(key, raw.origin),
-                       f"host {raw.name}: {key}: must be at most {KAFKA_ID_MAX} (Kafka ids are 32-bit), got {value}{derived}")
+                       f"host {raw.name}: {key}: must be at most {KAFKA_ID_MAX} (Kafka ids are 32-bit), got {value}")
 
 
 def _default_id(component: Component, position: int) -> tuple[int, str]:
