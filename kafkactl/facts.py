@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 from kafkactl.desired import DesiredState, HostState
-from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
@@ -118,8 +117,5 @@ def gather(connection: Connection, state: HostState, cluster: ClusterVars) -> Ho
 
 def gather_all(transport: Transport, desired: DesiredState, cluster: ClusterVars) -> dict[str, HostFacts]:
     """Facts from every host in parallel; any host that cannot answer stops the run before a change."""
-    results = transport.each(desired.hosts, lambda state: gather(transport.connection(state.host.name), state, cluster))
-    failures = [str(result) for _, result in results if isinstance(result, BaseException)]
-    if failures:
-        raise KafkactlError(*failures, "No host was changed.")
-    return {state.host.name: result for state, result in results}  # type: ignore[misc]
+    results = transport.read_each(desired.hosts, lambda state: gather(transport.connection(state.host.name), state, cluster))
+    return {state.host.name: result for state, result in results}

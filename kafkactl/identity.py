@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
-from kafkactl.model import KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
+from kafkactl.model import ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
 from kafkactl.plan import HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
 from kafkactl.transport import Transport
 
 ZOOKEEPER_IDS = range(1, 256)
 KAFKA_IDS = range(0, KAFKA_ID_MAX + 1)
-INVENTORY_SOURCE = "inventory"
 
 
 @dataclass(frozen=True)
@@ -74,11 +73,10 @@ def parse_live_ids(host: Host, cluster: ClusterVars, output: str) -> list[LiveId
                 props = parse_properties(contents[path])
                 ids = {props[k].strip() for k in ("node.id", "broker.id") if k in props}
                 if len(ids) > 1:
-                    raise KafkactlError(f"{where}: broker.id and node.id differ ({', '.join(sorted(ids))}). No host was changed.")
+                    raise KafkactlError(f"{where}: broker.id and node.id differ ({', '.join(sorted(ids))})")
                 text, valid = (ids.pop() if ids else ""), KAFKA_IDS
             if not (text.isascii() and text.isdigit() and int(text) in valid):
-                raise KafkactlError(f"{where}: holds no valid id ({text[:40]!r}); kafkactl takes a node's id from it. "
-                                    "No host was changed.")
+                raise KafkactlError(f"{where}: holds no valid id ({text[:40]!r}); kafkactl takes a node's id from it")
             found.append(LiveId(key, int(text), where))
     return found
 
@@ -91,11 +89,7 @@ def read_live_ids(transport: Transport, inventory: Inventory) -> dict[str, list[
         output = transport.connection(host.name).run(read_script(host, cluster), timeout=60).stdout
         return parse_live_ids(host, cluster, output)
 
-    results = transport.each(inventory.hosts, read)
-    failures = [str(result) for _, result in results if isinstance(result, BaseException)]
-    if failures:
-        raise KafkactlError(*failures, "No host was changed.")
-    return {host.name: result for host, result in results}  # type: ignore[misc]
+    return {host.name: ids for host, ids in transport.read_each(inventory.hosts, read)}
 
 
 def adopt(inventory: Inventory, live: dict[str, list[LiveId]]) -> Inventory:
@@ -105,7 +99,7 @@ def adopt(inventory: Inventory, live: dict[str, list[LiveId]]) -> Inventory:
     for host in inventory.hosts:
         changes: dict[str, object] = {}
         sources = dict(host.id_sources)
-        for key in ("zookeeper_id", "broker_id", "node_id"):
+        for key in ID_KEYS:
             seen = [i for i in live.get(host.name, []) if i.key == key]
             values = {i.value for i in seen}
             if not seen:
@@ -115,7 +109,7 @@ def adopt(inventory: Inventory, live: dict[str, list[LiveId]]) -> Inventory:
                                 + ", ".join(f"{i.value} in {i.where}" for i in seen))
                 continue
             value, where = seen[0].value, ", ".join(i.where for i in seen)
-            if sources.get(key, "").startswith(INVENTORY_SOURCE) and getattr(host, key) != value:
+            if sources.get(key, "").startswith(ID_FROM_INVENTORY) and getattr(host, key) != value:
                 problems.append(f"host {host.name}: {key} is {getattr(host, key)} in the {sources[key]} but the host has "
                                 f"{value} ({where}); kafkactl never renumbers a live node: write {key}: {value}, or "
                                 "leave it unset to keep the live id")
@@ -134,7 +128,7 @@ def _collisions(hosts: list[Host]) -> list[str]:
     problems: list[str] = []
     spaces: dict[str, dict[int, tuple[Host, str]]] = {"zookeeper_id": {}, "kafka": {}}
     for host in hosts:
-        for key in ("zookeeper_id", "broker_id", "node_id"):
+        for key in ID_KEYS:
             value = getattr(host, key)
             if value is None or (key == "node_id" and not host.has(Component.KAFKA_CONTROLLER)):
                 continue

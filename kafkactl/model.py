@@ -517,7 +517,7 @@ class Host(Strict):
     zookeeper_id: Annotated[int, Field(ge=1, le=255)] | None = None
     broker_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
     node_id: Annotated[int, Field(ge=0, le=KAFKA_ID_MAX)] | None = None
-    # Where each id came from (zookeeper_id, broker_id, node_id): the inventory, cp-ansible's default, the live host.
+    # Where each id came from (ID_KEYS): "inventory: FILE:LINE" (ID_FROM_INVENTORY), cp-ansible's default, the live host.
     id_sources: dict[str, str] = Field(default_factory=dict)
     rack: PlainText | None = None
     custom_properties: dict[Component, dict[str, str]] = Field(default_factory=dict)
@@ -533,6 +533,10 @@ class Host(Strict):
         value = self.node_id if self.has(Component.KAFKA_CONTROLLER) else self.broker_id
         assert value is not None, f"{self.name} has no Kafka id"
         return value
+
+
+ID_KEYS = ("zookeeper_id", "broker_id", "node_id")  # a host's id variables
+ID_FROM_INVENTORY = "inventory"  # how id_sources begins for an id the inventory writes
 
 
 class Inventory(Strict):

@@ -553,6 +553,14 @@ class Transport:
         with ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(items)))) as pool:
             return list(zip(items, pool.map(guarded, items)))
 
+    def read_each(self, items: Iterable[T], work: Callable[[T], R]) -> list[tuple[T, R]]:
+        """`each` for a read before any change: every item answered, or the run stops naming each that did not."""
+        results = self.each(items, work)
+        failures = [str(result) for _, result in results if isinstance(result, BaseException)]
+        if failures:
+            raise KafkactlError(*failures, "No host was changed.")
+        return results  # type: ignore[return-value]
+
     def close(self) -> None:
         for connection in self._connections.values():
             connection.close()

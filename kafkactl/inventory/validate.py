@@ -23,14 +23,14 @@ from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIAB
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
-from kafkactl.model import COMPONENTS, CONTROL_CHARACTERS, KAFKA_ID_MAX, SCRAM, ClusterVars, Component, Host, Inventory
+from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
+                            Component, Host, Inventory)
 
 # node.id of a controller without one in the inventory or on its host, as cp-ansible gives it: this offset
 # plus its index in kafka_controller, far from the brokers' index + 1.
 CONTROLLER_ID_OFFSET = 9991
 ZOOKEEPER_ID_RANGE = range(1, 256)
 
-ID_KEYS = ("zookeeper_id", "broker_id", "node_id")
 RACK_KEY = "kafka_broker_rack"
 PER_COMPONENT_HOST_KEYS = {
     "custom_properties": "{component}_custom_properties",
@@ -299,7 +299,7 @@ def _build_host(raw: RawHost, positions: dict[Component, int], problems: _Proble
 
     def chosen(key: str, explicit: int | None, component: Component) -> int:
         if explicit is not None:
-            sources[key] = f"inventory: {raw.origins.get(key, raw.origin)}"
+            sources[key] = f"{ID_FROM_INVENTORY}: {raw.origins.get(key, raw.origin)}"
             return explicit
         value, sources[key] = _default_id(component, positions[component])
         return value
