@@ -380,11 +380,11 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: Inv
             return
         if not found:
             report.line(f"No runs recorded for {path}")
-        for journal in found[:20]:
-            failed = next((e for e in journal.entries if e.status == "failed"), None)
-            where = f": stopped at {failed.step} on {failed.host}: {failed.detail}" if failed else ""
-            resumed = f" (resumes {journal.resumes})" if journal.resumes else ""
-            report.line(f"{journal.run_id}  {journal.command:<8} {journal.status:<7} {len(journal.entries)} steps{resumed}{where}")
+        for run in map(_run_summary, found[:20]):
+            stopped = run["stopped_at"]
+            where = f": stopped at {stopped['step']} on {stopped['host']}: {stopped['detail']}" if stopped else ""
+            resumed = f" (resumes {run['resumes']})" if run["resumes"] else ""
+            report.line(f"{run['run_id']}  {run['command']:<8} {run['status']:<7} {run['steps']} steps{resumed}{where}")
 
     _run(ctx, body)
 

@@ -123,10 +123,14 @@ class Report:
             self.line(f"  {host}: {', '.join(changes + outcome.services)}")
         self.line(f"{done}: {len(outcomes)} hosts changed.", style="bold green")
 
+    def _masked(self, prop: PropertyChange) -> tuple[str | None, str | None]:
+        """Old and new value, each masked by the property's key."""
+        return tuple(None if value is None else self.mask.property_value(prop.key, value)  # type: ignore[return-value]
+                     for value in (prop.old, prop.new))
+
     def _property_change(self, change: FileChange, prop: PropertyChange) -> str:
         """One property as a line: added, changed (old -> new) or dropped, with the inventory line that keeps it."""
-        old = None if prop.old is None else self.mask.property_value(prop.key, prop.old)
-        new = None if prop.new is None else self.mask.property_value(prop.key, prop.new)
+        old, new = self._masked(prop)
         if old is None:
             return f"+ {prop.key}={new}"
         if new is None:
@@ -140,9 +144,7 @@ class Report:
             document = {**asdict(host), "changed": host.changed}
             for change, file in zip(host.files, document["files"]):
                 # Masked by key here, where the key is known: the generic masker sees only "old" and "new".
-                file["properties"] = [{"key": p.key, "old": None if p.old is None else self.mask.property_value(p.key, p.old),
-                                       "new": None if p.new is None else self.mask.property_value(p.key, p.new)}
-                                      for p in change.properties]
+                file["properties"] = [dict(zip(("key", "old", "new"), (p.key, *self._masked(p)))) for p in change.properties]
             hosts.append(document)
         self.json({"phase": plan.phase.value, "offline": plan.offline,
                    "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts})
