@@ -221,6 +221,7 @@ kafka_broker:
     (warning,) = [str(w) for w in loaded.warnings]
     assert warning.startswith(f"{inventory}:3: sasl_scram_users: no entry admin: cp-ansible's default user admin is used")
     assert "admin-secret" not in warning
+    assert "admin-secret" in loaded.inventory.secret_values  # masked wherever it is a whole value
 
 
 def test_hosts_of_cp_ansible_components_kafkactl_does_not_manage_are_named(tmp_path: Path) -> None:

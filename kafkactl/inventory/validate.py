@@ -130,7 +130,8 @@ def validate(raw: RawInventory) -> Loaded:
         path=str(raw.path),
         cluster=cluster,
         hosts=tuple(h for h in hosts if h is not None),
-        secret_values=tuple(sorted(s for s in _secret_texts(members) if s)),
+        # cluster_values too: cp-ansible's default password, filled in there, is a secret like any looked-up one.
+        secret_values=tuple(sorted(s for s in _secret_texts([*(h.vars for h in members.values()), cluster_values]) if s)),
     )
     return Loaded(inventory, problems.warnings)
 
@@ -490,7 +491,7 @@ def _check_ports(cluster: ClusterVars, hosts: list[Host], members: dict[str, Raw
             seen.setdefault(port, key)
 
 
-def _secret_texts(members: dict[str, RawHost]) -> set[str]:
+def _secret_texts(variables: list[dict[str, Any]]) -> set[str]:
     found: set[str] = set()
 
     def walk(value: Any) -> None:
@@ -503,6 +504,6 @@ def _secret_texts(members: dict[str, RawHost]) -> set[str]:
             for item in value:
                 walk(item)
 
-    for host in members.values():
-        walk(host.vars)
+    for values in variables:
+        walk(values)
     return found
