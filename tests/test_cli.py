@@ -145,14 +145,15 @@ def _command_paths(group, prefix=()):
             yield from _command_paths(command, (*prefix, name))
 
 
-def test_every_help_shows_flags_as_flags_and_whole_option_names() -> None:
+def test_every_help_shows_flags_as_flags_and_whole_option_names(monkeypatch) -> None:
     import typer.main
 
     from kafkactl.cli import app
 
+    monkeypatch.setenv("COLUMNS", "80")  # the help formatter's width: a narrow terminal
     root = typer.main.get_command(app)
     for path in [(), *_command_paths(root)]:
-        outcome = run_cli(*path, "--help", variables={"COLUMNS": "80"})
+        outcome = run_cli(*path, "--help")
         assert outcome.exit_code == 0, path
         assert "<bool>" not in outcome.stdout and "…" not in outcome.stdout, (path, outcome.stdout)
         options = [line.split()[0] for line in outcome.stdout.splitlines() if line.startswith("  --")]
