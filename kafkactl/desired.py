@@ -22,6 +22,7 @@ from kafkactl.components.topology import Topology
 from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
 from kafkactl.errors import KafkactlError
 from kafkactl.model import COMPONENTS, MIGRATION_PHASES, Component, Host, Inventory, Phase
+from kafkactl.remote import quote
 from kafkactl.resources import resource_dir
 from kafkactl.roles import Role, expression, role
 
@@ -37,13 +38,36 @@ RUNS_KAFKA_JARS = {Component.ZOOKEEPER, Component.KAFKA_CONTROLLER, Component.KA
 JVM_OPTIONS = ("-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true")
 
 
-def local_jmx_options(port: str) -> list[str]:
-    """Remote JMX bound to the loopback address: no other machine can reach it."""
+JMX_USER = "kafkactl"  # the one JMX user, read-only
+
+
+@dataclass(frozen=True)
+class JmxSecrets:
+    """Where a service's JMX password lives on its host: made by jmx-password.sh.j2 before every start."""
+
+    service: str
+    directory: str = "/run/kafkactl-jmx"
+
+    @property
+    def password(self) -> str:
+        """The JVM's copy: `user password`, owned by the service account, 0600."""
+        return f"{self.directory}/{self.service}.password"
+
+    @property
+    def client(self) -> str:
+        """Root's copy: JmxTool's --jmx-auth-prop as argument-file lines, 0600."""
+        return f"{self.directory}/{self.service}.client"
+
+
+def local_jmx_options(port: str, access_file: str, secrets: JmxSecrets) -> list[str]:
+    """Remote JMX bound to the loopback address, for one read-only user: no other machine can reach it and
+    no local user can run code through it."""
     return [
         "-Dcom.sun.management.jmxremote", f"-Dcom.sun.management.jmxremote.port={port}",
         f"-Dcom.sun.management.jmxremote.rmi.port={port}", "-Dcom.sun.management.jmxremote.host=127.0.0.1",
-        "-Djava.rmi.server.hostname=127.0.0.1", "-Dcom.sun.management.jmxremote.authenticate=false",
-        "-Dcom.sun.management.jmxremote.ssl=false",
+        "-Djava.rmi.server.hostname=127.0.0.1", "-Dcom.sun.management.jmxremote.authenticate=true",
+        f"-Dcom.sun.management.jmxremote.password.file={secrets.password}",
+        f"-Dcom.sun.management.jmxremote.access.file={access_file}", "-Dcom.sun.management.jmxremote.ssl=false",
     ]
 
 
@@ -121,6 +145,7 @@ def _templates() -> jinja2.Environment:
     env.filters["java_key"] = escape_key
     env.filters["java_value"] = escape_value
     env.filters["systemd_quote"] = systemd_quote
+    env.filters["sh_quote"] = quote
     return env
 
 
@@ -166,14 +191,15 @@ def _component_state(
 
     context["config"] = value(spec.config)
     jaas = _jaas(topology, component)
-    chosen = [f for f in spec.files if f.when is None or (f.when == "jaas" and jaas)]
+    included = {None, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None}
+    chosen = [f for f in spec.files if f.when in included]
     paths = {f.template: value(f.path) for f in chosen}
 
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
         jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
     if spec.local_jmx_port:
-        jvm_options += local_jmx_options(value(spec.local_jmx_port))
+        jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], JmxSecrets(spec.service))
     if "jaas.conf.j2" in paths:
         jvm_options.append(f"-Djava.security.auth.login.config={paths['jaas.conf.j2']}")
     context.update(
@@ -184,6 +210,9 @@ def _component_state(
         heap=host.heap.get(component, spec.heap),
         environment=host.environment.get(component, {}),
         jvm_options=jvm_options,
+        jmx_user=JMX_USER,
+        jmx_secrets=JmxSecrets(spec.service),
+        jmx_password_script=paths.get("jmx-password.sh.j2"),
     )
     context["exec_start"] = value(spec.exec_start)
 

@@ -77,6 +77,14 @@ def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, ar
     return connection.run(java_tool(cluster, main_class, args, heap="192m"), check=False, timeout=120)
 
 
+def tool_with_secret_args(cluster: ClusterVars, main_class: str, args: list[Word], secret_args_file: str) -> Command:
+    """A Kafka tool given more arguments from a root-only file on the host (one per line). The main class and
+    every argument reach java as an argument file on its stdin, so no secret is ever on a command line."""
+    java = java_tool(cluster, "@/dev/stdin", [], heap="192m")
+    return sh("{{ printf '%s\\n' {words} && cat {secrets}; }} | {java}", words=[main_class, *args],
+              secrets=secret_args_file, java=java)
+
+
 def _bash(script: Command) -> Command:
     """/dev/tcp is bash's: run the probe in bash whatever the login shell (sudo uses sh)."""
     return shell(script, "bash")

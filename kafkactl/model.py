@@ -251,7 +251,7 @@ class ClusterVars(Strict):
     kafka_controller_listener_name: str = Field("CONTROLLER", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="KRaft controller listener name.")
     kafka_controller_port: Port = Field(9093, description="KRaft controller listener port.")
     kafka_controller_jmx_port: Port = Field(
-        7199, description="JMX port of the controllers, bound to 127.0.0.1 only: kafkactl reads ZkMigrationState there over SSH."
+        7199, description="JMX port of the controllers, bound to 127.0.0.1 only, read-only to one user: kafkactl reads ZkMigrationState there over SSH."
     )
     kafka_controller_ssl_enabled: bool | None = Field(None, description="TLS on the controller listener; defaults to ssl_enabled.")
     kafka_controller_sasl_protocol: SaslProtocol | None = Field(

@@ -27,7 +27,7 @@ class RoleFile(BaseModel):
     mode: str = "0640"
     owner: Account = "root"
     group: Account = "service"
-    when: Literal["jaas"] | None = None
+    when: Literal["jaas", "local_jmx"] | None = None  # only with a JAAS file / with local_jmx_port
     restart: bool = True  # whether a change to this file needs the service restarted
 
 

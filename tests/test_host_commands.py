@@ -24,7 +24,8 @@ from kafkactl.executor import (
 )
 from kafkactl.facts import running_version
 from kafkactl.health import (
-    broker_registered, checked_zookeeper_connect, http_ready, java_tool, zookeeper_command, zookeeper_mode,
+    broker_registered, checked_zookeeper_connect, http_ready, java_tool, tool_with_secret_args, zookeeper_command,
+    zookeeper_mode,
 )
 from kafkactl.inventory import read_inventory
 from kafkactl.lab import KAFKA_VERSION, cache_dir
@@ -110,6 +111,14 @@ EXPECTED_COMMANDS = [
         "/usr/bin/java -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto '-Djava.security.auth.login.config=/etc/kafka/a b.conf' "
         f"-Dlog4j.configuration=file:/dev/null -cp '{HOME}/libs/*' org.apache.zookeeper.ZooKeeperMain "
         "-server zk1:2181,zk2:2181/kafka -timeout 15000",
+    ),
+    (
+        "JmxTool's password: every argument comes from an argument file on stdin, the secret ones from root's file",
+        tool_with_secret_args(CLUSTER, "org.apache.kafka.tools.JmxTool", ["--one-time", "true"],
+                              "/run/kafkactl-jmx/kafka-controller.client"),
+        "{ printf '%s\\n' org.apache.kafka.tools.JmxTool --one-time true && cat /run/kafkactl-jmx/kafka-controller.client; } "
+        f"| /usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -cp '{HOME}/libs/*' "
+        "@/dev/stdin",
     ),
     (
         "a service name inside the running-version probe is quoted",

@@ -194,6 +194,8 @@ def test_configuration_is_root_owned_and_data_is_private(inventory: str) -> None
             if managed.path.endswith(".service"):
                 assert (managed.owner, managed.group, managed.mode) == ("root", "root", "0644")
                 assert "\nUMask=0027\n" in managed.content
+            elif managed.path.endswith(".sh"):  # run by systemd as root: the service account cannot read it
+                assert (managed.owner, managed.group, managed.mode) == ("root", "root", "0700"), managed.path
             else:
                 assert (managed.owner, managed.group, managed.mode) == ("root", "kafka", "0640"), managed.path
 

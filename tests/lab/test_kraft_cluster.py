@@ -8,6 +8,10 @@ import re
 import pytest
 
 from canary import LEADERS_MOVED, Canary
+from kafkactl.desired import JmxSecrets
+from kafkactl.health import java_tool, tool_with_secret_args
+from kafkactl.inventory import read_inventory
+from kafkactl.remote import shell
 from labkit import Lab, bring_up, take_down
 
 # Longest gap between canary acknowledgements a roll of controllers and brokers may cause: each broker
@@ -33,6 +37,30 @@ def test_kraft_cluster_is_formatted_once_with_one_cluster_id(lab: Lab) -> None:
     again = lab.kafkactl("apply", str(lab.inventory))
     assert again.exit_code == 0 and "Nothing to do: all 6 hosts match the inventory." in again.stdout
     assert "formatted" not in again.stdout
+
+
+def test_controller_jmx_answers_kafkactl_and_refuses_other_local_users(lab: Lab) -> None:
+    """kafkactl reads a metric with the password made on the host; a local user without it gets nothing, and
+    neither the JVM's nor any process's command line holds the password."""
+    cluster = read_inventory(lab.inventory).inventory.cluster
+    url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{cluster.kafka_controller_jmx_port}/jmxrmi"
+    read = ["--one-time", "true", "--jmx-url", url, "--object-name", "java.lang:type=Runtime", "--attributes", "Uptime",
+            "--report-format", "properties"]
+    secrets = JmxSecrets("kafka-controller")
+    host = lab.hosts("kafka_controller")[0]
+    as_kafkactl = lab.ssh(host, tool_with_secret_args(cluster, "org.apache.kafka.tools.JmxTool", read, secrets.client).text)
+    assert re.search(r"^java\.lang:type=Runtime:Uptime=\d+$", as_kafkactl.stdout, re.M), as_kafkactl.stdout + as_kafkactl.stderr
+    anonymous = java_tool(cluster, "org.apache.kafka.tools.JmxTool", read, heap="128m")
+    as_nobody = lab.ssh(host, shell(anonymous).text.join(("runuser -u nobody -- ", " 2>&1")))
+    assert "Uptime=" not in as_nobody.stdout and "Authentication failed" in as_nobody.stdout, as_nobody.stdout[-2000:]
+    password = lab.ssh(host, f"sed -n 's/^kafkactl=//p' {secrets.client}").stdout.strip()
+    assert len(password) == 48
+    # Java replaces the clear password in its copy by a salted hash when it starts
+    assert password not in lab.ssh(host, f"cat {secrets.password}").stdout
+    in_command_lines = f"sed -n 's/^kafkactl=//p' {secrets.client} | grep -lF -f - /proc/[0-9]*/cmdline; true"
+    assert lab.ssh(host, in_command_lines).stdout == ""
+    modes = lab.ssh(host, f"stat -c '%U %a %n' {secrets.directory} {secrets.password} {secrets.client}").stdout.split("\n")
+    assert modes[:3] == [f"root 711 {secrets.directory}", f"kafka 600 {secrets.password}", f"root 600 {secrets.client}"]
 
 
 def test_rolling_restart_of_controllers_and_brokers_loses_nothing(lab: Lab) -> None:
