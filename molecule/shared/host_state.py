@@ -3,10 +3,13 @@
     python3 host_state.py snapshot EPHEMERAL_DIR
 
 appends to EPHEMERAL_DIR/host_states.json one record per call: for every host of the scenario's
-ssh_config, the SHA-256 of every file in /etc/kafka and of every kafka-*.service unit, and each
-kafka-* service's main PID and start time. converge.yml takes one after each `kafkactl apply`, so
-the verifier can tell that molecule's idempotence step (the second converge) changed no file and
-restarted no service on any host.
+ssh_config, the SHA-256 of every file in /etc/kafka and /etc/schema-registry, of every kafka-* and
+schema-registry unit and of every myid and meta.properties under /var/lib; each of those services'
+main PID and start time; and, on a host running ZooKeeper, the stat of the znodes a change to the
+cluster would touch (controller, epoch, cluster id, broker registrations, topics, config changes,
+migration), read with ZooKeeper's own shell. converge.yml takes one after each `kafkactl apply`, so
+the verifier can tell that molecule's idempotence step (the second converge) changed no file,
+restarted no service and wrote no znode on any host.
 """
 
 from __future__ import annotations
@@ -20,11 +23,23 @@ STATES = "host_states.json"
 # A fixed script: no value of the scenario's goes into it.
 READ_STATE = r"""
 set -eu
-find /etc/kafka /etc/systemd/system -maxdepth 1 -type f \( -path '/etc/kafka/*' -o -name 'kafka-*.service' \) \
+for directory in /etc/kafka /etc/schema-registry; do
+  if [ -d "$directory" ]; then find "$directory" -maxdepth 1 -type f -exec sha256sum {} +; fi
+done | sort -k 2
+find /etc/systemd/system -maxdepth 1 -type f \( -name 'kafka-*.service' -o -name 'schema-registry.service' \) \
   -exec sha256sum {} + | sort -k 2
-for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' | awk '{print $1}' | sort); do
+find /var/lib -maxdepth 4 -type f \( -name myid -o -name meta.properties \) -exec sha256sum {} + | sort -k 2
+for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' 'schema-registry*' | awk '{print $1}' | sort); do
   echo "$unit $(systemctl show -p MainPID --value "$unit") $(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")"
 done
+if systemctl is-active --quiet kafka-zookeeper; then
+  libs=$(ls -d /opt/kafka/kafka_*/libs | head -n 1)
+  printf '%s\n' 'get -s /controller' 'get -s /controller_epoch' 'get -s /cluster/id' 'ls -s /brokers/ids' \
+      'ls -s /brokers/topics' 'ls -s /config/changes' 'get -s /migration' \
+    | java -Xmx64m -cp "$libs/*" org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:2181 2>&1 \
+    | grep -E '^(cZxid|mZxid|pZxid|cversion|dataVersion|ephemeralOwner|numChildren) = |^Node does not exist: |^\[' \
+    | sort | sed 's/^/znode /'
+fi
 """
 
 
@@ -40,7 +55,8 @@ def read_host(ephemeral: Path, host: str) -> dict[str, list[str]]:
         raise SystemExit(f"{host}: reading its state failed (exit {answer.returncode}): {answer.stderr.strip()}")
     lines = answer.stdout.splitlines()
     return {"files": [line for line in lines if line.startswith(tuple("0123456789abcdef"))],
-            "services": [line for line in lines if line.startswith("kafka-")]}
+            "services": [line for line in lines if line.startswith(("kafka-", "schema-registry"))],
+            "znodes": [line for line in lines if line.startswith("znode ")]}
 
 
 def snapshot(ephemeral: Path) -> None:

@@ -64,9 +64,9 @@ def test_plan_finds_nothing_to_change():
 
 
 def test_second_converge_changed_nothing_on_the_hosts():
-    """Idempotence judged on the hosts: after the second `kafkactl apply` every file in /etc/kafka and
-    every kafka-* unit has the checksum it had after the first, every kafka-* service the same main PID
-    and start time (molecule/shared/host_state.py)."""
+    """Idempotence judged on the hosts: after the second `kafkactl apply` every configuration file, unit,
+    myid and meta.properties has the checksum it had after the first, every service the same main PID and
+    start time, and ZooKeeper the same znodes (molecule/shared/host_state.py)."""
     states = taken(EPHEMERAL)
     assert len(states) >= 2, f"{len(states)} host state(s) recorded; converge and idempotence each record one"
     first, second = states[0], states[1]
@@ -75,6 +75,9 @@ def test_second_converge_changed_nothing_on_the_hosts():
     converged = {host for group in children for host in (group.get("hosts") or {})}
     empty = sorted(host for host in converged if not (first.get(host, {}).get("files") and first[host].get("services")))
     assert converged and not empty, f"nothing recorded for {empty or 'any host'}: {first}"
+    ensemble = (yaml.safe_load(ZOOKEEPER_INVENTORY.read_text())["all"]["children"].get("zookeeper") or {}).get("hosts") or {}
+    unread = sorted(host for host in ensemble if "znode cZxid" not in " ".join(first[host].get("znodes", [])))
+    assert not unread, f"no znode read on {unread}: {[first[host].get('znodes') for host in unread]}"
     changed = {host: {key: sorted(set(second[host][key]) ^ set(state[key])) for key in state if second[host][key] != state[key]}
                for host, state in first.items() if second.get(host) != state}
     assert not changed, f"the second converge changed hosts: {changed}"
