@@ -774,7 +774,7 @@ def variables_markdown() -> str:
         "a variable set in several places must have the same value everywhere.",
         "",
         "The cp-ansible column marks the variables cp-ansible also defines: kafkactl reads them with the",
-        "same meaning. Any other cp-ansible variable is reported as not used; unknown ones get a hint.",
+        "same meaning. Any other cp-ansible variable is reported as not supported, with the reason; unknown ones get a hint.",
         "",
         "| variable | cp-ansible | default | meaning |",
         "|---|---|---|---|",

@@ -126,7 +126,8 @@ def test_warnings_do_not_fail_the_command(tmp_path: Path) -> None:
     outcome = run_cli("validate", str(inventory))
     assert outcome.exit_code == 0
     assert outcome.stderr == (
-        f"warning: {inventory}:3: jolokia_enabled: cp-ansible variable that kafkactl does not use; it is ignored\n"
+        f"warning: {inventory}:3: jolokia_enabled: not supported by kafkactl: kafkactl does not install Jolokia: "
+        "it reads what it needs with Kafka's own tools over SSH; it is ignored\n"
     )
 
 

@@ -81,7 +81,7 @@ kafka_broker:
 
 
 def test_cp_ansible_inventory_loads_with_warnings(tmp_path: Path) -> None:
-    """A cp-ansible inventory loads as it is; variables kafkactl does not use are named, typos get a hint."""
+    """A cp-ansible inventory loads as it is; variables kafkactl does not support are named with why, typos get a hint."""
     inventory = _write(tmp_path / "hosts.yml", """
 all:
   vars:
@@ -106,7 +106,8 @@ kafka_broker:
 """)
     loaded = read_inventory(inventory)
     messages = [w.message for w in loaded.warnings]
-    assert any("confluent_package_version: cp-ansible variable that kafkactl does not use" in m for m in messages)
+    assert ("confluent_package_version: not supported by kafkactl: kafkactl installs the Apache Kafka archive (kafka_version, "
+            "kafka_archive_source), not Confluent Platform packages or archives; it is ignored") in messages
     assert any(m.startswith("kafka_verison: unknown variable") and "did you mean 'kafka_version'?" in m for m in messages)
     broker = next(h for h in loaded.inventory.hosts if h.has(Component.KAFKA_BROKER))
     assert (broker.ssh_user, broker.become, broker.ssh_private_key_file) == ("ec2-user", True, "/home/ec2-user/guest.pem")

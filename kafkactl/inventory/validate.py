@@ -15,12 +15,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from kafkactl.components.topology import capped_replication, min_insync
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
+from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
@@ -69,6 +71,17 @@ def cp_ansible_variables() -> frozenset[str]:
     return frozenset(n for n in names if n and not n.startswith("#"))
 
 
+@cache
+def cp_ansible_unsupported() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Why kafkactl does not read a cp-ansible variable: (pattern, reason) rules, the first match wins."""
+    rules = yaml.safe_load(Path(__file__).with_name("cp_ansible_unsupported.yml").read_text(encoding="utf-8"))
+    return tuple((re.compile(rule["match"]), rule["why"]) for rule in rules)
+
+
+def unsupported_reason(name: str) -> str | None:
+    return next((why for pattern, why in cp_ansible_unsupported() if pattern.fullmatch(name)), None)
+
+
 # cp-ansible's component groups that kafkactl does not manage, and what runs there.
 UNMANAGED_CP_ANSIBLE_GROUPS = {
     "ksql": "ksqlDB", "kafka_rest": "the REST Proxy", "control_center": "Control Center",
@@ -115,11 +128,14 @@ def validate(raw: RawInventory) -> Loaded:
 
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
     _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
+    brokers = [members[name] for name in raw.members(Component.KAFKA_BROKER.value) if name in members]
+    take_broker_log_dirs(brokers, cluster_values, cluster_origins, problems.error)
     cluster = _build_cluster(raw, cluster_values, cluster_origins, problems)
     positions = {component: {name: index for index, name in enumerate(raw.members(component.value))} for component in COMPONENTS}
     hosts = [_build_host(host, {c: order[host.name] for c, order in positions.items() if host.name in order}, problems)
              for host in members.values()]
     problems.raise_if_any()
+    refuse_managed_properties([h for h in hosts if h], members, problems.error)
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
     _check_min_insync(cluster, hosts, cluster_origins, problems)
@@ -192,10 +208,11 @@ def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> t
 
 
 def _unknown_variable_message(key: str) -> str:
+    if key in cp_ansible_variables():  # a name cp-ansible defines is no typo: no hint
+        why = unsupported_reason(key) or "a cp-ansible variable kafkactl does not read"
+        return f"{key}: not supported by kafkactl: {why}; it is ignored"
     close = difflib.get_close_matches(key, known_variables(), n=1, cutoff=0.8)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    if key in cp_ansible_variables():
-        return f"{key}: cp-ansible variable that kafkactl does not use; it is ignored{hint}"
     return f"{key}: unknown variable; it is ignored{hint}"
 
 

@@ -64,7 +64,6 @@ def preflight(inventory: Inventory, evidence: Evidence, status: Status, phase: P
     findings += _brokers_up(evidence)
     findings += _partitions(evidence)
     if forward:
-        findings += _combined_mode(inventory)
         findings += _kraft_broker_settings(evidence, kraft_broker_properties)
         findings += _jbod(inventory)
         findings += _metadata_version(inventory, evidence)
@@ -154,16 +153,6 @@ def _partitions(evidence: Evidence) -> list[Finding]:
                                f"({', '.join(holders[:5])}) but is not a registered broker: a dead broker in the "
                                "assignments stalls the migration; reassign those partitions first"))
     return findings
-
-
-def _combined_mode(inventory: Inventory) -> list[Finding]:
-    """A host in both groups, or colliding ids, never pass validation; process.roles set by hand can still say so."""
-    roles = [h.name for h in inventory.members(Component.KAFKA_CONTROLLER)
-             if "broker" in str(h.custom_properties.get(Component.KAFKA_CONTROLLER, {}).get("process.roles", ""))]
-    if roles:
-        return [_error("combined-mode", f"{', '.join(roles)}: combined mode (process.roles with broker and controller) "
-                       "cannot take part in a migration; use dedicated controllers")]
-    return []
 
 
 def _kraft_broker_settings(evidence: Evidence, kraft_broker_properties: dict[str, dict[str, str]]) -> list[Finding]:
