@@ -211,3 +211,13 @@ def test_directories_made_by_an_earlier_version_are_given_their_owner_and_mode()
 
     assert set(before.hosts[0].directories) == {d.path for d in state.directories}
     assert after.hosts[0].directories == ()
+
+
+def test_kafka_opts_of_the_service_environment_reaches_every_kafka_jvm() -> None:
+    """cp-ansible adds JVM options through KAFKA_OPTS in <component>_service_environment_overrides: every unit that
+    runs Kafka's jars passes it to java, as Kafka's own start scripts do."""
+    for inventory in ("inventories/zookeeper-cluster/inventory.yml", "inventories/kraft-cluster/inventory.yml"):
+        for state in desired_state(read_inventory(ROOT / inventory).inventory).hosts:
+            for unit in (f for f in state.files if f.path.endswith(".service") and "schema-registry" not in f.path):
+                exec_start = next(line for line in unit.content.splitlines() if line.startswith("ExecStart="))
+                assert " $KAFKA_OPTS -cp " in exec_start, (unit.path, exec_start)

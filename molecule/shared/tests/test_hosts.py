@@ -35,6 +35,16 @@ def test_service_active_and_enabled(node, service):
     assert unit.is_enabled
 
 
+def test_kafka_opts_from_the_inventory_reach_every_broker_jvm(cluster, connect):
+    """KAFKA_OPTS in kafka_broker_service_environment_overrides (cp-ansible's way to add a JVM option) is on
+    the running broker's command line."""
+    brokers = [name for name, host in cluster.items() if "kafka-broker" in host.services]
+    assert brokers
+    for name in brokers:
+        command_line = connect(name).run("tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value kafka-broker)/cmdline").stdout
+        assert " -Dkafkactl.scenario=" in command_line, f"{name}: {command_line}"
+
+
 def _listening(node) -> set[tuple[str, int]]:
     found = set()
     for spec in node.socket.get_listening_sockets():
