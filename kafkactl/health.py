@@ -136,11 +136,16 @@ def controller_quorum(connection: Connection, cluster: ClusterVars, host: Host) 
 # Brokers -------------------------------------------------------------------------------------
 
 
+def broker_api_versions_tool(cluster: ClusterVars) -> str:
+    """kafka-broker-api-versions' main class: Kafka 4.0 moved it from the core jar to the tools jar."""
+    return "org.apache.kafka.tools.BrokerApiVersionsCommand" if cluster.kafka_major >= 4 else "kafka.admin.BrokerApiVersionsCommand"
+
+
 def broker_registered(connection: Connection, cluster: ClusterVars, host: Host) -> Observation[list[int]]:
     """The broker answers on its inter-broker listener and its metadata lists itself."""
     listener = cluster.inter_broker_listener
     result = kafka_tool(
-        connection, cluster, "kafka.admin.BrokerApiVersionsCommand",
+        connection, cluster, broker_api_versions_tool(cluster),
         ["--bootstrap-server", host_port(host.name, listener.port), "--command-config", admin_config(cluster)],
     )
     try:

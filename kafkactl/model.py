@@ -480,6 +480,10 @@ class ClusterVars(Strict):
         return ".".join(self.kafka_version.split(".")[:2])
 
     @property
+    def kafka_major(self) -> int:
+        return int(self.kafka_version.split(".")[0])
+
+    @property
     def kafka_home(self) -> str:
         return f"{self.archive_destination_path}/kafka_{self.kafka_scala_version}-{self.kafka_version}"
 

@@ -450,7 +450,7 @@ def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], 
     for dependent in (Component.KAFKA_CONNECT, Component.SCHEMA_REGISTRY):
         if by_component[dependent] and not brokers:
             problems.error(groups[dependent].origin, f"{dependent} has hosts but the kafka_broker group has none")
-    if by_component[Component.ZOOKEEPER] and int(cluster.kafka_version.split(".")[0]) >= 4:
+    if by_component[Component.ZOOKEEPER] and cluster.kafka_major >= 4:
         problems.error(groups[Component.ZOOKEEPER].origin, f"kafka_version {cluster.kafka_version} has no ZooKeeper mode: migrate to KRaft on 3.9 first")
     for component in (Component.ZOOKEEPER, Component.KAFKA_CONTROLLER):
         count = len(by_component[component])
