@@ -136,7 +136,9 @@ def validate(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag:
         inv = loaded.inventory
         phase = inv.natural_phase
         mode = phase.value if phase else "migration (zookeeper and kafka_controller groups)"
-        report.line(f"{inv.path}: valid, Kafka {inv.cluster.kafka_version}, {mode} mode")
+        external = inv.cluster.external_kafka
+        where = f"against the external Kafka cluster {','.join(external.servers)}" if external else f"{mode} mode"
+        report.line(f"{inv.path}: valid, Kafka {inv.cluster.kafka_version}, {where}")
         for host in sorted(inv.hosts, key=lambda h: h.name):
             ids = [f"{k}={getattr(host, k)}" for k in ("zookeeper_id", "broker_id", "node_id") if getattr(host, k) is not None]
             report.line(f"  {host.name}: {', '.join(host.components)} {' '.join(ids)}")

@@ -160,6 +160,20 @@ class ResolvedListener(Strict):
         return SASL_MECHANISMS.get(self.sasl)
 
 
+class ExternalKafka(Strict):
+    """A Kafka cluster that is not in the inventory, as its clients reach it."""
+
+    servers: list[str]
+    protocol: str  # security.protocol
+    mechanism: str | None  # sasl.mechanism, with a SASL protocol
+    user: str | None
+    password: SecretStr | None
+
+
+def _server_list(text: str | None) -> list[str]:
+    return [server.strip() for server in (text or "").split(",") if server.strip()]
+
+
 class SaslUser(Strict):
     principal: Annotated[str, AfterValidator(check_principal)]
     password: SecretStr
@@ -305,6 +319,21 @@ class ClusterVars(Strict):
         "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
     )
 
+    # A Kafka cluster outside the inventory, for Connect and Schema Registry
+    ccloud_kafka_enabled: bool = Field(
+        False, description="Connect and Schema Registry use Confluent Cloud's Kafka (ccloud_kafka_*): SASL_SSL with PLAIN and an API key.")
+    ccloud_kafka_bootstrap_servers: PlainText | None = Field(None, description="Confluent Cloud's bootstrap servers, host:port[,host:port...].")
+    ccloud_kafka_key: PlainText | None = Field(None, description="Confluent Cloud API key: the SASL PLAIN user.")
+    ccloud_kafka_secret: SecretStr | None = Field(None, description="Confluent Cloud API secret.")
+    external_kafka_bootstrap_servers: PlainText | None = Field(
+        None, description="Connect and Schema Registry use this Kafka cluster, which is not in the inventory: host:port[,host:port...].")
+    external_kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_SSL", description="security.protocol towards the external cluster (TLS trusts ssl_truststore_filepath when set, else the JVM's CAs).")
+    external_kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism towards the external cluster.")
+    external_kafka_sasl_user: PlainText | None = Field(None, description="SASL user towards the external cluster.")
+    external_kafka_sasl_password: SecretStr | None = Field(None, description="SASL password towards the external cluster.")
+
     @model_validator(mode="before")
     @classmethod
     def _complete_partial_listeners(cls, values: Any) -> Any:
@@ -335,6 +364,39 @@ class ClusterVars(Strict):
         if int(value.split(".")[0]) < 3:
             raise ValueError(f"Kafka {value} is older than 3.0, which kafkactl does not manage")
         return value
+
+    @model_validator(mode="after")
+    def _check_external_kafka(self) -> ClusterVars:
+        if self.ccloud_kafka_enabled:
+            missing = [k for k in ("ccloud_kafka_bootstrap_servers", "ccloud_kafka_key", "ccloud_kafka_secret") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"ccloud_kafka_enabled: {', '.join(missing)} must be set too")
+            if self.external_kafka_bootstrap_servers:
+                raise ValueError("ccloud_kafka_enabled and external_kafka_bootstrap_servers: set one external cluster")
+        external = self.external_kafka
+        if external is None:
+            return self
+        for server in external.servers:
+            if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}", server):
+                raise ValueError(f"external Kafka bootstrap server {server!r}: expected host:port")
+        if external.mechanism and not (external.user and external.password):
+            raise ValueError(f"external_kafka_security_protocol {external.protocol}: external_kafka_sasl_user and "
+                             "external_kafka_sasl_password must be set too")
+        return self
+
+    @property
+    def external_kafka(self) -> ExternalKafka | None:
+        """The Kafka cluster Connect and Schema Registry use when it is not in the inventory."""
+        if self.ccloud_kafka_enabled:
+            return ExternalKafka(servers=_server_list(self.ccloud_kafka_bootstrap_servers), protocol="SASL_SSL",
+                                 mechanism="PLAIN", user=self.ccloud_kafka_key, password=self.ccloud_kafka_secret)
+        if self.external_kafka_bootstrap_servers:
+            sasl = self.external_kafka_security_protocol.startswith("SASL")
+            return ExternalKafka(servers=_server_list(self.external_kafka_bootstrap_servers),
+                                 protocol=self.external_kafka_security_protocol,
+                                 mechanism=self.external_kafka_sasl_mechanism if sasl else None,
+                                 user=self.external_kafka_sasl_user, password=self.external_kafka_sasl_password)
+        return None
 
     @model_validator(mode="after")
     def _check_archive_url(self) -> ClusterVars:
@@ -492,6 +554,7 @@ class ClusterVars(Strict):
         values = [s for s in (self.ssl_keystore_store_password, self.ssl_keystore_key_password, self.ssl_truststore_password) if s]
         for users in (self.sasl_scram_users, self.sasl_plain_users, self.zookeeper_digest_users):
             values.extend(user.password for user in users.values())
+        values += [s for s in (self.ccloud_kafka_secret, self.external_kafka_sasl_password) if s]
         return [v.get_secret_value() for v in values]
 
 

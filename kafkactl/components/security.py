@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kafkactl.components.properties import Properties, Value
-from kafkactl.model import ClusterVars, ResolvedListener
+from kafkactl.model import ClusterVars, ExternalKafka, ResolvedListener
 
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -81,6 +81,20 @@ def client_security(cluster: ClusterVars, listener: ResolvedListener, prefix: st
         values[f"{prefix}sasl.jaas.config"] = client_jaas(cluster, listener)
     if listener.ssl:
         values.update(key_stores(cluster, prefix=prefix, with_keystore=listener.mutual_tls))
+    return values
+
+
+def external_client_security(cluster: ClusterVars, external: ExternalKafka, prefix: str = "") -> dict[str, Value]:
+    """What a client sets to reach a Kafka cluster outside the inventory: its own user; over TLS, the trust store
+    the inventory names, else the JVM's own CAs (Confluent Cloud's certificates are publicly signed)."""
+    values: dict[str, Value] = {f"{prefix}security.protocol": external.protocol}
+    if external.mechanism and external.user and external.password:
+        module = PLAIN_MODULE if external.mechanism == "PLAIN" else SCRAM_MODULE
+        values[f"{prefix}sasl.mechanism"] = external.mechanism
+        values[f"{prefix}sasl.jaas.config"] = (f"{module} required username={jaas_quote(external.user)} "
+                                               f"password={jaas_quote(external.password.get_secret_value())};")
+    if "SSL" in external.protocol and "ssl_truststore_filepath" in cluster.model_fields_set:
+        values.update(key_stores(cluster, prefix=prefix, with_keystore=False))
     return values
 
 

@@ -63,6 +63,12 @@ class Topology:
     def capped(self, replication: int) -> int:
         return capped_replication(replication, len(self.brokers))
 
+    @property
+    def internal_replication(self) -> int:
+        """Replication of Connect's and Schema Registry's topics: capped by the brokers, unless they are elsewhere."""
+        wanted = self.cluster.default_internal_replication_factor
+        return wanted if self.cluster.external_kafka else self.capped(wanted)
+
     def min_insync(self, replication: int) -> int:
         return min_insync(self.cluster.kafka_min_insync_replicas, replication)
 

@@ -447,9 +447,15 @@ def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], 
     brokers = by_component[Component.KAFKA_BROKER]
     if brokers and not (by_component[Component.ZOOKEEPER] or by_component[Component.KAFKA_CONTROLLER]):
         problems.error(groups[Component.KAFKA_BROKER].origin, "kafka_broker has hosts but there is no zookeeper or kafka_controller group to coordinate them")
+    external = cluster.external_kafka
     for dependent in (Component.KAFKA_CONNECT, Component.SCHEMA_REGISTRY):
-        if by_component[dependent] and not brokers:
-            problems.error(groups[dependent].origin, f"{dependent} has hosts but the kafka_broker group has none")
+        if by_component[dependent] and not brokers and not external:
+            problems.error(groups[dependent].origin, f"{dependent} has hosts but the kafka_broker group has none "
+                                                     "(set external_kafka_bootstrap_servers or ccloud_kafka_* for a cluster outside the inventory)")
+    if external and brokers:
+        what = "ccloud_kafka_enabled" if cluster.ccloud_kafka_enabled else "external_kafka_bootstrap_servers"
+        problems.error(groups[Component.KAFKA_BROKER].origin, f"{what}: Connect and Schema Registry would use an external "
+                       "Kafka cluster while the inventory has its own kafka_broker hosts; remove one of them")
     if by_component[Component.ZOOKEEPER] and cluster.kafka_major >= 4:
         problems.error(groups[Component.ZOOKEEPER].origin, f"kafka_version {cluster.kafka_version} has no ZooKeeper mode: migrate to KRaft on 3.9 first")
     for component in (Component.ZOOKEEPER, Component.KAFKA_CONTROLLER):
