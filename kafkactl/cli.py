@@ -252,7 +252,7 @@ def plan(
         else:
             transport = _transport(report, loaded.inventory, forks, accept_new_host_keys, insecure_skip_host_key_check)
             try:
-                live = _live_inventory(loaded.inventory, transport)
+                live = _live_inventory(report, loaded.inventory, transport)
                 desired = desired_state(live, phase or _live_phase(report, live, transport))
                 _, result = _live_plan(report, transport, desired, live)
             finally:
@@ -546,7 +546,7 @@ def _session(report: Report, inventory: Path | None, command: str, limit: str | 
     try:
         with _run_lock(report, state_dir, transport, command, lock, break_lock, resume):
             previous = resumable(state_dir, command, path) if resume else None
-            inv = _live_inventory(inv, transport)
+            inv = _live_inventory(report, inv, transport)
             desired = desired_state(inv, _live_phase(report, inv, transport))
             yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
     finally:
@@ -580,11 +580,17 @@ def _run_summary(journal) -> dict:
             "stopped_at": {"step": failed.step, "host": failed.host, "detail": failed.detail} if failed else None}
 
 
-def _live_inventory(inventory: Inventory, transport: Transport) -> Inventory:
-    """The inventory with the ids its hosts already have (kafkactl/identity.py): read before anything is planned."""
+def _live_inventory(report: Report, inventory: Inventory, transport: Transport) -> Inventory:
+    """The inventory with the ids its hosts already have (kafkactl/identity.py) and the protocol its brokers speak
+    (kafkactl/protocol.py): read before anything is planned."""
     from kafkactl.identity import adopt, read_live_ids
+    from kafkactl.protocol import pin_protocol, read_live_protocols
 
-    return adopt(inventory, read_live_ids(transport, inventory))
+    adopted = adopt(inventory, read_live_ids(transport, inventory))
+    pinned, kept = pin_protocol(adopted, read_live_protocols(transport, adopted))
+    if kept:  # on stderr: a --json plan stays one document
+        report.warning(kept)
+    return pinned
 
 
 def _live_phase(report: Report, inventory: Inventory, transport: Transport) -> Phase | None:
@@ -664,7 +670,7 @@ def migrate_kraft(
         if inv.natural_phase is not None:
             raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
         with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
-            inv = _live_inventory(inv, transport)
+            inv = _live_inventory(report, inv, transport)
             if status:
                 _, _, found = read_live(inv, transport)
                 if as_json:
