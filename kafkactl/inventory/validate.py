@@ -126,6 +126,7 @@ def validate(raw: RawInventory) -> Loaded:
     if not members:
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
 
+    _refuse_copied_key_material(members, problems)
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
     _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
     brokers = [members[name] for name in raw.members(Component.KAFKA_BROKER.value) if name in members]
@@ -171,6 +172,22 @@ def _descendants(raw: RawInventory, name: str) -> set[str]:
     for child in raw.groups[name].children if name in raw.groups else ():
         found |= {child} | _descendants(raw, child)
     return found
+
+
+# cp-ansible variables that make it copy or build key stores from files on the control machine, and the one
+# that says the stores are on the hosts already: there, ssl_keystore_filepath means what kafkactl reads it as.
+COPIED_KEY_MATERIAL = {"ssl_provided_keystore_and_truststore": "ssl_provided_keystore_and_truststore_remote_src",
+                       "ssl_custom_certs": "ssl_custom_certs_remote_src"}
+
+
+def _refuse_copied_key_material(members: dict[str, RawHost], problems: _Problems) -> None:
+    """Key stores cp-ansible would copy from the control machine are not read as paths on the hosts: refused."""
+    for key, on_hosts in COPIED_KEY_MATERIAL.items():
+        copying = [raw for raw in members.values() if raw.vars.get(key) is True and raw.vars.get(on_hosts) is not True]
+        if copying:
+            problems.error(copying[0].origins[key], f"{key}: cp-ansible copies the key material from the control machine; "
+                           "kafkactl does not copy it yet: put the key and trust stores on the hosts, set "
+                           f"{on_hosts}: true and ssl_keystore_filepath, ssl_truststore_filepath to their paths there")
 
 
 def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> tuple[dict[str, Any], dict[str, Origin]]:
