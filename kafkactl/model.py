@@ -449,10 +449,6 @@ class ClusterVars(Strict):
                 raise ValueError(f"kafka_broker_listeners: {key} and {seen_ports[listener.port]} share port {listener.port}")
             if name == controller:
                 raise ValueError(f"kafka_broker_listeners: {key} uses the controller listener name {name}")
-            if listener.port == self.kafka_controller_port:
-                raise ValueError(
-                    f"kafka_broker_listeners: {key} uses port {listener.port}, the controller listener's port (kafka_controller_port)"
-                )
             seen_names[name] = key
             seen_ports[listener.port] = key
         if self.kafka_controller_sasl_protocol in SCRAM:
