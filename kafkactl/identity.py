@@ -6,9 +6,11 @@ directories, a controller's `node.id`. Then the live id wins. An explicit id tha
 live one, two live ids on one host, or two hosts with one id stop the run before any change, naming
 both sides: kafkactl never renumbers a live node.
 
-Where its data lives (log.dirs) and the ports it listens on are part of what a node is too: a running
-node whose log.dirs or listener ports the inventory would change only by kafkactl's defaults (the
-inventory does not write the variable) is refused, naming the variable to write.
+Where its data lives (log.dirs), the ports it listens on and the account that owns its data are part of
+what a node is too: a running node whose log.dirs or listener ports the inventory would change only by
+kafkactl's defaults (the inventory does not write the variable) is refused, naming the variable to write,
+and so are data directories another account owns (cp-ansible's cp-kafka) than the one the services would
+run as.
 
 The files belong to the Kafka service account, as they do to Kafka, which reads its own identity from
 them. What they hold is data: a whole number in the id's range, or a refusal.
@@ -20,7 +22,7 @@ import base64
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
-from kafkactl.desired import DesiredState
+from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.model import ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
 from kafkactl.plan import HostFacts
@@ -151,7 +153,8 @@ LAYOUT = {
 
 
 def layout_refusals(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
-    """Running nodes whose data directories or listener ports would change by a default the inventory does not write."""
+    """Running nodes whose data directories or listener ports would change by a default the inventory does not write,
+    and data directories of another account than the services'."""
     written = inventory.cluster.model_fields_set
     problems: list[str] = []
     for state in desired.hosts:
@@ -170,6 +173,24 @@ def layout_refusals(inventory: Inventory, desired: DesiredState, facts: dict[str
                     problems.append(f"host {state.host.name}: {managed.path}: {key} is {live[key]} on the host; kafkactl's "
                                     f"default would make it {wanted[key]}. Write {' or '.join(variables)} in the inventory "
                                     "to keep the host's (or to change it on purpose)")
+        problems += _foreign_owners(inventory, state, host_facts)
+    return problems
+
+
+def _foreign_owners(inventory: Inventory, state: HostState, host_facts: HostFacts) -> list[str]:
+    """Data another account owns (cp-ansible's cp-kafka, say): the services would run as one that cannot use it.
+    A directory root owns is taken over; one of another user is someone's data, never re-owned behind their back."""
+    cluster = inventory.cluster
+    problems = []
+    for directory in state.directories:
+        found = host_facts.directory_owners.get(directory.path)
+        if directory.owner != cluster.kafka_service_user or not found:
+            continue
+        owner, _, group = found.split()[0].partition(":")
+        if owner not in ("root", cluster.kafka_service_user):
+            problems.append(f"host {state.host.name}: {directory.path} belongs to {owner}:{group}, but the services would run "
+                            f"as {cluster.kafka_service_user}:{cluster.kafka_service_group}; write kafka_service_user: "
+                            f"{owner} and kafka_service_group: {group} to keep the account that owns the data")
     return problems
 
 

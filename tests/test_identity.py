@@ -117,3 +117,23 @@ def test_a_running_nodes_data_directories_and_ports_are_not_changed_by_a_default
     assert "kafka_broker_listeners or kafka_broker_custom_listeners" in found[1]
     written = refusals("kafka_broker_log_dirs: [/var/lib/kafka/data], kafka_broker_custom_listeners: {internal: {port: 9092}}")
     assert written == []
+
+
+def test_data_another_account_owns_is_refused_and_roots_is_taken_over(tmp_path: Path) -> None:
+    from kafkactl.desired import desired_state
+    from kafkactl.identity import layout_refusals
+    from kafkactl.plan import HostFacts
+
+    path = tmp_path / "owners.yml"
+    path.write_text("zookeeper:\n  hosts: {zk1: }\nkafka_broker:\n  hosts: {kafka1: }\n")
+    inventory = read_inventory(path).inventory
+    desired = desired_state(inventory)
+
+    def refusals(owner: str) -> list[str]:
+        facts = {"kafka1": HostFacts(directory_owners={"/var/lib/kafka/data": f"{owner} 0750", "/etc/kafka": "root:root 0755"})}
+        return layout_refusals(inventory, desired, facts)
+
+    assert refusals("cp-kafka:confluent") == [
+        "host kafka1: /var/lib/kafka/data belongs to cp-kafka:confluent, but the services would run as kafka:kafka; write "
+        "kafka_service_user: cp-kafka and kafka_service_group: confluent to keep the account that owns the data"]
+    assert refusals("root:root") == [] and refusals("kafka:kafka") == []
