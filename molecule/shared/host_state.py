@@ -7,7 +7,7 @@ ssh_config, the SHA-256 of every file in /etc/kafka and /etc/schema-registry, of
 schema-registry unit and of every myid and meta.properties under /var/lib; each of those services'
 main PID and start time; and, on a host running ZooKeeper, the stat of the znodes a change to the
 cluster would touch (controller, epoch, cluster id, broker registrations, topics, config changes,
-migration), read with ZooKeeper's own shell. converge.yml takes one after each `kafkactl apply`, so
+migration), read with ZooKeeper's own shell. converge.yml takes one at the end of each converge, so
 the verifier can tell that molecule's idempotence step (the second converge) changed no file,
 restarted no service and wrote no znode on any host.
 """
