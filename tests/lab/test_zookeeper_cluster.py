@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from canary import LEADERS_MOVED, Canary
-from labkit import Lab, bring_up, take_down
+from kafkactl.lab import KAFKA_VERSION
+from labkit import BROKER_PORT, Lab, bring_up, take_down
 
 # Longest gap between canary acknowledgements a roll of the brokers may cause (leaders move one broker at a time).
 ROLL_MAX_GAP_S = 30
@@ -209,3 +210,25 @@ def test_limit_changes_only_the_named_hosts(lab: Lab) -> None:
     plan = lab.kafkactl("plan", str(changed), "--json")
     assert plan.exit_code == 2 and f'"changed_hosts": [\n    "{first}",\n    "{third}"\n  ]' in plan.stdout
     assert lab.kafkactl("apply", str(lab.inventory)).exit_code == 0
+
+
+def test_connect_against_a_cluster_outside_its_inventory(lab: Lab) -> None:
+    """An inventory with only the Connect worker, the lab's brokers named as an external cluster: the worker
+    starts, serves, and creates its own storage topics on that cluster; a second apply changes nothing."""
+    brokers = lab.hosts("kafka_broker")
+
+    def only_connect(data: dict) -> None:
+        data["all"]["vars"].update(external_kafka_bootstrap_servers=",".join(f"{b}:{BROKER_PORT}" for b in brokers),
+                                   external_kafka_security_protocol="PLAINTEXT", kafka_connect_group_id="connect-external")
+        data["all"]["children"] = {"kafka_connect": data["all"]["children"]["kafka_connect"]}
+
+    external = lab.variant("external.yml", only_connect)
+    (connect,) = lab.hosts("kafka_connect")
+    outcome = lab.kafkactl("apply", str(external))
+    assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
+    assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    topics = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+                                 f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:{BROKER_PORT} --list").stdout
+    assert {"connect-external-configs", "connect-external-offsets", "connect-external-status"} <= set(topics.split()), topics
+    again = lab.kafkactl("apply", str(external))
+    assert again.exit_code == 0 and "Nothing to do: all 1 hosts match the inventory." in again.stdout, again.stdout
