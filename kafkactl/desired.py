@@ -198,8 +198,9 @@ def _component_state(
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
         jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
+    jmx_secrets = JmxSecrets(spec.service)
     if spec.local_jmx_port:
-        jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], JmxSecrets(spec.service))
+        jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], jmx_secrets)
     if "jaas.conf.j2" in paths:
         jvm_options.append(f"-Djava.security.auth.login.config={paths['jaas.conf.j2']}")
     context.update(
@@ -211,7 +212,7 @@ def _component_state(
         environment=host.environment.get(component, {}),
         jvm_options=jvm_options,
         jmx_user=JMX_USER,
-        jmx_secrets=JmxSecrets(spec.service),
+        jmx_secrets=jmx_secrets,
         jmx_password_script=paths.get("jmx-password.sh.j2"),
     )
     context["exec_start"] = value(spec.exec_start)
