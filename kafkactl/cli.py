@@ -20,7 +20,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.inventory import Loaded, read_inventory
 from kafkactl.inventory.validate import HOST_KEYS, cp_ansible_variables
 from kafkactl.masking import Masker
-from kafkactl.model import ClusterVars, Component, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Inventory, Phase
 from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
@@ -135,6 +135,8 @@ def validate(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag:
         loaded = _load(report, _inventory_path(report.env, inventory))
         inv = loaded.inventory
         phase = inv.natural_phase
+        for each in [phase] if phase else MIGRATION_PHASES:  # what plan and apply would render must render
+            desired_state(inv, each)
         mode = phase.value if phase else "migration (zookeeper and kafka_controller groups)"
         external = inv.cluster.external_kafka
         where = f"against the external Kafka cluster {','.join(external.servers)}" if external else f"{mode} mode"

@@ -178,7 +178,7 @@ def _component_state(
     spec = role(component)
     user = {"root": "root", "service": cluster.kafka_service_user}
     group = {"root": "root", "service": cluster.kafka_service_group}
-    context = {"cluster": cluster, "host": host, "service": spec.service, "component": component.value}
+    context = {"cluster": cluster, "host": host, "component": component.value}
 
     def value(text: str) -> str:
         """A role.yml value; one that does not mention the host is the same for every host of the render."""
@@ -189,6 +189,7 @@ def _component_state(
             memo[key] = expression(text).render(context)
         return memo[key]
 
+    context["service"] = service = value(spec.service)
     context["config"] = value(spec.config)
     jaas = _jaas(topology, component)
     included = {None, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None}
@@ -198,7 +199,7 @@ def _component_state(
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
         jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
-    jmx_secrets = JmxSecrets(spec.service)
+    jmx_secrets = JmxSecrets(service)
     if spec.local_jmx_port:
         jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], jmx_secrets)
     if "jaas.conf.j2" in paths:
@@ -236,7 +237,7 @@ def _component_state(
         for path in value(d.path).splitlines()
         if path
     ]
-    return directories, files, Service(spec.service, component, spec, context["config"], paths.get("jaas.conf.j2"))
+    return directories, files, Service(service, component, spec, context["config"], paths.get("jaas.conf.j2"))
 
 
 def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:
@@ -265,6 +266,10 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
         for component in components:
             component_dirs, component_files, service = _component_state(topology, host, component, memo)
             directories.update({d.path: d for d in component_dirs})
+            for managed in component_files:
+                if any(f.path == managed.path for f in files):
+                    raise KafkactlError(f"host {host.name}: two components would write {managed.path}; "
+                                        "give each its own <component>_config_file")
             files += component_files
             services.append(service)
         states.append(

@@ -31,7 +31,7 @@ from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.remote import Command, all_of, cmd, sh
 from kafkactl.report import Report
-from kafkactl.roles import expression, role
+from kafkactl.roles import expression, role, service_name
 from kafkactl.transport import Connection, Transport
 
 CLUSTER_ID_FILE = "cluster-id"
@@ -447,6 +447,7 @@ class Executor:
     def _retire(self, step: Step) -> None:
         """Stop and disable a component's service for good; its state directories are moved aside, kept."""
         spec = role(Component(step.target))
+        unit = service_name(Component(step.target), self.cluster)
         hosts = [h for h in self.inventory.members(Component(step.target)) if self._selected(h.name)]
         self.report.line(f"== {step}: {', '.join(h.name for h in hosts)}", style="bold")
         suffix = f".retired-{self.journal.run_id}" if self.journal else f".retired-{int(time.time())}"
@@ -454,14 +455,14 @@ class Executor:
             if self.journal and self.journal.done(str(step), host.name):
                 continue
             moves = [expression(d).render(cluster=self.cluster) for d in spec.state_directories]
-            commands = [sh("systemctl disable --now --quiet {name} 2>/dev/null || systemctl stop {name}", name=spec.service)]
+            commands = [sh("systemctl disable --now --quiet {name} 2>/dev/null || systemctl stop {name}", name=unit)]
             commands += [sh("if [ -d {directory} ]; then mv {directory} {kept}; fi", directory=d, kept=d + suffix) for d in moves]
 
             def work(entry, host=host, commands=commands, moves=moves) -> None:
                 self.transport.connection(host.name).run(all_of(*commands))
                 self.gates.forget()
                 kept = f"; {', '.join(moves)} kept as *{suffix}" if moves else ""
-                self.report.line(f"   {host.name}: stopped and disabled {spec.service}{kept}")
+                self.report.line(f"   {host.name}: stopped and disabled {unit}{kept}")
 
             self._journaled(step, host.name, work)
 

@@ -8,6 +8,7 @@ from kafkactl.desired import DesiredState, HostState
 from kafkactl.model import ClusterVars, Component
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
+from kafkactl.roles import role
 from kafkactl.transport import Connection, Transport
 
 
@@ -18,6 +19,16 @@ def running_version(service: str) -> Command:
         "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
         "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1",
         name=service,
+    )
+
+
+def running_processes(main_classes: list[str]) -> Command:
+    """One `process<TAB>main class<TAB>unit` line per Java process running one of these main classes."""
+    which = cmd("grep", "-x", "-m1", "-F", *[word for c in main_classes for word in ("-e", c)])
+    return sh(
+        "for pid in $(pgrep -x java); do cls=$(tr '\\0' '\\n' < /proc/$pid/cmdline 2>/dev/null | {which}) && "
+        "printf 'process\\t%s\\t%s\\n' \"$cls\" \"$(sed -n 's|.*/\\([^/]*\\)\\.service$|\\1|p' /proc/$pid/cgroup | head -n 1)\"; done",
+        which=which,
     )
 
 
@@ -48,6 +59,9 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
             '"$({version})"',
             name=service.name, version=running_version(service.name),
         ))
+    main_classes = sorted({role(c).main_class for c in state.components})
+    if main_classes:
+        lines.append(running_processes(main_classes))
     for path in files:
         lines.append(sh(
             'if [ -f {path} ]; then printf "file\\t%s\\t%s\\t%s\\t" {path} "$(stat -c "%U:%G %a %Y" {path})" x; '
@@ -66,6 +80,7 @@ def parse_facts(output: str) -> HostFacts:
     active: set[str] = set()
     started: dict[str, int] = {}
     versions: dict[str, str] = {}
+    processes: set[tuple[str, str]] = set()
     os_name = java = ""
     for line in output.splitlines():
         kind, _, rest = line.partition("\t")
@@ -89,6 +104,8 @@ def parse_facts(output: str) -> HostFacts:
                 started[name] = int(since) if since.isdigit() else 0
                 if version:
                     versions[name] = version
+        elif kind == "process" and len(fields) == 2:
+            processes.add((fields[0], fields[1]))
         elif kind == "file" and len(fields) == 4:
             path, meta, _, encoded = fields
             ownership, mode, mtime = meta.split(" ")
@@ -106,6 +123,7 @@ def parse_facts(output: str) -> HostFacts:
         active_services=frozenset(active),
         service_started=started,
         service_versions=versions,
+        processes=frozenset(processes),
         os=os_name,
         java=java,
     )

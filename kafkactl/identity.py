@@ -10,7 +10,8 @@ Where its data lives (log.dirs), the ports it listens on and the account that ow
 what a node is too: a running node whose log.dirs or listener ports the inventory would change only by
 kafkactl's defaults (the inventory does not write the variable) is refused, naming the variable to write,
 and so are data directories another account owns (cp-ansible's cp-kafka) than the one the services would
-run as.
+run as, and a running Kafka or ZooKeeper process of another systemd unit than the inventory names (a
+hand-built cluster's `kafka.service`): kafkactl would start a second one beside it.
 
 The files belong to the Kafka service account, as they do to Kafka, which reads its own identity from
 them. What they hold is data: a whole number in the id's range, or a refusal.
@@ -27,6 +28,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.model import ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, ClusterVars, Component, Host, Inventory
 from kafkactl.plan import HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
+from kafkactl.roles import role, service_name
 from kafkactl.transport import Transport
 
 ZOOKEEPER_IDS = range(1, 256)
@@ -174,6 +176,27 @@ def layout_refusals(inventory: Inventory, desired: DesiredState, facts: dict[str
                                     f"default would make it {wanted[key]}. Write {' or '.join(variables)} in the inventory "
                                     "to keep the host's (or to change it on purpose)")
         problems += _foreign_owners(inventory, state, host_facts)
+        problems += _foreign_units(inventory.cluster, state, host_facts)
+    return problems
+
+
+def _foreign_units(cluster: ClusterVars, state: HostState, host_facts: HostFacts) -> list[str]:
+    """A process of one of the host's components that runs under a unit the inventory does not name."""
+    ours = {service_name(c, cluster) for c in state.host.components}
+    problems = []
+    for main_class, unit in sorted(host_facts.processes):
+        if unit in ours:
+            continue
+        variables = [f"{c.value}_service_name" for c in state.components if role(c).main_class == main_class]
+        if not variables:
+            continue
+        if not unit:
+            problems.append(f"host {state.host.name}: a {main_class} process runs outside systemd; stop it (or run it as a "
+                            "systemd unit and name that unit in the inventory) before kafkactl takes the host over")
+            continue
+        problems.append(f"host {state.host.name}: {main_class} runs as {unit}.service, a unit the inventory does not name; "
+                        f"to adopt it write {' or '.join(f'{v}: {unit}' for v in variables)} (and the configuration file it "
+                        "reads as <component>_config_file), or stop it")
     return problems
 
 

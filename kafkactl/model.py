@@ -73,6 +73,7 @@ check_plain_text = _shaped(f"[^{_CONTROL}]*", "text without control characters")
 check_topic = _shaped(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}", "a Kafka topic name: letters, digits, . _ -")
 check_java_class = _shaped(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*", "a Java class name")
 check_super_user = _shaped(f"[^;{_CONTROL}]+", "a principal such as User:alice, without ; or control characters")
+check_unit_name = _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,200}(?<!\.service)", "a systemd unit name without .service: letters, digits, _ . @ -")
 check_principal = _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "a user name of letters, digits, _ . -")
 
 
@@ -114,6 +115,7 @@ PosixName = Annotated[str, AfterValidator(check_posix_name)]
 PlainText = Annotated[str, AfterValidator(check_plain_text)]
 TopicName = Annotated[str, AfterValidator(check_topic)]
 JavaClass = Annotated[str, AfterValidator(check_java_class)]
+UnitName = Annotated[str, AfterValidator(check_unit_name)]
 SaslProtocol = Annotated[Literal["none", "plain", "scram", "scram256"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
 ClientAuthentication = Literal["none", "requested", "required"]
 SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
@@ -193,6 +195,10 @@ def _default_listeners() -> dict[str, Listener]:
     }
 
 
+COMPONENT_VARIABLE_PREFIXES = ("zookeeper", "kafka_broker", "kafka_controller", "kafka_connect", "schema_registry")
+CONFIG_FILE_VARIABLES = tuple(f"{c}_config_file" for c in COMPONENT_VARIABLE_PREFIXES)
+
+
 class ClusterVars(Strict):
     """Cluster-wide inventory variables. Set them under all.vars or in any group's vars."""
 
@@ -234,6 +240,21 @@ class ClusterVars(Strict):
         default_factory=lambda: ["/var/lib/kafka/data"], min_length=1, description="Broker log.dirs (more than one is JBOD)."
     )
     kafka_controller_metadata_dir: AbsolutePath = Field("/var/lib/kafka/metadata", description="KRaft controller metadata log directory.")
+
+    # Service units and configuration files: kafkactl's own names, or those of a cluster it adopts
+    zookeeper_service_name: UnitName = Field("kafka-zookeeper", description="systemd unit of ZooKeeper (without .service).")
+    kafka_broker_service_name: UnitName = Field("kafka-broker", description="systemd unit of the brokers (without .service).")
+    kafka_controller_service_name: UnitName = Field("kafka-controller", description="systemd unit of the KRaft controllers (without .service).")
+    kafka_connect_service_name: UnitName = Field("kafka-connect", description="systemd unit of the Connect workers (without .service).")
+    schema_registry_service_name: UnitName = Field("schema-registry", description="systemd unit of Schema Registry (without .service).")
+    zookeeper_config_file: AbsolutePath | None = Field(None, description="ZooKeeper's configuration file; kafka_config_dir/zookeeper.properties when unset.")
+    kafka_broker_config_file: AbsolutePath | None = Field(None, description="The brokers' configuration file; kafka_config_dir/server.properties when unset.")
+    kafka_controller_config_file: AbsolutePath | None = Field(
+        None, description="The controllers' configuration file; kafka_config_dir/controller.properties when unset.")
+    kafka_connect_config_file: AbsolutePath | None = Field(
+        None, description="The Connect workers' configuration file; kafka_config_dir/connect-distributed.properties when unset.")
+    schema_registry_config_file: AbsolutePath | None = Field(
+        None, description="Schema Registry's configuration file; /etc/schema-registry/schema-registry.properties when unset.")
 
     kafkactl_allow_quorum_of_two: bool = Field(
         False, description="Accept 2 ZooKeeper hosts or 2 controllers: a quorum that stops when either host does (refused otherwise).")
@@ -478,6 +499,17 @@ class ClusterVars(Strict):
         return users
 
     @model_validator(mode="after")
+    def _check_distinct_units(self) -> ClusterVars:
+        """Two components on one host must not share a unit (files shared by two components are refused when rendered)."""
+        seen: dict[str, str] = {}
+        for key in (f"{c}_service_name" for c in COMPONENT_VARIABLE_PREFIXES):
+            value = getattr(self, key)
+            if value in seen:
+                raise ValueError(f"{seen[value]} and {key} are both {value}; each component needs its own unit")
+            seen[value] = key
+        return self
+
+    @model_validator(mode="after")
     def _check_config_dir(self) -> ClusterVars:
         """Root writes the configuration: its directory must not sit in one the service account owns."""
         service_owned = {
@@ -486,13 +518,17 @@ class ClusterVars(Strict):
             "kafka_broker_log_dirs": self.kafka_broker_log_dirs,
             "kafka_controller_metadata_dir": [self.kafka_controller_metadata_dir],
         }
-        for key, paths in service_owned.items():
-            for path in paths:
-                if f"{self.kafka_config_dir}/".startswith(f"{path}/"):
-                    raise ValueError(
-                        f"kafka_config_dir {self.kafka_config_dir} is inside {key} {path}, which the service account owns; "
-                        "keep the configuration in a directory of its own"
-                    )
+        configuration = {"kafka_config_dir": self.kafka_config_dir} | {
+            key: posixpath.dirname(getattr(self, key)) for key in CONFIG_FILE_VARIABLES if getattr(self, key)
+        }
+        for config_key, config_dir in configuration.items():
+            for key, paths in service_owned.items():
+                for path in paths:
+                    if f"{config_dir}/".startswith(f"{path}/"):
+                        raise ValueError(
+                            f"{config_key} {getattr(self, config_key)} is inside {key} {path}, which the service account owns; "
+                            "keep the configuration in a directory of its own"
+                        )
         return self
 
     @cached_property

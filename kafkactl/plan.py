@@ -36,6 +36,7 @@ class HostFacts:
     active_services: frozenset[str] = frozenset()
     service_started: dict[str, int] = field(default_factory=dict)  # epoch seconds
     service_versions: dict[str, str] = field(default_factory=dict)  # the Kafka version each running service uses
+    processes: frozenset[tuple[str, str]] = frozenset()  # (main class, systemd unit or "") of each running Kafka JVM
     os: str = ""
     java: str = ""
 

@@ -17,7 +17,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.facts import running_version
 from kafkactl.model import Component, Host, Inventory, Phase
 from kafkactl.remote import Command, seq, sh
-from kafkactl.roles import expression, role
+from kafkactl.roles import config_path, service_name
 from kafkactl.transport import Transport
 
 PROTOCOL = re.compile(r"\d+\.\d+(-IV\d+)?")
@@ -44,11 +44,10 @@ def _key(protocol: str) -> tuple[int, ...]:
 
 def read_script(inventory: Inventory) -> Command:
     """Two lines: the live inter.broker.protocol.version (or nothing), the running Kafka version (or nothing)."""
-    spec = role(Component.KAFKA_BROKER)
-    config = expression(spec.config).render(cluster=inventory.cluster)
+    config = config_path(Component.KAFKA_BROKER, inventory.cluster)
     configured = sh("printf '%s\\n' \"$(sed -n 's/^inter\\.broker\\.protocol\\.version=//p' {config} 2>/dev/null | head -n 1)\"",
                     config=config)
-    return seq(configured, running_version(spec.service), sh("echo"))
+    return seq(configured, running_version(service_name(Component.KAFKA_BROKER, inventory.cluster)), sh("echo"))
 
 
 def parse(host: Host, output: str) -> LiveProtocol:

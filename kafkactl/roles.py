@@ -9,7 +9,7 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from kafkactl.model import Component
+from kafkactl.model import ClusterVars, Component
 from kafkactl.resources import resource_dir
 
 
@@ -57,8 +57,9 @@ class Role(BaseModel):
 
     component: Component
     description: str
-    service: str
+    service: str  # the unit's name, an expression of the cluster's variables
     config: str
+    main_class: str
     heap: str
     heap_env: str
     jvm_env: str
@@ -84,3 +85,13 @@ _EXPRESSIONS = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=F
 def expression(text: str) -> jinja2.Template:
     """A compiled role.yml value such as "{{ cluster.kafka_config_dir }}/server.properties"."""
     return _EXPRESSIONS.from_string(text)
+
+
+def service_name(component: Component, cluster: ClusterVars) -> str:
+    """The systemd unit (without .service) a component runs as in this cluster."""
+    return expression(role(component).service).render(cluster=cluster)
+
+
+def config_path(component: Component, cluster: ClusterVars) -> str:
+    """The main configuration file of a component in this cluster."""
+    return expression(role(component).config).render(cluster=cluster)

@@ -137,3 +137,26 @@ def test_data_another_account_owns_is_refused_and_roots_is_taken_over(tmp_path: 
         "host kafka1: /var/lib/kafka/data belongs to cp-kafka:confluent, but the services would run as kafka:kafka; write "
         "kafka_service_user: cp-kafka and kafka_service_group: confluent to keep the account that owns the data"]
     assert refusals("root:root") == [] and refusals("kafka:kafka") == []
+
+
+def test_a_kafka_process_of_a_unit_the_inventory_does_not_name_is_refused(tmp_path: Path) -> None:
+    from kafkactl.desired import desired_state
+    from kafkactl.identity import layout_refusals
+    from kafkactl.plan import HostFacts
+
+    def refusals(extra_vars: str, *processes: tuple[str, str]) -> list[str]:
+        path = tmp_path / "units.yml"
+        path.write_text(f"all:\n  vars: {{{extra_vars}}}\nzookeeper:\n  hosts: {{zk1: }}\nkafka_broker:\n  hosts: {{kafka1: }}\n")
+        inventory = read_inventory(path).inventory
+        return layout_refusals(inventory, desired_state(inventory), {"kafka1": HostFacts(processes=frozenset(processes))})
+
+    assert refusals("", ("kafka.Kafka", "kafka")) == [
+        "host kafka1: kafka.Kafka runs as kafka.service, a unit the inventory does not name; to adopt it write "
+        "kafka_broker_service_name: kafka (and the configuration file it reads as <component>_config_file), or stop it"]
+    assert refusals("", ("kafka.Kafka", "")) == [
+        "host kafka1: a kafka.Kafka process runs outside systemd; stop it (or run it as a systemd unit and name that unit "
+        "in the inventory) before kafkactl takes the host over"]
+    assert refusals("kafka_broker_service_name: kafka", ("kafka.Kafka", "kafka")) == []
+    assert refusals("", ("kafka.Kafka", "kafka-broker")) == []
+    # A ZooKeeper server on a host that runs only a broker is not the inventory's business.
+    assert refusals("", ("org.apache.zookeeper.server.quorum.QuorumPeerMain", "zookeeper")) == []

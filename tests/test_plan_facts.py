@@ -8,6 +8,7 @@ import grp
 import io
 import os
 import pwd
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,12 @@ def test_facts_script_run_by_bash_reads_a_host(tmp_path: Path) -> None:
     java.write_text('#!/bin/sh\necho \'openjdk version "17.0.15" 2025-04-15\' >&2\n')
     Path(home, "libs").mkdir(parents=True)
     Path(home, "libs", "kafka_2.13-3.9.2.jar").write_text("")
-    service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-cp", f"{home}/libs/*"])
+    # The running broker: a process named java (a link to Python) with a broker's command line.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "java").symlink_to(os.path.realpath(sys.executable))
+    service = subprocess.Popen([str(runtime / "java"), "-c", "import time; time.sleep(60)", "-cp", f"{home}/libs/*",
+                                "kafka.Kafka", "/etc/kafka/server.properties"])
     systemctl = bin_dir / "systemctl"
     systemctl.write_text(f"""#!/bin/sh
 case "$1 $3" in
@@ -169,6 +175,8 @@ esac
     assert facts.directories == {state.directories[0].path} and facts.kafka_homes == {home}
     assert facts.active_services == {"kafka-broker"} and facts.service_started == {"kafka-broker": STARTED}
     assert facts.service_versions == {"kafka-broker": "3.9.2"}
+    own_unit = re.findall(r"/([^/\n]*)\.service$", Path("/proc/self/cgroup").read_text(), re.M)[:1] or [""]
+    assert ("kafka.Kafka", own_unit[0]) in facts.processes
     assert facts.java == 'openjdk version "17.0.15" 2025-04-15'
     assert facts.os == subprocess.run(["bash", "-c", '. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME"'],
                                       capture_output=True, text=True).stdout.strip()
@@ -184,6 +192,8 @@ def test_facts_output_with_base64_file_contents_parses() -> None:
         f"service\tkafka-broker\tactive\t{STARTED}\t3.9.2",
         "service\tkafka-connect\tinactive\t0\t",
         f"file\t/etc/kafka/server.properties\tkafka:kafka 640 {STARTED}\tx\t{base64.b64encode(content.encode()).decode()}",
+        "process\tkafka.Kafka\tkafka",
+        "process\torg.apache.zookeeper.server.quorum.QuorumPeerMain\t",
     ])
     facts = parse_facts(output)
     assert facts.files["/etc/kafka/server.properties"] == FileFacts(content, "kafka:kafka", "0640", STARTED)
@@ -191,3 +201,4 @@ def test_facts_output_with_base64_file_contents_parses() -> None:
     assert facts.service_versions == {"kafka-broker": "3.9.2"}
     assert facts.kafka_homes == {"/opt/kafka/kafka_2.13-3.9.2"} and facts.directories == {"/etc/kafka"}
     assert facts.os.startswith("Debian")
+    assert facts.processes == {("kafka.Kafka", "kafka"), ("org.apache.zookeeper.server.quorum.QuorumPeerMain", "")}

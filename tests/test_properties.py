@@ -221,3 +221,32 @@ def test_kafka_opts_of_the_service_environment_reaches_every_kafka_jvm() -> None
             for unit in (f for f in state.files if f.path.endswith(".service") and "schema-registry" not in f.path):
                 exec_start = next(line for line in unit.content.splitlines() if line.startswith("ExecStart="))
                 assert " $KAFKA_OPTS -cp " in exec_start, (unit.path, exec_start)
+
+
+def test_an_adopted_layout_names_the_units_and_configuration_files(tmp_path: Path) -> None:
+    """A hand-built cluster's layout: its unit names and configuration files, written with cp-ansible's
+    <component>_service_name and kafkactl's <component>_config_file."""
+    path = tmp_path / "layout.yml"
+    path.write_text(
+        "all:\n  vars:\n    zookeeper_service_name: zookeeper\n    kafka_broker_service_name: kafka\n"
+        "    zookeeper_config_file: /opt/kafka/config/zookeeper.properties\n"
+        "    kafka_broker_config_file: /opt/kafka/config/server.properties\n"
+        "zookeeper:\n  hosts: {node1: }\nkafka_broker:\n  hosts: {node1: }\n")
+    state = desired_state(read_inventory(path).inventory).hosts[0]
+    assert [s.name for s in state.services] == ["zookeeper", "kafka"]
+    assert [s.config for s in state.services] == ["/opt/kafka/config/zookeeper.properties", "/opt/kafka/config/server.properties"]
+    units = {f.path: f.content for f in state.files if f.path.endswith(".service")}
+    assert set(units) == {"/etc/systemd/system/zookeeper.service", "/etc/systemd/system/kafka.service"}
+    assert " kafka.Kafka /opt/kafka/config/server.properties\n" in units["/etc/systemd/system/kafka.service"]
+    config_dir = next(d for d in state.directories if d.path == "/opt/kafka/config")
+    assert (config_dir.owner, config_dir.group, config_dir.mode) == ("root", "kafka", "0750")
+
+
+def test_two_components_writing_one_file_are_refused(tmp_path: Path) -> None:
+    from kafkactl.errors import KafkactlError
+
+    path = tmp_path / "layout.yml"
+    path.write_text("all:\n  vars: {kafka_broker_config_file: /etc/kafka/zookeeper.properties}\n"
+                    "zookeeper:\n  hosts: {node1: }\nkafka_broker:\n  hosts: {node1: }\n")
+    with pytest.raises(KafkactlError, match="host node1: two components would write /etc/kafka/zookeeper.properties"):
+        desired_state(read_inventory(path).inventory)
