@@ -669,7 +669,7 @@ def migrate_kraft(
             raise KafkactlError(f"--phase: {phase!r} is not one of {', '.join(PHASE_NAMES)}")
         path = _inventory_path(report.env, inventory)
         inv = _load(report, path).inventory
-        if inv.natural_phase is not None:
+        if inv.natural_phase is not None and not status:
             raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
         with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
             inv = _live_inventory(report, inv, transport)

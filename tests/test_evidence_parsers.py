@@ -263,3 +263,11 @@ def test_a_zookeeper_mode_controller_is_elected_after_a_rollback() -> None:
     assert not _signals()["zookeeper_controller_elected"]().ok
     elected = _signals(zookeeper=captured("zookeeper-shell-zookeeper-mode"))["zookeeper_controller_elected"]()
     assert elected.ok and elected.value == 1
+
+
+def test_brokers_in_zookeeper_mode_without_controllers_are_state_1() -> None:
+    """A ZooKeeper-mode inventory has no controllers: its cluster is in state 1 when every broker uses ZooKeeper."""
+    from kafkactl.migration.state import Evidence, ZooKeeperView
+
+    brokers = tuple(Node(f"kafka{i}", "broker", i, {"zookeeper.connect": "zk1:2181"}, True) for i in (1, 2, 3))
+    assert classify(Evidence(ZooKeeperView(), brokers)).state == State.ZOOKEEPER

@@ -40,7 +40,8 @@ def test_arguments_are_checked_before_anything_connects(args: list[str], message
 
 
 def test_a_zookeeper_inventory_is_not_a_migration_inventory() -> None:
-    outcome = run_cli("migrate", "kraft", str(ZOOKEEPER), "--status")
+    """--status reads any inventory's cluster (state 1 for a ZooKeeper-mode one); a phase needs the controllers."""
+    outcome = run_cli("migrate", "kraft", str(ZOOKEEPER), "--phase", "dual-write")
     assert outcome.exit_code == 1
     assert "a migration inventory has both a zookeeper and a kafka_controller group" in outcome.stderr
 

@@ -47,7 +47,8 @@ def state_key(status: Status) -> str:
 
 def read_live(inventory: Inventory, transport: Transport, *, full: bool = True) -> tuple[LiveCluster, Evidence, Status]:
     """Facts from every host, then the evidence (without the slower cluster-wide reads when not full)."""
-    union = desired_state(inventory, Phase.DUAL_WRITE)  # every file any phase manages
+    # A migration inventory: every file any phase manages; a ZooKeeper-mode or KRaft one: its own.
+    union = desired_state(inventory, inventory.natural_phase or Phase.DUAL_WRITE)
     live = LiveCluster(inventory, union, gather_all(transport, union, inventory.cluster), transport)
     evidence = live.evidence() if full else Evidence(ZooKeeperView(error="not read"), tuple(live.nodes()))
     return live, evidence, classify(evidence)

@@ -132,7 +132,7 @@ def _count(nodes: list[Node], mode: str) -> int:
 def classify(evidence: Evidence) -> Status:
     brokers, controllers = evidence.of_role("broker"), evidence.of_role("controller")
     broker_modes = {n.effective_mode for n in brokers}
-    controller_modes = {n.effective_mode for n in controllers}
+    controller_modes = {n.effective_mode for n in controllers} or {"absent"}  # an inventory without controllers
     pending = [n.host for n in evidence.nodes if n.config_pending and (n.running or n.role == "broker")]
     lines = describe(evidence)
 
