@@ -6,8 +6,10 @@ never a host. The plan stage compares this with facts gathered from the hosts.
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import jinja2
@@ -21,7 +23,7 @@ from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
 from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
 from kafkactl.errors import KafkactlError
-from kafkactl.model import COMPONENTS, MIGRATION_PHASES, Component, Host, Inventory, Phase
+from kafkactl.model import COMPONENTS, MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.remote import quote
 from kafkactl.resources import resource_dir
 from kafkactl.roles import Role, expression, role
@@ -74,12 +76,22 @@ def local_jmx_options(port: str, access_file: str, secrets: JmxSecrets) -> list[
 @dataclass(frozen=True)
 class ManagedFile:
     path: str
-    content: str
+    content: str  # a binary file's: binary_content(data), what plans compare and show
     mode: str
     owner: str
     group: str
     component: Component
     restarts_service: bool = True
+    data: bytes | None = field(default=None, repr=False)  # a binary file's bytes (a key store): never shown
+
+    @property
+    def payload(self) -> bytes:
+        return self.content.encode("utf-8") if self.data is None else self.data
+
+
+def binary_content(data: bytes) -> str:
+    """How a binary file is compared and shown: by its digest (its bytes may be a private key)."""
+    return f"binary sha256:{hashlib.sha256(data).hexdigest()}\n"
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,21 @@ def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...
     return tuple(c for c in host.components if c != Component.KAFKA_CONTROLLER or topology.runs_controllers)
 
 
+def _copied_stores(cluster: ClusterVars, host: Host, files: list[ManagedFile]) -> tuple[list[Directory], list[ManagedFile]]:
+    """The host's key and trust store from the control machine, for the first component whose files name each;
+    readable by the services' group, like their configuration, and not writable by it."""
+    assert host.copied_stores is not None
+    stores = ((cluster.ssl_keystore_filepath, host.copied_stores.keystore.get_secret_value()),
+              (cluster.ssl_truststore_filepath, host.copied_stores.truststore.get_secret_value()))
+    made: list[ManagedFile] = []
+    for path, data in stores:
+        user = next((f for f in files if path in f.content and f.data is None), None)
+        if user is not None:
+            made.append(ManagedFile(path, binary_content(data), "0640", "root", cluster.kafka_service_group, user.component, data=data))
+    directories = {posixpath.dirname(f.path) for f in made}
+    return [Directory(d, "root", cluster.kafka_service_group, "0750") for d in sorted(directories)], made
+
+
 def _order_key(host: Host, components: tuple[Component, ...]) -> tuple[int, int, str]:
     first = COMPONENTS.index(components[0]) if components else len(COMPONENTS)
     ids = {
@@ -272,6 +299,10 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
                                         "give each its own <component>_config_file")
             files += component_files
             services.append(service)
+        if host.copied_stores:
+            store_dirs, store_files = _copied_stores(inventory.cluster, host, files)
+            directories.update({d.path: d for d in store_dirs})
+            files += store_files
         states.append(
             HostState(
                 host=host,

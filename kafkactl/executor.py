@@ -496,7 +496,7 @@ class Executor:
         connection = self.transport.connection(state.host.name)
         for managed in state.files:
             if managed.component == component and managed.path in changed:
-                connection.put(managed.content.encode("utf-8"), managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
+                connection.put(managed.payload, managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
                 self._outcome(state).files.append(managed.path)
                 self.report.line(f"   {state.host.name}: wrote {managed.path}")
 

@@ -43,7 +43,8 @@ def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
 
 def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     """A POSIX shell script printing one `kind<TAB>...` line per fact."""
-    files = [f.path for f in state.files] + meta_properties_paths(state, cluster)
+    files = [f.path for f in state.files if f.data is None] + meta_properties_paths(state, cluster)
+    binary = [f.path for f in state.files if f.data is not None]
     lines = [
         sh('printf "os\\t%s\\n" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"'),
         sh('printf "java\\t%s\\n" "$({java} -version 2>&1 | head -n 1)"', java=cluster.java_executable),
@@ -62,11 +63,15 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     main_classes = sorted({role(c).main_class for c in state.components})
     if main_classes:
         lines.append(running_processes(main_classes))
-    for path in files:
+    readers = [(path, sh("base64 -w0 < {path}", path=path)) for path in files]
+    # Binary files are compared by digest (desired.binary_content): their bytes may be a private key.
+    readers += [(path, sh('printf "binary sha256:%s\\n" "$(sha256sum < {path} | cut -d " " -f 1)" | base64 -w0', path=path))
+                for path in binary]
+    for path, reader in readers:
         lines.append(sh(
             'if [ -f {path} ]; then printf "file\\t%s\\t%s\\t%s\\t" {path} "$(stat -c "%U:%G %a %Y" {path})" x; '
-            'base64 -w0 < {path}; echo; fi',
-            path=path,
+            '{reader}; echo; fi',
+            path=path, reader=reader,
         ))
     lines.append(cmd("true"))
     return seq(*lines)

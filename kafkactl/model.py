@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretBytes, SecretStr, field_validator, model_validator
 
 
 class Component(StrEnum):
@@ -298,12 +298,17 @@ class ClusterVars(Strict):
         None, description="ssl.client.auth of every TLS listener that does not say otherwise: none, requested or required "
                           "(cp-ansible 7.4+); when unset, ssl_mutual_auth_enabled decides (required or none).")
     sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
-    ssl_file_format: Literal["pkcs12", "pem"] = Field("pkcs12", description="Format of the key and trust stores.")
-    ssl_keystore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate).")
-    ssl_keystore_store_password: SecretStr | None = Field(None, description="Key store password (PKCS12).")
+    ssl_file_format: Literal["pkcs12", "jks", "pem"] = Field(
+        "pkcs12", description="Format of the key and trust stores; for stores copied from the control machine, the format they are in.")
+    ssl_keystore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate); with "
+        "ssl_provided_keystore_and_truststore, the store on this machine to copy (a template of inventory_hostname), put on "
+        "the host as kafka_config_dir/ssl/kafka.keystore.p12 (.jks, .pem).")
+    ssl_keystore_store_password: SecretStr | None = Field(None, description="Key store password (PKCS12, JKS).")
     ssl_keystore_key_password: SecretStr | None = Field(None, description="Private key password.")
-    ssl_truststore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host.")
-    ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12).")
+    ssl_truststore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.truststore.p12", description="Trust store path on each host; with "
+        "ssl_provided_keystore_and_truststore, the store on this machine to copy, put on the host as "
+        "kafka_config_dir/ssl/kafka.truststore.p12 (.jks, .pem).")
+    ssl_truststore_password: SecretStr | None = Field(None, description="Trust store password (PKCS12, JKS).")
     sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description=(
         "SCRAM users by key (cp-ansible's shape). With KRaft controllers, the brokers' own user (kafka_broker_sasl_user) "
         "may not hold ',', '\"' or whitespace: `kafka-storage format --add-scram` cannot carry them."))
@@ -574,6 +579,11 @@ class ClusterVars(Strict):
         return ".".join(self.kafka_version.split(".")[:2])
 
     @property
+    def store_type(self) -> str:
+        """ssl.keystore.type and ssl.truststore.type of every store the inventory names."""
+        return {"pkcs12": "PKCS12", "jks": "JKS", "pem": "PEM"}[self.ssl_file_format]
+
+    @property
     def kafka_major(self) -> int:
         return int(self.kafka_version.split(".")[0])
 
@@ -588,6 +598,15 @@ class ClusterVars(Strict):
             values.extend(user.password for user in users.values())
         values += [s for s in (self.ccloud_kafka_secret, self.external_kafka_sasl_password) if s]
         return [v.get_secret_value() for v in values]
+
+
+class CopiedStores(Strict):
+    """A host's key and trust store, read from the control machine (ssl_provided_keystore_and_truststore)."""
+
+    keystore: SecretBytes
+    truststore: SecretBytes
+    keystore_source: str  # where they were read, for messages
+    truststore_source: str
 
 
 class Host(Strict):
@@ -622,6 +641,7 @@ class Host(Strict):
     custom_properties: dict[Component, dict[str, str]] = Field(default_factory=dict)
     heap: dict[Component, str] = Field(default_factory=dict)
     environment: dict[Component, dict[str, str]] = Field(default_factory=dict)
+    copied_stores: CopiedStores | None = None
 
     def has(self, component: Component) -> bool:
         return component in self.components

@@ -39,17 +39,17 @@ def server_jaas(cluster: ClusterVars, listener: ResolvedListener) -> str:
 
 
 def key_stores(cluster: ClusterVars, *, prefix: str = "", with_keystore: bool = True) -> dict[str, Value]:
-    store_type = "PEM" if cluster.ssl_file_format == "pem" else "PKCS12"
+    store_type = cluster.store_type
     values: dict[str, Value] = {
         f"{prefix}ssl.truststore.type": store_type,
         f"{prefix}ssl.truststore.location": cluster.ssl_truststore_filepath,
     }
-    if cluster.ssl_truststore_password and store_type == "PKCS12":
+    if cluster.ssl_truststore_password and store_type != "PEM":
         values[f"{prefix}ssl.truststore.password"] = cluster.ssl_truststore_password
     if with_keystore:
         values[f"{prefix}ssl.keystore.type"] = store_type
         values[f"{prefix}ssl.keystore.location"] = cluster.ssl_keystore_filepath
-        if cluster.ssl_keystore_store_password and store_type == "PKCS12":
+        if cluster.ssl_keystore_store_password and store_type != "PEM":
             values[f"{prefix}ssl.keystore.password"] = cluster.ssl_keystore_store_password
         if cluster.ssl_keystore_key_password:
             values[f"{prefix}ssl.key.password"] = cluster.ssl_keystore_key_password

@@ -26,7 +26,7 @@ def zookeeper_properties(topology: Topology, host: Host) -> Properties:
     props.set("autopurge.snapRetainCount", 5).set("autopurge.purgeInterval", 24)
 
     if cluster.zookeeper_ssl_enabled:
-        store_type = "PEM" if cluster.ssl_file_format == "pem" else "PKCS12"
+        store_type = cluster.store_type
         props.section("TLS for clients")
         props.set("secureClientPort", cluster.zookeeper_secure_client_port)
         props.set("serverCnxnFactory", "org.apache.zookeeper.server.NettyServerCnxnFactory")

@@ -23,6 +23,7 @@ from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
+from kafkactl.inventory.key_stores import COPY, KEY_STORE_FLAGS, read_copied_stores, take_store_paths
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
@@ -90,7 +91,7 @@ UNMANAGED_CP_ANSIBLE_GROUPS = {
 
 
 def known_variables() -> list[str]:
-    return sorted({*ClusterVars.model_fields, *HOST_KEYS})
+    return sorted({*ClusterVars.model_fields, *HOST_KEYS, *KEY_STORE_FLAGS})
 
 
 class _Problems:
@@ -127,7 +128,9 @@ def validate(raw: RawInventory) -> Loaded:
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
 
     _refuse_copied_key_material(members, problems)
+    store_paths = take_store_paths(members)
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
+    copied_stores = read_copied_stores(store_paths, members, raw.path.parent, cluster_values, cluster_origins, problems.error)
     _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
     brokers = [members[name] for name in raw.members(Component.KAFKA_BROKER.value) if name in members]
     take_broker_log_dirs(brokers, cluster_values, cluster_origins, problems.error)
@@ -135,6 +138,7 @@ def validate(raw: RawInventory) -> Loaded:
     positions = {component: {name: index for index, name in enumerate(raw.members(component.value))} for component in COMPONENTS}
     hosts = [_build_host(host, {c: order[host.name] for c, order in positions.items() if host.name in order}, problems)
              for host in members.values()]
+    hosts = [h.model_copy(update={"copied_stores": copied_stores[h.name]}) if h and h.name in copied_stores else h for h in hosts]
     problems.raise_if_any()
     refuse_managed_properties([h for h in hosts if h], members, problems.error)
     _check_ids(hosts, members, problems)
@@ -174,20 +178,19 @@ def _descendants(raw: RawInventory, name: str) -> set[str]:
     return found
 
 
-# cp-ansible variables that make it copy or build key stores from files on the control machine, and the one
-# that says the stores are on the hosts already: there, ssl_keystore_filepath means what kafkactl reads it as.
-COPIED_KEY_MATERIAL = {"ssl_provided_keystore_and_truststore": "ssl_provided_keystore_and_truststore_remote_src",
-                       "ssl_custom_certs": "ssl_custom_certs_remote_src"}
+# cp-ansible's custom certificates, which it builds stores from on the control machine, and the variable that
+# says they are on the hosts already.
+CUSTOM_CERTS, CUSTOM_CERTS_ON_HOSTS = "ssl_custom_certs", "ssl_custom_certs_remote_src"
 
 
 def _refuse_copied_key_material(members: dict[str, RawHost], problems: _Problems) -> None:
-    """Key stores cp-ansible would copy from the control machine are not read as paths on the hosts: refused."""
-    for key, on_hosts in COPIED_KEY_MATERIAL.items():
-        copying = [raw for raw in members.values() if raw.vars.get(key) is True and raw.vars.get(on_hosts) is not True]
-        if copying:
-            problems.error(copying[0].origins[key], f"{key}: cp-ansible copies the key material from the control machine; "
-                           "kafkactl does not copy it yet: put the key and trust stores on the hosts, set "
-                           f"{on_hosts}: true and ssl_keystore_filepath, ssl_truststore_filepath to their paths there")
+    """Certificates cp-ansible would build stores from on the control machine: refused (stores are copied as they are)."""
+    copying = [raw for raw in members.values() if raw.vars.get(CUSTOM_CERTS) is True and raw.vars.get(CUSTOM_CERTS_ON_HOSTS) is not True]
+    if copying:
+        problems.error(copying[0].origins[CUSTOM_CERTS], f"{CUSTOM_CERTS}: cp-ansible builds key stores from these "
+                       "certificates on the control machine; kafkactl does not: build the key and trust stores and copy "
+                       f"them with {COPY}: true (ssl_keystore_filepath, ssl_truststore_filepath on this machine), or put "
+                       f"them on the hosts and set {COPY}_remote_src: true")
 
 
 def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> tuple[dict[str, Any], dict[str, Origin]]:
@@ -200,7 +203,7 @@ def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> t
     reported: set[str] = set()
     for host in members.values():
         for key, value in host.vars.items():
-            if key in HOST_KEYS or key.startswith("ansible_"):
+            if key in HOST_KEYS or key in KEY_STORE_FLAGS or key.startswith("ansible_"):
                 continue
             if key not in known:
                 if key not in reported:
