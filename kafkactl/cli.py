@@ -393,6 +393,41 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: Inv
     _run(ctx, body)
 
 
+certs_app = typer.Typer(help="kafkactl's own certificate authority: key and trust stores for every host.", no_args_is_help=True)
+app.add_typer(certs_app, name="certs")
+
+
+@certs_app.command("create")
+def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None) -> None:
+    """Make the CA (once) and a key store for each host that lacks a current one, in the state directory's pki/."""
+    inventory = _either(inventory, inventory_flag)
+    from kafkactl import pki
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        directory = (_state_dir(report.env, path) / "pki").resolve()
+        made = pki.create(directory, inv)
+        report.line(f"CA {'made' if made.ca_made else 'kept'}: {directory / 'ca.crt'}")
+        for host in made.hosts_made:
+            report.line(f"  {host}: key store made ({pki.keystore_name(host)})")
+        if made.hosts_kept:
+            report.line(f"  kept, still current: {', '.join(made.hosts_kept)}")
+        if not made.ca_made and not made.hosts_made:
+            report.line("Nothing to make: every host has a current key store.")
+        keystore_password = f"{{{{ lookup('file', '{directory / pki.KEYSTORE_PASSWORD}') }}}}"
+        report.line("apply puts them on the hosts with these variables (all.vars):")
+        for key, value in (("ssl_provided_keystore_and_truststore", "true"),
+                           ("ssl_keystore_filepath", f'"{directory}/{pki.keystore_name("{{inventory_hostname}}")}"'),
+                           ("ssl_truststore_filepath", f"{directory / pki.TRUSTSTORE}"),
+                           ("ssl_keystore_store_password", f'"{keystore_password}"'),
+                           ("ssl_keystore_key_password", f'"{keystore_password}"'),
+                           ("ssl_truststore_password", f"\"{{{{ lookup('file', '{directory / pki.TRUSTSTORE_PASSWORD}') }}}}\"")):
+            report.line(f"  {key}: {value}")
+
+    _run(ctx, body)
+
+
 backup_app = typer.Typer(help="Backups taken before each migration phase: list, verify, restore configuration files.",
                          no_args_is_help=True)
 app.add_typer(backup_app, name="backup")

@@ -1,0 +1,161 @@
+"""kafkactl's own certificate authority, on the control machine: `kafkactl certs create`.
+
+One CA per cluster (the state directory's pki/), a key and certificate per host whose names are every
+name the host is reached by (the inventory name, which the listeners advertise, and ansible_host), and
+PKCS12 key and trust stores that Java reads. The stores are copied to the hosts by `apply` as
+cp-ansible's ssl_provided_keystore_and_truststore copies an operator's. A host's store is made again
+only when its certificate is missing, names other hosts, expires within RENEW_BEFORE or comes from
+another CA; the store passwords are made once. Private keys and passwords are written 0600 in a 0700
+folder and never printed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kafkactl.model import Inventory
+
+CA_DAYS = 3650
+HOST_DAYS = 730
+RENEW_BEFORE = datetime.timedelta(days=30)
+TRUSTSTORE = "truststore.p12"
+KEYSTORE_PASSWORD = "keystore.password"
+TRUSTSTORE_PASSWORD = "truststore.password"
+
+
+@dataclass(frozen=True)
+class Made:
+    """What `create` did: the CA made or kept, and per host whether its store was made."""
+
+    ca_made: bool
+    hosts_made: tuple[str, ...]
+    hosts_kept: tuple[str, ...]
+
+
+def keystore_name(host: str) -> str:
+    return f"{host}.keystore.p12"
+
+
+def names_of(host_name: str, address: str) -> list[x509.GeneralName]:
+    """The subject alternative names of a host: each name it is reached by, as a DNS name or an IP address."""
+    names: list[x509.GeneralName] = []
+    for name in dict.fromkeys((host_name, address)):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            names.append(x509.DNSName(name))
+    return names
+
+
+def create(directory: Path, inventory: Inventory, now: datetime.datetime | None = None) -> Made:
+    """Make what is missing or due in `directory`: the CA, the store passwords, each host's key store, the trust store."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    ca_key, ca_cert, ca_made = _certificate_authority(directory, inventory, now)
+    keystore_password = _password(directory / KEYSTORE_PASSWORD)
+    truststore_password = _password(directory / TRUSTSTORE_PASSWORD)
+    if ca_made or not (directory / TRUSTSTORE).exists():
+        certificates = [pkcs12.PKCS12Certificate(ca_cert, b"kafkactl-ca")]
+        _write(directory / TRUSTSTORE, pkcs12.serialize_java_truststore(certificates, _encryption(truststore_password)))
+    made, kept = [], []
+    for host in sorted(inventory.hosts, key=lambda h: h.name):
+        wanted = names_of(host.name, host.address)
+        if not ca_made and _current(directory / f"{host.name}.crt", wanted, ca_cert, now):
+            kept.append(host.name)
+            continue
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = _signed(ca_key, ca_cert, key, host.name, wanted, now)
+        store = pkcs12.serialize_key_and_certificates(host.name.encode(), key, certificate, [ca_cert], _encryption(keystore_password))
+        _write(directory / keystore_name(host.name), store)
+        _write(directory / f"{host.name}.crt", certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+        made.append(host.name)
+    return Made(ca_made, tuple(made), tuple(kept))
+
+
+def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.datetime):
+    key_path, cert_path = directory / "ca.key", directory / "ca.crt"
+    if key_path.exists() and cert_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        return key, x509.load_pem_x509_certificate(cert_path.read_bytes()), False
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kafkactl CA {Path(inventory.path).stem}")])
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _write(key_path, pem_key)
+    _write(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return key, certificate, True
+
+
+def _signed(ca_key, ca_cert: x509.Certificate, key, host: str, names: list[x509.GeneralName],
+            now: datetime.datetime) -> x509.Certificate:
+    """A host's certificate: server and client (brokers present it to each other with mTLS)."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=HOST_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def _current(path: Path, names: list[x509.GeneralName], ca_cert: x509.Certificate, now: datetime.datetime) -> bool:
+    """Whether the host's certificate can stay: present, this CA's, naming exactly these names, not due for renewal."""
+    if not path.exists() or not path.with_name(keystore_name(path.stem)).exists():
+        return False
+    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    named = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return (certificate.issuer == ca_cert.subject and set(named) == set(names)
+            and certificate.not_valid_after_utc - RENEW_BEFORE > now)
+
+
+def _encryption(password: str) -> serialization.KeySerializationEncryption:
+    """PBES2 with AES-256 and an HMAC-SHA256 integrity check, which Java 17 reads."""
+    return (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(10000)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
+            .build(password.encode()))
+
+
+def _password(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(24)  # letters, digits, - and _: safe in properties, JAAS and shells alike
+    _write(path, (value + "\n").encode())
+    return value
+
+
+def _write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace a file atomically, created with its final mode (a key is never readable by others, even briefly)."""
+    fresh = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(fresh, path)

@@ -1,0 +1,125 @@
+"""kafkactl certs create: a CA once, a key store per host naming every name it is reached by, a trust store; Java reads
+them; a second run makes nothing; a changed host name or another CA makes that host's store again; apply ships them."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from kafkactl import pki
+from kafkactl.desired import desired_state
+from kafkactl.inventory import read_inventory
+
+from helpers import run_cli
+
+INVENTORY = """\
+all:
+  vars:
+    ssl_enabled: true
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts:
+    kafka1: {ansible_host: 10.0.0.11}
+    kafka2:
+"""
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.yml"
+    path.write_text(INVENTORY)
+    return path
+
+
+def _made(inventory: Path, *extra: str):
+    outcome = run_cli("certs", "create", str(inventory), *extra)
+    assert outcome.exit_code == 0, outcome.stderr
+    return outcome
+
+
+def test_a_key_store_per_host_with_every_name_it_is_reached_by(inventory: Path) -> None:
+    outcome = _made(inventory)
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    assert f"CA made: {pki_dir / 'ca.crt'}" in outcome.stdout
+    assert "  kafka1: key store made (kafka1.keystore.p12)" in outcome.stdout
+    password = (pki_dir / pki.KEYSTORE_PASSWORD).read_text().strip()
+    key, certificate, chain = pkcs12.load_key_and_certificates((pki_dir / "kafka1.keystore.p12").read_bytes(), password.encode())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["kafka1"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.11"]
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+    assert key is not None and [c.subject for c in chain] == [ca.subject] and certificate.issuer == ca.subject
+    certificate.verify_directly_issued_by(ca)
+    # Private keys and passwords: the owner's alone, in a folder only the owner enters.
+    assert stat.S_IMODE(pki_dir.stat().st_mode) == 0o700
+    for name in ("ca.key", "kafka1.keystore.p12", pki.KEYSTORE_PASSWORD, pki.TRUSTSTORE_PASSWORD):
+        assert stat.S_IMODE((pki_dir / name).stat().st_mode) == 0o600, name
+    assert password not in outcome.stdout + outcome.stderr
+
+
+def test_a_second_run_makes_nothing_and_a_renamed_host_gets_a_new_store(inventory: Path) -> None:
+    _made(inventory)
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    before = {p.name: p.read_bytes() for p in pki_dir.iterdir()}
+    again = _made(inventory)
+    assert "Nothing to make: every host has a current key store." in again.stdout
+    assert {p.name: p.read_bytes() for p in pki_dir.iterdir()} == before
+
+    inventory.write_text(INVENTORY.replace("10.0.0.11", "10.0.0.12"))
+    moved = _made(inventory)
+    assert "  kafka1: key store made" in moved.stdout and "kept, still current: kafka2, zk1" in moved.stdout
+    assert (pki_dir / "kafka2.keystore.p12").read_bytes() == before["kafka2.keystore.p12"]
+    assert (pki_dir / "ca.key").read_bytes() == before["ca.key"]
+
+
+def test_a_certificate_close_to_expiry_is_renewed(inventory: Path) -> None:
+    read = read_inventory(inventory).inventory
+    pki_dir = inventory.parent / "pki"
+    pki.create(pki_dir, read)
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=pki.HOST_DAYS) - pki.RENEW_BEFORE
+    renewed = pki.create(pki_dir, read, now=later)
+    assert not renewed.ca_made and set(renewed.hosts_made) == {"kafka1", "kafka2", "zk1"}
+
+
+def test_the_variables_it_prints_make_apply_ship_the_stores(inventory: Path) -> None:
+    outcome = _made(inventory)
+    printed = outcome.stdout.split("(all.vars):\n", 1)[1]
+    inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n" + printed.replace("  ", "    ", 1)
+                                           .replace("\n  ", "\n    ")))
+    read = read_inventory(inventory).inventory
+    broker = next(s for s in desired_state(read).hosts if s.host.name == "kafka1")
+    shipped = {f.path: f.data for f in broker.files if f.data is not None}
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    assert shipped == {"/etc/kafka/ssl/kafka.keystore.p12": (pki_dir / "kafka1.keystore.p12").read_bytes(),
+                       "/etc/kafka/ssl/kafka.truststore.p12": (pki_dir / "truststore.p12").read_bytes()}
+    password = (pki_dir / pki.KEYSTORE_PASSWORD).read_text().strip()
+    assert read.cluster.ssl_keystore_store_password.get_secret_value() == password
+    plan = run_cli("plan", str(inventory), "--offline", "--diff")
+    assert plan.exit_code == 2 and password not in plan.stdout
+
+
+@pytest.mark.skipif(shutil.which("keytool") is None, reason="no JDK keytool on this machine")
+def test_java_reads_the_key_and_trust_stores(inventory: Path) -> None:
+    _made(inventory)
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+
+    def listing(store: str, password_file: str) -> str:
+        password = (pki_dir / password_file).read_text().strip()
+        run = subprocess.run(["keytool", "-list", "-storetype", "PKCS12", "-keystore", str(pki_dir / store), "-storepass:file",
+                              str(pki_dir / password_file)], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert password not in run.stdout
+        return run.stdout
+
+    assert "kafka1, " in listing("kafka1.keystore.p12", pki.KEYSTORE_PASSWORD)
+    assert "PrivateKeyEntry" in listing("kafka1.keystore.p12", pki.KEYSTORE_PASSWORD)
+    assert "kafkactl-ca, " in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
+    assert "trustedCertEntry" in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
