@@ -218,6 +218,7 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
     from kafkactl.facts import gather_all
     from kafkactl.identity import layout_refusals
+    from kafkactl.listener_changes import unsafe_listener_changes
 
     from kafkactl.migration.runner import mode_mismatch
 
@@ -226,7 +227,7 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
         report.warning(notice)
     if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
         raise KafkactlError(problem)
-    if refusals := layout_refusals(inventory, desired, facts):
+    if refusals := layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts):
         raise KafkactlError(*refusals, "No host was changed.")
     return facts, make_plan(desired, facts)
 

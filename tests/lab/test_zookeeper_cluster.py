@@ -16,6 +16,8 @@ from labkit import BROKER_PORT, Lab, bring_up, take_down
 
 # Longest gap between canary acknowledgements a roll of the brokers may cause (leaders move one broker at a time).
 ROLL_MAX_GAP_S = 30
+# The SASL_SSL listener the last test adds to the lab's brokers.
+EXTERNAL_PORT = 9094
 
 
 @pytest.fixture(scope="module")
@@ -212,21 +214,58 @@ def test_limit_changes_only_the_named_hosts(lab: Lab) -> None:
     assert lab.kafkactl("apply", str(lab.inventory)).exit_code == 0
 
 
-def test_connect_against_a_cluster_outside_its_inventory(lab: Lab) -> None:
-    """An inventory with only the Connect worker, the lab's brokers named as an external cluster: the worker
-    starts, serves, and creates its own storage topics on that cluster; a second apply changes nothing."""
+def _stores_from_kafkactl_ca(lab: Lab) -> dict:
+    """`kafkactl certs create` on the lab inventory, and the variables that make apply copy its stores."""
+    made = lab.kafkactl("certs", "create", str(lab.inventory))
+    assert made.exit_code == 0, made.stderr
+    pki = lab.state_dir / ".kafkactl" / "pki"
+    password = f"{{{{ lookup('file', '{pki}/keystore.password') }}}}"
+    return {"ssl_provided_keystore_and_truststore": True,
+            "ssl_keystore_filepath": f"{pki}/{{{{inventory_hostname}}}}.keystore.p12",
+            "ssl_truststore_filepath": f"{pki}/truststore.p12", "ssl_keystore_store_password": password,
+            "ssl_keystore_key_password": password,
+            "ssl_truststore_password": f"{{{{ lookup('file', '{pki}/truststore.password') }}}}"}
+
+
+def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab) -> None:
+    """The lab's brokers get a SASL_SSL listener (PLAIN users; key stores from `kafkactl certs create`, copied by
+    apply). An inventory with only the Connect worker names them as an external cluster over that listener, as
+    cp-ansible's ccloud samples name Confluent Cloud: the worker starts, serves, and creates its own storage topics
+    there; a second apply changes nothing."""
     brokers = lab.hosts("kafka_broker")
+    stores = _stores_from_kafkactl_ca(lab)
+    users = {"admin": {"principal": "admin", "password": "admin-secret"},
+             "connect": {"principal": "connect", "password": "connect-secret"}}
+
+    def external_listener(data: dict) -> None:
+        data["all"]["vars"].update(stores, sasl_plain_users=users, kafka_broker_custom_listeners={
+            "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain"}})
+
+    secured = lab.variant("sasl-ssl-listener.yml", external_listener)
+    rolled = lab.kafkactl("apply", str(secured))
+    assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
+    for broker in brokers:
+        assert f"{broker}: wrote /etc/kafka/ssl/kafka.keystore.p12" in rolled.stdout
+        owner = lab.ssh(broker, "stat -c '%U:%G %a' /etc/kafka/ssl/kafka.keystore.p12 /etc/kafka/ssl/kafka.truststore.p12")
+        assert owner.stdout.split("\n")[:2] == ["root:kafka 640"] * 2, owner.stdout
 
     def only_connect(data: dict) -> None:
-        data["all"]["vars"].update(external_kafka_bootstrap_servers=",".join(f"{b}:{BROKER_PORT}" for b in brokers),
-                                   external_kafka_security_protocol="PLAINTEXT", kafka_connect_group_id="connect-external")
+        data["all"]["vars"].update(
+            stores, external_kafka_bootstrap_servers=",".join(f"{b}:{EXTERNAL_PORT}" for b in brokers),
+            external_kafka_security_protocol="SASL_SSL", external_kafka_sasl_mechanism="PLAIN",
+            external_kafka_sasl_user="connect", external_kafka_sasl_password="connect-secret",
+            kafka_connect_group_id="connect-external")
         data["all"]["children"] = {"kafka_connect": data["all"]["children"]["kafka_connect"]}
 
     external = lab.variant("external.yml", only_connect)
     (connect,) = lab.hosts("kafka_connect")
     outcome = lab.kafkactl("apply", str(external))
     assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
+    assert f"{connect}: wrote /etc/kafka/ssl/kafka.truststore.p12" in outcome.stdout
     assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism|ssl.truststore.location)=' "
+                              "/etc/kafka/connect-distributed.properties").stdout.split()
+    assert {"security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", "ssl.truststore.location=/etc/kafka/ssl/kafka.truststore.p12"} <= set(worker)
     topics = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:{BROKER_PORT} --list").stdout
     assert {"connect-external-configs", "connect-external-offsets", "connect-external-status"} <= set(topics.split()), topics

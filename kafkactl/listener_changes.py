@@ -1,0 +1,70 @@
+"""Listener changes one rolling restart cannot make without an outage, refused before any host is touched.
+
+A roll restarts one broker at a time, so for a while some brokers run the old listeners and some the new.
+Kafka's way to secure a running cluster ("Incorporating Security Features in a Running Cluster") is
+therefore a sequence of rolls, each safe on its own: add the new listener beside the old one; move
+clients; move inter-broker traffic onto it; remove the old one. What breaks when done in one roll:
+
+- a listener that keeps its name but changes its security protocol: every client and broker on it is
+  refused by the brokers already rolled;
+- inter-broker traffic moved to a listener the running brokers do not have yet: the first broker rolled
+  looks for it on the others and cannot replicate;
+- the listener brokers replicate over removed: the brokers not yet rolled still use it;
+- the controller listener renamed: brokers and controllers lose the quorum until all are rolled.
+"""
+
+from __future__ import annotations
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.desired import DesiredState
+from kafkactl.model import Component
+from kafkactl.plan import HostFacts
+
+STEPS = "add the new listener in one apply, move clients, move inter-broker traffic in the next, remove the old one last " \
+        "(docs/operations.md, \"Securing a running cluster\")"
+
+
+def protocols(properties: dict[str, str]) -> dict[str, str]:
+    """Listener name -> security protocol, as Kafka reads them (a name that is a protocol maps to itself by default)."""
+    mapping = dict(item.split(":", 1) for item in properties.get("listener.security.protocol.map", "").split(",") if ":" in item)
+    names = [item.split("://", 1)[0] for item in properties.get("listeners", "").split(",") if "://" in item]
+    return {name: mapping.get(name, name) for name in names}
+
+
+def inter_broker_listener(properties: dict[str, str]) -> str:
+    return properties.get("inter.broker.listener.name") or properties.get("security.inter.broker.protocol", "PLAINTEXT")
+
+
+def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
+    problems: list[str] = []
+    for state in desired.hosts:
+        host_facts = facts.get(state.host.name, HostFacts())
+        for service in state.services:
+            if service.component not in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
+                continue
+            live_file = host_facts.files.get(service.config)
+            managed = next(f for f in state.files if f.path == service.config)
+            if live_file is None:
+                continue
+            live, wanted = parse_properties(live_file.content), parse_properties(managed.content)
+            where = f"host {state.host.name}: {service.config}"
+            have, want = protocols(live), protocols(wanted)
+            for name in sorted(have.keys() & want.keys()):
+                if have[name] != want[name]:
+                    problems.append(f"{where}: listener {name} would change from {have[name]} to {want[name]} in one roll, "
+                                    f"cutting off every client and broker on it; give {want[name]} a listener of its own: {STEPS}")
+            if service.component == Component.KAFKA_BROKER:
+                old, new = inter_broker_listener(live), inter_broker_listener(wanted)
+                if old != new and new not in have:
+                    problems.append(f"{where}: inter-broker traffic would move to {new}, a listener the running brokers do "
+                                    f"not have yet; {STEPS}")
+                if old in have and old not in want and old != new:
+                    problems.append(f"{where}: listener {old} would be removed while the brokers not yet rolled replicate "
+                                    f"over it; move inter-broker traffic off it in one apply, remove it in the next")
+            old_controller = live.get("controller.listener.names", "").split(",")[0]
+            new_controller = wanted.get("controller.listener.names", "").split(",")[0]
+            if old_controller and new_controller and old_controller != new_controller:
+                problems.append(f"{where}: the controller listener would change from {old_controller} to {new_controller} in "
+                                "one roll, splitting the quorum; expose the new one beside the old, put it first everywhere, "
+                                "then remove the old one, each in an apply of its own")
+    return problems

@@ -1,0 +1,75 @@
+"""Listener changes one roll cannot make safely are refused with the steps that can; the safe steps pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafkactl.desired import desired_state
+from kafkactl.inventory import read_inventory
+from kafkactl.listener_changes import inter_broker_listener, protocols, unsafe_listener_changes
+from kafkactl.plan import FileFacts, HostFacts
+
+ZOOKEEPER_MODE = "zookeeper:\n  hosts: {{zk1: }}\nkafka_broker:\n  hosts: {{kafka1: , kafka2: }}\n"
+KRAFT_MODE = "kafka_controller:\n  hosts: {{c1: , c2: , c3: }}\nkafka_broker:\n  hosts: {{kafka1: }}\n"
+USERS = "sasl_plain_users: {admin: {principal: admin, password: admin-secret}}"
+
+
+def _refusals(tmp_path: Path, live_vars: str, wanted_vars: str, groups: str = ZOOKEEPER_MODE) -> list[str]:
+    def desired(name: str, variables: str):
+        path = tmp_path / name
+        path.write_text(f"all:\n  vars: {{{variables}}}\n" + groups.format())
+        return desired_state(read_inventory(path).inventory)
+
+    live = desired("live.yml", live_vars)
+    facts = {s.host.name: HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in s.files})
+             for s in live.hosts}
+    return unsafe_listener_changes(desired("wanted.yml", wanted_vars), facts)
+
+
+def test_a_listener_added_beside_the_others_is_one_safe_roll(tmp_path: Path) -> None:
+    added = f"{USERS}, kafka_broker_custom_listeners: {{external: {{name: EXTERNAL, port: 9094, ssl_enabled: true, sasl_protocol: plain}}}}"
+    assert _refusals(tmp_path, "", added) == []
+    # ... and removing it again once clients have left it.
+    assert _refusals(tmp_path, added, "") == []
+
+
+def test_a_listener_that_changes_its_security_in_place_is_refused(tmp_path: Path) -> None:
+    found = _refusals(tmp_path, "", f"{USERS}, kafka_broker_listeners: {{internal: {{name: INTERNAL, port: 9092, sasl_protocol: plain}}, "
+                                    "broker: {name: BROKER, port: 9091}}")
+    assert found[0] == ("host kafka1: /etc/kafka/server.properties: listener INTERNAL would change from PLAINTEXT to SASL_PLAINTEXT "
+                        "in one roll, cutting off every client and broker on it; give SASL_PLAINTEXT a listener of its own: add the "
+                        "new listener in one apply, move clients, move inter-broker traffic in the next, remove the old one last "
+                        '(docs/operations.md, "Securing a running cluster")')
+    assert len(found) == 2  # one per broker
+
+
+def test_inter_broker_traffic_moves_only_to_a_listener_the_brokers_already_have(tmp_path: Path) -> None:
+    secure = "secure: {name: SECURE, port: 9095, ssl_enabled: true}"
+    with_listener = f"kafka_broker_custom_listeners: {{{secure}}}"
+    moved = f"{with_listener}, kafka_broker_inter_broker_listener_name: secure"
+    at_once = _refusals(tmp_path, "", moved)
+    assert len(at_once) == 2 and "inter-broker traffic would move to SECURE, a listener the running brokers do not have yet" in at_once[0]
+    assert _refusals(tmp_path, with_listener, moved) == []
+    dropped = (f"kafka_broker_listeners: {{internal: {{name: INTERNAL, port: 9092}}, {secure}}}, "
+               "kafka_broker_inter_broker_listener_name: secure")
+    removed = _refusals(tmp_path, with_listener, dropped)
+    assert removed and "listener BROKER would be removed while the brokers not yet rolled replicate over it" in removed[0]
+    assert _refusals(tmp_path, moved, dropped) == []
+
+
+def test_the_controller_listener_is_not_renamed_in_one_roll(tmp_path: Path) -> None:
+    found = _refusals(tmp_path, "", "kafka_controller_listener_name: QUORUM", KRAFT_MODE)
+    assert found and all("the controller listener would change from CONTROLLER to QUORUM in one roll" in f for f in found)
+    assert {f.split(":")[0] for f in found} == {"host c1", "host c2", "host c3", "host kafka1"}
+
+
+@pytest.mark.parametrize(("properties", "expected", "inter"), [
+    ({"listeners": "PLAINTEXT://:9092,SSL://:9093"}, {"PLAINTEXT": "PLAINTEXT", "SSL": "SSL"}, "PLAINTEXT"),
+    ({"listeners": "A://:1,B://:2", "listener.security.protocol.map": "A:SASL_SSL,B:SSL", "inter.broker.listener.name": "B"},
+     {"A": "SASL_SSL", "B": "SSL"}, "B"),
+    ({"listeners": "SSL://:9093", "security.inter.broker.protocol": "SSL"}, {"SSL": "SSL"}, "SSL"),
+])
+def test_listeners_are_read_as_kafka_reads_them(properties: dict, expected: dict, inter: str) -> None:
+    assert protocols(properties) == expected and inter_broker_listener(properties) == inter
