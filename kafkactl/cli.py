@@ -103,13 +103,16 @@ def _inventory_path(env: Environment, given: Path | None) -> Path:
     return Path(env.variables.get("KAFKACTL_INVENTORY") or "inventory.yml")
 
 
-def _load(report: Report, path: Path) -> Loaded:
+def _load(report: Report, path: Path, *, key_stores_needed: bool = True) -> Loaded:
+    """The inventory, its warnings reported; with TLS, its key stores must be usable (not for `certs create`, which makes them)."""
     if not path.exists():
         raise KafkactlError(f"{path}: no such file (the inventory: give it as the first argument, or set $KAFKACTL_INVENTORY)")
     loaded = read_inventory(path)
     report.mask = Masker(loaded.inventory.secret_values)
     for warning in loaded.warnings:
         report.warning(str(warning))
+    if key_stores_needed and (problem := loaded.inventory.cluster.missing_key_store_password()):
+        raise KafkactlError(f"{path}: {problem}")
     return loaded
 
 
@@ -406,7 +409,7 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
 
     def body(report: Report) -> None:
         path = _inventory_path(report.env, inventory)
-        inv = _load(report, path).inventory
+        inv = _load(report, path, key_stores_needed=False).inventory
         directory = (_state_dir(report.env, path) / "pki").resolve()
         made = pki.create(directory, inv)
         report.line(f"CA {'made' if made.ca_made else 'kept'}: {directory / 'ca.crt'}")

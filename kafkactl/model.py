@@ -578,6 +578,14 @@ class ClusterVars(Strict):
             return self.kafka_inter_broker_protocol_version
         return ".".join(self.kafka_version.split(".")[:2])
 
+    def missing_key_store_password(self) -> str | None:
+        """Why TLS listeners could not open their key store, if they could not: it has no password."""
+        serving_tls = self.zookeeper_ssl_enabled or any(listener.ssl for listener in self.resolved_listeners.values())
+        if serving_tls and self.store_type != "PEM" and self.ssl_keystore_store_password is None:
+            return ("ssl_keystore_store_password: TLS listeners need their key store's password (and ssl_truststore_password "
+                    "the trust store's); `kafkactl certs create` makes key and trust stores and prints the variables that name them")
+        return None
+
     @property
     def store_type(self) -> str:
         """ssl.keystore.type and ssl.truststore.type of every store the inventory names."""

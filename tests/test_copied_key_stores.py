@@ -145,3 +145,11 @@ def test_stores_already_on_the_hosts_are_not_copied(tmp_path: Path) -> None:
     assert inventory.cluster.ssl_keystore_filepath == "/var/ssl/private/kafka.keystore.jks"
     assert all(h.copied_stores is None for h in inventory.hosts)
     assert not any(f.data for s in desired_state(inventory).hosts for f in s.files)
+
+
+@pytest.mark.parametrize("flag", ["yes", '"True"', "on", "1"])
+def test_the_copy_flag_is_read_as_ansible_reads_a_boolean(tmp_path: Path, flag: str) -> None:
+    _stores(tmp_path)
+    text = INVENTORY.replace("ssl_provided_keystore_and_truststore: true", f"ssl_provided_keystore_and_truststore: {flag}")
+    inventory = read_inventory(_inventory(tmp_path, text)).inventory
+    assert {h.name for h in inventory.hosts if h.copied_stores} == {"zk1", "kafka1", "kafka2"}

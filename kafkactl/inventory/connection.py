@@ -102,7 +102,7 @@ def connection_fields(variables: dict[str, Any], error: Report, warn: Report) ->
     fields.update(from_args)
     for key in HOST_KEY_CHECKING_VARIABLES:
         if key in variables:
-            fields["ssh_host_key_checking"] = "no" if _boolean(variables[key]) is False else "yes"
+            fields["ssh_host_key_checking"] = "no" if ansible_boolean(variables[key]) is False else "yes"
     for key, field in CONNECTION_VARIABLES.items():
         if key in variables and not _set_by_earlier_alias(variables, key, field):
             fields[field] = _connection_value(field, variables[key])
@@ -122,14 +122,15 @@ def _set_by_earlier_alias(variables: dict[str, Any], key: str, field: str) -> bo
 
 def _connection_value(field: str, value: Any) -> Any:
     if field == "become":
-        boolean = _boolean(value)
+        boolean = ansible_boolean(value)
         return value if boolean is None else boolean
     if field in ("ssh_password", "become_password", "ssh_private_key_file", "address", "ssh_user"):
         return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
     return value
 
 
-def _boolean(value: Any) -> bool | None:
+def ansible_boolean(value: Any) -> bool | None:
+    """A value as Ansible's `bool` filter reads it (true, yes, on, 1 ...); None when it is no boolean."""
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()
@@ -198,7 +199,7 @@ def _option_value(key: str, value: str) -> Any:
     if key == "userknownhostsfile":
         return tuple(shlex.split(value))
     if key in ("identitiesonly", "compression"):
-        boolean = _boolean(value)
+        boolean = ansible_boolean(value)
         if boolean is None:
             raise ConnectionSettingError(f"{key}: expected yes or no, got {value!r}")
         return boolean

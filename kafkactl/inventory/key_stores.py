@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import SecretBytes
 
+from kafkactl.inventory.connection import ansible_boolean
 from kafkactl.inventory.loader import RawHost
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.model import CopiedStores
@@ -31,7 +32,7 @@ LARGEST_STORE = 1 << 20
 
 
 def copies_stores(host: RawHost) -> bool:
-    return host.vars.get(COPY) is True and host.vars.get(ON_HOSTS) is not True
+    return ansible_boolean(host.vars.get(COPY, False)) is True and ansible_boolean(host.vars.get(ON_HOSTS, False)) is not True
 
 
 StorePaths = dict[str, dict[str, tuple[str, Origin]]]  # host -> store key -> (path as written, where)

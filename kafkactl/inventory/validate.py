@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from kafkactl.components.topology import capped_replication, min_insync
 from kafkactl.errors import InventoryError
-from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, connection_fields
+from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, ansible_boolean, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
 from kafkactl.inventory.key_stores import COPY, KEY_STORE_FLAGS, read_copied_stores, take_store_paths
@@ -185,7 +185,8 @@ CUSTOM_CERTS, CUSTOM_CERTS_ON_HOSTS = "ssl_custom_certs", "ssl_custom_certs_remo
 
 def _refuse_copied_key_material(members: dict[str, RawHost], problems: _Problems) -> None:
     """Certificates cp-ansible would build stores from on the control machine: refused (stores are copied as they are)."""
-    copying = [raw for raw in members.values() if raw.vars.get(CUSTOM_CERTS) is True and raw.vars.get(CUSTOM_CERTS_ON_HOSTS) is not True]
+    copying = [raw for raw in members.values()
+               if ansible_boolean(raw.vars.get(CUSTOM_CERTS, False)) and not ansible_boolean(raw.vars.get(CUSTOM_CERTS_ON_HOSTS, False))]
     if copying:
         problems.error(copying[0].origins[CUSTOM_CERTS], f"{CUSTOM_CERTS}: cp-ansible builds key stores from these "
                        "certificates on the control machine; kafkactl does not: build the key and trust stores and copy "
