@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -103,15 +103,27 @@ def _inventory_path(env: Environment, given: Path | None) -> Path:
     return Path(env.variables.get("KAFKACTL_INVENTORY") or "inventory.yml")
 
 
-def _load(report: Report, path: Path, *, key_stores_needed: bool = True) -> Loaded:
-    """The inventory, its warnings reported; with TLS, its key stores must be usable (not for `certs create`, which makes them)."""
+KeyStores = Literal["attached", "checked", "ignored"]
+
+
+def _load(report: Report, path: Path, *, key_stores: KeyStores = "attached") -> Loaded:
+    """The inventory, its warnings reported. With TLS its key stores must be usable ("checked"), and those of kafkactl's
+    own CA are read from the state directory ("attached"); `certs create`, which makes them, ignores them."""
     if not path.exists():
         raise KafkactlError(f"{path}: no such file (the inventory: give it as the first argument, or set $KAFKACTL_INVENTORY)")
     loaded = read_inventory(path)
     report.mask = Masker(loaded.inventory.secret_values)
     for warning in loaded.warnings:
         report.warning(str(warning))
-    if key_stores_needed and (problem := loaded.inventory.cluster.missing_key_store_password()):
+    if key_stores == "ignored":
+        return loaded
+    if loaded.inventory.key_stores_by_kafkactl:
+        if key_stores == "attached":
+            from kafkactl import pki
+
+            loaded = replace(loaded, inventory=pki.attach(_state_dir(report.env, path) / "pki", loaded.inventory))
+            report.mask = Masker(loaded.inventory.secret_values)
+    elif problem := loaded.inventory.cluster.missing_key_store_password():
         raise KafkactlError(f"{path}: {problem}")
     return loaded
 
@@ -135,7 +147,7 @@ def validate(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag:
     inventory = _either(inventory, inventory_flag)
 
     def body(report: Report) -> None:
-        loaded = _load(report, _inventory_path(report.env, inventory))
+        loaded = _load(report, _inventory_path(report.env, inventory), key_stores="checked")
         inv = loaded.inventory
         phase = inv.natural_phase
         for each in [phase] if phase else MIGRATION_PHASES:  # what plan and apply would render must render
@@ -409,7 +421,7 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
 
     def body(report: Report) -> None:
         path = _inventory_path(report.env, inventory)
-        inv = _load(report, path, key_stores_needed=False).inventory
+        inv = _load(report, path, key_stores="ignored").inventory
         directory = (_state_dir(report.env, path) / "pki").resolve()
         made = pki.create(directory, inv)
         report.line(f"CA {'made' if made.ca_made else 'kept'}: {directory / 'ca.crt'}")
@@ -419,6 +431,9 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
             report.line(f"  kept, still current: {', '.join(made.hosts_kept)}")
         if not made.ca_made and not made.hosts_made:
             report.line("Nothing to make: every host has a current key store.")
+        if inv.key_stores_by_kafkactl:
+            report.line("apply copies them to the hosts: the inventory's TLS names no other key stores.")
+            return
         keystore_password = f"{{{{ lookup('file', '{directory / pki.KEYSTORE_PASSWORD}') }}}}"
         report.line("apply puts them on the hosts with these variables (all.vars):")
         for key, value in (("ssl_provided_keystore_and_truststore", "true"),

@@ -578,10 +578,13 @@ class ClusterVars(Strict):
             return self.kafka_inter_broker_protocol_version
         return ".".join(self.kafka_version.split(".")[:2])
 
+    @property
+    def serves_tls(self) -> bool:
+        return self.zookeeper_ssl_enabled or any(listener.ssl for listener in self.resolved_listeners.values())
+
     def missing_key_store_password(self) -> str | None:
         """Why TLS listeners could not open their key store, if they could not: it has no password."""
-        serving_tls = self.zookeeper_ssl_enabled or any(listener.ssl for listener in self.resolved_listeners.values())
-        if serving_tls and self.store_type != "PEM" and self.ssl_keystore_store_password is None:
+        if self.serves_tls and self.store_type != "PEM" and self.ssl_keystore_store_password is None:
             return ("ssl_keystore_store_password: TLS listeners need their key store's password (and ssl_truststore_password "
                     "the trust store's); `kafkactl certs create` makes key and trust stores and prints the variables that name them")
         return None
@@ -673,6 +676,8 @@ class Inventory(Strict):
     cluster: ClusterVars
     hosts: tuple[Host, ...]
     secret_values: tuple[str, ...] = ()  # values read through lookups: masked wherever one is a whole value
+    # TLS with no key material named (cp-ansible's self_signed): the stores come from kafkactl's CA (kafkactl/pki.py).
+    key_stores_by_kafkactl: bool = False
 
     def members(self, component: Component) -> list[Host]:
         return [h for h in self.hosts if h.has(component)]

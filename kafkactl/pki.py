@@ -24,7 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kafkactl.model import Inventory
+from pydantic import SecretBytes, SecretStr
+
+from kafkactl.errors import KafkactlError
+from kafkactl.model import CopiedStores, Inventory
 
 CA_DAYS = 3650
 HOST_DAYS = 730
@@ -82,6 +85,31 @@ def create(directory: Path, inventory: Inventory, now: datetime.datetime | None 
         _write(directory / f"{host.name}.crt", certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
         made.append(host.name)
     return Made(ca_made, tuple(made), tuple(kept))
+
+
+def attach(directory: Path, inventory: Inventory) -> Inventory:
+    """The inventory with kafkactl's stores as the hosts' key material (copied by apply, like an operator's), or a
+    refusal naming what `kafkactl certs create` has yet to make."""
+    missing = [host.name for host in inventory.hosts if not (directory / keystore_name(host.name)).exists()]
+    if missing or not (directory / TRUSTSTORE).exists():
+        raise KafkactlError(f"{inventory.path}: TLS with kafkactl's own CA (the inventory names no key stores): no key store "
+                            f"yet for {', '.join(missing) or 'the trust store'} in {directory}; run `kafkactl certs create "
+                            f"{inventory.path}` first")
+    truststore = (directory / TRUSTSTORE).read_bytes()
+    keystore_password = (directory / KEYSTORE_PASSWORD).read_text(encoding="utf-8").strip()
+    truststore_password = (directory / TRUSTSTORE_PASSWORD).read_text(encoding="utf-8").strip()
+    stores_dir = f"{inventory.cluster.kafka_config_dir}/ssl"
+    cluster = inventory.cluster.model_copy(update={
+        "ssl_file_format": "pkcs12", "ssl_keystore_filepath": f"{stores_dir}/kafka.keystore.p12",
+        "ssl_truststore_filepath": f"{stores_dir}/kafka.truststore.p12",
+        "ssl_keystore_store_password": SecretStr(keystore_password), "ssl_keystore_key_password": SecretStr(keystore_password),
+        "ssl_truststore_password": SecretStr(truststore_password)})
+    hosts = tuple(host.model_copy(update={"copied_stores": CopiedStores(
+        keystore=SecretBytes((directory / keystore_name(host.name)).read_bytes()), truststore=SecretBytes(truststore),
+        keystore_source=str(directory / keystore_name(host.name)), truststore_source=str(directory / TRUSTSTORE))})
+        for host in inventory.hosts)
+    secrets_ = tuple(sorted({*inventory.secret_values, keystore_password, truststore_password}))
+    return inventory.model_copy(update={"cluster": cluster, "hosts": hosts, "secret_values": secrets_})
 
 
 def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.datetime):

@@ -90,6 +90,8 @@ def test_a_certificate_close_to_expiry_is_renewed(inventory: Path) -> None:
 
 
 def test_the_variables_it_prints_make_apply_ship_the_stores(inventory: Path) -> None:
+    """An inventory naming stores of its own (on the hosts) is told how to have kafkactl's copied instead."""
+    inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n    ssl_keystore_store_password: own\n"))
     outcome = _made(inventory)
     printed = outcome.stdout.split("(all.vars):\n", 1)[1]
     inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n" + printed.replace("  ", "    ", 1)
@@ -123,3 +125,21 @@ def test_java_reads_the_key_and_trust_stores(inventory: Path) -> None:
     assert "PrivateKeyEntry" in listing("kafka1.keystore.p12", pki.KEYSTORE_PASSWORD)
     assert "kafkactl-ca, " in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
     assert "trustedCertEntry" in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
+
+
+def test_tls_naming_no_key_stores_uses_kafkactls_own_ca(inventory: Path) -> None:
+    """cp-ansible's self-signed case: TLS, and no key store, password or flag named. validate accepts it; plan and
+    render need `kafkactl certs create` first, then apply copies the CA's stores with its passwords, masked."""
+    assert read_inventory(inventory).inventory.key_stores_by_kafkactl
+    assert run_cli("validate", str(inventory)).exit_code == 0
+    before = run_cli("plan", str(inventory), "--offline")
+    assert before.exit_code == 1
+    assert before.stderr.endswith(f"no key store yet for kafka1, kafka2, zk1 in {inventory.parent}/.kafkactl/pki; run "
+                                  f"`kafkactl certs create {inventory}` first\n"), before.stderr
+    _made(inventory)
+    after = run_cli("plan", str(inventory), "--offline", "--diff")
+    assert after.exit_code == 2, after.stderr
+    password = (inventory.parent / ".kafkactl" / "pki" / pki.KEYSTORE_PASSWORD).read_text().strip()
+    assert "ssl.keystore.password=********" in after.stdout and password not in after.stdout
+    assert "create   /etc/kafka/ssl/kafka.keystore.p12 (root:kafka 0640" in after.stdout
+    assert "ssl.keystore.location=/etc/kafka/ssl/kafka.keystore.p12" in after.stdout

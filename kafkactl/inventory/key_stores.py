@@ -31,6 +31,11 @@ EXTENSIONS = {"jks": "jks", "pkcs12": "p12", "pem": "pem"}
 LARGEST_STORE = 1 << 20
 
 
+def names_key_material(host: RawHost) -> bool:
+    """Whether the host's variables say where its key material comes from (else, with TLS: kafkactl's CA)."""
+    return any(ansible_boolean(host.vars.get(flag, False)) for flag in (COPY, ON_HOSTS, "ssl_custom_certs"))
+
+
 def copies_stores(host: RawHost) -> bool:
     return ansible_boolean(host.vars.get(COPY, False)) is True and ansible_boolean(host.vars.get(ON_HOSTS, False)) is not True
 
