@@ -112,8 +112,7 @@ def test_the_facts_script_reads_a_store_as_its_digest(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("change", "error"), [
     (lambda tmp: (tmp / "certs" / "truststore.jks").write_bytes(PKCS12),
-     "host kafka1: ssl_truststore_filepath: {tmp}/certs/truststore.jks is PKCS12 but {tmp}/certs/kafka1.keystore.jks is JKS; "
-     "every store must have one format"),
+     "host kafka1: its key store and trust store have different formats (JKS, PKCS12); every store must have one"),
     (lambda tmp: (tmp / "certs" / "kafka2.keystore.jks").unlink(),
      "host kafka2: ssl_keystore_filepath: cannot read {tmp}/certs/kafka2.keystore.jks on this machine: No such file or directory"),
     (lambda tmp: (tmp / "certs" / "kafka2.keystore.jks").write_text("not a store"),
@@ -153,3 +152,95 @@ def test_the_copy_flag_is_read_as_ansible_reads_a_boolean(tmp_path: Path, flag: 
     text = INVENTORY.replace("ssl_provided_keystore_and_truststore: true", f"ssl_provided_keystore_and_truststore: {flag}")
     inventory = read_inventory(_inventory(tmp_path, text)).inventory
     assert {h.name for h in inventory.hosts if h.copied_stores} == {"zk1", "kafka1", "kafka2"}
+
+
+CUSTOM_CERTS = """\
+all:
+  vars:
+    ssl_enabled: true
+    ssl_custom_certs: true
+    ssl_ca_cert_filepath: certs/ca.crt
+    ssl_signed_cert_filepath: "certs/{{inventory_hostname}}-signed.crt"
+    ssl_key_filepath: "certs/{{inventory_hostname}}-key.pem"
+zookeeper:
+  hosts: {zk1: }
+kafka_broker:
+  hosts: {kafka1: }
+"""
+
+
+def _certificates(tmp_path: Path, key_password: bytes | None = None) -> dict[str, bytes]:
+    """A CA and, per host, a key and the certificate the CA signed for it, as PEM files in tmp_path/certs."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+
+    def signed(subject: str, key, ca: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name("operator CA"))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        return builder.sign(ca_key, hashes.SHA256())
+
+    certs = tmp_path / "certs"
+    certs.mkdir(exist_ok=True)
+    ca = signed("operator CA", ca_key, True).public_bytes(serialization.Encoding.PEM)
+    (certs / "ca.crt").write_bytes(ca)
+    written = {"ca": ca}
+    encryption = serialization.BestAvailableEncryption(key_password) if key_password else serialization.NoEncryption()
+    for host in ("zk1", "kafka1"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        (certs / f"{host}-key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, encryption))
+        written[host] = signed(host, key, False).public_bytes(serialization.Encoding.PEM)
+        (certs / f"{host}-signed.crt").write_bytes(written[host])
+    return written
+
+
+def test_custom_certificates_become_pem_stores_kafka_reads(tmp_path: Path) -> None:
+    written = _certificates(tmp_path)
+    inventory = read_inventory(_inventory(tmp_path, CUSTOM_CERTS)).inventory
+    assert inventory.cluster.ssl_file_format == "pem" and not inventory.key_stores_by_kafkactl
+    broker = next(s for s in desired_state(inventory).hosts if s.host.name == "kafka1")
+    files = {f.path: f for f in broker.files}
+    keystore = files["/etc/kafka/ssl/kafka.keystore.pem"].data
+    assert keystore.startswith(b"-----BEGIN PRIVATE KEY-----\n") and keystore.endswith(written["kafka1"])
+    assert files["/etc/kafka/ssl/kafka.truststore.pem"].data == written["ca"]
+    properties = parse_properties(files["/etc/kafka/server.properties"].content)
+    assert properties["ssl.keystore.type"] == "PEM" and "ssl.keystore.password" not in properties
+    assert run_cli("plan", str(tmp_path / "inventory.yml"), "--offline").exit_code == 2
+
+
+def test_an_encrypted_key_is_read_with_ssl_key_password(tmp_path: Path) -> None:
+    _certificates(tmp_path, key_password=b"key-secret")
+    text = CUSTOM_CERTS.replace("    ssl_custom_certs: true\n", "    ssl_custom_certs: true\n    ssl_key_password: key-secret\n")
+    inventory = read_inventory(_inventory(tmp_path, text)).inventory
+    assert all(h.copied_stores for h in inventory.hosts)
+    wrong = run_cli("validate", str(_inventory(tmp_path, text.replace("key-secret", "wrong"))))
+    assert wrong.exit_code == 1
+    assert f"host kafka1: ssl_key_filepath: {tmp_path}/certs/kafka1-key.pem needs ssl_key_password, or it is wrong" in wrong.stderr
+    assert "wrong" not in wrong.stderr.replace("or it is wrong", "")
+
+
+def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
+    _certificates(tmp_path)
+    (tmp_path / "certs" / "kafka1-key.pem").write_bytes((tmp_path / "certs" / "zk1-key.pem").read_bytes())
+    outcome = run_cli("validate", str(_inventory(tmp_path, CUSTOM_CERTS)))
+    assert outcome.exit_code == 1
+    assert (f"host kafka1: ssl_key_filepath: {tmp_path}/certs/kafka1-key.pem is not the key of the certificate in "
+            f"{tmp_path}/certs/kafka1-signed.crt") in outcome.stderr
+
+
+def test_custom_certificates_on_the_hosts_are_refused(tmp_path: Path) -> None:
+    text = CUSTOM_CERTS.replace("    ssl_custom_certs: true\n", "    ssl_custom_certs: true\n    ssl_custom_certs_remote_src: true\n")
+    outcome = run_cli("validate", str(_inventory(tmp_path, text)))
+    assert outcome.exit_code == 1
+    assert "ssl_custom_certs_remote_src: kafkactl makes stores of custom certificates on this machine only" in outcome.stderr

@@ -1,11 +1,16 @@
-"""Key and trust stores copied from the control machine, as cp-ansible's `ssl_provided_keystore_and_truststore`.
+"""Key material from the control machine, with cp-ansible's variables; `apply` puts each host's on the host.
 
-With it (and without `ssl_provided_keystore_and_truststore_remote_src`), `ssl_keystore_filepath` and
-`ssl_truststore_filepath` name files on the control machine, usually one per host through a template of
-the host's name (`/certs/{{inventory_hostname}}.keystore.jks`). They are read here, once, as data: their
-format is recognised from their bytes, every host's must be the same, and `apply` puts each host's copy
-at one path on the hosts, which the rendered properties name. Relative paths are read from the
-inventory's folder.
+- `ssl_provided_keystore_and_truststore` (without its `_remote_src`): `ssl_keystore_filepath` and
+  `ssl_truststore_filepath` name stores on this machine, usually one per host through a template of the
+  host's name (`/certs/{{inventory_hostname}}.keystore.jks`). Their format is recognised from their bytes.
+- `ssl_custom_certs` (without its `_remote_src`): `ssl_signed_cert_filepath` and `ssl_key_filepath` name a
+  host's certificate and private key in PEM (the key possibly encrypted with `ssl_key_password`), and
+  `ssl_ca_cert_filepath` the CA certificates to trust. kafkactl makes PEM stores of them, which Kafka and
+  ZooKeeper read as they are: the key (unencrypted PKCS8, as Kafka reads it) with the certificate chain,
+  and the CA certificates.
+
+Everything is read here, once, as data; every host's stores must have one format; they go to one path on
+every host, which the rendered properties name. Relative paths are read from the inventory's folder.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import SecretBytes
 
 from kafkactl.inventory.connection import ansible_boolean
@@ -22,68 +29,61 @@ from kafkactl.inventory.yamlfile import Origin
 from kafkactl.model import CopiedStores
 
 COPY = "ssl_provided_keystore_and_truststore"
-ON_HOSTS = "ssl_provided_keystore_and_truststore_remote_src"
-STORE_PATHS = ("ssl_keystore_filepath", "ssl_truststore_filepath")
-KEY_STORE_FLAGS = frozenset({COPY, ON_HOSTS})
+CUSTOM_CERTS = "ssl_custom_certs"
+ON_HOSTS = {COPY: f"{COPY}_remote_src", CUSTOM_CERTS: f"{CUSTOM_CERTS}_remote_src"}
+# The per-host variables each way reads (the last of the custom certificates' is the key's password, optional).
+SOURCES = {COPY: ("ssl_keystore_filepath", "ssl_truststore_filepath"),
+           CUSTOM_CERTS: ("ssl_signed_cert_filepath", "ssl_key_filepath", "ssl_ca_cert_filepath", "ssl_key_password")}
+KEY_STORE_FLAGS = frozenset({*ON_HOSTS, *ON_HOSTS.values()})
+READ_HERE = KEY_STORE_FLAGS | set(SOURCES[CUSTOM_CERTS])  # variables kafkactl reads here, not as cluster settings
 # Each store's first bytes: a JKS file's magic number, a PKCS12 file's DER sequence, a PEM file's armour.
 FORMATS = ((b"\xfe\xed\xfe\xed", "jks"), (b"\x30", "pkcs12"), (b"-----BEGIN", "pem"))
 EXTENSIONS = {"jks": "jks", "pkcs12": "p12", "pem": "pem"}
-LARGEST_STORE = 1 << 20
+LARGEST_FILE = 1 << 20
 
 
 def names_key_material(host: RawHost) -> bool:
     """Whether the host's variables say where its key material comes from (else, with TLS: kafkactl's CA)."""
-    return any(ansible_boolean(host.vars.get(flag, False)) for flag in (COPY, ON_HOSTS, "ssl_custom_certs"))
+    return any(ansible_boolean(host.vars.get(flag, False)) for flag in KEY_STORE_FLAGS)
 
 
-def copies_stores(host: RawHost) -> bool:
-    return ansible_boolean(host.vars.get(COPY, False)) is True and ansible_boolean(host.vars.get(ON_HOSTS, False)) is not True
+def _way(host: RawHost) -> str | None:
+    """COPY or CUSTOM_CERTS when the host's key material comes from this machine that way."""
+    return next((way for way, on_hosts in ON_HOSTS.items()
+                 if ansible_boolean(host.vars.get(way, False)) and not ansible_boolean(host.vars.get(on_hosts, False))), None)
 
 
-StorePaths = dict[str, dict[str, tuple[str, Origin]]]  # host -> store key -> (path as written, where)
+Sources = dict[str, tuple[str, dict[str, tuple[Any, Origin]]]]  # host -> (way, variable -> (value as written, where))
 
 
-def take_store_paths(members: dict[str, RawHost]) -> StorePaths:
-    """The paths of the stores each copying host gets, removed from its variables: they differ per host, unlike the
-    cluster-wide ssl_keystore_filepath and ssl_truststore_filepath they become (where the stores go on the hosts)."""
-    return {name: {key: (str(host.vars.pop(key)), host.origins[key]) for key in STORE_PATHS if key in host.vars}
-            for name, host in members.items() if copies_stores(host)}
+def take_sources(members: dict[str, RawHost]) -> Sources:
+    """Each host's key material variables, removed from its variables: they differ per host, unlike the cluster-wide
+    ssl_keystore_filepath and ssl_truststore_filepath they become (where the stores go on the hosts)."""
+    found: Sources = {}
+    for name, host in members.items():
+        if way := _way(host):
+            found[name] = (way, {key: (host.vars.pop(key), host.origins[key]) for key in SOURCES[way] if key in host.vars})
+    return found
 
 
-def read_copied_stores(paths: StorePaths, members: dict[str, RawHost], base: Path, values: dict[str, Any],
-                       origins: dict[str, Origin], error: Callable[[Origin, str], None]) -> dict[str, CopiedStores]:
-    """Each copying host's stores, read from the control machine as data; the cluster's store paths and format
-    become where the stores go on the hosts and the format they are in."""
+def read_key_material(sources: Sources, members: dict[str, RawHost], base: Path, values: dict[str, Any],
+                      origins: dict[str, Origin], error: Callable[[Origin, str], None]) -> dict[str, CopiedStores]:
+    """Each host's stores, from this machine; the cluster's store paths and format become where the stores go on
+    the hosts and the format they are in."""
     stores: dict[str, CopiedStores] = {}
-    first: tuple[str, str] | None = None  # the format of the first store read, and its path
-    for name, written in paths.items():
-        read: dict[str, tuple[bytes, str]] = {}
-        for key in STORE_PATHS:
-            if key not in written:
-                error(members[name].origin, f"host {name}: {COPY} is true: {key} must name the store on this machine to copy")
-                continue
-            path, where = written[key]
-            source = Path(path) if Path(path).is_absolute() else base / path
-            try:
-                with source.open("rb") as handle:
-                    data = handle.read(LARGEST_STORE + 1)
-            except OSError as exc:
-                error(where, f"host {name}: {key}: cannot read {source} on this machine: {exc.strerror or exc}")
-                continue
-            kind = next((f for magic, f in FORMATS if data.startswith(magic)), None)
-            if kind is None or len(data) > LARGEST_STORE:
-                error(where, f"host {name}: {key}: {source} is not a JKS, PKCS12 or PEM store")
-                continue
-            first = first or (kind, str(source))
-            if kind != first[0]:
-                error(where, f"host {name}: {key}: {source} is {kind.upper()} but {first[1]} is {first[0].upper()}; "
-                             "every store must have one format")
-                continue
-            read[key] = (data, str(source))
-        if len(read) == len(STORE_PATHS):
-            (keystore, keystore_source), (truststore, truststore_source) = (read[k] for k in STORE_PATHS)
-            stores[name] = CopiedStores(keystore=SecretBytes(keystore), truststore=SecretBytes(truststore),
-                                        keystore_source=keystore_source, truststore_source=truststore_source)
+    first: tuple[str, str] | None = None  # the format of the first host's stores, and where they came from
+    for name, (way, written) in sources.items():
+        reader = _copied if way == COPY else _built_from_certificates
+        made = reader(name, written, members[name].origin, base, error)
+        if made is None:
+            continue
+        kind, copied = made
+        first = first or (kind, copied.keystore_source)
+        if kind != first[0]:
+            error(written[SOURCES[way][0]][1], f"host {name}: its stores would be {kind.upper()} but {first[1]} is "
+                                                 f"{first[0].upper()}; every host's stores must have one format")
+            continue
+        stores[name] = copied
     if first:
         kind, source = first
         given = values.get("ssl_file_format")
@@ -92,8 +92,93 @@ def read_copied_stores(paths: StorePaths, members: dict[str, RawHost], base: Pat
                                               f"({source}); write ssl_file_format: {kind}")
         values["ssl_file_format"] = kind
         config_dir = str(values.get("kafka_config_dir", "/etc/kafka"))
-        for key, stem in zip(STORE_PATHS, ("kafka.keystore", "kafka.truststore")):
-            values[key] = f"{config_dir}/ssl/{stem}.{EXTENSIONS[kind]}"
-            origins[key] = next((where for written in paths.values() for k, (_, where) in written.items() if k == key),
-                                next(iter(members.values())).origin)
+        where = next(iter(members.values())).origin
+        for key, stem in (("ssl_keystore_filepath", "kafka.keystore"), ("ssl_truststore_filepath", "kafka.truststore")):
+            values[key], origins[key] = f"{config_dir}/ssl/{stem}.{EXTENSIONS[kind]}", where
     return stores
+
+
+def _read(name: str, key: str, written: dict[str, tuple[Any, Origin]], base: Path, problem) -> tuple[bytes, str] | None:
+    path, where = written[key]
+    source = Path(str(path)) if Path(str(path)).is_absolute() else base / str(path)
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(LARGEST_FILE + 1)
+    except OSError as exc:
+        problem(where, f"host {name}: {key}: cannot read {source} on this machine: {exc.strerror or exc}")
+        return None
+    if len(data) > LARGEST_FILE:
+        problem(where, f"host {name}: {key}: {source} is larger than {LARGEST_FILE} bytes")
+        return None
+    return data, str(source)
+
+
+def _missing(name: str, way: str, keys: tuple[str, ...], written: dict, origin: Origin, problem) -> bool:
+    absent = [key for key in keys if key not in written]
+    for key in absent:
+        problem(origin, f"host {name}: {way} is true: {key} must name a file on this machine")
+    return bool(absent)
+
+
+def _copied(name: str, written: dict, origin: Origin, base: Path, problem) -> tuple[str, CopiedStores] | None:
+    """The host's key and trust store as they are."""
+    if _missing(name, COPY, SOURCES[COPY], written, origin, problem):
+        return None
+    read = {key: _read(name, key, written, base, problem) for key in SOURCES[COPY]}
+    kinds = set()
+    for key, found in read.items():
+        if found is None:
+            continue
+        kind = next((f for magic, f in FORMATS if found[0].startswith(magic)), None)
+        if kind is None:
+            problem(written[key][1], f"host {name}: {key}: {found[1]} is not a JKS, PKCS12 or PEM store")
+            return None
+        kinds.add(kind)
+    if None in read.values():
+        return None
+    if len(kinds) > 1:
+        problem(written[SOURCES[COPY][1]][1], f"host {name}: its key store and trust store have different formats "
+                                              f"({', '.join(sorted(k.upper() for k in kinds))}); every store must have one")
+        return None
+    (keystore, keystore_source), (truststore, truststore_source) = (read[key] for key in SOURCES[COPY])
+    return kinds.pop(), CopiedStores(keystore=SecretBytes(keystore), truststore=SecretBytes(truststore),
+                                     keystore_source=keystore_source, truststore_source=truststore_source)
+
+
+def _built_from_certificates(name: str, written: dict, origin: Origin, base: Path, problem) -> tuple[str, CopiedStores] | None:
+    """PEM stores made of the host's certificate, its key and the CA certificates."""
+    cert_key, key_key, ca_key, password_key = SOURCES[CUSTOM_CERTS]
+    if _missing(name, CUSTOM_CERTS, (cert_key, key_key, ca_key), written, origin, problem):
+        return None
+    read = {key: _read(name, key, written, base, problem) for key in (cert_key, key_key, ca_key)}
+    if None in read.values():
+        return None
+    password = written.get(password_key, (None, origin))[0]
+    try:
+        chain = x509.load_pem_x509_certificates(read[cert_key][0])
+    except ValueError:
+        problem(written[cert_key][1], f"host {name}: {cert_key}: {read[cert_key][1]} holds no PEM certificate")
+        return None
+    try:
+        authorities = x509.load_pem_x509_certificates(read[ca_key][0])
+    except ValueError:
+        problem(written[ca_key][1], f"host {name}: {ca_key}: {read[ca_key][1]} holds no PEM certificate")
+        return None
+    try:
+        key = serialization.load_pem_private_key(read[key_key][0], password=str(password).encode() if password else None)
+    except (ValueError, TypeError) as exc:
+        reason = "needs ssl_key_password, or it is wrong" if "password" in str(exc).lower() or "decrypt" in str(exc).lower() \
+            else "holds no PEM private key"
+        problem(written[key_key][1], f"host {name}: {key_key}: {read[key_key][1]} {reason}")
+        return None
+    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
+            chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+        problem(written[key_key][1], f"host {name}: {key_key}: {read[key_key][1]} is not the key of the certificate in "
+                                     f"{read[cert_key][1]}")
+        return None
+    pem = serialization.Encoding.PEM
+    keystore = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()) + b"".join(
+        certificate.public_bytes(pem) for certificate in chain)
+    truststore = b"".join(certificate.public_bytes(pem) for certificate in authorities)
+    return "pem", CopiedStores(keystore=SecretBytes(keystore), truststore=SecretBytes(truststore),
+                               keystore_source=read[cert_key][1], truststore_source=read[ca_key][1])

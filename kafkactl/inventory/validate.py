@@ -23,7 +23,7 @@ from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, ansible_boolean, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
-from kafkactl.inventory.key_stores import COPY, KEY_STORE_FLAGS, names_key_material, read_copied_stores, take_store_paths
+from kafkactl.inventory.key_stores import COPY, CUSTOM_CERTS, ON_HOSTS, READ_HERE, names_key_material, read_key_material, take_sources
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
@@ -91,7 +91,7 @@ UNMANAGED_CP_ANSIBLE_GROUPS = {
 
 
 def known_variables() -> list[str]:
-    return sorted({*ClusterVars.model_fields, *HOST_KEYS, *KEY_STORE_FLAGS})
+    return sorted({*ClusterVars.model_fields, *HOST_KEYS, *READ_HERE})
 
 
 class _Problems:
@@ -127,10 +127,10 @@ def validate(raw: RawInventory) -> Loaded:
     if not members:
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
 
-    _refuse_copied_key_material(members, problems)
-    store_paths = take_store_paths(members)
+    _refuse_certificates_on_hosts(members, problems)
+    key_material = take_sources(members)
     cluster_values, cluster_origins = _collect_cluster_vars(members, problems)
-    copied_stores = read_copied_stores(store_paths, members, raw.path.parent, cluster_values, cluster_origins, problems.error)
+    copied_stores = read_key_material(key_material, members, raw.path.parent, cluster_values, cluster_origins, problems.error)
     _cp_ansible_default_user(cluster_values, cluster_origins, problems, raw.path)
     brokers = [members[name] for name in raw.members(Component.KAFKA_BROKER.value) if name in members]
     take_broker_log_dirs(brokers, cluster_values, cluster_origins, problems.error)
@@ -180,20 +180,15 @@ def _descendants(raw: RawInventory, name: str) -> set[str]:
     return found
 
 
-# cp-ansible's custom certificates, which it builds stores from on the control machine, and the variable that
-# says they are on the hosts already.
-CUSTOM_CERTS, CUSTOM_CERTS_ON_HOSTS = "ssl_custom_certs", "ssl_custom_certs_remote_src"
-
-
-def _refuse_copied_key_material(members: dict[str, RawHost], problems: _Problems) -> None:
-    """Certificates cp-ansible would build stores from on the control machine: refused (stores are copied as they are)."""
-    copying = [raw for raw in members.values()
-               if ansible_boolean(raw.vars.get(CUSTOM_CERTS, False)) and not ansible_boolean(raw.vars.get(CUSTOM_CERTS_ON_HOSTS, False))]
-    if copying:
-        problems.error(copying[0].origins[CUSTOM_CERTS], f"{CUSTOM_CERTS}: cp-ansible builds key stores from these "
-                       "certificates on the control machine; kafkactl does not: build the key and trust stores and copy "
-                       f"them with {COPY}: true (ssl_keystore_filepath, ssl_truststore_filepath on this machine), or put "
-                       f"them on the hosts and set {COPY}_remote_src: true")
+def _refuse_certificates_on_hosts(members: dict[str, RawHost], problems: _Problems) -> None:
+    """cp-ansible builds stores on the hosts from PEM files there; kafkactl makes them on this machine only."""
+    on_hosts = ON_HOSTS[CUSTOM_CERTS]
+    building = [raw for raw in members.values()
+                if ansible_boolean(raw.vars.get(CUSTOM_CERTS, False)) and ansible_boolean(raw.vars.get(on_hosts, False))]
+    if building:
+        problems.error(building[0].origins[on_hosts], f"{on_hosts}: kafkactl makes stores of custom certificates on this "
+                       f"machine only: set {on_hosts}: false and name the files here, or put stores on the hosts "
+                       f"({COPY}: true, {ON_HOSTS[COPY]}: true)")
 
 
 def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> tuple[dict[str, Any], dict[str, Origin]]:
@@ -206,7 +201,7 @@ def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> t
     reported: set[str] = set()
     for host in members.values():
         for key, value in host.vars.items():
-            if key in HOST_KEYS or key in KEY_STORE_FLAGS or key.startswith("ansible_"):
+            if key in HOST_KEYS or key in READ_HERE or key.startswith("ansible_"):
                 continue
             if key not in known:
                 if key not in reported:
