@@ -26,7 +26,7 @@ from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import MIGRATION_PHASES, SCRAM, ClusterVars, Component, Host, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.remote import Command, all_of, cmd, sh
@@ -83,7 +83,7 @@ def storage_format_command(cluster: ClusterVars, argfile: str) -> Command:
 def scram_bootstrap_arguments(cluster: ClusterVars) -> list[str]:
     """`--add-scram` for the brokers' own user, whose SCRAM credentials a KRaft cluster needs from its first start."""
     listeners = [*cluster.resolved_listeners.values(), cluster.controller_listener]
-    mechanisms = sorted({l.mechanism for l in listeners if l.sasl in SCRAM and l.mechanism})
+    mechanisms = sorted({SASL_MECHANISMS[sasl] for listener in listeners for sasl in listener.accepted if sasl in SCRAM})
     user = cluster.sasl_scram_users.get(cluster.kafka_broker_sasl_user)
     if not mechanisms or user is None:
         return []

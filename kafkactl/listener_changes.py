@@ -10,7 +10,9 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 - inter-broker traffic moved to a listener the running brokers do not have yet: the first broker rolled
   looks for it on the others and cannot replicate;
 - the listener brokers replicate over removed: the brokers not yet rolled still use it;
-- the controller listener renamed: brokers and controllers lose the quorum until all are rolled.
+- the controller listener renamed: brokers and controllers lose the quorum until all are rolled;
+- brokers (or controllers) logging in with a SASL mechanism the running ones do not accept yet: accept
+  both first (cp-ansible's `sasl_protocol: plain,scram`), then switch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,24 @@ def protocols(properties: dict[str, str]) -> dict[str, str]:
 
 def inter_broker_listener(properties: dict[str, str]) -> str:
     return properties.get("inter.broker.listener.name") or properties.get("security.inter.broker.protocol", "PLAINTEXT")
+
+
+def enabled_mechanisms(properties: dict[str, str], listener: str) -> set[str]:
+    """The SASL mechanisms a listener accepts, as Kafka reads them (GSSAPI when nothing says)."""
+    value = properties.get(f"listener.name.{listener.lower()}.sasl.enabled.mechanisms") or properties.get("sasl.enabled.mechanisms", "GSSAPI")
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+def _new_login(where: str, live: dict[str, str], wanted: dict[str, str], listener: str, key: str) -> list[str]:
+    """A login mechanism (`key`) the live listener does not accept yet."""
+    mechanism = wanted.get(key, "GSSAPI")
+    if not protocols(live).get(listener, "").startswith("SASL") or not protocols(wanted).get(listener, "").startswith("SASL"):
+        return []
+    if mechanism == live.get(key, "GSSAPI") or mechanism in enabled_mechanisms(live, listener):
+        return []
+    return [f"{where}: {key} would become {mechanism}, which listener {listener} of the running nodes does not accept "
+            f"({', '.join(sorted(enabled_mechanisms(live, listener)))}); let it accept both first (sasl_protocol: "
+            "<old>,<new>) in one apply, switch in the next"]
 
 
 def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
@@ -61,6 +81,10 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
                 if old in have and old not in want and old != new:
                     problems.append(f"{where}: listener {old} would be removed while the brokers not yet rolled replicate "
                                     f"over it; move inter-broker traffic off it in one apply, remove it in the next")
+            if service.component == Component.KAFKA_BROKER and inter_broker_listener(live) == inter_broker_listener(wanted):
+                problems += _new_login(where, live, wanted, inter_broker_listener(wanted), "sasl.mechanism.inter.broker.protocol")
+            if service.component == Component.KAFKA_CONTROLLER and (controller := wanted.get("controller.listener.names", "").split(",")[0]):
+                problems += _new_login(where, live, wanted, controller, "sasl.mechanism.controller.protocol")
             old_controller = live.get("controller.listener.names", "").split(",")[0]
             new_controller = wanted.get("controller.listener.names", "").split(",")[0]
             if old_controller and new_controller and old_controller != new_controller:

@@ -117,6 +117,26 @@ TopicName = Annotated[str, AfterValidator(check_topic)]
 JavaClass = Annotated[str, AfterValidator(check_java_class)]
 UnitName = Annotated[str, AfterValidator(check_unit_name)]
 SaslProtocol = Annotated[Literal["none", "plain", "scram", "scram256"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)]
+SASL_PROTOCOL_NAMES = ("none", "plain", "scram", "scram256")
+
+
+def check_sasl_protocols(value: object) -> object:
+    """cp-ansible's sasl_protocol: one of SASL_PROTOCOL_NAMES, or several mechanisms a listener accepts ("plain,scram":
+    the first is the one the cluster's own clients use), in any case; kept as "plain,scram"."""
+    if not isinstance(value, str):
+        return value
+    names = [part.strip().lower() for part in value.split(",")]
+    if any(name not in SASL_PROTOCOL_NAMES for name in names) or len(set(names)) != len(names) or ("none" in names and len(names) > 1):
+        raise ValueError(f"must be none, plain, scram or scram256, or a list of the last three such as plain,scram (got {value!r})")
+    return ",".join(names)
+
+
+def mechanisms_of(protocols: str) -> tuple[str, ...]:
+    """The protocols of a sasl_protocol value, the one the cluster's own clients use first."""
+    return tuple(protocols.split(","))
+
+
+SaslProtocols = Annotated[str, BeforeValidator(check_sasl_protocols)]
 ClientAuthentication = Literal["none", "requested", "required"]
 SASL_MECHANISMS = {"plain": "PLAIN", "scram": "SCRAM-SHA-512", "scram256": "SCRAM-SHA-256"}
 SCRAM = ("scram", "scram256")
@@ -134,7 +154,7 @@ class Listener(Strict):
     ssl_enabled: bool | None = None
     ssl_mutual_auth_enabled: bool | None = None
     ssl_client_authentication: ClientAuthentication | None = None  # cp-ansible 7.4+; wins over ssl_mutual_auth_enabled
-    sasl_protocol: SaslProtocol | None = None
+    sasl_protocol: SaslProtocols | None = None
 
 
 class ResolvedListener(Strict):
@@ -144,7 +164,8 @@ class ResolvedListener(Strict):
     port: int
     ssl: bool
     client_auth: ClientAuthentication  # ssl.client.auth: "none" unless TLS asks clients for certificates
-    sasl: SaslProtocol
+    sasl: SaslProtocol  # what the cluster's own clients (brokers, tools, Connect) log in with
+    also_accepted: tuple[SaslProtocol, ...] = ()  # further mechanisms the listener accepts (cp-ansible's "plain,scram")
 
     @property
     def mutual_tls(self) -> bool:
@@ -160,6 +181,11 @@ class ResolvedListener(Strict):
     @property
     def mechanism(self) -> str | None:
         return SASL_MECHANISMS.get(self.sasl)
+
+    @property
+    def accepted(self) -> tuple[SaslProtocol, ...]:
+        """Every SASL protocol the listener accepts, its own first."""
+        return (self.sasl, *self.also_accepted) if self.sasl != "none" else ()
 
 
 class ExternalKafka(Strict):
@@ -289,15 +315,17 @@ class ClusterVars(Strict):
         7199, description="JMX port of the controllers, bound to 127.0.0.1 only, read-only to one user: kafkactl reads ZkMigrationState there over SSH."
     )
     kafka_controller_ssl_enabled: bool | None = Field(None, description="TLS on the controller listener; defaults to ssl_enabled.")
-    kafka_controller_sasl_protocol: SaslProtocol | None = Field(
-        None, description="SASL on the controller listener: none or plain; defaults to sasl_protocol, and to plain when that is SCRAM "
-                          "(controllers cannot check SCRAM credentials: they live in the metadata log the controllers serve).")
+    kafka_controller_sasl_protocol: SaslProtocols | None = Field(
+        None, description="SASL on the controller listener: none or plain, then any more mechanisms it accepts (plain,scram); defaults "
+                          "to sasl_protocol, and to plain when that starts with SCRAM (controllers cannot log in to each other with "
+                          "SCRAM: its credentials live in the metadata log the controllers serve).")
     ssl_enabled: bool = Field(False, description="TLS on every listener that does not say otherwise.")
     ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
     ssl_client_authentication: ClientAuthentication | None = Field(
         None, description="ssl.client.auth of every TLS listener that does not say otherwise: none, requested or required "
                           "(cp-ansible 7.4+); when unset, ssl_mutual_auth_enabled decides (required or none).")
-    sasl_protocol: SaslProtocol = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), scram256.")
+    sasl_protocol: SaslProtocols = Field("none", description="SASL on every listener that does not say otherwise: none, plain, scram (SHA-512), "
+                                         "scram256, or several a listener accepts, the cluster's own first (plain,scram).")
     ssl_file_format: Literal["pkcs12", "jks", "pem"] = Field(
         "pkcs12", description="Format of the key and trust stores; for stores copied from the control machine, the format they are in.")
     ssl_keystore_filepath: AbsolutePath = Field("/etc/kafka/ssl/kafka.keystore.p12", description="Key store path on each host (its own key and certificate); with "
@@ -477,17 +505,19 @@ class ClusterVars(Strict):
                 raise ValueError(f"kafka_broker_listeners: {key} uses the controller listener name {name}")
             seen_names[name] = key
             seen_ports[listener.port] = key
-        if self.kafka_controller_sasl_protocol in SCRAM:
+        if self.controller_listener.sasl in SCRAM:
             raise ValueError(
-                f"kafka_controller_sasl_protocol: {self.kafka_controller_sasl_protocol}: KRaft controllers cannot check SCRAM "
-                "credentials (they live in the metadata log the controllers serve); use plain, the default when sasl_protocol is SCRAM"
+                f"kafka_controller_sasl_protocol: {self.kafka_controller_sasl_protocol}: KRaft controllers cannot log in to "
+                "each other with SCRAM (its credentials live in the metadata log the controllers serve); put plain first, "
+                "the default when sasl_protocol is SCRAM"
             )
         for listener in (*self.resolved_listeners.values(), self.controller_listener):
-            if listener.sasl != "none" and self.kafka_broker_sasl_user not in self.sasl_users(listener.sasl):
-                raise ValueError(
-                    f"sasl_protocol {listener.sasl} on listener {listener.name}: kafka_broker_sasl_user "
-                    f"{self.kafka_broker_sasl_user!r} is missing from {'sasl_plain_users' if listener.sasl == 'plain' else 'sasl_scram_users'}"
-                )
+            for sasl in listener.accepted:
+                if self.kafka_broker_sasl_user not in self.sasl_users(sasl):
+                    raise ValueError(
+                        f"sasl_protocol {sasl} on listener {listener.name}: kafka_broker_sasl_user "
+                        f"{self.kafka_broker_sasl_user!r} is missing from {'sasl_plain_users' if sasl == 'plain' else 'sasl_scram_users'}"
+                    )
         if self.zookeeper_sasl_protocol == "digest" and "kafka_broker" not in self.zookeeper_digest_users:
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
         return self
@@ -542,11 +572,11 @@ class ClusterVars(Strict):
 
     def _resolve(self, listener: Listener) -> ResolvedListener:
         ssl = self.ssl_enabled if listener.ssl_enabled is None else listener.ssl_enabled
-        sasl = self.sasl_protocol if listener.sasl_protocol is None else listener.sasl_protocol
+        own, *others = mechanisms_of(self.sasl_protocol if listener.sasl_protocol is None else listener.sasl_protocol)
         client_auth = _client_auth(listener.ssl_client_authentication, listener.ssl_mutual_auth_enabled) or \
             _client_auth(self.ssl_client_authentication, self.ssl_mutual_auth_enabled) or "none"
         return ResolvedListener(name=listener.name.upper(), port=listener.port, ssl=ssl,
-                                client_auth=client_auth if ssl else "none", sasl=sasl)
+                                client_auth=client_auth if ssl else "none", sasl=own, also_accepted=tuple(others))
 
     @cached_property
     def resolved_listeners(self) -> dict[str, ResolvedListener]:
@@ -563,7 +593,7 @@ class ClusterVars(Strict):
                 name=self.kafka_controller_listener_name,
                 port=self.kafka_controller_port,
                 ssl_enabled=self.kafka_controller_ssl_enabled,
-                sasl_protocol=self.kafka_controller_sasl_protocol or ("plain" if self.sasl_protocol in SCRAM else None),
+                sasl_protocol=self.kafka_controller_sasl_protocol or ("plain" if mechanisms_of(self.sasl_protocol)[0] in SCRAM else None),
             )
         )
 

@@ -73,3 +73,21 @@ def test_the_controller_listener_is_not_renamed_in_one_roll(tmp_path: Path) -> N
 ])
 def test_listeners_are_read_as_kafka_reads_them(properties: dict, expected: dict, inter: str) -> None:
     assert protocols(properties) == expected and inter_broker_listener(properties) == inter
+
+
+def test_brokers_log_in_with_a_new_mechanism_only_once_every_broker_accepts_it(tmp_path: Path) -> None:
+    users = ("sasl_plain_users: {admin: {principal: admin, password: a}}, sasl_scram_users: {admin: {principal: admin, password: b}}, ")
+    plain, both, scram = (users + f"sasl_protocol: {p}" for p in ("plain", '"plain,scram"', '"scram,plain"'))
+    at_once = _refusals(tmp_path, plain, users + "sasl_protocol: scram")
+    assert at_once and ("sasl.mechanism.inter.broker.protocol would become SCRAM-SHA-512, which listener BROKER of the running "
+                        "nodes does not accept (PLAIN); let it accept both first") in at_once[0]
+    assert _refusals(tmp_path, plain, both) == []
+    assert _refusals(tmp_path, both, scram) == []
+
+
+def test_the_controller_listener_keeps_its_protocol_and_may_accept_one_more_mechanism(tmp_path: Path) -> None:
+    users = ("sasl_plain_users: {admin: {principal: admin, password: a}}, sasl_scram_users: {admin: {principal: admin, password: b}}, ")
+    found = _refusals(tmp_path, users + "kafka_controller_sasl_protocol: plain", users + "kafka_controller_sasl_protocol: none", KRAFT_MODE)
+    assert found and "listener CONTROLLER would change from SASL_PLAINTEXT to PLAINTEXT" in found[0]
+    assert _refusals(tmp_path, users + "kafka_controller_sasl_protocol: plain", users + '"kafka_controller_sasl_protocol": "plain,scram"',
+                     KRAFT_MODE) == []

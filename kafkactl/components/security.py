@@ -69,8 +69,10 @@ def listener_security(props: Properties, cluster: ClusterVars, listeners: list[R
         if listener.mutual_tls:
             props.set(f"{prefix}.ssl.client.auth", listener.client_auth)
         if listener.mechanism:
-            props.set(f"{prefix}.sasl.enabled.mechanisms", listener.mechanism)
-            props.set(f"{prefix}.{listener.mechanism.lower()}.sasl.jaas.config", server_jaas(cluster, listener))
+            accepting = [listener.model_copy(update={"sasl": sasl, "also_accepted": ()}) for sasl in listener.accepted]
+            props.set(f"{prefix}.sasl.enabled.mechanisms", ",".join(str(each.mechanism) for each in accepting))
+            for each in accepting:
+                props.set(f"{prefix}.{str(each.mechanism).lower()}.sasl.jaas.config", server_jaas(cluster, each))
 
 
 def client_security(cluster: ClusterVars, listener: ResolvedListener, prefix: str = "") -> dict[str, Value]:

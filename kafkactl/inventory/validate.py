@@ -244,8 +244,9 @@ def _cp_ansible_default_user(values: dict[str, Any], origins: dict[str, Origin],
     cp-ansible does; said loudly, since its password is public."""
     user = values.get("kafka_broker_sasl_user", "admin")
     listeners = [*(values.get("kafka_broker_listeners") or {}).values(), *(values.get("kafka_broker_custom_listeners") or {}).values()]
-    protocols = {str(p).lower() for p in [values.get("sasl_protocol"), values.get("kafka_controller_sasl_protocol"),
-                                          *(entry.get("sasl_protocol") for entry in listeners if isinstance(entry, dict))] if p}
+    protocols = {part.strip().lower() for p in [values.get("sasl_protocol"), values.get("kafka_controller_sasl_protocol"),
+                                                *(entry.get("sasl_protocol") for entry in listeners if isinstance(entry, dict))]
+                 if p for part in str(p).split(",")}
     if user not in CP_ANSIBLE_DEFAULT_USERS or not protocols & {"plain", "scram", "scram256"}:
         return
     plain_users = values.get("sasl_plain_users") or {}
