@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
@@ -742,6 +742,46 @@ def migrate_kraft(
             with _run_lock(report, state_dir, transport, f"migrate kraft --phase {phase}", True, break_lock, resume):
                 run = MigrationRun(inv, path, transport, report, state_dir, gate_timeout)
                 run.run(phase, assume_yes=yes, confirm_cluster_id=confirm_cluster_id, resume=resume)
+
+    _run(ctx, body)
+
+
+@migrate_app.command("listeners")
+def migrate_listeners(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
+    status: Annotated[bool, _flag("--status", help="Read each broker's live listeners and print the next step to the inventory's.")] = False,
+    forks: ForksOption = 20,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+    as_json: Annotated[bool, _flag("--json", help="Print each broker's listeners and the next step as JSON.")] = False,
+) -> None:
+    """TLS/SASL listeners: where each broker is on Kafka's staged sequence (add, move inter-broker traffic, remove)."""
+    inventory = _either(inventory, inventory_flag)
+    from kafkactl.facts import gather_all
+    from kafkactl.listener_changes import broker_listeners, next_step
+
+    def body(report: Report) -> None:
+        if not status:
+            raise KafkactlError("migrate listeners: give --status; each step is one `kafkactl apply` "
+                                "(docs/operations.md, \"Securing a running cluster\")")
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
+            inv = _live_inventory(report, inv, transport)
+            desired = desired_state(inv, _live_phase(report, inv, transport))
+            brokers = broker_listeners(desired, gather_all(transport, desired, inv.cluster))
+        step = next_step(brokers)
+        if as_json:
+            report.json({"next_step": step, "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
+            return
+        report.line(f"Listeners: next step: {step}")
+        for broker in brokers:
+            def shown(listeners: dict[str, str], inter: str) -> str:
+                return ", ".join(f"{n}:{p}" for n, p in listeners.items()) + f" (inter-broker {inter})"
+            report.line(f"  {broker.host}: runs {shown(broker.live, broker.live_inter_broker) if broker.live else 'nothing'}; "
+                        f"inventory {shown(broker.wanted, broker.wanted_inter_broker)}: {broker.step}")
 
     _run(ctx, body)
 

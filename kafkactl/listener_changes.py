@@ -17,6 +17,8 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState
 from kafkactl.model import Component
@@ -92,3 +94,55 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
                                 "one roll, splitting the quorum; expose the new one beside the old, put it first everywhere, "
                                 "then remove the old one, each in an apply of its own")
     return problems
+
+
+@dataclass(frozen=True)
+class BrokerListeners:
+    """One broker's listeners as it runs them and as the inventory wants them."""
+
+    host: str
+    live: dict[str, str]  # listener name -> security protocol
+    live_inter_broker: str
+    wanted: dict[str, str]
+    wanted_inter_broker: str
+
+    @property
+    def step(self) -> str:
+        """The next step of Kafka's sequence this broker needs."""
+        if not self.live:
+            return "not running yet"
+        changed = sorted(name for name in self.live.keys() & self.wanted.keys() if self.live[name] != self.wanted[name])
+        added = sorted(self.wanted.keys() - self.live.keys())
+        removed = sorted(self.live.keys() - self.wanted.keys())
+        if changed:
+            return f"refused: {', '.join(changed)} would change protocol in place; give the new protocol a listener of its own"
+        if added:
+            return f"add {', '.join(f'{n} ({self.wanted[n]})' for n in added)}"
+        if self.live_inter_broker != self.wanted_inter_broker:
+            return f"move inter-broker traffic from {self.live_inter_broker} to {self.wanted_inter_broker}"
+        if removed:
+            return f"remove {', '.join(removed)} once no client uses it"
+        return "at the target"
+
+
+STEP_ORDER = ("refused", "add", "move", "remove", "not running", "at the target")
+
+
+def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts]) -> list[BrokerListeners]:
+    found = []
+    for state in desired.hosts:
+        for service in state.services:
+            if service.component != Component.KAFKA_BROKER:
+                continue
+            live_file = facts.get(state.host.name, HostFacts()).files.get(service.config)
+            live = parse_properties(live_file.content) if live_file else {}
+            wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
+            found.append(BrokerListeners(state.host.name, protocols(live), inter_broker_listener(live) if live else "",
+                                         protocols(wanted), inter_broker_listener(wanted)))
+    return found
+
+
+def next_step(brokers: list[BrokerListeners]) -> str:
+    """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker."""
+    steps = sorted((b.step for b in brokers), key=lambda step: next(i for i, s in enumerate(STEP_ORDER) if step.startswith(s)))
+    return steps[0] if steps else "no brokers"

@@ -91,3 +91,41 @@ def test_the_controller_listener_keeps_its_protocol_and_may_accept_one_more_mech
     assert found and "listener CONTROLLER would change from SASL_PLAINTEXT to PLAINTEXT" in found[0]
     assert _refusals(tmp_path, users + "kafka_controller_sasl_protocol: plain", users + '"kafka_controller_sasl_protocol": "plain,scram"',
                      KRAFT_MODE) == []
+
+
+def _brokers(tmp_path: Path, live_vars: str, wanted_vars: str):
+    from kafkactl.listener_changes import broker_listeners
+
+    def desired(name: str, variables: str):
+        path = tmp_path / name
+        path.write_text(f"all:\n  vars: {{{variables}}}\n" + ZOOKEEPER_MODE.format())
+        return desired_state(read_inventory(path).inventory)
+
+    live = desired("live.yml", live_vars)
+    facts = {s.host.name: HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in s.files})
+             for s in live.hosts}
+    return broker_listeners(desired("wanted.yml", wanted_vars), facts)
+
+
+def test_status_names_the_next_step_of_the_sequence(tmp_path: Path) -> None:
+    from kafkactl.listener_changes import next_step
+
+    secure = "secure: {name: SECURE, port: 9095, ssl_enabled: true}"
+    added = f"ssl_keystore_store_password: k, kafka_broker_custom_listeners: {{{secure}}}"
+    moved = f"{added}, kafka_broker_inter_broker_listener_name: secure"
+    target = (f"ssl_keystore_store_password: k, kafka_broker_listeners: {{{secure}}}, "
+              "kafka_broker_inter_broker_listener_name: secure")
+    steps = [(start, next_step(_brokers(tmp_path, start, target))) for start in ("", added, moved, target)]
+    assert [step for _, step in steps] == ["add SECURE (SSL)", "move inter-broker traffic from BROKER to SECURE",
+                                           "remove BROKER, INTERNAL once no client uses it", "at the target"]
+    first = _brokers(tmp_path, "", target)[0]
+    assert first.live == {"INTERNAL": "PLAINTEXT", "BROKER": "PLAINTEXT"} and first.wanted == {"SECURE": "SSL"}
+    in_place = f"{USERS}, kafka_broker_listeners: {{internal: {{name: INTERNAL, port: 9092, sasl_protocol: plain}}, broker: {{name: BROKER, port: 9091}}}}"
+    assert next_step(_brokers(tmp_path, "", in_place)).startswith("refused: INTERNAL would change protocol in place")
+
+
+def test_migrate_listeners_needs_status() -> None:
+    from helpers import ROOT, run_cli
+
+    outcome = run_cli("migrate", "listeners", str(ROOT / "inventories/zookeeper-cluster/inventory.yml"))
+    assert outcome.exit_code == 1 and "migrate listeners: give --status; each step is one `kafkactl apply`" in outcome.stderr

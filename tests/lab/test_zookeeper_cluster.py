@@ -3,6 +3,7 @@ applied over SSH: convergence, idempotence, rolling changes, failures, host keys
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -242,12 +243,18 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
             "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain"}})
 
     secured = lab.variant("sasl-ssl-listener.yml", external_listener)
+    before = lab.kafkactl("migrate", "listeners", str(secured), "--status")
+    assert before.exit_code == 0, before.stderr
+    assert "Listeners: next step: add EXTERNAL (SASL_SSL)" in before.stdout, before.stdout
     rolled = lab.kafkactl("apply", str(secured))
     assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
     for broker in brokers:
         assert f"{broker}: wrote /etc/kafka/ssl/kafka.keystore.p12" in rolled.stdout
         owner = lab.ssh(broker, "stat -c '%U:%G %a' /etc/kafka/ssl/kafka.keystore.p12 /etc/kafka/ssl/kafka.truststore.p12")
         assert owner.stdout.split("\n")[:2] == ["root:kafka 640"] * 2, owner.stdout
+
+    after = lab.kafkactl("migrate", "listeners", str(secured), "--status", "--json")
+    assert after.exit_code == 0 and json.loads(after.stdout)["next_step"] == "at the target", after.stdout
 
     def only_connect(data: dict) -> None:
         data["all"]["vars"].update(
