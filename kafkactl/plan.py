@@ -63,6 +63,7 @@ class FileChange:
     diff: str
     lines: int
     properties: tuple[PropertyChange, ...] = ()  # an update of a .properties file, property by property
+    binary_size: int | None = None  # a binary file's size in bytes (shown instead of its lines)
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,10 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
                 mode=managed.mode,
                 owner=owner,
                 diff="" if action == "unchanged" else _diff(name, managed.path, current and current.content, managed.content),
-                lines=managed.content.count("\n"),
+                lines=managed.content.count("\n") if managed.data is None else 0,
                 properties=_property_changes(current.content, managed.content)
                 if action == "update" and managed.path.endswith(".properties") else (),
+                binary_size=None if managed.data is None else len(managed.data),
             )
         )
     restarting = {f.path for f in state.files if f.restarts_service}

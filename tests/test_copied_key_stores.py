@@ -89,7 +89,7 @@ def test_a_store_is_compared_by_digest_and_never_shown(tmp_path: Path) -> None:
 
     shown = run_cli("plan", str(tmp_path / "inventory.yml"), "--offline", "--diff")
     assert shown.exit_code == 2, shown.stderr
-    assert "create   /etc/kafka/ssl/kafka.keystore.jks (root:kafka 0640" in shown.stdout
+    assert "create   /etc/kafka/ssl/kafka.keystore.jks (root:kafka 0640, 14 bytes)" in shown.stdout
     assert "keystore-secret" not in shown.stdout and "\ufffd" not in shown.stdout
 
 
