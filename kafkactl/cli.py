@@ -447,6 +447,35 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
     _run(ctx, body)
 
 
+@certs_app.command("status")
+def certs_status(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None, forks: ForksOption = 20,
+                 accept_new_host_keys: AcceptNewKeysOption = False, insecure_skip_host_key_check: InsecureOption = False,
+                 as_json: StateJsonOption = False) -> None:
+    """Each host's key store: whether the host has the one the inventory ships, and when its certificate expires."""
+    inventory = _either(inventory, inventory_flag)
+    from kafkactl import pki
+    from kafkactl.facts import gather_all
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        desired = desired_state(inv, inv.natural_phase or Phase.DUAL_WRITE)
+        with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
+            facts = gather_all(transport, desired, inv.cluster)
+        rows = pki.store_status(desired, facts, inv.cluster, report.env.now())
+        if as_json:
+            report.json(rows)
+            return
+        if not rows:
+            report.line("No key store is shipped by this inventory (stores on the hosts are not read).")
+        for row in rows:
+            report.line(f"{row['host']}: {row['subject'] or row['path']}, expires {row['expires'] or '?'}: {row['status']}")
+            if str(row["status"]).startswith("expires in"):
+                report.warning(f"host {row['host']}: its certificate {row['status']}")
+
+    _run(ctx, body)
+
+
 backup_app = typer.Typer(help="Backups taken before each migration phase: list, verify, restore configuration files.",
                          no_args_is_help=True)
 app.add_typer(backup_app, name="backup")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import time
@@ -17,6 +18,10 @@ class Environment:
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     variables: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time  # seconds since the epoch: certificate expiry
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.wall_clock(), datetime.timezone.utc)
 
     @property
     def color(self) -> bool:

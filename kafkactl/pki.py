@@ -26,8 +26,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pydantic import SecretBytes, SecretStr
 
+from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
-from kafkactl.model import CopiedStores, Inventory
+from kafkactl.model import ClusterVars, CopiedStores, Inventory
+from kafkactl.plan import HostFacts
 
 CA_DAYS = 3650
 HOST_DAYS = 730
@@ -187,3 +189,41 @@ def _write(path: Path, data: bytes, mode: int = 0o600) -> None:
     finally:
         os.close(descriptor)
     os.replace(fresh, path)
+
+
+def certificate_in(store: bytes, store_type: str, password: str | None) -> x509.Certificate | None:
+    """The certificate a key store presents (PKCS12 opened with its password, or PEM); None for JKS, which only
+    Java reads."""
+    if store_type == "PEM":
+        return x509.load_pem_x509_certificates(store)[0]
+    if store_type == "PKCS12":
+        return pkcs12.load_key_and_certificates(store, password.encode() if password else None)[1]
+    return None
+
+
+def store_status(desired: DesiredState, facts: dict[str, HostFacts], cluster: ClusterVars,
+                 now: datetime.datetime) -> list[dict[str, str | None]]:
+    """Per host whose key store the inventory ships: whether the host has that store (by digest), and when the
+    certificate in it expires, with RENEW_BEFORE's warning."""
+    password = cluster.ssl_keystore_store_password
+    rows: list[dict[str, str | None]] = []
+    for state in desired.hosts:
+        keystore = next((f for f in state.files if f.path == cluster.ssl_keystore_filepath and f.data), None)
+        if keystore is None:
+            continue
+        on_host = facts.get(state.host.name, HostFacts()).files.get(keystore.path)
+        certificate = certificate_in(keystore.payload, cluster.store_type, password and password.get_secret_value())
+        expires = certificate.not_valid_after_utc if certificate else None
+        if on_host is None:
+            verdict = "not on the host yet: apply puts it there"
+        elif on_host.content != keystore.content:
+            verdict = "differs on the host: apply puts the inventory's there"
+        elif expires is None:
+            verdict = "on the host (JKS: expiry not read)"
+        elif expires - now < RENEW_BEFORE:
+            verdict = f"expires in {(expires - now).days} days: renew it (kafkactl certs create, then apply)"
+        else:
+            verdict = "ok"
+        rows.append({"host": state.host.name, "path": keystore.path, "expires": expires.isoformat() if expires else None,
+                     "subject": certificate.subject.rfc4514_string() if certificate else None, "status": verdict})
+    return rows

@@ -143,3 +143,23 @@ def test_tls_naming_no_key_stores_uses_kafkactls_own_ca(inventory: Path) -> None
     assert "ssl.keystore.password=********" in after.stdout and password not in after.stdout
     assert "create   /etc/kafka/ssl/kafka.keystore.p12 (root:kafka 0640" in after.stdout
     assert "ssl.keystore.location=/etc/kafka/ssl/kafka.keystore.p12" in after.stdout
+
+
+def test_status_says_which_hosts_have_their_store_and_when_it_expires(inventory: Path) -> None:
+    from kafkactl.plan import FileFacts, HostFacts
+
+    _made(inventory)
+    loaded = read_inventory(inventory).inventory
+    attached = pki.attach(inventory.parent / ".kafkactl" / "pki", loaded)
+    desired = desired_state(attached)
+    stores = {s.host.name: next(f for f in s.files if f.path.endswith("kafka.keystore.p12")) for s in desired.hosts
+              if any(f.path.endswith("kafka.keystore.p12") for f in s.files)}
+    facts = {"kafka1": HostFacts(files={stores["kafka1"].path: FileFacts(stores["kafka1"].content, "root:kafka", "0640", 0)}),
+             "kafka2": HostFacts(files={stores["kafka2"].path: FileFacts("binary sha256:00\n", "root:kafka", "0640", 0)})}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows = {row["host"]: row for row in pki.store_status(desired, facts, attached.cluster, now)}
+    assert rows["kafka1"]["status"] == "ok" and rows["kafka1"]["subject"] == "CN=kafka1"
+    assert rows["kafka2"]["status"] == "differs on the host: apply puts the inventory's there"
+    assert "zk1" not in rows  # ZooKeeper without TLS is shipped no store
+    later = now + datetime.timedelta(days=pki.HOST_DAYS - 10)
+    assert pki.store_status(desired, facts, attached.cluster, later)[0]["status"].startswith("expires in 9 days: renew it")

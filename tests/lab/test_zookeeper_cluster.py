@@ -255,6 +255,9 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
 
     after = lab.kafkactl("migrate", "listeners", str(secured), "--status", "--json")
     assert after.exit_code == 0 and json.loads(after.stdout)["next_step"] == "at the target", after.stdout
+    certificates = lab.kafkactl("certs", "status", str(secured), "--json")
+    assert certificates.exit_code == 0, certificates.stderr
+    assert {(row["host"], row["status"]) for row in json.loads(certificates.stdout)} == {(b, "ok") for b in brokers}
 
     def only_connect(data: dict) -> None:
         data["all"]["vars"].update(
