@@ -16,7 +16,8 @@ KRAFT_MODE = "kafka_controller:\n  hosts: {{c1: , c2: , c3: }}\nkafka_broker:\n 
 USERS = "sasl_plain_users: {admin: {principal: admin, password: admin-secret}}"
 
 
-def _refusals(tmp_path: Path, live_vars: str, wanted_vars: str, groups: str = ZOOKEEPER_MODE) -> list[str]:
+def _live_and_wanted(tmp_path: Path, live_vars: str, wanted_vars: str, groups: str = ZOOKEEPER_MODE):
+    """The wanted render, and hosts whose files are the live render's."""
     def desired(name: str, variables: str):
         path = tmp_path / name
         path.write_text(f"all:\n  vars: {{{variables}}}\n" + groups.format())
@@ -25,7 +26,11 @@ def _refusals(tmp_path: Path, live_vars: str, wanted_vars: str, groups: str = ZO
     live = desired("live.yml", live_vars)
     facts = {s.host.name: HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in s.files})
              for s in live.hosts}
-    return unsafe_listener_changes(desired("wanted.yml", wanted_vars), facts)
+    return desired("wanted.yml", wanted_vars), facts
+
+
+def _refusals(tmp_path: Path, live_vars: str, wanted_vars: str, groups: str = ZOOKEEPER_MODE) -> list[str]:
+    return unsafe_listener_changes(*_live_and_wanted(tmp_path, live_vars, wanted_vars, groups))
 
 
 def test_a_listener_added_beside_the_others_is_one_safe_roll(tmp_path: Path) -> None:
@@ -96,15 +101,7 @@ def test_the_controller_listener_keeps_its_protocol_and_may_accept_one_more_mech
 def _brokers(tmp_path: Path, live_vars: str, wanted_vars: str):
     from kafkactl.listener_changes import broker_listeners
 
-    def desired(name: str, variables: str):
-        path = tmp_path / name
-        path.write_text(f"all:\n  vars: {{{variables}}}\n" + ZOOKEEPER_MODE.format())
-        return desired_state(read_inventory(path).inventory)
-
-    live = desired("live.yml", live_vars)
-    facts = {s.host.name: HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in s.files})
-             for s in live.hosts}
-    return broker_listeners(desired("wanted.yml", wanted_vars), facts)
+    return broker_listeners(*_live_and_wanted(tmp_path, live_vars, wanted_vars))
 
 
 def test_status_names_the_next_step_of_the_sequence(tmp_path: Path) -> None:
