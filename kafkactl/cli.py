@@ -447,6 +447,28 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
     _run(ctx, body)
 
 
+@certs_app.command("rotate-ca")
+def certs_rotate_ca(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
+    step: Annotated[str, typer.Option("--step", help="trust-new-ca | sign-with-new-ca | drop-old-ca, in this order, "
+                                                     "each followed by an apply.")] = "",
+) -> None:
+    """Replace kafkactl's CA with no moment where a host distrusts another: three steps, each followed by an apply."""
+    inventory = _either(inventory, inventory_flag)
+    from kafkactl import pki
+
+    def body(report: Report) -> None:
+        if step not in pki.ROTATION_STEPS:
+            raise KafkactlError(f"--step: {step!r} is not one of {', '.join(pki.ROTATION_STEPS)}")
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path, key_stores="ignored").inventory
+        report.line(pki.rotate_ca((_state_dir(report.env, path) / "pki").resolve(), inv, step, report.env.now()))
+
+    _run(ctx, body)
+
+
 @certs_app.command("status")
 def certs_status(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: InventoryFlag = None, forks: ForksOption = 20,
                  accept_new_host_keys: AcceptNewKeysOption = False, insecure_skip_host_key_check: InsecureOption = False,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -37,6 +38,7 @@ RENEW_BEFORE = datetime.timedelta(days=30)
 TRUSTSTORE = "truststore.p12"
 KEYSTORE_PASSWORD = "keystore.password"
 TRUSTSTORE_PASSWORD = "truststore.password"
+NEXT_CA, PREVIOUS_CA = "next-ca", "previous-ca"  # during a rotation: the CA coming, the CA going
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,7 @@ def create(directory: Path, inventory: Inventory, now: datetime.datetime | None 
     ca_key, ca_cert, ca_made = _certificate_authority(directory, inventory, now)
     keystore_password = _password(directory / KEYSTORE_PASSWORD)
     truststore_password = _password(directory / TRUSTSTORE_PASSWORD)
-    if ca_made or not (directory / TRUSTSTORE).exists():
-        certificates = [pkcs12.PKCS12Certificate(ca_cert, b"kafkactl-ca")]
-        _write(directory / TRUSTSTORE, pkcs12.serialize_java_truststore(certificates, _encryption(truststore_password)))
+    _sync_truststore(directory, truststore_password)
     made, kept = [], []
     for host in sorted(inventory.hosts, key=lambda h: h.name):
         wanted = names_of(host.name, host.address)
@@ -114,13 +114,15 @@ def attach(directory: Path, inventory: Inventory) -> Inventory:
     return inventory.model_copy(update={"cluster": cluster, "hosts": hosts, "secret_values": secrets_})
 
 
-def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.datetime):
-    key_path, cert_path = directory / "ca.key", directory / "ca.crt"
+def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.datetime, stem: str = "ca"):
+    key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.crt"
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes()), False
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kafkactl CA {Path(inventory.path).stem}")])
+    # Dated and tagged: a CA that replaces another during a rotation has a name of its own.
+    label = f"kafkactl CA {Path(inventory.path).stem} {now:%Y-%m-%d} {secrets.token_hex(3)}"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)])
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -160,8 +162,62 @@ def _current(path: Path, names: list[x509.GeneralName], ca_cert: x509.Certificat
         return False
     certificate = x509.load_pem_x509_certificate(path.read_bytes())
     named = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return (certificate.issuer == ca_cert.subject and set(named) == set(names)
-            and certificate.not_valid_after_utc - RENEW_BEFORE > now)
+    try:
+        certificate.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return set(named) == set(names) and certificate.not_valid_after_utc - RENEW_BEFORE > now
+
+
+def _trusted(directory: Path) -> list[x509.Certificate]:
+    """The CAs the trust store holds: the signing one, and during a rotation the one coming or the one going."""
+    return [x509.load_pem_x509_certificate((directory / f"{stem}.crt").read_bytes())
+            for stem in ("ca", NEXT_CA, PREVIOUS_CA) if (directory / f"{stem}.crt").exists()]
+
+
+def _sync_truststore(directory: Path, password: str) -> None:
+    """Write the trust store when the CAs it should hold are not the ones it holds."""
+    trusted = _trusted(directory)
+    path = directory / TRUSTSTORE
+    if path.exists():
+        held = pkcs12.load_pkcs12(path.read_bytes(), password.encode()).additional_certs
+        if {c.certificate.fingerprint(hashes.SHA256()) for c in held} == {c.fingerprint(hashes.SHA256()) for c in trusted}:
+            return
+    certificates = [pkcs12.PKCS12Certificate(ca, f"kafkactl-ca-{index}".encode()) for index, ca in enumerate(trusted)]
+    _write(path, pkcs12.serialize_java_truststore(certificates, _encryption(password)))
+
+
+ROTATION_STEPS = ("trust-new-ca", "sign-with-new-ca", "drop-old-ca")
+
+
+def rotate_ca(directory: Path, inventory: Inventory, step: str, now: datetime.datetime | None = None) -> str:
+    """One step of a CA rotation with an overlap, each followed by an apply: the trust stores hold the old and the
+    new CA; then the hosts present certificates of the new one; then the old one is trusted no more."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if not (directory / "ca.key").exists():
+        raise KafkactlError(f"{directory}: no CA yet; `kafkactl certs create {inventory.path}` makes one")
+    coming, going = (directory / f"{NEXT_CA}.crt").exists(), (directory / f"{PREVIOUS_CA}.crt").exists()
+    expected = "drop-old-ca" if going else "sign-with-new-ca" if coming else "trust-new-ca"
+    if step != expected:
+        raise KafkactlError(f"certs rotate-ca: the rotation is at --step {expected}, not {step}")
+    truststore_password = _password(directory / TRUSTSTORE_PASSWORD)
+    if step == "trust-new-ca":
+        _certificate_authority(directory, inventory, now, stem=NEXT_CA)
+        outcome = "a new CA is made; every trust store holds both"
+    elif step == "sign-with-new-ca":
+        (directory / "ca.crt").replace(directory / f"{PREVIOUS_CA}.crt")
+        (directory / "ca.key").unlink()
+        (directory / f"{NEXT_CA}.key").replace(directory / "ca.key")
+        (directory / f"{NEXT_CA}.crt").replace(directory / "ca.crt")
+        made = create(directory, inventory, now)
+        outcome = f"the new CA signs; new key stores for {', '.join(made.hosts_made)}"
+    else:
+        (directory / f"{PREVIOUS_CA}.crt").unlink()
+        outcome = "the old CA is trusted no more"
+    _sync_truststore(directory, truststore_password)
+    following = ROTATION_STEPS.index(step) + 1
+    then = f"; then `kafkactl certs rotate-ca --step {ROTATION_STEPS[following]}`" if following < len(ROTATION_STEPS) else ""
+    return f"{outcome}. Run `kafkactl apply {inventory.path}` (a roll){then}"
 
 
 def _encryption(password: str) -> serialization.KeySerializationEncryption:

@@ -123,7 +123,7 @@ def test_java_reads_the_key_and_trust_stores(inventory: Path) -> None:
 
     assert "kafka1, " in listing("kafka1.keystore.p12", pki.KEYSTORE_PASSWORD)
     assert "PrivateKeyEntry" in listing("kafka1.keystore.p12", pki.KEYSTORE_PASSWORD)
-    assert "kafkactl-ca, " in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
+    assert "kafkactl-ca-0, " in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
     assert "trustedCertEntry" in listing(pki.TRUSTSTORE, pki.TRUSTSTORE_PASSWORD)
 
 
@@ -163,3 +163,35 @@ def test_status_says_which_hosts_have_their_store_and_when_it_expires(inventory:
     assert "zk1" not in rows  # ZooKeeper without TLS is shipped no store
     later = now + datetime.timedelta(days=pki.HOST_DAYS - 10)
     assert pki.store_status(desired, facts, attached.cluster, later)[0]["status"].startswith("expires in 9 days: renew it")
+
+
+def test_a_ca_rotation_overlaps_so_no_host_ever_distrusts_another(inventory: Path) -> None:
+    _made(inventory)
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    password = (pki_dir / pki.TRUSTSTORE_PASSWORD).read_text().strip().encode()
+
+    def trusted() -> set[str]:
+        held = pkcs12.load_pkcs12((pki_dir / pki.TRUSTSTORE).read_bytes(), password).additional_certs
+        return {c.certificate.subject.rfc4514_string() for c in held}
+
+    def issuer(host: str) -> str:
+        return x509.load_pem_x509_certificate((pki_dir / f"{host}.crt").read_bytes()).issuer.rfc4514_string()
+
+    old_ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes()).subject.rfc4514_string()
+    wrong = run_cli("certs", "rotate-ca", str(inventory), "--step", "drop-old-ca")
+    assert wrong.exit_code == 1 and "the rotation is at --step trust-new-ca, not drop-old-ca" in wrong.stderr
+
+    first = run_cli("certs", "rotate-ca", str(inventory), "--step", "trust-new-ca")
+    assert first.exit_code == 0, first.stderr
+    assert "then `kafkactl certs rotate-ca --step sign-with-new-ca`" in first.stdout
+    new_ca = x509.load_pem_x509_certificate((pki_dir / f"{pki.NEXT_CA}.crt").read_bytes()).subject.rfc4514_string()
+    assert new_ca != old_ca and trusted() == {old_ca, new_ca} and issuer("kafka1") == old_ca
+
+    second = run_cli("certs", "rotate-ca", str(inventory), "--step", "sign-with-new-ca")
+    assert second.exit_code == 0 and "new key stores for kafka1, kafka2, zk1" in second.stdout, second.stdout + second.stderr
+    assert trusted() == {old_ca, new_ca} and issuer("kafka1") == new_ca
+
+    third = run_cli("certs", "rotate-ca", str(inventory), "--step", "drop-old-ca")
+    assert third.exit_code == 0 and "the old CA is trusted no more" in third.stdout
+    assert trusted() == {new_ca} and issuer("kafka2") == new_ca
+    assert "Nothing to make" in _made(inventory).stdout
