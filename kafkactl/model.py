@@ -650,6 +650,15 @@ class CopiedStores(Strict):
     truststore_source: str
 
 
+class OperatorCa(Strict):
+    """The CA kafkactl's own signs with when the inventory names one (cp-ansible's ssl_self_signed_ca_*): a cluster
+    cp-ansible secured keeps the CA its clients trust."""
+
+    certificate: str  # paths on the control machine
+    key: str
+    password: SecretStr | None = None
+
+
 class Host(Strict):
     """A host of the inventory with its roles, ids and per-host settings."""
 
@@ -708,6 +717,7 @@ class Inventory(Strict):
     secret_values: tuple[str, ...] = ()  # values read through lookups: masked wherever one is a whole value
     # TLS with no key material named (cp-ansible's self_signed): the stores come from kafkactl's CA (kafkactl/pki.py).
     key_stores_by_kafkactl: bool = False
+    operator_ca: OperatorCa | None = None
 
     def members(self, component: Component) -> list[Host]:
         return [h for h in self.hosts if h.has(component)]

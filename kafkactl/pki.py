@@ -29,7 +29,8 @@ from pydantic import SecretBytes, SecretStr
 
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
-from kafkactl.model import ClusterVars, CopiedStores, Inventory
+from kafkactl.inventory.key_stores import is_key_of
+from kafkactl.model import ClusterVars, CopiedStores, Inventory, OperatorCa
 from kafkactl.plan import HostFacts
 
 CA_DAYS = 3650
@@ -119,6 +120,8 @@ def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.
     if key_path.exists() and cert_path.exists():
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         return key, x509.load_pem_x509_certificate(cert_path.read_bytes()), False
+    if stem == "ca" and inventory.operator_ca:
+        return (*_operator_ca(inventory.operator_ca, key_path, cert_path), True)
     key = ec.generate_private_key(ec.SECP256R1())
     # Dated and tagged: a CA that replaces another during a rotation has a name of its own.
     label = f"kafkactl CA {Path(inventory.path).stem} {now:%Y-%m-%d} {secrets.token_hex(3)}"
@@ -138,6 +141,24 @@ def _certificate_authority(directory: Path, inventory: Inventory, now: datetime.
     _write(key_path, pem_key)
     _write(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return key, certificate, True
+
+
+def _operator_ca(named: OperatorCa, key_path: Path, cert_path: Path):
+    """The operator's CA, copied in as kafkactl's (its key unencrypted, 0600, like kafkactl's own)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(named.certificate).read_bytes())
+        password = named.password.get_secret_value().encode() if named.password else None
+        key = serialization.load_pem_private_key(Path(named.key).read_bytes(), password=password)
+    except OSError as exc:
+        raise KafkactlError(f"ssl_self_signed_ca_*: cannot read {exc.filename}: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise KafkactlError(f"ssl_self_signed_ca_key_filepath: {named.key} is no PEM key its certificate "
+                            f"{named.certificate} goes with, or ssl_self_signed_ca_password is wrong") from None
+    if not is_key_of(key, certificate):
+        raise KafkactlError(f"ssl_self_signed_ca_key_filepath: {named.key} is not the key of {named.certificate}")
+    _write(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    _write(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return key, certificate
 
 
 def _signed(ca_key, ca_cert: x509.Certificate, key, host: str, names: list[x509.GeneralName],

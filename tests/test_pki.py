@@ -195,3 +195,35 @@ def test_a_ca_rotation_overlaps_so_no_host_ever_distrusts_another(inventory: Pat
     assert third.exit_code == 0 and "the old CA is trusted no more" in third.stdout
     assert trusted() == {new_ca} and issuer("kafka2") == new_ca
     assert "Nothing to make" in _made(inventory).stdout
+
+
+def test_the_ca_cp_ansible_signed_with_becomes_kafkactls(inventory: Path) -> None:
+    """cp-ansible's ssl_self_signed_ca_*: a cluster it secured keeps the CA its clients trust."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "snakeoil-ca-1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (inventory.parent / "generated_ssl_files").mkdir()
+    (inventory.parent / "generated_ssl_files" / "snakeoil-ca-1.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (inventory.parent / "generated_ssl_files" / "snakeoil-ca-1.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.BestAvailableEncryption(b"capassword123")))
+    inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n"
+                                           "    ssl_self_signed_ca_cert_filepath: generated_ssl_files/snakeoil-ca-1.crt\n"
+                                           "    ssl_self_signed_ca_key_filepath: generated_ssl_files/snakeoil-ca-1.key\n"
+                                           "    ssl_self_signed_ca_password: capassword123\n"))
+    outcome = _made(inventory)
+    assert "warning" not in outcome.stderr
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    assert x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes()) == ca
+    x509.load_pem_x509_certificate((pki_dir / "kafka1.crt").read_bytes()).verify_directly_issued_by(ca)
+
+    inventory.write_text(inventory.read_text().replace("capassword123", "Zq9-not-it"))
+    (pki_dir / "ca.key").unlink()
+    refused = run_cli("certs", "create", str(inventory))
+    assert refused.exit_code == 1 and "ssl_self_signed_ca_password is wrong" in refused.stderr and "Zq9" not in refused.stderr

@@ -26,7 +26,7 @@ from pydantic import SecretBytes
 from kafkactl.inventory.connection import ansible_boolean
 from kafkactl.inventory.loader import RawHost
 from kafkactl.inventory.yamlfile import Origin
-from kafkactl.model import CopiedStores
+from kafkactl.model import CopiedStores, OperatorCa
 
 COPY = "ssl_provided_keystore_and_truststore"
 CUSTOM_CERTS = "ssl_custom_certs"
@@ -35,7 +35,8 @@ ON_HOSTS = {COPY: f"{COPY}_remote_src", CUSTOM_CERTS: f"{CUSTOM_CERTS}_remote_sr
 SOURCES = {COPY: ("ssl_keystore_filepath", "ssl_truststore_filepath"),
            CUSTOM_CERTS: ("ssl_signed_cert_filepath", "ssl_key_filepath", "ssl_ca_cert_filepath", "ssl_key_password")}
 KEY_STORE_FLAGS = frozenset({*ON_HOSTS, *ON_HOSTS.values()})
-READ_HERE = KEY_STORE_FLAGS | set(SOURCES[CUSTOM_CERTS])  # variables kafkactl reads here, not as cluster settings
+OPERATOR_CA = ("ssl_self_signed_ca_cert_filepath", "ssl_self_signed_ca_key_filepath", "ssl_self_signed_ca_password")
+READ_HERE = KEY_STORE_FLAGS | set(SOURCES[CUSTOM_CERTS]) | set(OPERATOR_CA)  # read here, not as cluster settings
 # Each store's first bytes: a JKS file's magic number, a PKCS12 file's DER sequence, a PEM file's armour.
 FORMATS = ((b"\xfe\xed\xfe\xed", "jks"), (b"\x30", "pkcs12"), (b"-----BEGIN", "pem"))
 EXTENSIONS = {"jks": "jks", "pkcs12": "p12", "pem": "pem"}
@@ -113,6 +114,13 @@ def _read(name: str, key: str, written: dict[str, tuple[Any, Origin]], base: Pat
     return data, str(source)
 
 
+def is_key_of(key: Any, certificate: x509.Certificate) -> bool:
+    """Whether a private key is the one a certificate was issued for."""
+    def spki(public: Any) -> bytes:
+        return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return spki(key.public_key()) == spki(certificate.public_key())
+
+
 def _missing(name: str, way: str, keys: tuple[str, ...], written: dict, origin: Origin, problem) -> bool:
     absent = [key for key in keys if key not in written]
     for key in absent:
@@ -171,8 +179,7 @@ def _built_from_certificates(name: str, written: dict, origin: Origin, base: Pat
             else "holds no PEM private key"
         problem(written[key_key][1], f"host {name}: {key_key}: {read[key_key][1]} {reason}")
         return None
-    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
-            chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+    if not is_key_of(key, chain[0]):
         problem(written[key_key][1], f"host {name}: {key_key}: {read[key_key][1]} is not the key of the certificate in "
                                      f"{read[cert_key][1]}")
         return None
@@ -182,3 +189,17 @@ def _built_from_certificates(name: str, written: dict, origin: Origin, base: Pat
     truststore = b"".join(certificate.public_bytes(pem) for certificate in authorities)
     return "pem", CopiedStores(keystore=SecretBytes(keystore), truststore=SecretBytes(truststore),
                                keystore_source=read[cert_key][1], truststore_source=read[ca_key][1])
+
+
+def operator_ca(members: dict[str, RawHost], base: Path) -> OperatorCa | None:
+    """cp-ansible's CA for self-signed certificates, when the inventory names its certificate and key: kafkactl's
+    own CA becomes that one (`kafkactl certs create`), so a cluster cp-ansible secured keeps the CA its clients trust."""
+    named = next((host.vars for host in members.values() if all(key in host.vars for key in OPERATOR_CA[:2])), None)
+    if named is None:
+        return None
+    certificate, key, password = (named.get(key) for key in OPERATOR_CA)
+
+    def local(path: Any) -> str:
+        return str(Path(str(path)) if Path(str(path)).is_absolute() else base / str(path))
+
+    return OperatorCa(certificate=local(certificate), key=local(key), password=str(password) if password else None)

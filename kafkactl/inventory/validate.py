@@ -23,7 +23,8 @@ from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, ansible_boolean, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
 from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
-from kafkactl.inventory.key_stores import COPY, CUSTOM_CERTS, ON_HOSTS, READ_HERE, names_key_material, read_key_material, take_sources
+from kafkactl.inventory.key_stores import (COPY, CUSTOM_CERTS, ON_HOSTS, READ_HERE, names_key_material, operator_ca, read_key_material,
+                                          take_sources)
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
@@ -155,6 +156,7 @@ def validate(raw: RawInventory) -> Loaded:
         secret_values=tuple(sorted(s for s in _secret_texts([*(h.vars for h in members.values()), cluster_values]) if s)),
         key_stores_by_kafkactl=cluster.serves_tls and not any(map(names_key_material, members.values()))
         and "ssl_keystore_store_password" not in cluster.model_fields_set,
+        operator_ca=operator_ca(members, raw.path.parent),
     )
     return Loaded(inventory, problems.warnings)
 
