@@ -566,7 +566,7 @@ def backup_verify(
         if not on_hosts:
             problems = verify_backup(root, run_id)
         else:
-            inv = _load(report, _inventory_path(report.env, inventory)).inventory
+            inv = _load(report, _inventory_path(report.env, inventory), key_stores="checked").inventory
             with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check) as transport:
                 problems = verify_backup(root, run_id, transport)
         for problem in problems:
@@ -595,7 +595,7 @@ def backup_restore(
 
     def body(report: Report) -> None:
         path = _inventory_path(report.env, inventory)
-        inv = _load(report, path).inventory
+        inv = _load(report, path, key_stores="checked").inventory
         limited = _limit(inv, limit, _group_hosts(path))
         hosts = set(limited) if limited is not None else None
         root = _backups(report.env, inventory)
