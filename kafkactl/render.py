@@ -32,7 +32,7 @@ def write_rendered(desired: DesiredState, out: Path) -> int:
                 raise KafkactlError(f"{target}: cannot write: {exc.strerror}") from None
             try:
                 os.fchmod(fd, int(managed.mode, 8))
-                os.write(fd, managed.content.encode("utf-8"))
+                os.write(fd, managed.payload)
             finally:
                 os.close(fd)
             count += 1

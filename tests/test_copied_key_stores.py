@@ -244,3 +244,12 @@ def test_custom_certificates_on_the_hosts_are_refused(tmp_path: Path) -> None:
     outcome = run_cli("validate", str(_inventory(tmp_path, text)))
     assert outcome.exit_code == 1
     assert "ssl_custom_certs_remote_src: kafkactl makes stores of custom certificates on this machine only" in outcome.stderr
+
+
+def test_render_writes_each_hosts_store_as_apply_would_put_it(tmp_path: Path) -> None:
+    keystores = _stores(tmp_path)
+    out = tmp_path / "rendered"
+    outcome = run_cli("render", str(_inventory(tmp_path)), "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    written = out / "kafka2" / "etc/kafka/ssl/kafka.keystore.jks"
+    assert written.read_bytes() == keystores["kafka2"] and oct(written.stat().st_mode & 0o777) == "0o640"
