@@ -253,3 +253,13 @@ def test_render_writes_each_hosts_store_as_apply_would_put_it(tmp_path: Path) ->
     assert outcome.exit_code == 0, outcome.stderr
     written = out / "kafka2" / "etc/kafka/ssl/kafka.keystore.jks"
     assert written.read_bytes() == keystores["kafka2"] and oct(written.stat().st_mode & 0o777) == "0o640"
+
+
+def test_pem_stores_with_text_before_the_armour_are_recognised(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    pem = b"Bag Attributes\n    friendlyName: kafka1\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    for name in ("zk1", "kafka1", "kafka2"):
+        (certs / f"{name}.keystore.jks").write_bytes(pem)
+    (certs / "truststore.jks").write_bytes(pem)
+    assert read_inventory(_inventory(tmp_path)).inventory.cluster.ssl_file_format == "pem"

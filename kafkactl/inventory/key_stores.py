@@ -37,8 +37,9 @@ SOURCES = {COPY: ("ssl_keystore_filepath", "ssl_truststore_filepath"),
 KEY_STORE_FLAGS = frozenset({*ON_HOSTS, *ON_HOSTS.values()})
 OPERATOR_CA = ("ssl_self_signed_ca_cert_filepath", "ssl_self_signed_ca_key_filepath", "ssl_self_signed_ca_password")
 READ_HERE = KEY_STORE_FLAGS | set(SOURCES[CUSTOM_CERTS]) | set(OPERATOR_CA)  # read here, not as cluster settings
-# Each store's first bytes: a JKS file's magic number, a PKCS12 file's DER sequence, a PEM file's armour.
-FORMATS = ((b"\xfe\xed\xfe\xed", "jks"), (b"\x30", "pkcs12"), (b"-----BEGIN", "pem"))
+# Each store's first bytes: a JKS file's magic number, a PKCS12 file's DER sequence; a PEM file has its armour
+# (after any text before it, such as the "Bag Attributes" openssl writes).
+FORMATS = ((b"\xfe\xed\xfe\xed", "jks"), (b"\x30", "pkcs12"))
 EXTENSIONS = {"jks": "jks", "pkcs12": "p12", "pem": "pem"}
 LARGEST_FILE = 1 << 20
 
@@ -137,7 +138,7 @@ def _copied(name: str, written: dict, origin: Origin, base: Path, problem) -> tu
     for key, found in read.items():
         if found is None:
             continue
-        kind = next((f for magic, f in FORMATS if found[0].startswith(magic)), None)
+        kind = next((f for magic, f in FORMATS if found[0].startswith(magic)), "pem" if b"-----BEGIN " in found[0] else None)
         if kind is None:
             problem(written[key][1], f"host {name}: {key}: {found[1]} is not a JKS, PKCS12 or PEM store")
             return None
