@@ -98,6 +98,9 @@ def attach(directory: Path, inventory: Inventory) -> Inventory:
         raise KafkactlError(f"{inventory.path}: TLS with kafkactl's own CA (the inventory names no key stores): no key store "
                             f"yet for {', '.join(missing) or 'the trust store'} in {directory}; run `kafkactl certs create "
                             f"{inventory.path}` first")
+    if inventory.cluster.ssl_file_format != "pkcs12":
+        raise KafkactlError(f"{inventory.path}: ssl_file_format: kafkactl's own CA makes PKCS12 stores, not "
+                            f"{inventory.cluster.ssl_file_format}; leave ssl_file_format out, or name stores of your own")
     truststore = (directory / TRUSTSTORE).read_bytes()
     keystore_password = (directory / KEYSTORE_PASSWORD).read_text(encoding="utf-8").strip()
     truststore_password = (directory / TRUSTSTORE_PASSWORD).read_text(encoding="utf-8").strip()

@@ -227,3 +227,11 @@ def test_the_ca_cp_ansible_signed_with_becomes_kafkactls(inventory: Path) -> Non
     (pki_dir / "ca.key").unlink()
     refused = run_cli("certs", "create", str(inventory))
     assert refused.exit_code == 1 and "ssl_self_signed_ca_password is wrong" in refused.stderr and "Zq9" not in refused.stderr
+
+
+def test_kafkactls_own_ca_makes_pkcs12_stores_only(inventory: Path) -> None:
+    _made(inventory)
+    inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n    ssl_file_format: pem\n"))
+    outcome = run_cli("plan", str(inventory), "--offline")
+    assert outcome.exit_code == 1
+    assert "ssl_file_format: kafkactl's own CA makes PKCS12 stores, not pem; leave ssl_file_format out" in outcome.stderr

@@ -155,7 +155,7 @@ def validate(raw: RawInventory) -> Loaded:
         # cluster_values too: cp-ansible's default password, filled in there, is a secret like any looked-up one.
         secret_values=tuple(sorted(s for s in _secret_texts([*(h.vars for h in members.values()), cluster_values]) if s)),
         key_stores_by_kafkactl=cluster.serves_tls and not any(map(names_key_material, members.values()))
-        and "ssl_keystore_store_password" not in cluster.model_fields_set,
+        and not {"ssl_keystore_store_password", "ssl_keystore_filepath"} & cluster.model_fields_set,
         operator_ca=operator_ca(members, raw.path.parent),
     )
     return Loaded(inventory, problems.warnings)
