@@ -96,7 +96,10 @@ def test_molecule_scenario(scenario: str, molecule_env: dict[str, str], tmp_path
                            stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False)
             pytest.fail(f"molecule test -s {scenario} took longer than {TIMEOUT_S} s; log {log}")
     elapsed = time.monotonic() - started
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-150:])
-    assert result.returncode == 0, f"molecule test -s {scenario} failed (exit {result.returncode}) after {elapsed:.0f} s; log {log}:\n{tail}"
+    lines = log.read_text(errors="replace").splitlines()
+    # The first errors lead: a long tail can be cut short where it is shown.
+    first_errors = [line[:300] for line in lines if line.startswith(("[ERROR]", "fatal:", "CRITICAL"))][:5]
+    summary = "\n".join([*first_errors, "[...]", *lines[-150:]])
+    assert result.returncode == 0, f"molecule test -s {scenario} failed (exit {result.returncode}) after {elapsed:.0f} s; log {log}:\n{summary}"
     assert _leftovers(scenario) == [], f"molecule destroy left these behind: {_leftovers(scenario)}"
     print(f"molecule test -s {scenario}: {elapsed / 60:.1f} min")
