@@ -236,13 +236,15 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
     from kafkactl.listener_changes import unsafe_listener_changes
 
     from kafkactl.migration.runner import mode_mismatch
+    from kafkactl.upgrade import upgrade_refusals
 
     facts = gather_all(transport, desired, inventory.cluster)
     for notice in transport.notices:
         report.warning(notice)
     if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
         raise KafkactlError(problem)
-    if refusals := layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts):
+    refusals = layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts)
+    if refusals := refusals + upgrade_refusals(inventory, desired, facts):
         raise KafkactlError(*refusals, "No host was changed.")
     return facts, make_plan(desired, facts)
 

@@ -74,17 +74,23 @@ def take_broker_log_dirs(brokers: list[RawHost], values: dict[str, Any], origins
     origins["kafka_broker_log_dirs"] = where
 
 
-def refuse_managed_properties(hosts: list[Host], members: dict[str, RawHost], error: Callable[[Origin, str], None]) -> None:
-    """One error per place a custom property sets what kafkactl derives, naming the hosts it reaches."""
+def set_by_kafkactl(component: Component, name: str) -> str | None:
+    """Why a custom property is refused when kafkactl derives it from a variable, else None."""
+    variable = _set_by(component, name)
+    return f"is set by kafkactl from {variable}; set that instead" if variable else None
+
+
+def refuse_custom_properties(hosts: list[Host], members: dict[str, RawHost], why: Callable[[Component, str], str | None],
+                             error: Callable[[Origin, str], None]) -> None:
+    """One error per place a custom property is refused (`why` says why), naming the hosts it reaches."""
     reached: dict[tuple[str, str, str], tuple[Origin, list[str], str]] = {}
     for host in hosts:
         for component, properties in host.custom_properties.items():
             key = f"{component.value}_custom_properties"
             for name in properties:
-                variable = _set_by(component, name)
-                if variable:
+                reason = why(component, name)
+                if reason:
                     where = members[host.name].origins[key]
-                    reached.setdefault((str(where), key, name), (where, [], variable))[1].append(host.name)
-    for (_, key, name), (where, names, variable) in reached.items():
-        error(where, f"{key}: {name} is set by kafkactl from {variable}; set that instead "
-                     f"(host{'s' if len(names) > 1 else ''} {', '.join(names)})")
+                    reached.setdefault((str(where), key, name), (where, [], reason))[1].append(host.name)
+    for (_, key, name), (where, names, reason) in reached.items():
+        error(where, f"{key}: {name} {reason} (host{'s' if len(names) > 1 else ''} {', '.join(names)})")

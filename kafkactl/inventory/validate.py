@@ -22,13 +22,14 @@ from kafkactl.components.topology import capped_replication, min_insync
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, ansible_boolean, connection_fields
 from kafkactl.inventory.loader import RawHost, RawInventory, SecretText
-from kafkactl.inventory.overrides import refuse_managed_properties, take_broker_log_dirs
+from kafkactl.inventory.overrides import refuse_custom_properties, set_by_kafkactl, take_broker_log_dirs
 from kafkactl.inventory.key_stores import (COPY, CUSTOM_CERTS, ON_HOSTS, READ_HERE, names_key_material, operator_ca, read_key_material,
                                           take_sources)
 from kafkactl.inventory.yamlfile import Origin
 from kafkactl.masking import mask_named_values, names_secret
 from kafkactl.model import (COMPONENTS, CONTROL_CHARACTERS, ID_FROM_INVENTORY, ID_KEYS, KAFKA_ID_MAX, SCRAM, ClusterVars,
                             Component, Host, Inventory)
+from kafkactl.upgrade import unknown_to
 
 # node.id of a controller without one in the inventory or on its host, as cp-ansible gives it: this offset
 # plus its index in kafka_controller, far from the brokers' index + 1.
@@ -141,7 +142,9 @@ def validate(raw: RawInventory) -> Loaded:
              for host in members.values()]
     hosts = [h.model_copy(update={"copied_stores": copied_stores[h.name]}) if h and h.name in copied_stores else h for h in hosts]
     problems.raise_if_any()
-    refuse_managed_properties([h for h in hosts if h], members, problems.error)
+    built = [h for h in hosts if h]
+    refuse_custom_properties(built, members, set_by_kafkactl, problems.error)
+    refuse_custom_properties(built, members, unknown_to(cluster.kafka_version), problems.error)
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
     _check_min_insync(cluster, hosts, cluster_origins, problems)

@@ -1,0 +1,91 @@
+"""What moving onto another Kafka version requires, checked against the hosts before any is touched (kafkactl/upgrade.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.desired import desired_state
+from kafkactl.inventory import read_inventory
+from kafkactl.model import Phase
+from kafkactl.plan import HostFacts
+from kafkactl.upgrade import REMOVED_PROPERTIES, java_major, removed_in, upgrade_refusals
+
+from helpers import ROOT
+
+KRAFT = ROOT / "inventories/kraft-cluster/inventory.yml"
+JAVA_17 = 'openjdk version "17.0.15" 2025-04-15'
+
+
+def _kraft(tmp_path: Path, version: str) -> object:
+    path = tmp_path / "inventory.yml"
+    path.write_text(KRAFT.read_text().replace("kafka_version: 3.9.2", f"kafka_version: {version}"))
+    return read_inventory(path).inventory
+
+
+def _facts(inventory, java: str = JAVA_17, running: str | None = None) -> dict[str, HostFacts]:
+    return {h.name: HostFacts(java=java, service_versions={"kafka": running} if running else {}) for h in inventory.hosts}
+
+
+@pytest.mark.parametrize("line, major", [
+    (JAVA_17, 17), ('openjdk version "21" 2023-09-19', 21), ('java version "1.8.0_402"', 8),
+    ('openjdk version "11.0.22" 2024-01-16', 11), ("", None), ("bash: /usr/bin/java: No such file or directory", None),
+])
+def test_java_major(line: str, major: int | None) -> None:
+    assert java_major(line) == major
+
+
+@pytest.mark.parametrize("version, name, release", [
+    ("4.0.1", "log.message.format.version", "4.0"), ("4.1.1", "log.message.format.version", "4.0"),
+    ("4.0.1", "zookeeper.ssl.client.enable", "4.0"), ("4.0.1", "password.encoder.secret", "4.0"),
+    ("4.0.1", "group.coordinator.new.enable", None), ("4.2.0", "group.coordinator.new.enable", "4.1"),
+    ("3.9.2", "log.message.format.version", None), ("4.2.0", "num.partitions", None),
+])
+def test_removed_in(version: str, name: str, release: str | None) -> None:
+    assert removed_in(version, name) == release
+
+
+@pytest.mark.parametrize("version", ["4.0.1", "4.1.1"])
+def test_kraft_nodes_on_kafka_4_are_rendered_with_no_removed_property(tmp_path: Path, version: str) -> None:
+    inventory = _kraft(tmp_path, version)
+    rendered = {name for state in desired_state(inventory).hosts for f in state.files
+                if f.path.endswith((".properties",)) and "log4j" not in f.path for name in parse_properties(f.content)}
+    assert rendered and not [name for name in rendered if removed_in(version, name)]
+    assert all(removed_in("4.2.0", name) for names in REMOVED_PROPERTIES.values() for name in names)
+
+
+def test_kafka_4_on_hosts_as_they_should_be_is_not_refused(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "4.1.1")
+    assert upgrade_refusals(inventory, desired_state(inventory), _facts(inventory, running="3.9.2")) == []
+
+
+def test_kafka_4_needs_java_17_on_brokers_controllers_and_connect(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "4.1.1")
+    facts = _facts(inventory)
+    facts["broker2.example.com"] = HostFacts(java='openjdk version "11.0.22" 2024-01-16')
+    facts["connect1.example.com"] = HostFacts(java='java version "1.8.0_402"')
+    refusals = upgrade_refusals(inventory, desired_state(inventory), facts)
+    assert [r.split(":")[0] for r in refusals] == ["host broker2.example.com", "host connect1.example.com"]
+    assert "needs Java 17 or later" in refusals[0] and "'openjdk version \"11.0.22\" 2024-01-16'" in refusals[0]
+    # Java 11 is enough for Kafka 3.9: nothing refused there.
+    older = _kraft(tmp_path, "3.9.2")
+    assert upgrade_refusals(older, desired_state(older), facts) == []
+
+
+def test_kafka_4_starts_from_3_3(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "4.0.1")
+    [refusal] = upgrade_refusals(inventory, desired_state(inventory), _facts(inventory, running="3.2.3"))
+    assert refusal.startswith("kafka_version 4.0.1: Kafka 4 upgrades start from 3.3 or later")
+    assert "broker1.example.com (kafka 3.2.3)" in refusal and refusal.endswith("roll onto 3.9 first")
+
+
+def test_no_version_change_while_between_migration_states() -> None:
+    inventory = read_inventory(ROOT / "inventories/kraft-migration/inventory.yml").inventory
+    for phase in (Phase.DUAL_WRITE, Phase.KRAFT_BROKERS):
+        desired = desired_state(inventory, phase)
+        running = _facts(inventory, running="3.8.1")
+        [refusal] = upgrade_refusals(inventory, desired, running)
+        assert f"between migration states ({phase})" in refusal and "one change at a time" in refusal
+        assert upgrade_refusals(inventory, desired, _facts(inventory, running=inventory.cluster.kafka_version)) == []
