@@ -235,6 +235,7 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
     from kafkactl.identity import layout_refusals
     from kafkactl.listener_changes import unsafe_listener_changes
 
+    from kafkactl import metadata_version
     from kafkactl.migration.runner import mode_mismatch
     from kafkactl.upgrade import upgrade_refusals
 
@@ -246,7 +247,10 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
     refusals = layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts)
     if refusals := refusals + upgrade_refusals(inventory, desired, facts):
         raise KafkactlError(*refusals, "No host was changed.")
-    return facts, make_plan(desired, facts)
+    feature = metadata_version.planned_change(transport, inventory, desired.phase, facts)
+    if refusals := metadata_version.refusals(feature, inventory, facts):
+        raise KafkactlError(*refusals, "No host was changed.")
+    return facts, make_plan(desired, facts, (feature,) if feature else ())
 
 
 @app.command()
@@ -311,7 +315,7 @@ def apply(
                       lock=not check, break_lock=break_lock) as run:
             facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
             report.plan(result, show_diff=diff)
-            if check or not result.changed_hosts:
+            if check or not result.changed:
                 return
             report.exit_code = Exit.OK
             _preflight(run.inventory, run.desired, facts, result)

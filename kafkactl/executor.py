@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafkactl import metadata_version
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
@@ -165,6 +166,7 @@ class Executor:
         self.desired = desired
         self.states: dict[str, HostState] = {s.host.name: s for s in desired.hosts}
         self.plans: dict[str, HostPlan] = {p.host: p for p in plan.hosts}
+        self.features = plan.features
         self.facts = facts
         self.transport = transport
         self.report = report
@@ -486,6 +488,32 @@ class Executor:
 
         self._journaled(step, ALL, work)
 
+    def _metadata_version(self, step: Step) -> None:
+        """The planned metadata.version move, through the first controller that answers, then read back."""
+        change = next((f for f in self.features if f.feature == metadata_version.FEATURE), None)
+        if change is None:
+            return
+        self.report.line(f"== {step}", style="bold")
+
+        def work(entry) -> None:
+            problems = []
+            for state in self._hosts(step.target):
+                controller = state.host
+                connection = self.transport.connection(controller.name)
+                result = metadata_version.raise_to(connection, self.cluster, controller, change.wanted)
+                if result.code != 0:
+                    problems.append(f"{controller.name}: {(result.stderr or result.stdout).strip()[-300:]}")
+                    continue
+                now = metadata_version.describe(connection, self.cluster, controller)
+                if not metadata_version.is_reached(now, change.wanted):
+                    raise KafkactlError(f"{step}: metadata.version is {now} after the feature tool raised it to {change.wanted}")
+                self._outcome(state).services.append(f"metadata.version {change.live} -> {now}")
+                self.report.line(f"   {controller.name}: metadata.version {change.live} -> {now} (feature tool; no restart)")
+                return
+            raise KafkactlError(f"{step}: no controller raised metadata.version to {change.wanted}: {'; '.join(problems)}")
+
+        self._journaled(step, ALL, work)
+
     # Pieces ------------------------------------------------------------------------------------
 
     def _outcome(self, state: HostState) -> HostOutcome:
@@ -526,13 +554,14 @@ class Executor:
         if self.cluster_id is None:
             raise KafkactlError(f"host {state.host.name}: no cluster id to format KRaft storage with")
         config = next(s.config for s in state.services if s.component == component)
-        extra = ["--release-version", self.cluster.inter_broker_protocol_version] if migrating else []
+        release = self.cluster.inter_broker_protocol_version if migrating else metadata_version.wanted(self.cluster)
+        extra = ["--release-version", release] if release else []
         if component == Component.KAFKA_CONTROLLER and not migrating:  # a migration brings the SCRAM users along
             extra += scram_bootstrap_arguments(self.cluster)
         with private_argfile(connection, self.cluster, storage_format_arguments(self.cluster_id, config, extra)) as argfile:
             connection.run(storage_format_command(self.cluster, argfile))
-        release = f", metadata.version {self.cluster.inter_broker_protocol_version}" if migrating else ""
-        self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id}{release})")
+        shown = f", metadata.version {release}" if release else ""
+        self.report.line(f"   {state.host.name}: formatted KRaft storage (cluster id {self.cluster_id}{shown})")
 
     def _before_stop(self, host: Host, semantics) -> None:
         """The before-stop gates. A member that fails them and is not serving itself is already out of

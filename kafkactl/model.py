@@ -238,7 +238,9 @@ class ClusterVars(Strict):
         "Kept explicit so a migration never changes it by accident.",
     )
     kafka_metadata_version: str | None = Field(
-        None, pattern=r"^\d+\.\d+(-IV\d+)?$", description="metadata.version the KRaft controllers are formatted with; defaults to the brokers' IBP."
+        None, pattern=r"^\d+\.\d+(-IV\d+)?$",
+        description="metadata.version of a KRaft cluster: new controllers are formatted with it, and a running cluster is raised to "
+                    "it with Kafka's feature tool once every node runs kafka_version (never lowered). Unset, the live level stays.",
     )
     kafka_archive_source: PlainText | None = Field(
         None, description="Kafka archive to install: a path on the control machine (uploaded) or an http(s) URL (fetched on the host)."
@@ -418,6 +420,14 @@ class ClusterVars(Strict):
         if int(value.split(".")[0]) < 3:
             raise ValueError(f"Kafka {value} is older than 3.0, which kafkactl does not manage")
         return value
+
+    @model_validator(mode="after")
+    def _metadata_version_within_release(self) -> ClusterVars:
+        wanted = self.kafka_metadata_version
+        release = tuple(int(p) for p in self.kafka_version.split(".")[:2])
+        if wanted and tuple(int(p) for p in wanted.split("-")[0].split(".")) > release:
+            raise ValueError(f"kafka_metadata_version {wanted} is newer than kafka_version {self.kafka_version} supports")
+        return self
 
     @model_validator(mode="after")
     def _check_external_kafka(self) -> ClusterVars:

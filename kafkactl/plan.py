@@ -104,14 +104,28 @@ class HostPlan:
 
 
 @dataclass(frozen=True)
+class FeatureChange:
+    """A cluster-wide feature level moved with Kafka's feature tool after every host is rolled (no restart)."""
+
+    feature: str  # metadata.version
+    live: str
+    wanted: str
+
+
+@dataclass(frozen=True)
 class Plan:
     phase: Phase
     offline: bool
     hosts: tuple[HostPlan, ...]
+    features: tuple[FeatureChange, ...] = ()
 
     @property
     def changed_hosts(self) -> list[HostPlan]:
         return [h for h in self.hosts if h.changed]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_hosts or self.features)
 
 
 def _diff(host: str, path: str, old: str | None, new: str) -> str:
@@ -199,10 +213,12 @@ def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -
     )
 
 
-def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None) -> Plan:
+def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
+              features: tuple[FeatureChange, ...] = ()) -> Plan:
     """Compare; without facts every host is taken as empty (the offline plan)."""
     return Plan(
         phase=desired.phase,
         offline=facts is None,
         hosts=tuple(_host_plan(state, (facts or {}).get(state.host.name, EMPTY_HOST)) for state in desired.hosts),
+        features=features,
     )

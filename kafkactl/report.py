@@ -91,6 +91,10 @@ class Report:
                 if service.action != "none":
                     self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
                               style=ACTION_STYLES.get(service.action))
+        for feature in plan.features:
+            self.line("")
+            self.line(f"[cluster] {feature.feature} {feature.live} -> {feature.wanted}: with Kafka's feature tool once every "
+                      "host is rolled, no restart; it cannot be moved back", style="bold")
         changed = plan.changed_hosts
         self.line("")
         if changed:
@@ -98,6 +102,7 @@ class Report:
             self.line(f"{len(changed)} of {len(plan.hosts)} hosts to change, in this order: {order}", style="bold")
             self.line("Restarts go one host at a time; within a component the leader goes last (the ZooKeeper leader, "
                       "the active controller), as found when its turn comes.")
+        if plan.changed:
             self.exit_code = Exit.CHANGES_PENDING
         else:
             self.line(f"Nothing to do: all {len(plan.hosts)} hosts match the inventory.", style="bold green")
@@ -147,8 +152,9 @@ class Report:
                 file["properties"] = [dict(zip(("key", "old", "new"), (p.key, *self._masked(p)))) for p in change.properties]
             hosts.append(document)
         self.json({"phase": plan.phase.value, "offline": plan.offline,
-                   "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts})
-        if plan.changed_hosts:
+                   "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts,
+                   "features": [asdict(f) for f in plan.features]})
+        if plan.changed:
             self.exit_code = Exit.CHANGES_PENDING
 
 

@@ -1,5 +1,6 @@
-"""A KRaft cluster (3 controllers, 3 brokers) applied from nothing, idempotent, and restarted with
-the active controller last while a canary produces and consumes."""
+"""A KRaft cluster (3 controllers, 3 brokers) applied from nothing, idempotent, restarted with the
+active controller last while a canary produces and consumes, then upgraded onto Kafka 4: the binaries
+rolled with metadata.version kept, then metadata.version raised with no restart."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from canary import LEADERS_MOVED, Canary
 from kafkactl.desired import JmxSecrets
 from kafkactl.health import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
+from kafkactl.lab.kafka_dist import ensure_kafka_archive
+from kafkactl.metadata_version import FEATURE_TOOL
 from kafkactl.remote import shell
 from labkit import Lab, bring_up, take_down
 
@@ -92,3 +95,48 @@ def test_restart_check_restarts_nothing_and_lab_status_sees_every_host(lab: Lab)
     assert status.exit_code == 0, status.stderr
     for host in units:
         assert re.search(rf"^\s*{host}\s.*container running\s+systemd running\s+sshd up", status.stdout, re.M), status.stdout
+
+
+def test_upgrade_onto_kafka_4_keeps_metadata_version_until_the_inventory_raises_it(lab: Lab) -> None:
+    archive, _ = ensure_kafka_archive("4.1.1")
+
+    def kafka4(metadata_version: str | None = None):
+        def change(data: dict) -> None:
+            data["all"]["vars"].update(kafka_version="4.1.1", kafka_archive_source=str(archive.path),
+                                       kafka_archive_sha256=archive.sha256)
+            if metadata_version:
+                data["all"]["vars"]["kafka_metadata_version"] = metadata_version
+        return lab.variant(f"kafka4-{metadata_version or 'kept'}.yml", change)
+
+    controller = lab.hosts("kafka_controller")[0]
+    describe = java_tool(read_inventory(kafka4()).inventory.cluster, FEATURE_TOOL,
+                         ["--bootstrap-controller", f"{controller}:9093", "describe"], heap="128m")
+
+    def live_metadata_version() -> str:
+        answer = lab.ssh(controller, shell(describe).text).stdout
+        return re.search(r"Feature: metadata\.version\s.*FinalizedVersionLevel: (\S+)", answer).group(1)
+
+    both = lab.kafkactl("plan", str(kafka4("4.1")))
+    assert both.exit_code == 1 and "still run another Kafka version than 4.1.1: one change at a time" in both.stderr, both.stderr
+    plan = lab.kafkactl("plan", str(kafka4()))
+    assert plan.exit_code == 2, plan.stderr
+    assert plan.stdout.count("install  /opt/kafka/kafka_2.13-4.1.1") == 6
+    assert "in this order: controller1 -> controller2 -> controller3 -> kafka1 -> kafka2 -> kafka3" in plan.stdout
+    with Canary(lab.bootstrap()) as canary:
+        rolled = lab.kafkactl("apply", str(kafka4()))
+        canary.settle()
+    assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert live_metadata_version() == "3.9-IV0"
+    for host in lab.hosts("kafka_controller") + lab.hosts("kafka_broker"):
+        assert "/opt/kafka/kafka_2.13-4.1.1/libs/" in lab.ssh(host, "tr '\\0' ' ' < /proc/$(pgrep -x java)/cmdline").stdout
+
+    lowered = lab.kafkactl("plan", str(kafka4("3.8")))
+    assert lowered.exit_code == 1 and "metadata.version is never lowered" in lowered.stderr, lowered.stderr
+    raised = lab.kafkactl("apply", str(kafka4("4.1")))
+    assert raised.exit_code == 0, raised.stderr + raised.stdout[-3000:]
+    assert "metadata.version 3.9-IV0 -> 4.1-IV1 (feature tool; no restart)" in raised.stdout
+    assert "restarted" not in raised.stdout
+    assert live_metadata_version() == "4.1-IV1"
+    again = lab.kafkactl("apply", str(kafka4("4.1")))
+    assert again.exit_code == 0 and "Nothing to do: all 6 hosts match the inventory." in again.stdout, again.stdout

@@ -1,0 +1,100 @@
+"""A KRaft cluster's metadata.version moves only when the inventory writes kafka_metadata_version.
+
+Kafka's upgrade notes: roll the new binaries first (metadata.version stays where it is), then raise
+metadata.version with the feature tool, with no restart. kafkactl reads the finalized level from a
+running controller, plans the move as a cluster change, and makes it after every node is rolled. A
+level below the live one is refused (downgrades are not supported), and so is a move while any node
+still runs another Kafka version than kafka_version: one change at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from kafkactl.health import admin_config, kafka_tool
+from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port
+from kafkactl.plan import FeatureChange, HostFacts
+from kafkactl.roles import service_name
+from kafkactl.tool_output import read_metadata_version
+from kafkactl.transport import Connection, Transport
+
+KEY = "kafka_metadata_version"
+FEATURE = "metadata.version"
+FEATURE_TOOL = "org.apache.kafka.tools.FeatureCommand"
+
+
+def level(version: str) -> tuple[int, int, int | None]:
+    """'3.9-IV0' -> (3, 9, 0); '4.1' -> (4, 1, None): a release without IV means its newest level."""
+    found = re.fullmatch(r"(\d+)\.(\d+)(?:-IV(\d+))?", version)
+    if not found:
+        raise ValueError(f"{version!r} is not a metadata.version")
+    major, minor, iv = found.groups()
+    return int(major), int(minor), None if iv is None else int(iv)
+
+
+def is_reached(live: str, wanted: str) -> bool:
+    """True when the live level is the wanted one (a release without IV is reached by any of its levels)."""
+    have, want = level(live), level(wanted)
+    return have[:2] == want[:2] if want[2] is None else have == want
+
+
+def is_below(wanted: str, live: str) -> bool:
+    want, have = level(wanted), level(live)
+    return want[:2] < have[:2] or (want[:2] == have[:2] and want[2] is not None and want[2] < (have[2] or 0))
+
+
+def wanted(cluster: ClusterVars) -> str | None:
+    """The level the inventory asks for; None when it writes none (the live level stays)."""
+    return cluster.kafka_metadata_version if KEY in cluster.model_fields_set else None
+
+
+def running_controllers(inventory: Inventory, facts: Mapping[str, HostFacts]) -> list[Host]:
+    service = service_name(Component.KAFKA_CONTROLLER, inventory.cluster)
+    return [h for h in inventory.members(Component.KAFKA_CONTROLLER) if service in facts.get(h.name, HostFacts()).active_services]
+
+
+def describe(connection: Connection, cluster: ClusterVars, controller: Host) -> str:
+    """The finalized metadata.version, asked of `controller` with the feature tool."""
+    return read_metadata_version(kafka_tool(connection, cluster, FEATURE_TOOL, [
+        "--bootstrap-controller", host_port(controller.name, cluster.kafka_controller_port),
+        "--command-config", admin_config(cluster), "describe"]))
+
+
+def raise_to(connection: Connection, cluster: ClusterVars, controller: Host, target: str):
+    """`kafka-features upgrade --metadata`: moves metadata.version alone (--release-version would move every feature)."""
+    return kafka_tool(connection, cluster, FEATURE_TOOL, [
+        "--bootstrap-controller", host_port(controller.name, cluster.kafka_controller_port),
+        "--command-config", admin_config(cluster), "upgrade", "--metadata", target])
+
+
+def planned_change(transport: Transport, inventory: Inventory, phase: Phase,
+                   facts: Mapping[str, HostFacts]) -> FeatureChange | None:
+    """The metadata.version move the inventory asks of a running KRaft cluster, else None."""
+    cluster = inventory.cluster
+    target = wanted(cluster)
+    controllers = running_controllers(inventory, facts)
+    if target is None or phase != Phase.KRAFT or not controllers:
+        return None
+    asked = controllers[0]
+    # The tools of the release that controller runs: kafka_version's may not be installed yet.
+    running = facts[asked.name].service_versions.get(service_name(Component.KAFKA_CONTROLLER, cluster))
+    tools = cluster.model_copy(update={"kafka_version": running}) if running else cluster
+    live = describe(transport.connection(asked.name), tools, asked)
+    return None if is_reached(live, target) else FeatureChange(FEATURE, live, target)
+
+
+def refusals(change: FeatureChange | None, inventory: Inventory, facts: Mapping[str, HostFacts]) -> list[str]:
+    """A move down, or a move while any node still runs another Kafka version than kafka_version."""
+    if change is None:
+        return []
+    if is_below(change.wanted, change.live):
+        return [f"{KEY} {change.wanted} is below the cluster's metadata.version {change.live}: metadata.version is never "
+                f"lowered; write {change.live} or later"]
+    version = inventory.cluster.kafka_version
+    behind = sorted(f"{name} ({service} {v})" for name, f in facts.items() for service, v in f.service_versions.items() if v != version)
+    if behind:
+        return [f"{KEY} {change.wanted} moves metadata.version from {change.live} while {', '.join(behind)} still run another "
+                f"Kafka version than {version}: one change at a time. Roll onto {version} with {KEY}: \"{change.live}\" first, "
+                "then move metadata.version"]
+    return []

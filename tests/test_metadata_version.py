@@ -1,0 +1,77 @@
+"""A KRaft cluster's metadata.version moves only when the inventory writes it, never down, and never in the
+same apply as a version change (kafkactl/metadata_version.py); the plan shows the move as a cluster change."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kafkactl.environment import Environment
+from kafkactl.errors import InventoryError
+from kafkactl.inventory import read_inventory
+from kafkactl.metadata_version import is_below, is_reached, level, refusals, wanted
+from kafkactl.model import Phase
+from kafkactl.plan import FeatureChange, HostFacts, Plan
+from kafkactl.report import Exit, Report
+
+from helpers import ROOT
+
+KRAFT = ROOT / "inventories/kraft-cluster/inventory.yml"
+
+
+def _inventory(tmp_path: Path, extra: str):
+    path = tmp_path / "inventory.yml"
+    path.write_text(KRAFT.read_text().replace("    kafka_version: 3.9.2\n", extra))
+    return read_inventory(path).inventory
+
+
+@pytest.mark.parametrize("version, parsed", [("3.9-IV0", (3, 9, 0)), ("4.1", (4, 1, None)), ("3.3-IV3", (3, 3, 3))])
+def test_level(version: str, parsed: tuple) -> None:
+    assert level(version) == parsed
+
+
+@pytest.mark.parametrize("live, target, reached, below", [
+    ("3.9-IV0", "3.9", True, False), ("3.9-IV0", "3.9-IV0", True, False), ("3.9-IV0", "4.1", False, False),
+    ("4.1-IV1", "3.9", False, True), ("4.1-IV1", "4.1-IV0", False, True), ("4.1-IV0", "4.1-IV1", False, False),
+])
+def test_reached_and_below(live: str, target: str, reached: bool, below: bool) -> None:
+    assert (is_reached(live, target), is_below(target, live)) == (reached, below)
+
+
+def test_only_a_written_level_is_wanted(tmp_path: Path) -> None:
+    assert wanted(_inventory(tmp_path, "    kafka_version: 4.1.1\n").cluster) is None
+    assert wanted(_inventory(tmp_path, "    kafka_version: 4.1.1\n    kafka_metadata_version: '4.1'\n").cluster) == "4.1"
+
+
+def test_a_level_newer_than_the_release_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match="kafka_metadata_version 4.1 is newer than kafka_version 3.9.2 supports"):
+        _inventory(tmp_path, "    kafka_version: 3.9.2\n    kafka_metadata_version: '4.1'\n")
+
+
+def test_never_down_and_never_with_a_version_change(tmp_path: Path) -> None:
+    inventory = _inventory(tmp_path, "    kafka_version: 4.1.1\n    kafka_metadata_version: '4.1'\n")
+    on_4 = {h.name: HostFacts(service_versions={"kafka-broker": "4.1.1"}) for h in inventory.hosts}
+    assert refusals(FeatureChange("metadata.version", "3.9-IV0", "4.1"), inventory, on_4) == []
+    assert refusals(None, inventory, on_4) == []
+    [down] = refusals(FeatureChange("metadata.version", "4.1-IV1", "3.9"), inventory, on_4)
+    assert down.startswith("kafka_metadata_version 3.9 is below the cluster's metadata.version 4.1-IV1: metadata.version is never lowered")
+    mixed = {**on_4, "broker3.example.com": HostFacts(service_versions={"kafka-broker": "3.9.2"})}
+    [both] = refusals(FeatureChange("metadata.version", "3.9-IV0", "4.1"), inventory, mixed)
+    assert "while broker3.example.com (kafka-broker 3.9.2) still run another Kafka version than 4.1.1: one change at a time" in both
+
+
+def test_a_feature_move_alone_is_a_pending_change_in_the_plan_and_its_json() -> None:
+    plan = Plan(Phase.KRAFT, offline=False, hosts=(), features=(FeatureChange("metadata.version", "3.9-IV0", "4.1"),))
+    for show in ("text", "json"):
+        out = io.StringIO()
+        report = Report(Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}))
+        report.plan(plan, show_diff=False) if show == "text" else report.plan_json(plan)
+        assert report.exit_code == Exit.CHANGES_PENDING
+        if show == "text":
+            assert "[cluster] metadata.version 3.9-IV0 -> 4.1: with Kafka's feature tool once every host is rolled" in out.getvalue()
+            assert "Nothing to do" not in out.getvalue()
+        else:
+            assert json.loads(out.getvalue())["features"] == [{"feature": "metadata.version", "live": "3.9-IV0", "wanted": "4.1"}]
