@@ -230,12 +230,15 @@ def _transport(report: Report, inventory: Inventory, forks: int, accept_new: boo
     return Transport(inventory.hosts, options, forks=forks)
 
 
-def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory) -> tuple[dict[str, HostFacts], Plan]:
+def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory,
+               cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
+    """Facts, refusals and the plan; `cluster_changes`: also read what metadata.version and the SCRAM users need
+    (one of Kafka's tools each), which a plain restart does not."""
     from kafkactl.facts import gather_all
     from kafkactl.identity import layout_refusals
     from kafkactl.listener_changes import unsafe_listener_changes
 
-    from kafkactl import metadata_version
+    from kafkactl import metadata_version, scram_users
     from kafkactl.migration.runner import mode_mismatch
     from kafkactl.upgrade import upgrade_refusals
 
@@ -245,12 +248,16 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
     if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
         raise KafkactlError(problem)
     refusals = layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts)
-    if refusals := refusals + upgrade_refusals(inventory, desired, facts):
+    refusals += upgrade_refusals(inventory, desired, facts) + scram_users.refusals(inventory.cluster)
+    if refusals:
         raise KafkactlError(*refusals, "No host was changed.")
+    if not cluster_changes:
+        return facts, make_plan(desired, facts)
     feature = metadata_version.planned_change(transport, inventory, desired.phase, facts)
     if refusals := metadata_version.refusals(feature, inventory, facts):
         raise KafkactlError(*refusals, "No host was changed.")
-    return facts, make_plan(desired, facts, (feature,) if feature else ())
+    users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(_state_dir(report.env, Path(inventory.path))))
+    return facts, make_plan(desired, facts, (feature,) if feature else (), users)
 
 
 @app.command()
@@ -307,6 +314,7 @@ def apply(
     """Bring every host to the inventory's state: plan first, then prepare, start and roll, health-gated."""
     inventory = _either(inventory, inventory_flag)
 
+    from kafkactl import scram_users
     from kafkactl.executor import Executor, RunOptions, kraft_cluster_id
     from kafkactl.playbook import load_playbook
 
@@ -322,7 +330,8 @@ def apply(
             kraft = run.desired.phase == Phase.KRAFT
             cluster_id = kraft_cluster_id(run.inventory, run.desired, facts, run.state_dir) if kraft else None
             options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=run.limit)
-            executor = Executor(run.inventory, run.desired, result, facts, run.transport, report, options, cluster_id, run.journal())
+            executor = Executor(run.inventory, run.desired, result, facts, run.transport, report, options, cluster_id, run.journal(),
+                                scram_record=scram_users.Record(run.state_dir))
             report.summary(executor.run(load_playbook("site")))
 
     _run(ctx, body)
@@ -355,7 +364,7 @@ def restart(
         components = _components(component)
         with _session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check,
                       lock=not check, break_lock=break_lock) as run:
-            facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
+            facts, result = _live_plan(report, run.transport, run.desired, run.inventory, cluster_changes=False)
             chosen = [s for s in run.desired.hosts if (run.limit is None or s.host.name in run.limit)]
             missing = [f"{svc.name} on {s.host.name}" for s in chosen for svc in s.services
                        if svc.component in components and svc.name not in facts[s.host.name].active_services]
@@ -770,6 +779,7 @@ def migrate_kraft(
     """ZooKeeper to KRaft: --status, or one --phase at a time (state 1 -> 2a -> 2b -> 3; rollback from 2a or 2b)."""
     inventory = _either(inventory, inventory_flag)
     from kafkactl.migration.runner import PHASE_NAMES, MigrationRun, read_live
+    from kafkactl.upgrade import running_versions, versions_line
 
     def body(report: Report) -> None:
         if as_json and not status:
@@ -785,15 +795,16 @@ def migrate_kraft(
         with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
             inv = _live_inventory(report, inv, transport)
             if status:
-                _, _, found = read_live(inv, transport)
+                live, _, found = read_live(inv, transport)
                 if as_json:
                     report.json({"state": found.state.value if found.state else None, "label": found.label,
                                  "between": [s.value for s in found.between] if found.between else None,
-                                 "evidence": found.evidence})
+                                 "evidence": found.evidence, "versions": running_versions(live.facts)})
                     return
                 report.line(f"Migration: {found.label}")
                 for line in found.evidence:
                     report.line(f"  {line}")
+                report.line(versions_line(inv, live.facts))
                 return
             state_dir = _state_dir(report.env, path)
             with _run_lock(report, state_dir, transport, f"migrate kraft --phase {phase}", True, break_lock, resume):

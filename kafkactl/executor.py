@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import metadata_version
+from kafkactl import metadata_version, scram_users
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
@@ -27,7 +27,7 @@ from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.remote import Command, all_of, cmd, sh
@@ -160,6 +160,7 @@ class Executor:
         cluster_id: str | None = None,
         journal: Journal | None = None,
         hooks: ClusterHooks | None = None,
+        scram_record: scram_users.Record | None = None,
     ) -> None:
         self.inventory = inventory
         self.cluster = inventory.cluster
@@ -167,6 +168,8 @@ class Executor:
         self.states: dict[str, HostState] = {s.host.name: s for s in desired.hosts}
         self.plans: dict[str, HostPlan] = {p.host: p for p in plan.hosts}
         self.features = plan.features
+        self.scram_users = plan.scram_users
+        self.scram_record = scram_record
         self.facts = facts
         self.transport = transport
         self.report = report
@@ -511,6 +514,33 @@ class Executor:
                 self.report.line(f"   {controller.name}: metadata.version {change.live} -> {now} (feature tool; no restart)")
                 return
             raise KafkactlError(f"{step}: no controller raised metadata.version to {change.wanted}: {'; '.join(problems)}")
+
+        self._journaled(step, ALL, work)
+
+    def _scram_users(self, step: Step) -> None:
+        """The planned SCRAM credential changes, one user and mechanism per run, through the first broker that answers."""
+        if not self.scram_users:
+            return
+        self.report.line(f"== {step}", style="bold")
+        brokers = self._hosts(step.target)
+        bootstrap = ",".join(host_port(s.host.name, self.cluster.inter_broker_listener.port) for s in brokers)
+
+        def work(entry) -> None:
+            for planned in self.scram_users:
+                problems = []
+                for state in brokers:
+                    result = scram_users.change(self.transport.connection(state.host.name), self.cluster, bootstrap, planned)
+                    if result.code == 0:
+                        break
+                    problems.append(f"{state.host.name}: {(result.stderr or result.stdout).strip()[-300:]}")
+                else:
+                    raise KafkactlError(f"{step}: SCRAM user {planned.user} ({planned.mechanism}) not {planned.action}d: {'; '.join(problems)}")
+                if self.scram_record is not None:
+                    password = next((u.password.get_secret_value() for u in self.cluster.sasl_scram_users.values()
+                                     if u.principal == planned.user), None)
+                    self.scram_record.remember(planned.user, planned.mechanism, None if planned.action == "delete" else password)
+                self._outcome(state).services.append(f"SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
+                self.report.line(f"   {state.host.name}: SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
 
         self._journaled(step, ALL, work)
 

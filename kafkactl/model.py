@@ -342,6 +342,8 @@ class ClusterVars(Strict):
     sasl_scram_users: dict[str, SaslUser] = Field(default_factory=dict, description=(
         "SCRAM users by key (cp-ansible's shape). With KRaft controllers, the brokers' own user (kafka_broker_sasl_user) "
         "may not hold ',', '\"' or whitespace: `kafka-storage format --add-scram` cannot carry them."))
+    kafkactl_delete_unlisted_scram_users: bool = Field(
+        False, description="Delete the SCRAM credentials of users the cluster has and sasl_scram_users does not list (plan shows each).")
     sasl_plain_users: dict[str, SaslUser] = Field(
         default_factory=dict, description="PLAIN users by key (cp-ansible's shape); when empty, PLAIN listeners use sasl_scram_users.")
     kafka_broker_sasl_user: PlainText = Field("admin", description="Key of the SASL user brokers, controllers and the other components log in as.")

@@ -113,11 +113,21 @@ class FeatureChange:
 
 
 @dataclass(frozen=True)
+class ScramUserChange:
+    """A SCRAM credential made, replaced or deleted through a running broker (no restart); never its password."""
+
+    user: str
+    mechanism: str  # SCRAM-SHA-256 or SCRAM-SHA-512
+    action: Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True)
 class Plan:
     phase: Phase
     offline: bool
     hosts: tuple[HostPlan, ...]
     features: tuple[FeatureChange, ...] = ()
+    scram_users: tuple[ScramUserChange, ...] = ()
 
     @property
     def changed_hosts(self) -> list[HostPlan]:
@@ -125,7 +135,7 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changed_hosts or self.features)
+        return bool(self.changed_hosts or self.features or self.scram_users)
 
 
 def _diff(host: str, path: str, old: str | None, new: str) -> str:
@@ -214,11 +224,12 @@ def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -
 
 
 def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
-              features: tuple[FeatureChange, ...] = ()) -> Plan:
+              features: tuple[FeatureChange, ...] = (), scram_users: tuple[ScramUserChange, ...] = ()) -> Plan:
     """Compare; without facts every host is taken as empty (the offline plan)."""
     return Plan(
         phase=desired.phase,
         offline=facts is None,
         hosts=tuple(_host_plan(state, (facts or {}).get(state.host.name, EMPTY_HOST)) for state in desired.hosts),
         features=features,
+        scram_users=scram_users,
     )

@@ -25,6 +25,7 @@ STEP_TARGETS = {
     "retire": COMPONENTS,  # stop and disable the service, move its state aside
     "wait_for": frozenset(SIGNALS),
     "delete_znodes": None,  # space-separated absolute ZooKeeper paths
+    "scram_users": {Component.KAFKA_BROKER.value},  # the planned SCRAM credential changes, through a running broker
     "metadata_version": {Component.KAFKA_CONTROLLER.value},  # the planned metadata.version move, through a controller
 }
 

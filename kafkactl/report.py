@@ -91,10 +91,14 @@ class Report:
                 if service.action != "none":
                     self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
                               style=ACTION_STYLES.get(service.action))
-        for feature in plan.features:
+        if plan.features or plan.scram_users:
             self.line("")
+        for feature in plan.features:
             self.line(f"[cluster] {feature.feature} {feature.live} -> {feature.wanted}: with Kafka's feature tool once every "
                       "host is rolled, no restart; it cannot be moved back", style="bold")
+        for user in plan.scram_users:
+            self.line(f"[cluster] SCRAM user {user.user} ({user.mechanism}): {user.action}, through a running broker; no restart",
+                      style=ACTION_STYLES.get(user.action))
         changed = plan.changed_hosts
         self.line("")
         if changed:
@@ -153,7 +157,7 @@ class Report:
             hosts.append(document)
         self.json({"phase": plan.phase.value, "offline": plan.offline,
                    "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts,
-                   "features": [asdict(f) for f in plan.features]})
+                   "features": [asdict(f) for f in plan.features], "scram_users": [asdict(u) for u in plan.scram_users]})
         if plan.changed:
             self.exit_code = Exit.CHANGES_PENDING
 

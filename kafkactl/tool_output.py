@@ -291,3 +291,20 @@ def read_metadata_version(result: CommandResult) -> str:
     if result.code != 0 or match is None:
         raise unreadable("metadata.version from kafka-features", result)
     return match.group(1)
+
+
+# kafka-configs ------------------------------------------------------------------------------------
+
+_SCRAM_USER = re.compile(r"^SCRAM credential configs for user-principal '(?P<user>.*)' are (?P<mechanisms>.*)$")
+
+
+def read_scram_users(result: CommandResult) -> dict[str, frozenset[str]]:
+    """Each user's SCRAM mechanisms from `kafka-configs --describe --entity-type users` (passwords are never shown)."""
+    if result.code != 0:
+        raise unreadable("SCRAM users from kafka-configs", result)
+    users = {}
+    for line in result.stdout.splitlines():
+        found = _SCRAM_USER.match(line.strip())
+        if found:
+            users[found["user"]] = frozenset(m.split("=")[0].strip() for m in found["mechanisms"].split(",") if m.strip().startswith("SCRAM-"))
+    return users

@@ -93,3 +93,24 @@ def upgrade_refusals(inventory: Inventory, desired: DesiredState, facts: Mapping
             refusals.append(f"host {host.name}: Kafka {version} needs Java 17 or later for brokers, controllers and Connect; "
                             f"it has {line.strip()!r} (set java_executable or install a newer Java)")
     return refusals
+
+
+def running_versions(facts: Mapping[str, HostFacts]) -> dict[str, dict[str, str]]:
+    """The Kafka version each running service uses, by host."""
+    return {name: dict(sorted(f.service_versions.items())) for name, f in sorted(facts.items()) if f.service_versions}
+
+
+def versions_line(inventory: Inventory, facts: Mapping[str, HostFacts]) -> str:
+    """One line for `migrate kraft --status`: the versions running, and whether an upgrade is in progress."""
+    running = running_versions(facts)
+    hosts_by_version: dict[str, list[str]] = {}
+    for name, services in running.items():
+        for version in set(services.values()):
+            hosts_by_version.setdefault(version, []).append(name)
+    if not hosts_by_version:
+        return "Kafka versions: no Kafka service running"
+    shown = "; ".join(f"{version} on {', '.join(sorted(names))}" for version, names in sorted(hosts_by_version.items()))
+    wanted = inventory.cluster.kafka_version
+    if len(hosts_by_version) > 1:
+        return f"Kafka versions: {shown}: upgrade in progress (kafka_version {wanted})"
+    return f"Kafka versions: {shown}" + ("" if wanted in hosts_by_version else f" (kafka_version {wanted}: not rolled yet)")

@@ -68,6 +68,12 @@ def test_controller_metrics_from_jmx() -> None:
     assert (node.zk_migration_state, node.migrating_zk_brokers, node.completed_migration_logged) == (1, 3, True)
 
 
+def test_a_kafka_4_controller_has_no_migration_metrics_to_read() -> None:
+    live = _live(lambda command: pytest.fail(f"ran {command}"))
+    node = Node(**{**_controller().__dict__, "version": "4.1.1"})
+    assert live.controller_details(node) == node
+
+
 @pytest.mark.parametrize("result, detail", [
     (captured("jmx-refused"), "exit code 1: Could not connect to JMX url: service:jmx:rmi:///jndi/rmi://127.0.0.1:7199/jmxrmi."),
     (CommandResult(0, "", ""), "no output"),

@@ -183,6 +183,6 @@ def test_status_as_json_for_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
     outcome = run_cli("migrate", "kraft", str(MIGRATION), "--status", "--json")
     assert outcome.exit_code == 0, outcome.stderr
     assert json.loads(outcome.stdout) == {"state": None, "between": ["2a", "2b"], "evidence": ["kafka1.example.com: broker 1: kraft"],
-                                          "label": "between state 2a and state 2b: brokers 1 kraft, 2 migrating"}
+                                          "label": "between state 2a and state 2b: brokers 1 kraft, 2 migrating", "versions": {}}
     refused = run_cli("migrate", "kraft", str(MIGRATION), "--phase", "dual-write", "--json")
     assert refused.exit_code == 1 and refused.stderr == "error: migrate kraft: --json goes with --status\n"

@@ -25,8 +25,10 @@ def test_site_playbook_starts_components_in_order() -> None:
     started = [s.target for s in steps if s.name == "start"]
     assert started == [c.value for c in COMPONENTS]
     for component in COMPONENTS:
-        names = [s.name for s in steps if s.target == component.value and s.name != "metadata_version"]
+        names = [s.name for s in steps if s.target == component.value and s.name in ("start", "roll")]
         assert names == ["start", "roll"]
-    # metadata.version moves once every controller and broker runs the new binaries, before Connect and Schema Registry.
     order = [str(s) for s in steps]
+    # SCRAM users exist before a broker roll may bring a listener that needs them; metadata.version moves once every
+    # controller and broker runs the new binaries, before Connect and Schema Registry.
+    assert order.index("start kafka_broker") + 1 == order.index("scram_users kafka_broker") == order.index("roll kafka_broker") - 1
     assert order.index("roll kafka_broker") + 1 == order.index("metadata_version kafka_controller")

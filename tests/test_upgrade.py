@@ -11,7 +11,7 @@ from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Phase
 from kafkactl.plan import HostFacts
-from kafkactl.upgrade import REMOVED_PROPERTIES, java_major, removed_in, upgrade_refusals
+from kafkactl.upgrade import REMOVED_PROPERTIES, java_major, removed_in, upgrade_refusals, versions_line
 
 from helpers import ROOT
 
@@ -89,3 +89,16 @@ def test_no_version_change_while_between_migration_states() -> None:
         [refusal] = upgrade_refusals(inventory, desired, running)
         assert f"between migration states ({phase})" in refusal and "one change at a time" in refusal
         assert upgrade_refusals(inventory, desired, _facts(inventory, running=inventory.cluster.kafka_version)) == []
+
+
+def test_status_line_names_running_versions_and_an_upgrade_in_progress(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "4.1.1")
+    facts = {h.name: HostFacts(service_versions={"kafka": "4.1.1"}) for h in inventory.hosts[:2]}
+    facts[inventory.hosts[2].name] = HostFacts(service_versions={"kafka": "3.9.2"})
+    names = [h.name for h in inventory.hosts]
+    assert versions_line(inventory, facts) == (f"Kafka versions: 3.9.2 on {names[2]}; 4.1.1 on {', '.join(sorted(names[:2]))}: "
+                                               "upgrade in progress (kafka_version 4.1.1)")
+    assert versions_line(inventory, {names[0]: HostFacts(service_versions={"kafka": "3.9.2"})}) == (
+        f"Kafka versions: 3.9.2 on {names[0]} (kafka_version 4.1.1: not rolled yet)")
+    assert versions_line(inventory, {names[0]: HostFacts(service_versions={"kafka": "4.1.1"})}) == f"Kafka versions: 4.1.1 on {names[0]}"
+    assert versions_line(inventory, {}) == "Kafka versions: no Kafka service running"

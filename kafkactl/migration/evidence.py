@@ -93,6 +93,8 @@ class LiveCluster:
         """A running controller's ZkMigrationState and whether it logged the completed migration."""
         if node.role != "controller" or not node.running:
             return node
+        if node.version and int(node.version.split(".")[0]) >= 4:
+            return node  # Kafka 4 has no ZooKeeper migration, and no ZkMigrationState to read
         connection = self.transport.connection(node.host)
         url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.cluster.kafka_controller_jmx_port}/jmxrmi"
         names = [word for m in CONTROLLER_METRICS for word in ("--object-name", f"kafka.controller:type=KafkaController,name={m}")]

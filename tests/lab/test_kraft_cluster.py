@@ -128,6 +128,9 @@ def test_upgrade_onto_kafka_4_keeps_metadata_version_until_the_inventory_raises_
     assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
     assert live_metadata_version() == "3.9-IV0"
+    status = lab.kafkactl("migrate", "kraft", str(kafka4()), "--status")
+    assert status.exit_code == 0, status.stderr
+    assert f"Kafka versions: 4.1.1 on {', '.join(sorted(lab.hosts('kafka_controller') + lab.hosts('kafka_broker')))}\n" in status.stdout
     for host in lab.hosts("kafka_controller") + lab.hosts("kafka_broker"):
         assert "/opt/kafka/kafka_2.13-4.1.1/libs/" in lab.ssh(host, "tr '\\0' ' ' < /proc/$(pgrep -x java)/cmdline").stdout
 

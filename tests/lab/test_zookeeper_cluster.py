@@ -229,25 +229,35 @@ def _stores_from_kafkactl_ca(lab: Lab) -> dict:
 
 
 def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab) -> None:
-    """The lab's brokers get a SASL_SSL listener (PLAIN users; key stores from `kafkactl certs create`, copied by
-    apply). An inventory with only the Connect worker names them as an external cluster over that listener, as
-    cp-ansible's ccloud samples name Confluent Cloud: the worker starts, serves, and creates its own storage topics
-    there; a second apply changes nothing."""
+    """The lab's brokers get a SASL_SSL listener that accepts PLAIN and SCRAM-SHA-512 (key stores from `kafkactl
+    certs create`, copied by apply); the SCRAM users are made through a running broker before the roll that adds
+    the listener. An inventory with only the Connect worker names the brokers as an external cluster over that
+    listener, as cp-ansible's ccloud samples name Confluent Cloud, and logs in with SCRAM: the worker starts,
+    serves, and creates its own storage topics there; a second apply changes nothing."""
     brokers = lab.hosts("kafka_broker")
     stores = _stores_from_kafkactl_ca(lab)
     users = {"admin": {"principal": "admin", "password": "admin-secret"},
              "connect": {"principal": "connect", "password": "connect-secret"}}
+    # A password Kafka's properties reader must take exactly: a backslash, '=', a space and non-ASCII.
+    scram_users = {"admin": users["admin"], "connect": {"principal": "connect", "password": "c\\onn=ect sécret"}}
 
     def external_listener(data: dict) -> None:
-        data["all"]["vars"].update(stores, sasl_plain_users=users, kafka_broker_custom_listeners={
-            "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain"}})
+        data["all"]["vars"].update(stores, sasl_plain_users=users, sasl_scram_users=scram_users, kafka_broker_custom_listeners={
+            "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain,scram"}})
 
     secured = lab.variant("sasl-ssl-listener.yml", external_listener)
     before = lab.kafkactl("migrate", "listeners", str(secured), "--status")
     assert before.exit_code == 0, before.stderr
     assert "Listeners: next step: add EXTERNAL (SASL_SSL)" in before.stdout, before.stdout
+    plan = lab.kafkactl("plan", str(secured))
+    for user in scram_users:
+        assert f"[cluster] SCRAM user {user} (SCRAM-SHA-512): create, through a running broker; no restart" in plan.stdout, plan.stdout
+    assert "sécret" not in plan.stdout + plan.stderr
     rolled = lab.kafkactl("apply", str(secured))
     assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
+    made = rolled.stdout.index("SCRAM user connect (SCRAM-SHA-512) created")
+    assert made < rolled.stdout.index("== roll kafka_broker"), "the users must exist before the roll that adds the listener"
+    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
     for broker in brokers:
         assert f"{broker}: wrote /etc/kafka/ssl/kafka.keystore.p12" in rolled.stdout
         owner = lab.ssh(broker, "stat -c '%U:%G %a' /etc/kafka/ssl/kafka.keystore.p12 /etc/kafka/ssl/kafka.truststore.p12")
@@ -262,8 +272,8 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     def only_connect(data: dict) -> None:
         data["all"]["vars"].update(
             stores, external_kafka_bootstrap_servers=",".join(f"{b}:{EXTERNAL_PORT}" for b in brokers),
-            external_kafka_security_protocol="SASL_SSL", external_kafka_sasl_mechanism="PLAIN",
-            external_kafka_sasl_user="connect", external_kafka_sasl_password="connect-secret",
+            external_kafka_security_protocol="SASL_SSL", external_kafka_sasl_mechanism="SCRAM-SHA-512",
+            external_kafka_sasl_user="connect", external_kafka_sasl_password=scram_users["connect"]["password"],
             kafka_connect_group_id="connect-external")
         data["all"]["children"] = {"kafka_connect": data["all"]["children"]["kafka_connect"]}
 
@@ -275,7 +285,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
     worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism|ssl.truststore.location)=' "
                               "/etc/kafka/connect-distributed.properties").stdout.split()
-    assert {"security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", "ssl.truststore.location=/etc/kafka/ssl/kafka.truststore.p12"} <= set(worker)
+    assert {"security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "ssl.truststore.location=/etc/kafka/ssl/kafka.truststore.p12"} <= set(worker)
     topics = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:{BROKER_PORT} --list").stdout
     assert {"connect-external-configs", "connect-external-offsets", "connect-external-status"} <= set(topics.split()), topics
