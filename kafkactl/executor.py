@@ -536,9 +536,8 @@ class Executor:
                 else:
                     raise KafkactlError(f"{step}: SCRAM user {planned.user} ({planned.mechanism}) not {planned.action}d: {'; '.join(problems)}")
                 if self.scram_record is not None:
-                    password = next((u.password.get_secret_value() for u in self.cluster.sasl_scram_users.values()
-                                     if u.principal == planned.user), None)
-                    self.scram_record.remember(planned.user, planned.mechanism, None if planned.action == "delete" else password)
+                    password = None if planned.action == "delete" else scram_users.password_of(self.cluster, planned.user)
+                    self.scram_record.remember(planned.user, planned.mechanism, password)
                 self._outcome(state).services.append(f"SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
                 self.report.line(f"   {state.host.name}: SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 
 from kafkactl.desired import DesiredState, HostState
-from kafkactl.model import ClusterVars, Component
+from kafkactl.model import ClusterVars, Component, Host, Inventory
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
-from kafkactl.roles import role
+from kafkactl.roles import role, service_name
 from kafkactl.transport import Connection, Transport
 
 
@@ -142,3 +143,21 @@ def gather_all(transport: Transport, desired: DesiredState, cluster: ClusterVars
     """Facts from every host in parallel; any host that cannot answer stops the run before a change."""
     results = transport.read_each(desired.hosts, lambda state: gather(transport.connection(state.host.name), state, cluster))
     return {state.host.name: result for state, result in results}
+
+
+def running_members(inventory: Inventory, facts: Mapping[str, HostFacts], component: Component) -> list[Host]:
+    """The component's hosts whose service the facts found running, in inventory order."""
+    service = service_name(component, inventory.cluster)
+    return [h for h in inventory.members(component) if service in facts.get(h.name, HostFacts()).active_services]
+
+
+def with_running_tools(cluster: ClusterVars, facts: HostFacts, component: Component) -> ClusterVars:
+    """The cluster as the host's running service sees it: Kafka's tools of the release it runs, for a read made
+    before the apply that installs kafka_version's."""
+    version = facts.service_versions.get(service_name(component, cluster))
+    return cluster.model_copy(update={"kafka_version": version}) if version else cluster
+
+
+def running_other_than(facts: Mapping[str, HostFacts], version: str) -> list[str]:
+    """`host (service version)` for every running service on another Kafka version than `version`."""
+    return sorted({f"{name} ({service} {v})" for name, f in facts.items() for service, v in f.service_versions.items() if v != version})

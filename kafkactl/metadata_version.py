@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from kafkactl.facts import running_members, running_other_than, with_running_tools
 from kafkactl.health import admin_config, kafka_tool
 from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import FeatureChange, HostFacts
-from kafkactl.roles import service_name
 from kafkactl.tool_output import read_metadata_version
 from kafkactl.transport import Connection, Transport
 
@@ -49,11 +49,6 @@ def wanted(cluster: ClusterVars) -> str | None:
     return cluster.kafka_metadata_version if KEY in cluster.model_fields_set else None
 
 
-def running_controllers(inventory: Inventory, facts: Mapping[str, HostFacts]) -> list[Host]:
-    service = service_name(Component.KAFKA_CONTROLLER, inventory.cluster)
-    return [h for h in inventory.members(Component.KAFKA_CONTROLLER) if service in facts.get(h.name, HostFacts()).active_services]
-
-
 def describe(connection: Connection, cluster: ClusterVars, controller: Host) -> str:
     """The finalized metadata.version, asked of `controller` with the feature tool."""
     return read_metadata_version(kafka_tool(connection, cluster, FEATURE_TOOL, [
@@ -71,15 +66,12 @@ def raise_to(connection: Connection, cluster: ClusterVars, controller: Host, tar
 def planned_change(transport: Transport, inventory: Inventory, phase: Phase,
                    facts: Mapping[str, HostFacts]) -> FeatureChange | None:
     """The metadata.version move the inventory asks of a running KRaft cluster, else None."""
-    cluster = inventory.cluster
-    target = wanted(cluster)
-    controllers = running_controllers(inventory, facts)
+    target = wanted(inventory.cluster)
+    controllers = running_members(inventory, facts, Component.KAFKA_CONTROLLER)
     if target is None or phase != Phase.KRAFT or not controllers:
         return None
     asked = controllers[0]
-    # The tools of the release that controller runs: kafka_version's may not be installed yet.
-    running = facts[asked.name].service_versions.get(service_name(Component.KAFKA_CONTROLLER, cluster))
-    tools = cluster.model_copy(update={"kafka_version": running}) if running else cluster
+    tools = with_running_tools(inventory.cluster, facts[asked.name], Component.KAFKA_CONTROLLER)
     live = describe(transport.connection(asked.name), tools, asked)
     return None if is_reached(live, target) else FeatureChange(FEATURE, live, target)
 
@@ -92,7 +84,7 @@ def refusals(change: FeatureChange | None, inventory: Inventory, facts: Mapping[
         return [f"{KEY} {change.wanted} is below the cluster's metadata.version {change.live}: metadata.version is never "
                 f"lowered; write {change.live} or later"]
     version = inventory.cluster.kafka_version
-    behind = sorted(f"{name} ({service} {v})" for name, f in facts.items() for service, v in f.service_versions.items() if v != version)
+    behind = running_other_than(facts, version)
     if behind:
         return [f"{KEY} {change.wanted} moves metadata.version from {change.live} while {', '.join(behind)} still run another "
                 f"Kafka version than {version}: one change at a time. Roll onto {version} with {KEY}: \"{change.live}\" first, "

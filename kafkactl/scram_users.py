@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kafkactl import state_dir as private
+from kafkactl.facts import running_members, with_running_tools
 from kafkactl.health import admin_config, java_tool, kafka_tool
-from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, host_port
+from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory, host_port
 from kafkactl.plan import HostFacts, ScramUserChange
-from kafkactl.roles import service_name
 from kafkactl.tool_output import read_scram_users
 from kafkactl.transport import CommandResult, Connection, Transport
 
@@ -75,6 +75,11 @@ class Record:
         private.write_private(self.path, json.dumps({"key": self.key.hex(), "set": self.set}, indent=1).encode())
 
 
+def password_of(cluster: ClusterVars, user: str) -> str | None:
+    """The password sasl_scram_users gives `user` (a principal), None for a user it does not list."""
+    return next((u.password.get_secret_value() for u in cluster.sasl_scram_users.values() if u.principal == user), None)
+
+
 def _bootstrap(inventory: Inventory) -> str:
     port = inventory.cluster.inter_broker_listener.port
     return ",".join(host_port(b.name, port) for b in inventory.members(Component.KAFKA_BROKER))
@@ -105,8 +110,7 @@ def change(connection: Connection, cluster: ClusterVars, bootstrap: str, planned
               "--entity-type", "users", "--entity-name", planned.user]
     if planned.action == "delete":
         return kafka_tool(connection, cluster, CONFIG_TOOL, [*common, "--delete-config", planned.mechanism])
-    password = next(u.password.get_secret_value() for u in cluster.sasl_scram_users.values() if u.principal == planned.user)
-    credential = f"{planned.mechanism}=password={_properties_value(password)}\n".encode()
+    credential = f"{planned.mechanism}=password={_properties_value(password_of(cluster, planned.user))}\n".encode()
     return connection.run(java_tool(cluster, CONFIG_TOOL, [*common, "--add-config-file", "/dev/stdin"], heap="192m"),
                           check=False, timeout=120, stdin=credential)
 
@@ -118,13 +122,10 @@ def planned_changes(transport: Transport, inventory: Inventory, facts: Mapping[s
     declared = {u.principal: u.password.get_secret_value() for u in cluster.sasl_scram_users.values()}
     if not declared and not cluster.kafkactl_delete_unlisted_scram_users:
         return ()
-    service = service_name(Component.KAFKA_BROKER, cluster)
-    running: list[Host] = [b for b in inventory.members(Component.KAFKA_BROKER) if service in facts.get(b.name, HostFacts()).active_services]
+    running = running_members(inventory, facts, Component.KAFKA_BROKER)
     live: dict[str, frozenset[str]] = {}
     if running:
-        # The tools of the release that broker runs: kafka_version's may not be installed yet.
-        version = facts[running[0].name].service_versions.get(service)
-        tools = cluster.model_copy(update={"kafka_version": version}) if version else cluster
+        tools = with_running_tools(cluster, facts[running[0].name], Component.KAFKA_BROKER)
         live = describe(transport.connection(running[0].name), tools, _bootstrap(inventory))
     changes = []
     for user, password in declared.items():

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from kafkactl.desired import DesiredState
+from kafkactl.facts import running_other_than
 from kafkactl.model import MIGRATION_PHASES, Component, Inventory
 from kafkactl.plan import HostFacts
 
@@ -76,7 +77,7 @@ def upgrade_refusals(inventory: Inventory, desired: DesiredState, facts: Mapping
     version = inventory.cluster.kafka_version
     refusals = []
     running = {(name, service): v for name, f in facts.items() for service, v in sorted(f.service_versions.items())}
-    moving = sorted({f"{name} ({service} {v})" for (name, service), v in running.items() if v != version})
+    moving = running_other_than(facts, version)
     if moving and desired.phase in MIGRATION_PHASES:
         refusals.append(f"kafka_version {version}: the cluster is between migration states ({desired.phase}) and "
                         f"{', '.join(moving)} run another version; finish or roll back the migration first: one change at a time")
