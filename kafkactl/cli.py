@@ -814,6 +814,12 @@ def migrate_kraft(
     _run(ctx, body)
 
 
+def _counts(connections: dict[str, int] | None) -> str:
+    if connections is None:
+        return "not read (the broker's JMX did not answer; it answers once an apply has restarted it)"
+    return ", ".join(f"{name} {count}" for name, count in connections.items()) or "no listener reported"
+
+
 @migrate_app.command("listeners")
 def migrate_listeners(
     ctx: typer.Context,
@@ -827,8 +833,10 @@ def migrate_listeners(
 ) -> None:
     """TLS/SASL listeners: where each broker is on Kafka's staged sequence (add, move inter-broker traffic, remove)."""
     inventory = _either(inventory, inventory_flag)
-    from kafkactl.facts import gather_all
+    from kafkactl.facts import gather_all, running_members, with_running_tools
+    from kafkactl.health import listener_connections
     from kafkactl.listener_changes import broker_listeners, next_step
+    from kafkactl.roles import service_name
 
     def body(report: Report) -> None:
         if not status:
@@ -839,7 +847,12 @@ def migrate_listeners(
         with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
             inv = _live_inventory(report, inv, transport)
             desired = desired_state(inv, _live_phase(report, inv, transport))
-            brokers = broker_listeners(desired, gather_all(transport, desired, inv.cluster))
+            facts = gather_all(transport, desired, inv.cluster)
+            running = running_members(inv, facts, Component.KAFKA_BROKER)
+            service = service_name(Component.KAFKA_BROKER, inv.cluster)
+            counted = transport.read_each(running, lambda host: listener_connections(
+                transport.connection(host.name), with_running_tools(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
+            brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
         step = next_step(brokers)
         if as_json:
             report.json({"next_step": step, "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
@@ -850,6 +863,8 @@ def migrate_listeners(
                 return ", ".join(f"{n}:{p}" for n, p in listeners.items()) + f" (inter-broker {inter})"
             report.line(f"  {broker.host}: runs {shown(broker.live, broker.live_inter_broker) if broker.live else 'nothing'}; "
                         f"inventory {shown(broker.wanted, broker.wanted_inter_broker)}: {broker.step}")
+            if broker.live:
+                report.line(f"    open connections: {_counts(broker.connections)}")
 
     _run(ctx, body)
 

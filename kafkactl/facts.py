@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.model import ClusterVars, Component, Host, Inventory
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
 from kafkactl.roles import role, service_name
-from kafkactl.transport import Connection, Transport
+
+if TYPE_CHECKING:  # the transport imports the inventory, which imports what reads these facts
+    from kafkactl.transport import Connection, Transport
 
 
 def running_version(service: str) -> Command:

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from kafkactl.desired import JmxSecrets
 from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
 from kafkactl.tool_output import (
-    NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_partitions, read_quorum_status,
+    NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_listener_connections,
+    read_partitions, read_quorum_status,
     read_registered_brokers, read_voter_lags, read_zookeeper_answers, read_zookeeper_mode,
 )
 from kafkactl.transport import Connection, Transport, TransportError
@@ -28,6 +30,7 @@ T = TypeVar("T")
 ADMIN_CONFIG = "kafkactl-admin.properties"
 VOTER_LAG_LIMIT = 1000  # metadata records a voter may trail the leader by and count as caught up
 PARTITIONS_FRESH_SECONDS = 5.0
+SOCKET_SERVER_METRICS = "kafka.server:type=socket-server-metrics,listener=*,networkProcessor=*"
 
 
 class GateError(KafkactlError):
@@ -83,6 +86,28 @@ def tool_with_secret_args(cluster: ClusterVars, main_class: str, args: list[Word
     java = java_tool(cluster, "@/dev/stdin", [], heap="192m")
     return sh("{{ printf '%s\\n' {words} && cat {secrets}; }} | {java}", words=[main_class, *args],
               secrets=secret_args_file, java=java)
+
+
+def local_jmx(cluster: ClusterVars, port: int, service: str, object_names: list[str], attribute: str) -> Command:
+    """Kafka's JmxTool, once, against a service's loopback-only JMX as its read-only user (root's copy of the password,
+    made on the host at every start, see jmx-password.sh.j2)."""
+    names = [word for name in object_names for word in ("--object-name", name)]
+    return tool_with_secret_args(
+        cluster, "org.apache.kafka.tools.JmxTool",
+        ["--one-time", "true", "--jmx-url", f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{port}/jmxrmi", *names,
+         "--attributes", attribute, "--report-format", "properties"],
+        JmxSecrets(service).client)
+
+
+def listener_connections(connection: Connection, cluster: ClusterVars, service: str) -> Observation[dict[str, int] | None]:
+    """A broker's open connections per listener (socket-server-metrics, summed over its network threads)."""
+    result = connection.run(local_jmx(cluster, cluster.kafka_broker_jmx_port, service, [SOCKET_SERVER_METRICS], "connection-count"),
+                            check=False, timeout=120)
+    try:
+        counts = read_listener_connections(result)
+    except Unreadable as exc:
+        return Observation(False, None, str(exc))
+    return Observation(True, counts, ", ".join(f"{name}: {count}" for name, count in counts.items()))
 
 
 def _bash(script: Command) -> Command:

@@ -17,6 +17,7 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
@@ -98,13 +99,19 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
 
 @dataclass(frozen=True)
 class BrokerListeners:
-    """One broker's listeners as it runs them and as the inventory wants them."""
+    """One broker's listeners as it runs them and as the inventory wants them, and the connections open on each
+    (None when they could not be read)."""
 
     host: str
     live: dict[str, str]  # listener name -> security protocol
     live_inter_broker: str
     wanted: dict[str, str]
     wanted_inter_broker: str
+    connections: dict[str, int] | None = None
+
+    @property
+    def removed(self) -> list[str]:
+        return sorted(self.live.keys() - self.wanted.keys())
 
     @property
     def step(self) -> str:
@@ -113,22 +120,33 @@ class BrokerListeners:
             return "not running yet"
         changed = sorted(name for name in self.live.keys() & self.wanted.keys() if self.live[name] != self.wanted[name])
         added = sorted(self.wanted.keys() - self.live.keys())
-        removed = sorted(self.live.keys() - self.wanted.keys())
         if changed:
             return f"refused: {', '.join(changed)} would change protocol in place; give the new protocol a listener of its own"
         if added:
             return f"add {', '.join(f'{n} ({self.wanted[n]})' for n in added)}"
         if self.live_inter_broker != self.wanted_inter_broker:
             return f"move inter-broker traffic from {self.live_inter_broker} to {self.wanted_inter_broker}"
-        if removed:
-            return f"remove {', '.join(removed)} once no client uses it"
+        if self.removed:
+            return _removal(self.removed, [self])
         return "at the target"
 
 
 STEP_ORDER = ("refused", "add", "move", "remove", "not running", "at the target")
 
 
-def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts]) -> list[BrokerListeners]:
+def _removal(names: list[str], brokers: list[BrokerListeners]) -> str:
+    """The last step, with what the brokers say about the clients still on the listeners it removes."""
+    step = f"remove {', '.join(names)}"
+    if any(b.connections is None for b in brokers if b.live):
+        return f"{step} once no client uses it (connections per listener could not be read on every broker)"
+    still = {name: sum(b.connections.get(name, 0) for b in brokers if b.connections is not None) for name in names}
+    if not any(still.values()):
+        return f"{step}: no connection open on it"
+    return f"{step} once no client uses it: " + ", ".join(f"{name} has {count} open connections" for name, count in still.items() if count)
+
+
+def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts],
+                     connections: Mapping[str, dict[str, int] | None] | None = None) -> list[BrokerListeners]:
     found = []
     for state in desired.hosts:
         for service in state.services:
@@ -138,11 +156,16 @@ def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts]) -> list
             live = parse_properties(live_file.content) if live_file else {}
             wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
             found.append(BrokerListeners(state.host.name, protocols(live), inter_broker_listener(live) if live else "",
-                                         protocols(wanted), inter_broker_listener(wanted)))
+                                         protocols(wanted), inter_broker_listener(wanted), (connections or {}).get(state.host.name)))
     return found
 
 
 def next_step(brokers: list[BrokerListeners]) -> str:
-    """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker."""
+    """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker; the
+    removal of a listener counts the connections open on it across every broker."""
     steps = sorted((b.step for b in brokers), key=lambda step: next(i for i, s in enumerate(STEP_ORDER) if step.startswith(s)))
-    return steps[0] if steps else "no brokers"
+    if not steps:
+        return "no brokers"
+    if steps[0].startswith("remove"):
+        return _removal(sorted({name for b in brokers for name in b.removed}), brokers)
+    return steps[0]

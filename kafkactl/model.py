@@ -316,6 +316,10 @@ class ClusterVars(Strict):
     kafka_controller_jmx_port: Port = Field(
         7199, description="JMX port of the controllers, bound to 127.0.0.1 only, read-only to one user: kafkactl reads ZkMigrationState there over SSH."
     )
+    kafka_broker_jmx_port: Port = Field(
+        7203, description="JMX port of the brokers, bound to 127.0.0.1 only, read-only to one user: kafkactl reads the connections "
+                          "per listener there over SSH (`migrate listeners --status`)."
+    )
     kafka_controller_ssl_enabled: bool | None = Field(None, description="TLS on the controller listener; defaults to ssl_enabled.")
     kafka_controller_sasl_protocol: SaslProtocols | None = Field(
         None, description="SASL on the controller listener: none or plain, then any more mechanisms it accepts (plain,scram); defaults "

@@ -285,6 +285,20 @@ def read_jmx_values(result: CommandResult, names: tuple[str, ...]) -> dict[str, 
     return values
 
 
+_CONNECTION_COUNT = re.compile(r"listener=(?P<listener>[^,:]+),networkProcessor=\d+:connection-count=(?P<count>\d+)(?:\.0)?$", re.M)
+
+
+def read_listener_connections(result: CommandResult) -> dict[str, int]:
+    """Open connections per listener from JmxTool's socket-server-metrics (one line per network thread)."""
+    found = _CONNECTION_COUNT.findall(result.stdout)
+    if result.code != 0 or not found:
+        raise unreadable("connection-count of socket-server-metrics from JmxTool", result)
+    counts: dict[str, int] = {}
+    for listener, count in found:
+        counts[listener] = counts.get(listener, 0) + int(count)
+    return dict(sorted(counts.items()))
+
+
 def read_metadata_version(result: CommandResult) -> str:
     """The finalized metadata.version from `kafka-features describe`."""
     match = re.search(r"^Feature: metadata\.version\s.*?FinalizedVersionLevel: (\S+)", result.stdout, re.M)

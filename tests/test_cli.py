@@ -73,7 +73,7 @@ def test_render_is_deterministic(tmp_path: Path) -> None:
         assert run_cli("render", ZOOKEEPER_CLUSTER, "--out", str(tmp_path / name)).exit_code == 0
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 32  # 3 ZooKeeper x 4, 3 brokers x 4, 2 Connect x 3, 1 Schema Registry x 2
+    assert files_a == files_b and len(files_a) == 38  # 3 ZooKeeper x 4, 3 brokers x 6, 2 Connect x 3, 1 Schema Registry x 2
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files_a)
 
 

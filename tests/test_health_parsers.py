@@ -10,7 +10,7 @@ import pytest
 
 from kafkactl.health import (
     GateContext, broker_registered, broker_safe_to_stop, controller_quorum, controller_voters_caught_up, elect_preferred_leaders,
-    http_ready, partitions, under_replicated, zookeeper_get, zookeeper_mode,
+    http_ready, listener_connections, partitions, under_replicated, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component
@@ -334,3 +334,19 @@ def test_a_zookeeper_without_quorum_is_named() -> None:
     assert str(raised.value) == ("host kafka1.example.com: ZooKeeper at zk1:2181 (session timeout 15 s): could not read ZooKeeper's "
                                  "shell: it did not answer every command (Exception in thread \"main\" java.io.IOException: "
                                  "org.apache.zookeeper.KeeperException$ConnectionLossException: KeeperErrorCode = ConnectionLoss)")
+
+
+def test_connections_per_listener_are_summed_over_network_threads() -> None:
+    seen = listener_connections(_connection(captured("jmx-listener-connections")), CLUSTER, "kafka-broker")
+    assert seen.ok and seen.value == {"BROKER": 2, "INTERNAL": 3} and seen.summary == "BROKER: 2, INTERNAL: 3"
+
+
+@pytest.mark.parametrize("result, detail", [
+    (captured("jmx-refused"), "exit code 1: Could not connect to JMX url"),
+    (_ok("time=1796354257195\n"), "time="),
+    (_ok("kafka.server:type=socket-server-metrics,listener=BROKER,networkProcessor=3:connection-count=NaN\n"), "NaN"),
+], ids=["refused", "no metric", "garbled count"])
+def test_connections_that_cannot_be_read_are_no_reading(result: CommandResult, detail: str) -> None:
+    seen = listener_connections(_connection(result), CLUSTER, "kafka-broker")
+    assert not seen.ok and seen.value is None
+    assert "could not read connection-count of socket-server-metrics from JmxTool" in seen.summary and detail in seen.summary

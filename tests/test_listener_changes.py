@@ -98,10 +98,10 @@ def test_the_controller_listener_keeps_its_protocol_and_may_accept_one_more_mech
                      KRAFT_MODE) == []
 
 
-def _brokers(tmp_path: Path, live_vars: str, wanted_vars: str):
+def _brokers(tmp_path: Path, live_vars: str, wanted_vars: str, connections=None):
     from kafkactl.listener_changes import broker_listeners
 
-    return broker_listeners(*_live_and_wanted(tmp_path, live_vars, wanted_vars))
+    return broker_listeners(*_live_and_wanted(tmp_path, live_vars, wanted_vars), connections)
 
 
 def test_status_names_the_next_step_of_the_sequence(tmp_path: Path) -> None:
@@ -114,11 +114,32 @@ def test_status_names_the_next_step_of_the_sequence(tmp_path: Path) -> None:
               "kafka_broker_inter_broker_listener_name: secure")
     steps = [(start, next_step(_brokers(tmp_path, start, target))) for start in ("", added, moved, target)]
     assert [step for _, step in steps] == ["add SECURE (SSL)", "move inter-broker traffic from BROKER to SECURE",
-                                           "remove BROKER, INTERNAL once no client uses it", "at the target"]
+                                           "remove BROKER, INTERNAL once no client uses it (connections per listener could not "
+                                           "be read on every broker)", "at the target"]
     first = _brokers(tmp_path, "", target)[0]
     assert first.live == {"INTERNAL": "PLAINTEXT", "BROKER": "PLAINTEXT"} and first.wanted == {"SECURE": "SSL"}
     in_place = f"{USERS}, kafka_broker_listeners: {{internal: {{name: INTERNAL, port: 9092, sasl_protocol: plain}}, broker: {{name: BROKER, port: 9091}}}}"
     assert next_step(_brokers(tmp_path, "", in_place)).startswith("refused: INTERNAL would change protocol in place")
+
+
+def test_the_last_step_counts_the_clients_still_on_the_listeners_it_removes(tmp_path: Path) -> None:
+    from kafkactl.listener_changes import next_step
+
+    secure = "secure: {name: SECURE, port: 9095, ssl_enabled: true}"
+    moved = f"ssl_keystore_store_password: k, kafka_broker_custom_listeners: {{{secure}}}, kafka_broker_inter_broker_listener_name: secure"
+    target = f"ssl_keystore_store_password: k, kafka_broker_listeners: {{{secure}}}, kafka_broker_inter_broker_listener_name: secure"
+    hosts = [b.host for b in _brokers(tmp_path, moved, target)]
+
+    def step(*counts: dict[str, int] | None) -> str:
+        return next_step(_brokers(tmp_path, moved, target, dict(zip(hosts, counts))))
+
+    idle = {"BROKER": 0, "INTERNAL": 0, "SECURE": 4}
+    assert step(idle, idle) == "remove BROKER, INTERNAL: no connection open on it"
+    assert step({**idle, "INTERNAL": 2}, {**idle, "INTERNAL": 1}) == \
+        "remove BROKER, INTERNAL once no client uses it: INTERNAL has 3 open connections"
+    assert step(idle, None).endswith("(connections per listener could not be read on every broker)")
+    broker = _brokers(tmp_path, moved, target, {hosts[0]: {**idle, "BROKER": 1}})[0]
+    assert broker.step == "remove BROKER, INTERNAL once no client uses it: BROKER has 1 open connections"
 
 
 def test_migrate_listeners_needs_status() -> None:

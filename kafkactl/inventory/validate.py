@@ -522,6 +522,7 @@ def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
         ports += [(cluster.kafka_controller_port, "kafka_controller_port"), (cluster.kafka_controller_jmx_port, "kafka_controller_jmx_port")]
     if host.has(Component.KAFKA_BROKER):
         ports += [(listener.port, f"kafka_broker_listeners.{key}") for key, listener in cluster.all_broker_listeners.items()]
+        ports.append((cluster.kafka_broker_jmx_port, "kafka_broker_jmx_port"))
     if host.has(Component.KAFKA_CONNECT):
         ports.append((cluster.kafka_connect_rest_port, "kafka_connect_rest_port"))
     if host.has(Component.SCHEMA_REGISTRY):

@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
-from kafkactl.desired import DesiredState, HostState, JmxSecrets, Service
+from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.facts import gather_all, meta_properties_paths
 from kafkactl.health import (
     Observation, admin_config, broker_registered, checked_zookeeper_connect, kafka_tool, partitions,
-    tool_with_secret_args, zookeeper_command, zookeeper_get,
+    local_jmx, zookeeper_command, zookeeper_get,
 )
 from kafkactl.components.topology import Topology
 from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
@@ -96,12 +96,8 @@ class LiveCluster:
         if node.version and int(node.version.split(".")[0]) >= 4:
             return node  # Kafka 4 has no ZooKeeper migration, and no ZkMigrationState to read
         connection = self.transport.connection(node.host)
-        url = f"service:jmx:rmi:///jndi/rmi://127.0.0.1:{self.cluster.kafka_controller_jmx_port}/jmxrmi"
-        names = [word for m in CONTROLLER_METRICS for word in ("--object-name", f"kafka.controller:type=KafkaController,name={m}")]
-        jmx_tool = tool_with_secret_args(
-            self.cluster, "org.apache.kafka.tools.JmxTool",
-            ["--one-time", "true", "--jmx-url", url, *names, "--attributes", "Value", "--report-format", "properties"],
-            JmxSecrets(self._controller_service()).client)
+        names = [f"kafka.controller:type=KafkaController,name={m}" for m in CONTROLLER_METRICS]
+        jmx_tool = local_jmx(self.cluster, self.cluster.kafka_controller_jmx_port, self._controller_service(), names, "Value")
         result = connection.run(jmx_tool, check=False, timeout=120)
         values = read_jmx_values(result, CONTROLLER_METRICS)
         log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"

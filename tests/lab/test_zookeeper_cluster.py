@@ -291,3 +291,9 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     assert {"connect-external-configs", "connect-external-offsets", "connect-external-status"} <= set(topics.split()), topics
     again = lab.kafkactl("apply", str(external))
     assert again.exit_code == 0 and "Nothing to do: all 1 hosts match the inventory." in again.stdout, again.stdout
+    # The worker is a client of EXTERNAL now: the brokers count its connections there, as removing EXTERNAL would need to know.
+    status = lab.kafkactl("migrate", "listeners", str(secured), "--status", "--json")
+    assert status.exit_code == 0, status.stderr
+    counted = [broker["connections"] for broker in json.loads(status.stdout)["brokers"]]
+    assert all(c is not None and {"EXTERNAL", "INTERNAL", "BROKER"} <= c.keys() for c in counted), counted
+    assert sum(c["EXTERNAL"] for c in counted) > 0, counted

@@ -1,4 +1,4 @@
-"""The controllers' JMX (kafkactl reads ZkMigrationState there): loopback only, one read-only user, a password
+"""The controllers' and brokers' JMX (kafkactl reads ZkMigrationState and connections per listener there): loopback only, one read-only user, a password
 made on the host at every start that no command line and no file outside root's reach ever holds."""
 
 from __future__ import annotations
@@ -42,10 +42,15 @@ def test_the_one_jmx_user_may_only_read() -> None:
     assert (access.owner, access.group, access.mode) == ("root", "kafka", "0640")
 
 
-def test_only_controllers_get_jmx_files() -> None:
+def test_only_controllers_and_brokers_get_jmx_files_each_on_its_own_port() -> None:
     for state in DESIRED.hosts:
         has_jmx = any("jmx" in f.path for f in state.files)
-        assert has_jmx == (Component.KAFKA_CONTROLLER in state.components), state.host.name
+        assert has_jmx == bool({Component.KAFKA_CONTROLLER, Component.KAFKA_BROKER} & set(state.components)), state.host.name
+    broker = next(s for s in DESIRED.hosts if Component.KAFKA_BROKER in s.components)
+    unit = next(f for f in broker.files if f.path == "/etc/systemd/system/kafka-broker.service").content
+    assert "\nExecStartPre=+/etc/kafka/broker-jmx-password.sh\n" in unit
+    assert "-Dcom.sun.management.jmxremote.port=7203 " in unit and "jmxremote.port=7199" not in unit
+    assert f"-Dcom.sun.management.jmxremote.password.file={JmxSecrets('kafka-broker').password}" in unit
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the script installs a root-owned directory and chowns a file")
