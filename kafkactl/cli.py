@@ -833,7 +833,7 @@ def migrate_listeners(
 ) -> None:
     """TLS/SASL listeners: where each broker is on Kafka's staged sequence (add, move inter-broker traffic, remove)."""
     inventory = _either(inventory, inventory_flag)
-    from kafkactl.facts import gather_all, running_members, with_running_tools
+    from kafkactl.facts import as_running, gather_all, running_members
     from kafkactl.health import listener_connections
     from kafkactl.listener_changes import broker_listeners, next_step
     from kafkactl.roles import service_name
@@ -851,7 +851,7 @@ def migrate_listeners(
             running = running_members(inv, facts, Component.KAFKA_BROKER)
             service = service_name(Component.KAFKA_BROKER, inv.cluster)
             counted = transport.read_each(running, lambda host: listener_connections(
-                transport.connection(host.name), with_running_tools(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
+                transport.connection(host.name), as_running(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
             brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
         step = next_step(brokers)
         if as_json:

@@ -21,7 +21,7 @@ from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
-from kafkactl.facts import meta_properties_paths
+from kafkactl.facts import as_running, meta_properties_paths
 from kafkactl.components.topology import Topology
 from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
@@ -178,6 +178,7 @@ class Executor:
         self.journal = journal
         self.hooks = hooks
         self.outcomes: dict[str, HostOutcome] = {}
+        self._written: set[tuple[str, str]] = set()  # (host, path) of the files this run wrote
         topology = Topology.of(inventory, desired.phase)
         default_min_isr = topology.min_insync(topology.capped(self.cluster.kafka_default_replication_factor))
         self.gates = GateContext(
@@ -307,6 +308,10 @@ class Executor:
             action = self._service_action(state.host.name, component)
             if action == "restart" or (action == "none" and self._changed_files(state.host.name, component)):
                 hosts.append(state)
+        # kafkactl's own client settings first, on every host of the roll: the gates read the cluster through hosts not
+        # yet restarted too, and the listener the settings name runs on every broker already (plan refuses otherwise).
+        for state in hosts:
+            self._write_files(state, component, client_settings_only=True)
         self._one_at_a_time(step, component, hosts, lambda state: self._service_action(state.host.name, component) == "restart")
 
     def _restart(self, step: Step) -> None:
@@ -523,13 +528,15 @@ class Executor:
             return
         self.report.line(f"== {step}", style="bold")
         brokers = self._hosts(step.target)
-        bootstrap = ",".join(host_port(s.host.name, self.cluster.inter_broker_listener.port) for s in brokers)
 
         def work(entry) -> None:
             for planned in self.scram_users:
                 problems = []
                 for state in brokers:
-                    result = scram_users.change(self.transport.connection(state.host.name), self.cluster, bootstrap, planned)
+                    # before the roll: the host's running release and listener (a broker started by this run runs the inventory's)
+                    running = as_running(self.cluster, self.facts.get(state.host.name, HostFacts()), Component.KAFKA_BROKER)
+                    bootstrap = scram_users.bootstrap([s.host for s in brokers], running)
+                    result = scram_users.change(self.transport.connection(state.host.name), running, bootstrap, planned)
                     if result.code == 0:
                         break
                     problems.append(f"{state.host.name}: {(result.stderr or result.stdout).strip()[-300:]}")
@@ -548,11 +555,14 @@ class Executor:
     def _outcome(self, state: HostState) -> HostOutcome:
         return self.outcomes.setdefault(state.host.name, HostOutcome())
 
-    def _write_files(self, state: HostState, component: Component) -> None:
+    def _write_files(self, state: HostState, component: Component, client_settings_only: bool = False) -> None:
         changed = set(self._changed_files(state.host.name, component))
         connection = self.transport.connection(state.host.name)
         for managed in state.files:
-            if managed.component == component and managed.path in changed:
+            if managed.component != component or managed.path not in changed or (state.host.name, managed.path) in self._written:
+                continue
+            if not (client_settings_only and managed.restarts_service):
+                self._written.add((state.host.name, managed.path))
                 connection.put(managed.payload, managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
                 self._outcome(state).files.append(managed.path)
                 self.report.line(f"   {state.host.name}: wrote {managed.path}")

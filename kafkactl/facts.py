@@ -6,11 +6,12 @@ import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.model import ClusterVars, Component, Host, Inventory
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
-from kafkactl.roles import role, service_name
+from kafkactl.roles import config_path, role, service_name
 
 if TYPE_CHECKING:  # the transport imports the inventory, which imports what reads these facts
     from kafkactl.transport import Connection, Transport
@@ -154,11 +155,19 @@ def running_members(inventory: Inventory, facts: Mapping[str, HostFacts], compon
     return [h for h in inventory.members(component) if service in facts.get(h.name, HostFacts()).active_services]
 
 
-def with_running_tools(cluster: ClusterVars, facts: HostFacts, component: Component) -> ClusterVars:
-    """The cluster as the host's running service sees it: Kafka's tools of the release it runs, for a read made
-    before the apply that installs kafka_version's."""
-    version = facts.service_versions.get(service_name(component, cluster))
-    return cluster.model_copy(update={"kafka_version": version}) if version else cluster
+def as_running(cluster: ClusterVars, facts: HostFacts, component: Component) -> ClusterVars:
+    """The cluster as the host's running service sees it, for a read or a change made before the roll that brings the
+    inventory's settings: Kafka's tools of the release it runs, and the inter-broker listener its configuration
+    names (the client settings kafkactl's tools use on the host, written with that configuration, are for it)."""
+    update: dict[str, object] = {}
+    if version := facts.service_versions.get(service_name(component, cluster)):
+        update["kafka_version"] = version
+    live = facts.files.get(config_path(component, cluster))
+    name = parse_properties(live.content).get("inter.broker.listener.name") if live else None
+    key = next((key for key, listener in cluster.all_broker_listeners.items() if listener.name == name), None)
+    if key is not None:
+        update["kafka_broker_inter_broker_listener_name"] = key
+    return cluster.model_copy(update=update) if update else cluster
 
 
 def running_other_than(facts: Mapping[str, HostFacts], version: str) -> list[str]:

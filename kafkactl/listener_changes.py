@@ -94,7 +94,29 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
                 problems.append(f"{where}: the controller listener would change from {old_controller} to {new_controller} in "
                                 "one roll, splitting the quorum; expose the new one beside the old, put it first everywhere, "
                                 "then remove the old one, each in an apply of its own")
+            problems += _authorization_changes(where, live, wanted)
     return problems
+
+
+def _authorization_changes(where: str, live: dict[str, str], wanted: dict[str, str]) -> list[str]:
+    """The authorizer is switched on in an apply of its own; while inter-broker traffic moves, the nodes not yet
+    rolled still present their old principal, so super.users keeps it until the old listener goes."""
+    moving = inter_broker_listener(live) != inter_broker_listener(wanted) or \
+        live.get("controller.listener.names", "").split(",")[0] != wanted.get("controller.listener.names", "").split(",")[0]
+    listeners_change = moving or protocols(live) != protocols(wanted)
+    if "authorizer.class.name" in wanted and "authorizer.class.name" not in live and listeners_change:
+        return [f"{where}: the authorizer would be switched on in the same roll as a listener change; switch it on "
+                "(kafka_authorizer_enabled) in an apply of its own"]
+    dropped = [user for user in _users(live) if user not in _users(wanted)]
+    if "super.users" in wanted and "super.users" in live and moving and dropped:
+        return [f"{where}: super.users would drop {', '.join(dropped)} while traffic moves to another listener, but the nodes "
+                f"not yet rolled still present it and would be refused; add {', '.join(repr(u) for u in dropped)} to "
+                "kafka_super_users for this apply, remove it in the apply that removes the old listener"]
+    return []
+
+
+def _users(properties: dict[str, str]) -> list[str]:
+    return [user.strip() for user in properties.get("super.users", "").split(";") if user.strip()]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from kafkactl.facts import running_members, running_other_than, with_running_tools
+from kafkactl.facts import as_running, running_members, running_other_than
 from kafkactl.health import admin_config, kafka_tool
 from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import FeatureChange, HostFacts
@@ -71,7 +71,7 @@ def planned_change(transport: Transport, inventory: Inventory, phase: Phase,
     if target is None or phase != Phase.KRAFT or not controllers:
         return None
     asked = controllers[0]
-    tools = with_running_tools(inventory.cluster, facts[asked.name], Component.KAFKA_CONTROLLER)
+    tools = as_running(inventory.cluster, facts[asked.name], Component.KAFKA_CONTROLLER)
     live = describe(transport.connection(asked.name), tools, asked)
     return None if is_reached(live, target) else FeatureChange(FEATURE, live, target)
 

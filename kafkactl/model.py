@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -354,7 +355,11 @@ class ClusterVars(Strict):
     kafka_authorizer_enabled: bool = Field(
         False, description="ACL authorizer: AclAuthorizer in ZooKeeper mode, StandardAuthorizer in KRaft mode."
     )
-    kafka_super_users: list[Annotated[str, AfterValidator(check_super_user)]] = Field(default_factory=list, description="super.users in addition to the brokers' own principal.")
+    kafka_super_users: list[Annotated[str, AfterValidator(check_super_user)]] = Field(
+        default_factory=list, description="super.users in addition to the principals brokers and controllers present to each other.")
+    principal_mapping_rules: list[str] = Field(
+        ["DEFAULT"], description="ssl.principal.mapping.rules (joined by commas): how a client certificate's distinguished name "
+                                 "becomes a user name, as cp-ansible writes it whenever ssl_enabled.")
 
     # Replication defaults (capped at the number of brokers)
     default_internal_replication_factor: int = Field(3, ge=1, description="Replication of internal topics (offsets, transactions, Connect, schemas).")
@@ -581,6 +586,15 @@ class ClusterVars(Strict):
                             "keep the configuration in a directory of its own"
                         )
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ClusterVars:
+        """A copy with `update`: what is cached from the fields (the resolved listeners) is worked out afresh, never
+        carried over from the original."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            for name in [n for n, v in vars(ClusterVars).items() if isinstance(v, cached_property)]:
+                copied.__dict__.pop(name, None)
+        return copied
 
     @cached_property
     def all_broker_listeners(self) -> dict[str, Listener]:

@@ -29,6 +29,7 @@ from pydantic import SecretBytes, SecretStr
 
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
+from kafkactl.components.principals import certificate_in
 from kafkactl.inventory.key_stores import is_key_of
 from kafkactl.model import ClusterVars, CopiedStores, Inventory, OperatorCa
 from kafkactl.plan import HostFacts
@@ -269,16 +270,6 @@ def _write(path: Path, data: bytes, mode: int = 0o600) -> None:
     finally:
         os.close(descriptor)
     os.replace(fresh, path)
-
-
-def certificate_in(store: bytes, store_type: str, password: str | None) -> x509.Certificate | None:
-    """The certificate a key store presents (PKCS12 opened with its password, or PEM); None for JKS, which only
-    Java reads."""
-    if store_type == "PEM":
-        return x509.load_pem_x509_certificates(store)[0]
-    if store_type == "PKCS12":
-        return pkcs12.load_key_and_certificates(store, password.encode() if password else None)[1]
-    return None
 
 
 def store_status(desired: DesiredState, facts: dict[str, HostFacts], cluster: ClusterVars,

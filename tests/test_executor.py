@@ -245,6 +245,24 @@ def test_a_changed_file_rolls_only_its_host_writing_it_between_the_gate_and_the_
     assert kafka2.index("put /etc/kafka/server.properties") < kafka2.index("restart")
 
 
+def test_a_roll_writes_kafkactls_client_settings_on_every_host_before_the_first_gate() -> None:
+    """The gates read the cluster through hosts not yet restarted too: their client settings must name the listener the
+    rolled ones are reached on from the start (moving inter-broker traffic changes both)."""
+    desired = desired_state(INVENTORY)
+    facts = _converged(desired)
+    for host in (KAFKA1, KAFKA2, KAFKA3):
+        for path in ("/etc/kafka/server.properties", "/etc/kafka/kafkactl-admin.properties"):
+            old = facts[host].files[path]
+            facts[host].files[path] = dataclasses.replace(old, content=old.content + "# changed by hand\n")
+    transport = RecordingTransport(healthy())
+    executor, _ = _executor(transport, facts=facts)
+    executor.run(load_playbook("site"))
+    client_settings = [i for i, (_, tool) in enumerate(transport.sent) if tool == "put /etc/kafka/kafkactl-admin.properties"]
+    first_gate = next(i for i, (_, tool) in enumerate(transport.sent) if tool == "topics")
+    assert len(client_settings) == 3 and max(client_settings) < first_gate
+    assert [tool for _, tool in transport.sent].count("put /etc/kafka/server.properties") == 3
+
+
 def test_migration_steps_wait_for_their_signal_delete_znodes_and_retire_services(tmp_path: Path) -> None:
     polled, deleted = [], []
 

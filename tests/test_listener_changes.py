@@ -147,3 +147,25 @@ def test_migrate_listeners_needs_status() -> None:
 
     outcome = run_cli("migrate", "listeners", str(ROOT / "inventories/zookeeper-cluster/inventory.yml"))
     assert outcome.exit_code == 1 and "migrate listeners: give --status; each step is one `kafkactl apply`" in outcome.stderr
+
+
+def test_the_authorizer_is_switched_on_in_an_apply_of_its_own(tmp_path: Path) -> None:
+    secure = "ssl_keystore_store_password: k, kafka_broker_custom_listeners: {secure: {name: SECURE, port: 9095, ssl_enabled: true}}"
+    found = _refusals(tmp_path, "", f"{secure}, kafka_authorizer_enabled: true")
+    assert found and "the authorizer would be switched on in the same roll as a listener change" in found[0]
+    assert _refusals(tmp_path, "", "kafka_authorizer_enabled: true") == []
+
+
+def test_super_users_keep_the_old_principal_while_inter_broker_traffic_moves(tmp_path: Path) -> None:
+    """PLAINTEXT brokers are ANONYMOUS to each other; moved to SASL they are admin. The brokers not yet rolled still
+    fetch as ANONYMOUS, so the apply that moves them keeps ANONYMOUS in super.users; the one that removes BROKER drops it."""
+    secure = f"{USERS}, kafka_authorizer_enabled: true, kafka_broker_custom_listeners: {{secure: {{name: SECURE, port: 9095, sasl_protocol: plain}}}}"
+    moved = f"{secure}, kafka_broker_inter_broker_listener_name: secure"
+    found = _refusals(tmp_path, secure, moved)
+    assert found and ("super.users would drop User:ANONYMOUS while traffic moves to another listener" in found[0]
+                      and "add 'User:ANONYMOUS' to kafka_super_users for this apply" in found[0])
+    kept = f"{moved}, kafka_super_users: ['User:ANONYMOUS']"
+    assert _refusals(tmp_path, secure, kept) == []
+    target = (f"{USERS}, kafka_authorizer_enabled: true, kafka_broker_listeners: {{secure: {{name: SECURE, port: 9095, sasl_protocol: plain}}, "
+              "internal: {name: INTERNAL, port: 9092}}, kafka_broker_inter_broker_listener_name: secure")
+    assert _refusals(tmp_path, kept, target) == []

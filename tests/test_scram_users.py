@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kafkactl.inventory import read_inventory
-from kafkactl.plan import HostFacts, ScramUserChange
+from kafkactl.plan import FileFacts, HostFacts, ScramUserChange
 from kafkactl.scram_users import Record, change, mechanisms, planned_changes, refusals
 from kafkactl.tool_output import Unreadable, read_scram_users
 from kafkactl.transport import CommandResult
@@ -107,3 +107,28 @@ def test_a_password_goes_on_stdin_as_a_properties_value_never_on_the_command_lin
     assert sent["stdin"] == b"SCRAM-SHA-512=password=cl\\\\ient=\\u00e9\n"
     change(connection, cluster, "b1:9091", ScramUserChange("alice", "SCRAM-SHA-256", "delete"))
     assert "--delete-config SCRAM-SHA-256" in connection.commands[1].text
+
+
+def test_before_the_roll_the_users_are_read_on_the_listener_the_brokers_run(tmp_path: Path) -> None:
+    """The inventory moves inter-broker traffic to SECURE; the running brokers, and kafkactl's client settings on
+    them, are still on BROKER: the read goes to BROKER's port with the tools of the release they run."""
+    moved = _inventory(tmp_path, USERS + "    kafka_broker_custom_listeners: {secure: {name: SECURE, port: 9095}}\n"
+                                         "    kafka_broker_inter_broker_listener_name: secure\n")
+    assert moved.cluster.inter_broker_listener.name == "SECURE"  # worked out, as rendering the plan does, before the read
+    running = _running(moved)
+    for name in BROKERS:
+        config = "listeners=INTERNAL://x:9092,BROKER://x:9091,SECURE://x:9095\ninter.broker.listener.name=BROKER\n"
+        running[name] = HostFacts(active_services=running[name].active_services, service_versions={"kafka-broker": "3.8.1"},
+                                  files={"/etc/kafka/server.properties": FileFacts(config, "root:kafka", "0640", 0)})
+    transport = _Transport(captured("configs-describe-users"))
+    planned_changes(transport, moved, running, Record(tmp_path / "state"))
+    (asked,) = transport.connections.values()
+    assert "--bootstrap-server broker1.example.com:9091,broker2.example.com:9091,broker3.example.com:9091" in str(asked.commands[0])
+    assert "/kafka_2.13-3.8.1/libs/" in str(asked.commands[0])
+
+
+def test_the_running_listener_wins_even_once_the_inventorys_was_worked_out(tmp_path: Path) -> None:
+    """A copy of the cluster with another inter-broker listener resolves that one, not one cached before the copy."""
+    cluster = _inventory(tmp_path, "    kafka_broker_inter_broker_listener_name: internal\n").cluster
+    assert cluster.inter_broker_listener.name == "INTERNAL"
+    assert cluster.model_copy(update={"kafka_broker_inter_broker_listener_name": "broker"}).inter_broker_listener.name == "BROKER"

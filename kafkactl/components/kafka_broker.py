@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from kafkactl.components.principals import super_users
 from kafkactl.components.properties import Properties
 from kafkactl.components.security import (
     ACL_AUTHORIZER,
     STANDARD_AUTHORIZER,
     listener_security,
-    super_users,
     zookeeper_client,
 )
 from kafkactl.components.topology import Topology
@@ -76,6 +76,6 @@ def broker_properties(topology: Topology, host: Host) -> Properties:
     if cluster.kafka_authorizer_enabled:
         props.section("Authorization")
         props.set("authorizer.class.name", ACL_AUTHORIZER if zookeeper_mode else STANDARD_AUTHORIZER)
-        props.set("super.users", super_users(cluster))
+        props.set("super.users", super_users(topology))
 
     return props.override("Custom properties (inventory)", host.custom_properties.get(Component.KAFKA_BROKER, {}))

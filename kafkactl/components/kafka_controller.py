@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from kafkactl.components.principals import super_users
 from kafkactl.components.properties import Properties
 from kafkactl.components.security import (
     STANDARD_AUTHORIZER,
     client_jaas,
     key_stores,
     listener_security,
-    super_users,
     zookeeper_client,
 )
 from kafkactl.components.topology import Topology
@@ -58,6 +58,6 @@ def controller_properties(topology: Topology, host: Host) -> Properties:
     if cluster.kafka_authorizer_enabled:
         props.section("Authorization")
         props.set("authorizer.class.name", STANDARD_AUTHORIZER)
-        props.set("super.users", super_users(cluster))
+        props.set("super.users", super_users(topology))
 
     return props.override("Custom properties (inventory)", host.custom_properties.get(Component.KAFKA_CONTROLLER, {}))

@@ -60,6 +60,8 @@ def listener_security(props: Properties, cluster: ClusterVars, listeners: list[R
     """Server-side settings of each listener a process binds or talks through."""
     if any(listener.ssl for listener in listeners):
         props.section("TLS key material").update(key_stores(cluster))
+        if cluster.ssl_enabled or cluster.principal_mapping_rules != ["DEFAULT"]:  # cp-ansible writes it with ssl_enabled
+            props.set("ssl.principal.mapping.rules", ",".join(cluster.principal_mapping_rules))
     secured = [listener for listener in listeners if listener.sasl != "none" or listener.mutual_tls]
     if not secured:
         return
@@ -123,17 +125,3 @@ def zookeeper_client_jaas(cluster: ClusterVars) -> str | None:
         f"Client {{\n    {ZOOKEEPER_DIGEST_MODULE} required\n"
         f"    username={jaas_quote(user.principal)}\n    password={jaas_quote(user.password.get_secret_value())};\n}};\n"
     )
-
-
-def super_users(cluster: ClusterVars) -> str:
-    listener = None
-    for candidate in (cluster.inter_broker_listener, cluster.controller_listener):
-        if candidate.sasl != "none":
-            listener = candidate
-            break
-    own = (
-        f"User:{cluster.sasl_users(listener.sasl)[cluster.kafka_broker_sasl_user].principal}"
-        if listener
-        else "User:ANONYMOUS"
-    )
-    return ";".join(dict.fromkeys([own, *cluster.kafka_super_users]))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kafkactl.components.principals import parse_rules
 from kafkactl.components.topology import capped_replication, min_insync
 from kafkactl.errors import InventoryError
 from kafkactl.inventory.connection import CONNECTION_VARIABLES, SUPPORTED_VARIABLES, ansible_boolean, connection_fields
@@ -148,6 +149,7 @@ def validate(raw: RawInventory) -> Loaded:
     _check_ids(hosts, members, problems)
     _check_topology(raw, cluster, hosts, problems)
     _check_min_insync(cluster, hosts, cluster_origins, problems)
+    _check_principal_mapping_rules(cluster, cluster_origins, raw, problems)
     _check_scram_bootstrap(raw, cluster, hosts, cluster_origins, problems)
     _check_ports(cluster, hosts, members, problems)
     problems.raise_if_any()
@@ -454,6 +456,14 @@ def _check_min_insync(cluster: ClusterVars, hosts: list[Host], origins: dict[str
         problems.warn(origins[key], f"{key}: {cluster.kafka_min_insync_replicas} is rendered as min.insync.replicas={rendered}: "
                                     f"new topics get replication factor {replication} ({brokers} brokers), and acks=all "
                                     "producers must go on while one broker is down")
+
+
+def _check_principal_mapping_rules(cluster: ClusterVars, origins: dict[str, Origin], raw: RawInventory, problems: _Problems) -> None:
+    """Rules Kafka would refuse at start, refused before any host is touched."""
+    try:
+        parse_rules(cluster.principal_mapping_rules)
+    except ValueError as exc:
+        problems.error(origins.get("principal_mapping_rules", Origin(str(raw.path))), f"principal_mapping_rules: {exc}")
 
 
 def _check_topology(raw: RawInventory, cluster: ClusterVars, hosts: list[Host], problems: _Problems) -> None:

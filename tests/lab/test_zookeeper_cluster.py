@@ -19,6 +19,8 @@ from labkit import BROKER_PORT, Lab, bring_up, take_down
 ROLL_MAX_GAP_S = 30
 # The SASL_SSL listener the last test adds to the lab's brokers.
 EXTERNAL_PORT = 9094
+# The mTLS listener the brokers move their own traffic onto.
+REPL_PORT = 9095
 
 
 @pytest.fixture(scope="module")
@@ -228,29 +230,38 @@ def _stores_from_kafkactl_ca(lab: Lab) -> dict:
             "ssl_truststore_password": f"{{{{ lookup('file', '{pki}/truststore.password') }}}}"}
 
 
+USERS = {"admin": {"principal": "admin", "password": "admin-secret"}, "connect": {"principal": "connect", "password": "connect-secret"}}
+# A password Kafka's properties reader must take exactly: a backslash, '=', a space and non-ASCII.
+SCRAM_USERS = {"admin": USERS["admin"], "connect": {"principal": "connect", "password": "c\\onn=ect sécret"}}
+
+
+def _secured(lab: Lab, name: str = "sasl-ssl-listener.yml", **more) -> Path:
+    """The lab's brokers with two more listeners: EXTERNAL (SASL_SSL, PLAIN and SCRAM-SHA-512) for clients and
+    REPL (TLS with client certificates) for the brokers to move onto; `more` sets further cluster variables."""
+    stores = _stores_from_kafkactl_ca(lab)
+
+    def added(data: dict) -> None:
+        data["all"]["vars"].update(stores, sasl_plain_users=USERS, sasl_scram_users=SCRAM_USERS, kafka_broker_custom_listeners={
+            "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain,scram"},
+            "repl": {"name": "REPL", "port": REPL_PORT, "ssl_enabled": True, "ssl_mutual_auth_enabled": True}}, **more)
+
+    return lab.variant(name, added)
+
+
 def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab) -> None:
     """The lab's brokers get a SASL_SSL listener that accepts PLAIN and SCRAM-SHA-512 (key stores from `kafkactl
-    certs create`, copied by apply); the SCRAM users are made through a running broker before the roll that adds
-    the listener. An inventory with only the Connect worker names the brokers as an external cluster over that
-    listener, as cp-ansible's ccloud samples name Confluent Cloud, and logs in with SCRAM: the worker starts,
-    serves, and creates its own storage topics there; a second apply changes nothing."""
+    certs create`, copied by apply), and an mTLS one; the SCRAM users are made through a running broker before the
+    roll that adds the listeners. An inventory with only the Connect worker names the brokers as an external cluster
+    over that listener, as cp-ansible's ccloud samples name Confluent Cloud, and logs in with SCRAM: the worker
+    starts, serves, and creates its own storage topics there; a second apply changes nothing."""
     brokers = lab.hosts("kafka_broker")
     stores = _stores_from_kafkactl_ca(lab)
-    users = {"admin": {"principal": "admin", "password": "admin-secret"},
-             "connect": {"principal": "connect", "password": "connect-secret"}}
-    # A password Kafka's properties reader must take exactly: a backslash, '=', a space and non-ASCII.
-    scram_users = {"admin": users["admin"], "connect": {"principal": "connect", "password": "c\\onn=ect sécret"}}
-
-    def external_listener(data: dict) -> None:
-        data["all"]["vars"].update(stores, sasl_plain_users=users, sasl_scram_users=scram_users, kafka_broker_custom_listeners={
-            "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain,scram"}})
-
-    secured = lab.variant("sasl-ssl-listener.yml", external_listener)
+    secured = _secured(lab)
     before = lab.kafkactl("migrate", "listeners", str(secured), "--status")
     assert before.exit_code == 0, before.stderr
-    assert "Listeners: next step: add EXTERNAL (SASL_SSL)" in before.stdout, before.stdout
+    assert "Listeners: next step: add EXTERNAL (SASL_SSL), REPL (SSL)" in before.stdout, before.stdout
     plan = lab.kafkactl("plan", str(secured))
-    for user in scram_users:
+    for user in SCRAM_USERS:
         assert f"[cluster] SCRAM user {user} (SCRAM-SHA-512): create, through a running broker; no restart" in plan.stdout, plan.stdout
     assert "sécret" not in plan.stdout + plan.stderr
     rolled = lab.kafkactl("apply", str(secured))
@@ -273,7 +284,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
         data["all"]["vars"].update(
             stores, external_kafka_bootstrap_servers=",".join(f"{b}:{EXTERNAL_PORT}" for b in brokers),
             external_kafka_security_protocol="SASL_SSL", external_kafka_sasl_mechanism="SCRAM-SHA-512",
-            external_kafka_sasl_user="connect", external_kafka_sasl_password=scram_users["connect"]["password"],
+            external_kafka_sasl_user="connect", external_kafka_sasl_password=SCRAM_USERS["connect"]["password"],
             kafka_connect_group_id="connect-external")
         data["all"]["children"] = {"kafka_connect": data["all"]["children"]["kafka_connect"]}
 
@@ -297,3 +308,69 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     counted = [broker["connections"] for broker in json.loads(status.stdout)["brokers"]]
     assert all(c is not None and {"EXTERNAL", "INTERNAL", "BROKER"} <= c.keys() for c in counted), counted
     assert sum(c["EXTERNAL"] for c in counted) > 0, counted
+
+
+def _acl_tool(lab: Lab, broker: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Kafka's kafka-acls on a broker, as kafkactl's own checks log in there (a super user)."""
+    return lab.ssh(broker, f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+                           f"kafka.admin.AclCommand --bootstrap-server {broker}:{REPL_PORT} "
+                           "--command-config /etc/kafka/kafkactl-admin.properties " + " ".join(args))
+
+
+def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> None:
+    """After the listeners are added: the authorizer in an apply of its own (super.users: ANONYMOUS, which the
+    PLAINTEXT brokers are to each other, and who they are on EXTERNAL and REPL); inter-broker traffic onto REPL,
+    ANONYMOUS kept in super.users while the rolled brokers serve the ones not yet rolled (plan refuses to drop it,
+    naming it); then the old BROKER listener and ANONYMOUS go. A canary produces throughout: on BROKER until it
+    goes, then on INTERNAL with ACLs of its own. The Connect worker is left out: it is another cluster's client now."""
+    brokers = lab.hosts("kafka_broker")
+    certificates = ";".join(f"User:CN={b}" for b in brokers)
+
+    def brokers_only(name: str, **more) -> Path:
+        path = _secured(lab, name, kafka_authorizer_enabled=True, **more)
+        data = yaml.safe_load(path.read_text())
+        del data["all"]["children"]["kafka_connect"]
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def super_users() -> str:
+        return lab.ssh(brokers[0], "grep ^super.users= /etc/kafka/server.properties").stdout.strip().removeprefix("super.users=")
+
+    authorized = brokers_only("acl-on.yml")
+    moved = brokers_only("repl-refused.yml", kafka_broker_inter_broker_listener_name="repl")
+    kept = brokers_only("repl.yml", kafka_broker_inter_broker_listener_name="repl", kafka_super_users=["User:ANONYMOUS"])
+    final = brokers_only("target.yml", kafka_broker_inter_broker_listener_name="repl",
+                         kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092}})
+    with Canary(lab.bootstrap()) as canary:
+        on = lab.kafkactl("apply", str(authorized))
+        assert on.exit_code == 0, on.stderr + on.stdout[-3000:]
+        assert super_users() == f"User:ANONYMOUS;User:admin;{certificates}"
+        refused = lab.kafkactl("plan", str(moved))
+        assert refused.exit_code == 1 and "super.users would drop User:ANONYMOUS while traffic moves" in refused.stderr, refused.stderr
+        shifted = lab.kafkactl("apply", str(kept))
+        assert shifted.exit_code == 0, shifted.stderr + shifted.stdout[-3000:]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert lab.ssh(brokers[0], "grep ^inter.broker.listener.name= /etc/kafka/server.properties").stdout.strip() == \
+        "inter.broker.listener.name=REPL"
+    assert super_users() == f"{certificates};User:admin;User:ANONYMOUS"
+
+    for prefix in ("kafkactl-canary-", "verify-"):  # the canary's topics and groups, and its read-back's groups
+        granted = _acl_tool(lab, brokers[0], "--add --allow-principal User:ANONYMOUS --operation All --topic", prefix,
+                            "--group", prefix, "--resource-pattern-type prefixed")
+        assert granted.returncode == 0, granted.stdout + granted.stderr
+
+    internal = lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
+    with Canary(internal) as canary:
+        removed = lab.kafkactl("apply", str(final))
+        assert removed.exit_code == 0, removed.stderr + removed.stdout[-3000:]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert super_users() == f"{certificates};User:admin"
+    status = lab.kafkactl("migrate", "listeners", str(final), "--status", "--json")
+    assert json.loads(status.stdout)["next_step"] == "at the target", status.stdout
+    # ANONYMOUS is no one special now: its ACLs let it at the canary's topics, nowhere else.
+    denied = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+                                 f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:9092 --create --topic not-granted")
+    assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
+    assert "Nothing to do" in lab.kafkactl("apply", str(final)).stdout
