@@ -386,6 +386,48 @@ COMPONENT_NAMES = {
 }
 
 
+@app.command()
+def status(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
+    as_json: Annotated[bool, _flag("--json", help="Print the status as JSON.")] = False,
+    watch: Annotated[Optional[float], typer.Option("--watch", metavar="SECONDS", show_default=False,
+                                                   help="Read it again every SECONDS until interrupted.")] = None,
+    forks: ForksOption = 20,
+    accept_new_host_keys: AcceptNewKeysOption = False,
+    insecure_skip_host_key_check: InsecureOption = False,
+) -> None:
+    """The cluster as it runs: each service's state, version and role, partitions not in sync, the metadata quorum,
+    the migration state, key store expiry. Exit code 3 when anything there needs attention."""
+    inventory = _either(inventory, inventory_flag)
+    from kafkactl.status import lines, read_status
+
+    def body(report: Report) -> None:
+        path = _inventory_path(report.env, inventory)
+        inv = _load(report, path).inventory
+        with _connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
+            inv = _live_inventory(report, inv, transport)
+            while True:
+                found = read_status(inv, transport, report.env.now())
+                if as_json:
+                    report.json(found.as_json())
+                else:
+                    if watch and report.env.color:
+                        report.env.stdout.write("\x1b[2J\x1b[H")  # a fresh screen for each reading
+                    for line in lines(found):
+                        report.line(line)
+                report.exit_code = Exit.OK if found.healthy else Exit.UNHEALTHY
+                if not watch:
+                    return
+                try:
+                    report.env.sleep(watch)
+                except KeyboardInterrupt:  # the way out of --watch
+                    return
+
+    _run(ctx, body)
+
+
 def _components(names: list[str] | None) -> set[Component]:
     if not names:
         return set(Component)

@@ -19,6 +19,7 @@ class Environment:
     variables: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time  # seconds since the epoch: certificate expiry
+    sleep: Callable[[float], None] = time.sleep  # between the readings of `status --watch`
 
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self.wall_clock(), datetime.timezone.utc)

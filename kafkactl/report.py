@@ -25,6 +25,7 @@ class Exit(IntEnum):
     OK = 0
     ERROR = 1
     CHANGES_PENDING = 2
+    UNHEALTHY = 3  # `status`: a service stopped, partitions not in sync, no quorum leader, a key store about to expire
 
 
 ACTION_STYLES = {

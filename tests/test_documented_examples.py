@@ -16,7 +16,7 @@ import yaml
 
 from helpers import ROOT, run_cli
 
-NEEDS_HOSTS = {"apply", "lab", "migrate", "restart", "runs", "backup"}
+NEEDS_HOSTS = {"apply", "lab", "migrate", "restart", "runs", "backup", "status"}
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -77,6 +77,8 @@ EXERCISED = {
     "kafkactl runs .lab/inventory.yml": RunForReal(
         "tests/lab/test_rolling_restart.py::test_broker_killed_mid_roll_halts_and_resume_completes", ("runs",)),
     "kafkactl lab status": RunForReal(KRAFT_CHECKS, ("lab", "status")),
+    "kafkactl status .lab/inventory.yml": RunForReal(
+        "tests/lab/test_zookeeper_cluster.py::test_status_names_the_zookeeper_leader_and_the_brokers_controller", ("status",)),
     "kafkactl restart .lab/inventory.yml --check": RunForReal(KRAFT_CHECKS, ("restart", "--check")),
     "kafkactl backup list .lab/migration.yml": RunForReal(
         "tests/lab/test_migration_resume.py::test_backups_of_the_phase_verify", ("backup", "list")),

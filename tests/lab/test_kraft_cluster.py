@@ -4,6 +4,7 @@ rolled with metadata.version kept, then metadata.version raised with no restart.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,7 +16,7 @@ from kafkactl.inventory import read_inventory
 from kafkactl.lab.kafka_dist import ensure_kafka_archive
 from kafkactl.metadata_version import FEATURE_TOOL
 from kafkactl.remote import shell
-from labkit import Lab, bring_up, take_down
+from labkit import Lab, bring_up, take_down, wait_until
 
 # Longest gap between canary acknowledgements a roll of controllers and brokers may cause: each broker
 # hands its partition leaders over before it stops; a controller failover takes the quorum seconds.
@@ -143,3 +144,31 @@ def test_upgrade_onto_kafka_4_keeps_metadata_version_until_the_inventory_raises_
     assert live_metadata_version() == "4.1-IV1"
     again = lab.kafkactl("apply", str(kafka4("4.1")))
     assert again.exit_code == 0 and "Nothing to do: all 6 hosts match the inventory." in again.stdout, again.stdout
+
+
+def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab) -> None:
+    """After the upgrade: every service running Kafka 4.1.1, one quorum leader, metadata.version raised, partitions in
+    sync (exit code 0); a broker stopped is named, with the partitions it leaves under-replicated (exit code 3)."""
+    upgraded = lab.state_dir / "kafka4-4.1.yml"  # the inventory the upgrade test left the cluster on
+    nodes = lab.hosts("kafka_controller") + lab.hosts("kafka_broker")
+    seen = lab.kafkactl("status", str(upgraded), "--json")
+    assert seen.exit_code == 0, seen.stderr + seen.stdout
+    found = json.loads(seen.stdout)
+    assert found["healthy"] and found["mode"] == "KRaft mode" and found["metadata_version"] == "4.1-IV1", found
+    assert {(s["host"], s["running"], s["version"]) for s in found["services"]} == {(host, True, "4.1.1") for host in nodes}
+    assert [s["role"] for s in found["services"]].count("quorum leader") == 1
+    assert found["partitions"]["total"] > 0 and found["partitions"]["under_replicated"] == [], found["partitions"]
+    assert {"9991", "9992", "9993"} <= set(found["metadata_lag"]), found["metadata_lag"]
+
+    stopped = lab.hosts("kafka_broker")[-1]
+    lab.ssh(stopped, "systemctl stop kafka-broker")
+    try:
+        down = lab.kafkactl("status", str(upgraded))
+        assert down.exit_code == 3, down.stderr + down.stdout
+        assert f"Problem: {stopped}: kafka-broker is not running" in down.stdout
+        assert re.search(r"^Problem: \d+ partitions under-replicated: ", down.stdout, re.M), down.stdout
+        assert re.search(rf"^{stopped}\s+kafka-broker\s+stopped", down.stdout, re.M), down.stdout
+    finally:
+        lab.ssh(stopped, "systemctl start kafka-broker")
+    wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(upgraded)).exit_code, lambda code: code == 0,
+               180, interval=5)

@@ -72,6 +72,17 @@ def test_second_apply_changes_nothing(lab: Lab) -> None:
     assert plan.exit_code == 0 and '"changed_hosts": []' in plan.stdout
 
 
+def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) -> None:
+    outcome = lab.kafkactl("status", str(lab.inventory))
+    assert outcome.exit_code == 0, outcome.stderr + outcome.stdout
+    assert outcome.stdout.startswith("Cluster: ZooKeeper mode; cluster id ")
+    assert "Healthy: every service runs, every partition in sync." in outcome.stdout
+    rows = re.findall(r"^(\S+) +(kafka-zookeeper|kafka-broker|kafka-connect) +running +\S+ *(.*)$", outcome.stdout, re.M)
+    assert len(rows) == 7, outcome.stdout
+    assert sorted(role for _, service, role in rows if service == "kafka-zookeeper") == ["follower", "follower", "leader"]
+    assert [role for _, service, role in rows if service == "kafka-broker"].count("controller (ZooKeeper mode)") == 1
+
+
 def _reversed_hosts(data: dict) -> None:
     for group in ("zookeeper", "kafka_broker"):
         hosts = data["all"]["children"][group]["hosts"]

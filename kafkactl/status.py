@@ -1,0 +1,161 @@
+"""`kafkactl status`: what an operator looks at before and after every command, read from the live cluster with the
+readers the health gates and the migration evidence use (Kafka's and ZooKeeper's own tools, over SSH).
+
+Per service: running or not, the Kafka version it runs, its role (ZooKeeper leader or follower, the metadata
+quorum's leader, the ZooKeeper-mode brokers' controller). For the cluster: the mode or migration state, partitions
+under-replicated, under min ISR and offline, each node's lag behind the metadata quorum's leader, key store expiry.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict, dataclass, field
+
+from kafkactl.health import controller_quorum, controller_voters_caught_up, zookeeper_mode
+from kafkactl.migration.runner import read_live
+from kafkactl.model import Component, Inventory, Phase
+from kafkactl.pki import store_status
+from kafkactl.plan import HostFacts
+from kafkactl.roles import service_name
+from kafkactl.transport import Transport
+
+MODES = {Phase.ZOOKEEPER: "ZooKeeper mode", Phase.KRAFT: "KRaft mode"}
+ROLES = {Component.ZOOKEEPER: "zookeeper", Component.KAFKA_CONTROLLER: "controller", Component.KAFKA_BROKER: "broker",
+         Component.KAFKA_CONNECT: "connect", Component.SCHEMA_REGISTRY: "schema registry"}
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    host: str
+    service: str
+    component: str
+    running: bool
+    version: str | None = None  # the Kafka release a broker, controller or Connect worker runs
+    role: str = ""  # what it is to the others, when it is something more than a member
+
+
+@dataclass(frozen=True)
+class PartitionCounts:
+    total: int
+    under_replicated: list[str] = field(default_factory=list)
+    under_min_isr: list[str] = field(default_factory=list)
+    offline: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    mode: str  # ZooKeeper mode, KRaft mode, or the migration's state
+    cluster_id: str | None
+    metadata_version: str | None
+    services: list[ServiceStatus]
+    partitions: PartitionCounts | str | None  # str: why they could not be read; None: no broker runs
+    quorum_leader: int | None = None
+    metadata_lag: dict[str, int] | None = None
+    certificates: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict:
+        document = asdict(self)
+        document["healthy"] = self.healthy
+        return document
+
+
+def read_status(inventory: Inventory, transport: Transport, now: datetime.datetime) -> ClusterStatus:
+    cluster = inventory.cluster
+    live, evidence, found = read_live(inventory, transport)
+    services: list[ServiceStatus] = []
+    problems: list[str] = []
+    quorum_leader, metadata_lag = _quorum(inventory, transport, live.facts, problems)
+    controller = (evidence.zookeeper.controller or {}).get("brokerid")
+    nodes = {(n.host, n.role): n for n in evidence.nodes}
+    for host in inventory.hosts:
+        facts = live.facts.get(host.name)
+        for component in host.components:
+            name = service_name(component, cluster)
+            running = bool(facts and name in facts.active_services)
+            role = ""
+            if component == Component.ZOOKEEPER and running:
+                mode = zookeeper_mode(transport.connection(host.name), cluster)
+                role = mode.value if mode.ok else mode.summary
+            elif component == Component.KAFKA_CONTROLLER and quorum_leader == host.node_id:
+                role = "quorum leader"
+            elif component == Component.KAFKA_BROKER and controller is not None and controller == host.broker_id:
+                role = "controller (ZooKeeper mode)"
+            node = nodes.get((host.name, ROLES[component]))
+            version = node.version if node else (facts.service_versions.get(name) if facts else None)
+            services.append(ServiceStatus(host.name, name, ROLES[component], running, version, role))
+            if not running:
+                problems.append(f"{host.name}: {name} is not running")
+    partitions = _partitions(evidence.partitions, problems)
+    certificates = store_status(live.desired, live.facts, cluster, now)
+    problems += [f"{row['host']}: key store {row['status']}" for row in certificates if row["status"].startswith("expires")]
+    migrating = inventory.natural_phase is None  # an inventory with both ZooKeeper and controllers
+    if migrating and found.state is None:
+        problems.append(f"the migration is {found.label}")
+    mode = found.label if migrating else MODES[inventory.natural_phase]
+    return ClusterStatus(mode, evidence.cluster_id, evidence.metadata_version, services, partitions, quorum_leader,
+                         metadata_lag, certificates, problems)
+
+
+def _quorum(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts], problems: list[str]) -> tuple[int | None, dict[str, int] | None]:
+    """The metadata quorum's leader and each voter's lag, asked of the first running controller."""
+    service = service_name(Component.KAFKA_CONTROLLER, inventory.cluster)
+    running = [h for h in inventory.members(Component.KAFKA_CONTROLLER) if service in facts.get(h.name, HostFacts()).active_services]
+    if not running:
+        return None, None
+    connection = transport.connection(running[0].name)
+    leader = controller_quorum(connection, inventory.cluster, running[0])
+    if not leader.ok:
+        problems.append(f"metadata quorum: {leader.summary}")
+        return None, None
+    lag = controller_voters_caught_up(connection, inventory.cluster, running[0])
+    if not lag.ok:
+        problems.append(f"metadata quorum: {lag.summary}")
+    return int(leader.value["LeaderId"]), lag.value or None
+
+
+def _partitions(read, problems: list[str]) -> PartitionCounts | str | None:
+    if read is None or isinstance(read, str):
+        if read:
+            problems.append(f"partitions: {read}")
+        return read
+    counts = PartitionCounts(
+        total=len(read),
+        under_replicated=[str(p) for p in read if len(p.isr) < len(p.replicas)],
+        under_min_isr=[str(p) for p in read if len(p.isr) < p.min_isr and len(p.replicas) > 1],
+        offline=[str(p) for p in read if p.leader < 0])
+    for label, names in (("under-replicated", counts.under_replicated), ("under min ISR", counts.under_min_isr),
+                         ("offline", counts.offline)):
+        if names:
+            problems.append(f"{len(names)} partitions {label}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+    return counts
+
+
+def lines(status: ClusterStatus) -> list[str]:
+    """The status as a screen of text."""
+    shown = [f"Cluster: {status.mode}; cluster id {status.cluster_id or 'unknown'}"
+             + (f"; metadata.version {status.metadata_version}" if status.metadata_version else "")]
+    partitions = status.partitions
+    if isinstance(partitions, PartitionCounts):
+        shown.append(f"Partitions: {partitions.total}; under-replicated {len(partitions.under_replicated)}, under min ISR "
+                     f"{len(partitions.under_min_isr)}, offline {len(partitions.offline)}")
+    elif partitions:
+        shown.append(f"Partitions: not read: {partitions}")
+    if status.quorum_leader is not None:
+        lags = ", ".join(f"{node} {lag}" for node, lag in (status.metadata_lag or {}).items())
+        shown.append(f"Metadata quorum: leader {status.quorum_leader}" + (f"; lag behind the leader {lags}" if lags else ""))
+    shown.append("")
+    shown.append(f"{'host':<16} {'service':<18} {'state':<8} {'version':<8} role")
+    for service in status.services:
+        shown.append(f"{service.host:<16} {service.service:<18} {'running' if service.running else 'stopped':<8} "
+                     f"{service.version or '-':<8} {service.role}".rstrip())
+    if status.certificates:
+        shown.append("")
+        shown += [f"Key store {row['host']}: expires {row['expires'] or 'unknown'}: {row['status']}" for row in status.certificates]
+    shown.append("")
+    shown += [f"Problem: {problem}" for problem in status.problems] or ["Healthy: every service runs, every partition in sync."]
+    return shown

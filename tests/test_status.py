@@ -1,0 +1,49 @@
+"""kafkactl status as a screen and as JSON: what it calls a problem (exit code 3), from readings built here; the lab
+tests read real clusters."""
+
+from __future__ import annotations
+
+from kafkactl.status import ClusterStatus, PartitionCounts, ServiceStatus, _partitions, lines
+from kafkactl.tool_output import Partition
+
+
+def _partition(name: str, leader: int, replicas: tuple[int, ...], isr: tuple[int, ...]) -> Partition:
+    topic, _, number = name.rpartition("-")
+    return Partition(topic, int(number), leader, replicas, isr, 2)
+
+
+def test_partitions_not_in_sync_are_counted_and_named() -> None:
+    problems: list[str] = []
+    counts = _partitions([_partition("orders-0", 1, (1, 2, 3), (1, 2, 3)), _partition("orders-1", 2, (1, 2, 3), (2,)),
+                          _partition("orders-2", -1, (1, 2, 3), (3,))], problems)
+    assert counts == PartitionCounts(3, ["orders-1", "orders-2"], ["orders-1", "orders-2"], ["orders-2"])
+    assert problems == ["2 partitions under-replicated: orders-1, orders-2", "2 partitions under min ISR: orders-1, orders-2",
+                        "1 partitions offline: orders-2"]
+    unread: list[str] = []
+    assert _partitions("could not read kafka-topics: exit code 1", unread) == "could not read kafka-topics: exit code 1"
+    assert unread == ["partitions: could not read kafka-topics: exit code 1"]
+
+
+def test_a_healthy_cluster_on_one_screen() -> None:
+    status = ClusterStatus("KRaft mode (state 3)", "q1w2e3", "3.9-IV0", [
+        ServiceStatus("c1", "kafka-controller", "controller", True, "3.9.2", "quorum leader"),
+        ServiceStatus("b1", "kafka-broker", "broker", True, "3.9.2")], PartitionCounts(12), 9991, {"9991": 0})
+    assert status.healthy and status.as_json()["healthy"] is True
+    assert lines(status) == [
+        "Cluster: KRaft mode (state 3); cluster id q1w2e3; metadata.version 3.9-IV0",
+        "Partitions: 12; under-replicated 0, under min ISR 0, offline 0",
+        "Metadata quorum: leader 9991; lag behind the leader 9991 0",
+        "",
+        "host             service            state    version  role",
+        "c1               kafka-controller   running  3.9.2    quorum leader",
+        "b1               kafka-broker       running  3.9.2",
+        "",
+        "Healthy: every service runs, every partition in sync.",
+    ]
+
+
+def test_each_problem_is_a_line() -> None:
+    status = ClusterStatus("ZooKeeper mode (state 1)", None, None, [ServiceStatus("b1", "kafka-broker", "broker", False)], None,
+                           problems=["b1: kafka-broker is not running"])
+    assert not status.healthy
+    assert lines(status)[-1] == "Problem: b1: kafka-broker is not running"
