@@ -27,7 +27,7 @@ from kafkactl.health import (
     GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port
+from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.remote import Command, all_of, cmd, sh

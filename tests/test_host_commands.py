@@ -29,7 +29,7 @@ from kafkactl.health import (
 )
 from kafkactl.inventory import read_inventory
 from kafkactl.lab import KAFKA_VERSION, cache_dir
-from kafkactl.migration.evidence import LiveCluster, ZooKeeperReader
+from kafkactl.migration.evidence import LiveCluster
 from kafkactl.model import ClusterVars, Component, Host, Phase
 from kafkactl.plan import FileFacts, HostFacts, make_plan
 from kafkactl.remote import Command

@@ -10,8 +10,6 @@ from kafkactl.inventory import read_inventory
 from kafkactl.inventory.loader import expand_host_range
 from kafkactl.model import Component
 
-from helpers import ROOT
-
 
 def _write(path: Path, data: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

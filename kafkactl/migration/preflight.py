@@ -14,7 +14,7 @@ from typing import Literal
 
 from kafkactl.components.security import ACL_AUTHORIZER
 from kafkactl.migration.state import MIGRATION, POST_MIGRATION, Evidence, Status
-from kafkactl.model import Component, Inventory, Phase
+from kafkactl.model import Inventory, Phase
 
 MINIMUM_VERSION = (3, 4, 0)  # the first release with the migration
 RECOMMENDED_VERSION = (3, 6, 2)  # KAFKA-15552, KAFKA-16171 fixed
