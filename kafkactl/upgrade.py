@@ -7,7 +7,8 @@ it, so such a setting in custom properties is refused rather than silently dropp
 
 REMOVED_PROPERTIES is measured, not transcribed: the names in `kafka.server.KafkaConfig.configDef()` of
 kafka_2.13 3.9.2 that are missing from that of each later release on Maven Central (4.0.1, 4.1.1, 4.2.0;
-4.2.0 removed none). It covers brokers and controllers, which share that definition.
+4.2.0 removed none). It covers brokers and controllers, which share that definition. The lists and the program that
+printed them are in tests/cases/kafka_config_names; tests/test_upgrade.py checks this table against them.
 """
 
 from __future__ import annotations

@@ -102,3 +102,17 @@ def test_status_line_names_running_versions_and_an_upgrade_in_progress(tmp_path:
         f"Kafka versions: 3.9.2 on {names[0]} (kafka_version 4.1.1: not rolled yet)")
     assert versions_line(inventory, {names[0]: HostFacts(service_versions={"kafka": "4.1.1"})}) == f"Kafka versions: 4.1.1 on {names[0]}"
     assert versions_line(inventory, {}) == "Kafka versions: no Kafka service running"
+
+
+def test_removed_properties_are_what_kafkas_own_configuration_lists_say() -> None:
+    """Each name 3.9.2 knows and a later release does not is refused from that release on, and nothing else is."""
+    names = {version: set((ROOT / "tests/cases/kafka_config_names" / f"{version}.txt").read_text().split())
+             for version in ("3.9.2", "4.0.1", "4.1.1", "4.2.0")}
+    releases = ["3.9.2", "4.0.1", "4.1.1", "4.2.0"]
+    for before, after in zip(releases, releases[1:]):
+        for name in sorted(names["3.9.2"]):
+            gone_by_now = name not in names[after]
+            assert (removed_in(after, name) is not None) == gone_by_now, (after, name)
+            if gone_by_now and name in names[before]:
+                assert removed_in(after, name) == after.rsplit(".", 1)[0], (after, name)
+    assert removed_in("4.2.0", "group.share.max.groups") == "4.1"
