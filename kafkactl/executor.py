@@ -180,10 +180,8 @@ class Executor:
         self.outcomes: dict[str, HostOutcome] = {}
         self._written: set[tuple[str, str]] = set()  # (host, path) of the files this run wrote
         topology = Topology.of(inventory, desired.phase)
-        default_min_isr = topology.min_insync(topology.capped(self.cluster.kafka_default_replication_factor))
-        self.gates = GateContext(
-            transport, self.cluster, {c: [s.host for s in desired.hosts if c in s.components] for c in Component}, default_min_isr
-        )
+        members = {c: [s.host for s in desired.hosts if c in s.components] for c in Component}
+        self.gates = GateContext(transport, self.cluster, members, topology.default_min_insync)
 
     # Selection ---------------------------------------------------------------------------------
 

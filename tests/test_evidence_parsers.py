@@ -192,6 +192,19 @@ def test_evidence_of_a_cluster_in_dual_write() -> None:
     assert evidence.zookeeper.kraft_controller_epoch == 14 and len(evidence.partitions) == 82
 
 
+def test_a_topic_without_its_own_min_isr_keeps_the_brokers() -> None:
+    """kafka-topics shows only a topic's own settings: one without min.insync.replicas has the brokers' (2 here)."""
+    described = captured("topics-describe-in-sync")
+    own_setting_dropped = dataclasses.replace(described, stdout=described.stdout.replace(
+        "PartitionCount: 1\tReplicationFactor: 3\tConfigs: min.insync.replicas=2\n", "PartitionCount: 1\tReplicationFactor: 3\tConfigs: \n", 1))
+    assert own_setting_dropped.stdout != described.stdout
+    live = _dual_write_cluster()
+    original = live.transport.answer
+    live.transport.answer = lambda command: own_setting_dropped if "TopicCommand" in command else original(command)
+    canary = [p for p in live.evidence().partitions if p.topic.startswith("kafkactl-canary-")]
+    assert [p.min_isr for p in canary] == [2]
+
+
 def test_evidence_names_a_controller_metric_it_cannot_read() -> None:
     refused = captured("jmx-refused")
     live = _dual_write_cluster()

@@ -68,7 +68,7 @@ def broker_properties(topology: Topology, host: Host) -> Properties:
     default_replication = topology.capped(cluster.kafka_default_replication_factor)
     props.section("Replication")
     props.set("default.replication.factor", default_replication)
-    props.set("min.insync.replicas", topology.min_insync(default_replication))
+    props.set("min.insync.replicas", topology.default_min_insync)
     props.set("offsets.topic.replication.factor", replication)
     props.set("transaction.state.log.replication.factor", replication)
     props.set("transaction.state.log.min.isr", topology.min_insync(replication))

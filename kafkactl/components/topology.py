@@ -72,6 +72,11 @@ class Topology:
     def min_insync(self, replication: int) -> int:
         return min_insync(self.cluster.kafka_min_insync_replicas, replication)
 
+    @property
+    def default_min_insync(self) -> int:
+        """The brokers' min.insync.replicas: what a topic that sets none of its own keeps."""
+        return self.min_insync(self.capped(self.cluster.kafka_default_replication_factor))
+
 
 def capped_replication(replication: int, brokers: int) -> int:
     """A replication factor no larger than the number of brokers."""

@@ -170,7 +170,7 @@ class LiveCluster:
         running = self._running_brokers(brokers)
         if not running:
             return None
-        return partitions(self.transport.connection(running[0].name), self.cluster, running, 1)
+        return partitions(self.transport.connection(running[0].name), self.cluster, running, self.topology.default_min_insync)
 
     def registered_brokers(self, brokers: list[Node]) -> tuple[int, ...] | None:
         running = self._running_brokers(brokers)
