@@ -38,11 +38,10 @@ def test_mapping_gives_what_kafkas_own_mapper_gave(rule: str, name: str, answer:
         assert map_principal(name, [rule]) == (None if answer == "ERROR NoMatchingRule" else answer)
 
 
-def _super_users(tmp_path: Path, variables: str, groups: str, phase: Phase | None = None, certificates: bool = False) -> dict[str, str]:
-    """super.users as each broker and controller is rendered, with kafkactl's own CA's key stores when asked."""
+def _rendered(tmp_path: Path, variables: str, groups: str, phase: Phase | None = None, certificates: bool = False) -> dict[str, dict]:
+    """Each broker's and controller's properties as rendered, with kafkactl's own CA's key stores when asked."""
     path = tmp_path / "inventory.yml"
-    path.write_text(f"all:\n  vars: {{kafka_authorizer_enabled: true, {variables}}}\n  children:\n"
-                    + "".join(f"    {line}\n" for line in groups.splitlines()))
+    path.write_text(f"all:\n  vars: {{{variables}}}\n  children:\n" + "".join(f"    {line}\n" for line in groups.splitlines()))
     inventory = read_inventory(path).inventory
     if certificates:
         pki.create(tmp_path / "pki", inventory)
@@ -51,9 +50,14 @@ def _super_users(tmp_path: Path, variables: str, groups: str, phase: Phase | Non
     for state in desired_state(inventory, phase).hosts:
         for service in state.services:
             if service.component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
-                properties = parse_properties(next(f for f in state.files if f.path == service.config).content)
-                found[state.host.name] = properties["super.users"]
+                found[state.host.name] = parse_properties(next(f for f in state.files if f.path == service.config).content)
     return found
+
+
+def _super_users(tmp_path: Path, variables: str, groups: str, phase: Phase | None = None, certificates: bool = False) -> dict[str, str]:
+    """super.users as each broker and controller is rendered with the authorizer on."""
+    rendered = _rendered(tmp_path, f"kafka_authorizer_enabled: true, {variables}", groups, phase, certificates)
+    return {host: properties["super.users"] for host, properties in rendered.items()}
 
 
 def test_plaintext_brokers_are_anonymous(tmp_path: Path) -> None:
@@ -90,13 +94,8 @@ def test_migrating_controllers_present_their_certificates_to_the_brokers(tmp_pat
 
 
 def test_the_rules_are_written_as_cp_ansible_writes_them(tmp_path: Path) -> None:
-    path = tmp_path / "inventory.yml"
-    path.write_text("all:\n  vars: {ssl_enabled: true, principal_mapping_rules: ['RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/', DEFAULT]}\n"
-                    "  children:\n    " + ZOOKEEPER.replace("\n", "\n    ") + BROKERS.replace("\n", "\n    "))
-    inventory = read_inventory(path).inventory
-    pki.create(tmp_path / "pki", inventory)
-    broker = next(s for s in desired_state(pki.attach(tmp_path / "pki", inventory)).hosts if s.host.name == "kafka1")
-    properties = parse_properties(next(f for f in broker.files if f.path.endswith("server.properties")).content)
+    rules = "ssl_enabled: true, principal_mapping_rules: ['RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/', DEFAULT]"
+    properties = _rendered(tmp_path, rules, ZOOKEEPER + BROKERS, certificates=True)["kafka1"]
     assert properties["ssl.principal.mapping.rules"] == "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT"
 
 
