@@ -30,7 +30,7 @@ class ServiceStatus:
     service: str
     component: str
     running: bool
-    version: str | None = None  # the Kafka release a broker, controller or Connect worker runs
+    version: str | None = None  # the Kafka release whose jars the running service was started from
     role: str = ""  # what it is to the others, when it is something more than a member
 
 
