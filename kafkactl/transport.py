@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import math
 import shlex
 import socket
@@ -53,6 +54,9 @@ _CHUNK = 1 << 16
 # Channel.close() closes while paramiko's reader thread may still write to it, which kills the whole
 # connection (Broken pipe / Bad file descriptor) when a command still printing is stopped.
 _POLL_MIN_S, _POLL_MAX_S = 0.001, 0.02
+
+# paramiko reports a dropped connection on stderr without naming the host; kafkactl's own error names it.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class TransportError(KafkactlError):
@@ -275,6 +279,10 @@ class Connection:
             # sshd may send the exit status before the last output: done at end of output and exit status.
             if channel.exit_status_ready() and channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
                 break
+            # A connection that dies (reset, host gone) closes its channels without an end of output:
+            # waiting on for the deadline would hang the run for the whole command timeout.
+            if not channel.eof_received and (channel.closed or not channel.get_transport().is_active()):
+                raise TransportError(f"host {self.host.name}: connection lost while running {program}")
         if become is not None:
             lines = bytes(stderr).decode("utf-8", "replace").strip().splitlines() or ["no output"]
             raise TransportError(f"host {self.host.name}: {become.method} to {BECOME_USER} failed: {lines[-1]}")

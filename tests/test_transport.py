@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -224,6 +225,22 @@ def test_a_command_that_keeps_printing_still_times_out(lab: Lab, monkeypatch: py
         assert _eventually(lambda: subprocess.run(["pgrep", "-f", "sleep 31.5|yes secret-argument"]).returncode == 1, 10)
         assert transport.connection("target").run(cmd("true")).code == 0  # the connection still serves
     finally:
+        transport.close()
+
+
+def test_a_connection_dropped_mid_command_is_reported_at_once(lab: Lab):
+    transport = lab.transport()
+    try:
+        connection = transport.connection("target")
+        dropper = threading.Timer(1.0, lambda: connection.client.get_transport().sock.shutdown(socket.SHUT_RDWR))
+        dropper.start()
+        started = time.monotonic()
+        with pytest.raises(TransportError, match=r"^host target: connection lost while running sleep"):
+            connection.run(cmd("sleep", "25"))
+        assert time.monotonic() - started < 10, "the run waited for the command's deadline on a dead connection"
+        assert transport.connection("target").run(cmd("true")).code == 0  # the next command connects again
+    finally:
+        dropper.cancel()
         transport.close()
 
 
