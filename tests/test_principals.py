@@ -9,10 +9,11 @@ import pytest
 
 from kafkactl import pki
 from kafkactl.components.properties import parse_properties
-from kafkactl.components.principals import map_principal, parse_rules
+from kafkactl.components.principals import map_principal, parse_rules, unnamed_nodes
+from kafkactl.components.topology import Topology
 from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
-from kafkactl.model import Component, Phase
+from kafkactl.model import Component, Inventory, Phase
 
 from helpers import ROOT
 
@@ -38,14 +39,20 @@ def test_mapping_gives_what_kafkas_own_mapper_gave(rule: str, name: str, answer:
         assert map_principal(name, [rule]) == (None if answer == "ERROR NoMatchingRule" else answer)
 
 
-def _rendered(tmp_path: Path, variables: str, groups: str, phase: Phase | None = None, certificates: bool = False) -> dict[str, dict]:
-    """Each broker's and controller's properties as rendered, with kafkactl's own CA's key stores when asked."""
+def _inventory(tmp_path: Path, variables: str, groups: str, certificates: bool = False) -> Inventory:
+    """The inventory, with kafkactl's own CA's key stores when asked."""
     path = tmp_path / "inventory.yml"
     path.write_text(f"all:\n  vars: {{{variables}}}\n  children:\n" + "".join(f"    {line}\n" for line in groups.splitlines()))
     inventory = read_inventory(path).inventory
     if certificates:
         pki.create(tmp_path / "pki", inventory)
         inventory = pki.attach(tmp_path / "pki", inventory)
+    return inventory
+
+
+def _rendered(tmp_path: Path, variables: str, groups: str, phase: Phase | None = None, certificates: bool = False) -> dict[str, dict]:
+    """Each broker's and controller's properties as rendered, with kafkactl's own CA's key stores when asked."""
+    inventory = _inventory(tmp_path, variables, groups, certificates)
     found = {}
     for state in desired_state(inventory, phase).hosts:
         for service in state.services:
@@ -107,3 +114,24 @@ def test_brokers_are_also_who_they_would_be_on_the_listener_their_traffic_may_mo
              "ssl_mutual_auth_enabled: true}}"
     found = _super_users(tmp_path, beside, ZOOKEEPER + BROKERS, certificates=True)
     assert set(found.values()) == {"User:ANONYMOUS;User:CN=kafka1;User:CN=kafka2"}
+
+
+def test_a_node_super_users_cannot_name_is_refused(tmp_path: Path) -> None:
+    """Without its certificate's name (a JKS key store, or stores that are not read on this machine) super.users
+    cannot name a broker, and the others would refuse it once the authorizer is on: unless kafka_super_users names
+    the nodes. A name no mapping rule takes is refused whatever super.users says: Kafka refuses the connection."""
+    mtls = "ssl_enabled: true, ssl_mutual_auth_enabled: true, kafka_authorizer_enabled: true, ssl_keystore_store_password: s"
+
+    def problems(variables: str, certificates: bool = False) -> list[str]:
+        return unnamed_nodes(Topology.of(_inventory(tmp_path, variables, ZOOKEEPER + BROKERS, certificates), Phase.ZOOKEEPER))
+
+    unread = problems(mtls + ", ssl_keystore_filepath: /etc/kafka/ssl/kafka.keystore.jks")
+    assert unread == [f"host kafka{n}: the authorizer is on but super.users cannot name it: kafkactl cannot read the name of "
+                      "the certificate it presents over BROKER, INTERNAL (mTLS) (a JKS key store, or stores not on this "
+                      "machine); give its stores as PKCS12 or PEM, or name every node's principal in kafka_super_users"
+                      for n in (1, 2)]
+    assert problems(mtls + ", kafka_super_users: ['User:CN=kafka1', 'User:CN=kafka2']") == []
+    assert problems(mtls.replace("kafka_authorizer_enabled: true", "kafka_authorizer_enabled: false")) == []
+    unmatched = problems(mtls + ", kafka_super_users: ['User:x'], principal_mapping_rules: ['RULE:^CN=zk(.*)$/$1/']", certificates=True)
+    assert unmatched == [f"host kafka{n}: no principal_mapping_rules rule takes its certificate name CN=kafka{n}, which it "
+                         "presents over BROKER, INTERNAL (mTLS); Kafka would refuse its connections" for n in (1, 2)]

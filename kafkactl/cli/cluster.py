@@ -75,6 +75,8 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
                cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
     """Facts, refusals and the plan; `cluster_changes`: also read what metadata.version and the SCRAM users need
     (one of Kafka's tools each), which a plain restart does not."""
+    from kafkactl.components.principals import unnamed_nodes
+    from kafkactl.components.topology import Topology
     from kafkactl.facts import gather_all
     from kafkactl.identity import layout_refusals
     from kafkactl.listener_changes import unsafe_listener_changes
@@ -90,6 +92,7 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
         raise KafkactlError(problem)
     refusals = layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts)
     refusals += upgrade_refusals(inventory, desired, facts) + scram_users.refusals(inventory.cluster)
+    refusals += unnamed_nodes(Topology.of(inventory, desired.phase))
     if refusals:
         raise KafkactlError(*refusals, "No host was changed.")
     if not cluster_changes:

@@ -97,6 +97,17 @@ def presented(cluster: ClusterVars, listener: ResolvedListener, host: Host) -> s
     return f"User:{mapped}" if mapped else None
 
 
+def _talking(topology: Topology) -> list[tuple[ResolvedListener, tuple[Host, ...]]]:
+    """Each listener nodes talk to each other through, with the nodes that present themselves on it (super_users)."""
+    cluster = topology.cluster
+    talking = [(cluster.inter_broker_listener, topology.brokers + (topology.controllers if topology.controllers_migrating else ()))]
+    if topology.runs_controllers:
+        talking.append((cluster.controller_listener, topology.brokers + topology.controllers))
+    talking += [(listener, topology.brokers) for listener in cluster.resolved_listeners.values()
+                if listener.sasl != "none" or (listener.ssl and listener.mutual_tls)]
+    return talking
+
+
 def super_users(topology: Topology) -> str:
     """super.users, the same on brokers and controllers: the principal each node presents on each listener it talks
     to the others through (the brokers on the inter-broker listener, joined there by the controllers while they
@@ -104,10 +115,31 @@ def super_users(topology: Topology) -> str:
     that tells who connects (only they hold it, and their traffic may move there: the brokers not yet rolled must
     accept the ones already moved); then the inventory's kafka_super_users."""
     cluster = topology.cluster
-    talking = [(cluster.inter_broker_listener, topology.brokers + (topology.controllers if topology.controllers_migrating else ()))]
-    if topology.runs_controllers:
-        talking.append((cluster.controller_listener, topology.brokers + topology.controllers))
-    talking += [(listener, topology.brokers) for listener in cluster.resolved_listeners.values()
-                if listener.sasl != "none" or (listener.ssl and listener.mutual_tls)]
-    own = [principal for listener, hosts in talking for host in hosts if (principal := presented(cluster, listener, host))]
+    own = [principal for listener, hosts in _talking(topology) for host in hosts if (principal := presented(cluster, listener, host))]
     return ";".join(dict.fromkeys([*own, *cluster.kafka_super_users]))
+
+
+def unnamed_nodes(topology: Topology) -> list[str]:
+    """Nodes the others would refuse: a certificate name no mapping rule takes (Kafka refuses the connection), or,
+    with the authorizer on and no kafka_super_users to name them, a certificate whose name cannot be read here."""
+    cluster = topology.cluster
+    unread: dict[str, list[str]] = {}
+    unmatched: dict[str, tuple[str, list[str]]] = {}
+    for listener, hosts in _talking(topology):
+        if listener.sasl != "none" or not (listener.ssl and listener.mutual_tls):
+            continue
+        for host in hosts:
+            name = certificate_name(cluster, host)
+            if name is None:
+                unread.setdefault(host.name, []).append(listener.name)
+            elif map_principal(name, cluster.principal_mapping_rules) is None:
+                unmatched.setdefault(host.name, (name, []))[1].append(listener.name)
+    problems = [f"host {host}: no principal_mapping_rules rule takes its certificate name {name}, which it presents over "
+                f"{', '.join(dict.fromkeys(listeners))} (mTLS); Kafka would refuse its connections"
+                for host, (name, listeners) in unmatched.items()]
+    if cluster.kafka_authorizer_enabled and not cluster.kafka_super_users:
+        problems += [f"host {host}: the authorizer is on but super.users cannot name it: kafkactl cannot read the name of the "
+                     f"certificate it presents over {', '.join(dict.fromkeys(listeners))} (mTLS) (a JKS key store, or stores "
+                     "not on this machine); give its stores as PKCS12 or PEM, or name every node's principal in "
+                     "kafka_super_users" for host, listeners in unread.items()]
+    return problems
