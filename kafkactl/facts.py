@@ -158,16 +158,28 @@ def running_members(inventory: Inventory, facts: Mapping[str, HostFacts], compon
 def as_running(cluster: ClusterVars, facts: HostFacts, component: Component) -> ClusterVars:
     """The cluster as the host's running service sees it, for a read or a change made before the roll that brings the
     inventory's settings: Kafka's tools of the release it runs, and the inter-broker listener its configuration
-    names (the client settings kafkactl's tools use on the host, written with that configuration, are for it)."""
+    names (the client settings kafkactl's tools use on the host, written with that configuration, are for it), and
+    whether it reaches ZooKeeper over TLS."""
     update: dict[str, object] = {}
     if version := facts.service_versions.get(service_name(component, cluster)):
         update["kafka_version"] = version
-    live = facts.files.get(config_path(component, cluster))
-    name = parse_properties(live.content).get("inter.broker.listener.name") if live else None
-    key = next((key for key, listener in cluster.all_broker_listeners.items() if listener.name == name), None)
+    live = _live_properties(cluster, facts, component)
+    key = next((key for key, listener in cluster.all_broker_listeners.items() if listener.name == live.get("inter.broker.listener.name")), None)
     if key is not None:
         update["kafka_broker_inter_broker_listener_name"] = key
+    if "zookeeper.connect" in live:
+        update["zookeeper_ssl_enabled"] = live.get("zookeeper.ssl.client.enable", "false").strip().lower() == "true"
     return cluster.model_copy(update=update) if update else cluster
+
+
+def live_zookeeper_connect(cluster: ClusterVars, facts: HostFacts, component: Component) -> str | None:
+    """The zookeeper.connect the host's configuration names (None without one): where its running service reads ZooKeeper."""
+    return _live_properties(cluster, facts, component).get("zookeeper.connect")
+
+
+def _live_properties(cluster: ClusterVars, facts: HostFacts, component: Component) -> dict[str, str]:
+    live = facts.files.get(config_path(component, cluster))
+    return parse_properties(live.content) if live else {}
 
 
 def running_other_than(facts: Mapping[str, HostFacts], version: str) -> list[str]:

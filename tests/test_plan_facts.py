@@ -202,3 +202,20 @@ def test_facts_output_with_base64_file_contents_parses() -> None:
     assert facts.kafka_homes == {"/opt/kafka/kafka_2.13-3.9.2"} and facts.directories == {"/etc/kafka"}
     assert facts.os.startswith("Debian")
     assert facts.processes == {("kafka.Kafka", "kafka"), ("org.apache.zookeeper.server.quorum.QuorumPeerMain", "")}
+
+
+def test_a_broker_is_read_as_it_runs_until_its_roll_brings_zookeeper_tls() -> None:
+    """Turning zookeeper_ssl_enabled on: until a broker is rolled, kafkactl reads ZooKeeper where and how it does."""
+    from kafkactl.facts import as_running, live_zookeeper_connect
+    from kafkactl.model import Component
+
+    cluster = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster
+    cluster = cluster.model_copy(update={"zookeeper_ssl_enabled": True})
+    plain = HostFacts(files={"/etc/kafka/server.properties": FileFacts("zookeeper.connect=zk1:2181,zk2:2181/kafka\n", "root:kafka", "0640", STARTED)})
+    assert live_zookeeper_connect(cluster, plain, Component.KAFKA_BROKER) == "zk1:2181,zk2:2181/kafka"
+    assert as_running(cluster, plain, Component.KAFKA_BROKER).zookeeper_ssl_enabled is False
+    rolled = HostFacts(files={"/etc/kafka/server.properties": FileFacts(
+        "zookeeper.connect=zk1:2182\nzookeeper.ssl.client.enable=true\n", "root:kafka", "0640", STARTED)})
+    assert as_running(cluster, rolled, Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
+    assert live_zookeeper_connect(cluster, HostFacts(), Component.KAFKA_BROKER) is None
+    assert as_running(cluster, HostFacts(), Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
