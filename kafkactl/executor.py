@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import metadata_version, scram_users
+from kafkactl import connectors, metadata_version, scram_users
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
@@ -169,6 +169,7 @@ class Executor:
         self.plans: dict[str, HostPlan] = {p.host: p for p in plan.hosts}
         self.features = plan.features
         self.scram_users = plan.scram_users
+        self.connectors = plan.connectors
         self.scram_record = scram_record
         self.facts = facts
         self.transport = transport
@@ -548,6 +549,37 @@ class Executor:
                     self.scram_record.remember(planned.user, planned.mechanism, password)
                 self._outcome(state).services.append(f"SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
                 self.report.line(f"   {state.host.name}: SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
+
+        self._journaled(step, ALL, work)
+
+    def _connectors(self, step: Step) -> None:
+        """The planned connector changes through the first worker that answers; each created or changed one is then
+        waited for until it and its tasks run."""
+        if not self.connectors:
+            return
+        self.report.line(f"== {step}", style="bold")
+        workers = self._hosts(step.target)
+        port = self.cluster.kafka_connect_rest_port
+
+        def work(entry) -> None:
+            for planned in self.connectors:
+                problems = []
+                for state in workers:
+                    connection = self.transport.connection(state.host.name)
+                    try:
+                        connectors.change(connection, self.inventory, planned)
+                        break
+                    except KafkactlError as exc:
+                        problems.append(str(exc))
+                else:
+                    raise KafkactlError(f"{step}: connector {planned.name} not {planned.action}d: {'; '.join(problems)}")
+                outcome = f"connector {planned.name} {planned.action}d"
+                if planned.action != "delete":
+                    ran = wait_for(state.host.name, "connector_running", lambda: connectors.running(connection, port, planned.name),
+                                   timeout=self.options.gate_timeout)
+                    outcome += f": {ran.summary}"
+                self._outcome(state).services.append(outcome)
+                self.report.line(f"   {state.host.name}: {outcome}")
 
         self._journaled(step, ALL, work)
 

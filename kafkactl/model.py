@@ -76,6 +76,7 @@ check_java_class = _shaped(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*
 check_super_user = _shaped(f"[^;{_CONTROL}]+", "a principal such as User:alice, without ; or control characters")
 check_unit_name = _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,200}(?<!\.service)", "a systemd unit name without .service: letters, digits, _ . @ -")
 check_principal = _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "a user name of letters, digits, _ . -")
+check_connector_name = _shaped(f"[^/{_CONTROL}]+", "a connector name: not empty, without / or control characters")
 
 
 def check_path(value: str) -> str:
@@ -201,6 +202,21 @@ class ExternalKafka(Strict):
 
 def _server_list(text: str | None) -> list[str]:
     return [server.strip() for server in (text or "").split(",") if server.strip()]
+
+
+def _connector_value(value: object) -> object:
+    """Connect takes every configuration value as a string; YAML's numbers and booleans are written as Kafka reads them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (int, float)) else value
+
+
+class Connector(Strict):
+    """One Kafka Connect connector, in cp-ansible's shape (name and config); `state: absent` deletes it."""
+
+    name: Annotated[str, AfterValidator(check_connector_name)]
+    config: dict[str, Annotated[str, BeforeValidator(_connector_value), AfterValidator(check_plain_text)]]
+    state: Literal["present", "absent"] = "present"
 
 
 class SaslUser(Strict):
@@ -374,6 +390,9 @@ class ClusterVars(Strict):
     kafka_connect_offset_storage_topic: TopicName | None = Field(None, description="Connect offset storage topic; <group id>-offsets when unset.")
     kafka_connect_status_storage_topic: TopicName | None = Field(None, description="Connect status storage topic; <group id>-status when unset.")
     kafka_connect_converter: JavaClass = Field("org.apache.kafka.connect.json.JsonConverter", description="Key and value converter class.")
+    kafka_connect_connectors: list[Connector] = Field(
+        default_factory=list, description="Connectors applied through the Connect REST API of a running worker (no worker "
+                                          "restart): created or updated to this config; deleted only when `state: absent`.")
     kafka_connect_plugin_path: list[AbsolutePath] = Field(
         default_factory=lambda: ["/opt/kafka/connect-plugins"], description="plugin.path of the Connect workers."
     )
@@ -542,6 +561,17 @@ class ClusterVars(Strict):
         if self.zookeeper_sasl_protocol == "digest" and "kafka_broker" not in self.zookeeper_digest_users:
             raise ValueError("zookeeper_sasl_protocol: digest needs an entry kafka_broker in zookeeper_digest_users")
         return self
+
+    @field_validator("kafka_connect_connectors")
+    @classmethod
+    def _one_entry_per_connector(cls, connectors: list[Connector]) -> list[Connector]:
+        names = [c.name for c in connectors]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"connector {twice[0]} is listed twice")
+        for connector in connectors:
+            if connector.config.get("name", connector.name) != connector.name:
+                raise ValueError(f"connector {connector.name}: config.name is {connector.config['name']}; leave it out or make them equal")
+        return connectors
 
     @field_validator("zookeeper_digest_users")
     @classmethod

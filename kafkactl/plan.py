@@ -6,6 +6,7 @@ The comparison is pure. Offline, every host is taken as empty, which shows what 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,12 +123,22 @@ class ScramUserChange:
 
 
 @dataclass(frozen=True)
+class ConnectorChange:
+    """A connector created, reconfigured or deleted through the Connect REST API (no worker restart)."""
+
+    name: str
+    action: Literal["create", "update", "delete"]
+    settings: tuple[PropertyChange, ...] = ()  # its config, as before and after
+
+
+@dataclass(frozen=True)
 class Plan:
     phase: Phase
     offline: bool
     hosts: tuple[HostPlan, ...]
     features: tuple[FeatureChange, ...] = ()
     scram_users: tuple[ScramUserChange, ...] = ()
+    connectors: tuple[ConnectorChange, ...] = ()
 
     @property
     def changed_hosts(self) -> list[HostPlan]:
@@ -135,7 +146,7 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changed_hosts or self.features or self.scram_users)
+        return bool(self.changed_hosts or self.features or self.scram_users or self.connectors)
 
 
 def _diff(host: str, path: str, old: str | None, new: str) -> str:
@@ -147,7 +158,11 @@ def _diff(host: str, path: str, old: str | None, new: str) -> str:
 
 def _property_changes(old: str, new: str) -> tuple[PropertyChange, ...]:
     """What a host's file has that the rendered one would add, change or drop, in the rendered file's order."""
-    before, after = parse_properties(old), parse_properties(new)
+    return setting_changes(parse_properties(old), parse_properties(new))
+
+
+def setting_changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[PropertyChange, ...]:
+    """The settings `after` adds or changes, in its order, then those it drops."""
     changes = [PropertyChange(key, before.get(key), value) for key, value in after.items() if before.get(key) != value]
     return tuple(changes + [PropertyChange(key, value, None) for key, value in before.items() if key not in after])
 
@@ -224,7 +239,8 @@ def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -
 
 
 def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
-              features: tuple[FeatureChange, ...] = (), scram_users: tuple[ScramUserChange, ...] = ()) -> Plan:
+              features: tuple[FeatureChange, ...] = (), scram_users: tuple[ScramUserChange, ...] = (),
+              connectors: tuple[ConnectorChange, ...] = ()) -> Plan:
     """Compare; without facts every host is taken as empty (the offline plan)."""
     return Plan(
         phase=desired.phase,
@@ -232,4 +248,5 @@ def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
         hosts=tuple(_host_plan(state, (facts or {}).get(state.host.name, EMPTY_HOST)) for state in desired.hosts),
         features=features,
         scram_users=scram_users,
+        connectors=connectors,
     )

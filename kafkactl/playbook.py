@@ -26,6 +26,7 @@ STEP_TARGETS = {
     "wait_for": frozenset(SIGNALS),
     "delete_znodes": None,  # space-separated absolute ZooKeeper paths
     "scram_users": {Component.KAFKA_BROKER.value},  # the planned SCRAM credential changes, through a running broker
+    "connectors": {Component.KAFKA_CONNECT.value},  # the planned connector changes, through a running worker's REST API
     "metadata_version": {Component.KAFKA_CONTROLLER.value},  # the planned metadata.version move, through a controller
 }
 

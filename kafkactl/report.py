@@ -92,7 +92,7 @@ class Report:
                 if service.action != "none":
                     self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
                               style=ACTION_STYLES.get(service.action))
-        if plan.features or plan.scram_users:
+        if plan.features or plan.scram_users or plan.connectors:
             self.line("")
         for feature in plan.features:
             self.line(f"[cluster] {feature.feature} {feature.live} -> {feature.wanted}: with Kafka's feature tool once every "
@@ -100,6 +100,11 @@ class Report:
         for user in plan.scram_users:
             self.line(f"[cluster] SCRAM user {user.user} ({user.mechanism}): {user.action}, through a running broker; no restart",
                       style=ACTION_STYLES.get(user.action))
+        for connector in plan.connectors:
+            self.line(f"[cluster] connector {connector.name}: {connector.action}, through the Connect REST API; no worker restart",
+                      style=ACTION_STYLES.get(connector.action))
+            for setting in connector.settings:
+                self.line(f"      {self._setting_change(setting)}", style=_diff_style("-" if setting.new is None else "+"))
         changed = plan.changed_hosts
         self.line("")
         if changed:
@@ -140,12 +145,18 @@ class Report:
 
     def _property_change(self, change: FileChange, prop: PropertyChange) -> str:
         """One property as a line: added, changed (old -> new) or dropped, with the inventory line that keeps it."""
+        if prop.new is None:
+            return (f"{self._setting_change(prop)}  (to keep it: {change.component.value}_custom_properties: "
+                    f"{{{json.dumps(prop.key)}: {json.dumps(self._masked(prop)[0])}}})")
+        return self._setting_change(prop)
+
+    def _setting_change(self, prop: PropertyChange) -> str:
+        """One setting as a line, masked: added, changed (old -> new) or dropped."""
         old, new = self._masked(prop)
         if old is None:
             return f"+ {prop.key}={new}"
         if new is None:
-            return (f"- {prop.key}={old}  (to keep it: {change.component.value}_custom_properties: "
-                    f"{{{json.dumps(prop.key)}: {json.dumps(old)}}})")
+            return f"- {prop.key}={old}"
         return f"~ {prop.key}: {old} -> {new}"
 
     def plan_json(self, plan: Plan) -> None:
@@ -158,7 +169,10 @@ class Report:
             hosts.append(document)
         self.json({"phase": plan.phase.value, "offline": plan.offline,
                    "changed_hosts": [h.host for h in plan.changed_hosts], "hosts": hosts,
-                   "features": [asdict(f) for f in plan.features], "scram_users": [asdict(u) for u in plan.scram_users]})
+                   "features": [asdict(f) for f in plan.features], "scram_users": [asdict(u) for u in plan.scram_users],
+                   "connectors": [{"name": c.name, "action": c.action,
+                                   "settings": [dict(zip(("key", "old", "new"), (p.key, *self._masked(p)))) for p in c.settings]}
+                                  for c in plan.connectors]})
         if plan.changed:
             self.exit_code = Exit.CHANGES_PENDING
 

@@ -74,14 +74,14 @@ def render(
 def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory,
                cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
     """Facts, refusals and the plan; `cluster_changes`: also read what metadata.version and the SCRAM users need
-    (one of Kafka's tools each), which a plain restart does not."""
+    (one of Kafka's tools each) and the connectors need, which a plain restart does not."""
     from kafkactl.components.principals import unnamed_nodes
     from kafkactl.components.topology import Topology
     from kafkactl.facts import gather_all
     from kafkactl.identity import layout_refusals
     from kafkactl.listener_changes import unsafe_listener_changes
 
-    from kafkactl import metadata_version, scram_users
+    from kafkactl import connectors, metadata_version, scram_users
     from kafkactl.migration.runner import mode_mismatch
     from kafkactl.upgrade import upgrade_refusals
 
@@ -101,7 +101,7 @@ def _live_plan(report: Report, transport: Transport, desired: DesiredState, inve
     if refusals := metadata_version.refusals(feature, inventory, facts):
         raise KafkactlError(*refusals, "No host was changed.")
     users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(state_dir_of(report.env, Path(inventory.path))))
-    return facts, make_plan(desired, facts, (feature,) if feature else (), users)
+    return facts, make_plan(desired, facts, (feature,) if feature else (), users, connectors.planned_changes(transport, inventory, facts))
 
 
 @app.command()
