@@ -38,18 +38,20 @@ ACTION_STYLES = {
 
 
 class Report:
-    def __init__(self, env: Environment, masker: Masker | None = None) -> None:
+    def __init__(self, env: Environment, masker: Masker | None = None, *, data_on_stdout: bool = False) -> None:
+        """`data_on_stdout`: the command prints a JSON document; lines then go to stderr, so stdout stays that document."""
         self.env = env
         self.mask = masker or Masker()
         self.out = Console(file=env.stdout, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
         self.err = Console(file=env.stderr, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
+        self.lines_to = env.stderr if data_on_stdout else env.stdout
         self.exit_code = Exit.OK
 
     def line(self, text: str = "", style: str | None = None) -> None:
         if self.env.color:
-            self.out.print(Text(self.mask(text), style=style or ""))
+            (self.err if self.lines_to is self.env.stderr else self.out).print(Text(self.mask(text), style=style or ""))
         else:  # plain output (pipes, CI, files) skips rich's rendering: large plans print fast
-            self.env.stdout.write(self.mask(text) + "\n")
+            self.lines_to.write(self.mask(text) + "\n")
 
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {self.mask(text)}", style="yellow"))

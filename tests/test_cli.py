@@ -159,3 +159,18 @@ def test_every_help_shows_flags_as_flags_and_whole_option_names(monkeypatch) -> 
         assert "<bool>" not in outcome.stdout and "…" not in outcome.stdout, (path, outcome.stdout)
         options = [line.split()[0] for line in outcome.stdout.splitlines() if line.startswith("  --")]
         assert all(len(option) > 3 for option in options), path
+
+
+def test_with_json_on_stdout_every_other_line_goes_to_stderr() -> None:
+    """`plan --json` on a migration inventory says which phase's state the hosts are in: on stderr, not in the JSON."""
+    import io
+
+    from kafkactl.environment import Environment
+    from kafkactl.report import Report
+
+    out, err = io.StringIO(), io.StringIO()
+    report = Report(Environment(stdout=out, stderr=err, stdin=io.StringIO(), variables={}), data_on_stdout=True)
+    report.line("Migration inventory; the hosts are in the dual-write phase's state")
+    report.json({"phase": "dual-write"})
+    assert json.loads(out.getvalue()) == {"phase": "dual-write"}
+    assert err.getvalue() == "Migration inventory; the hosts are in the dual-write phase's state\n"

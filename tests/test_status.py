@@ -47,3 +47,45 @@ def test_each_problem_is_a_line() -> None:
                            problems=["b1: kafka-broker is not running"])
     assert not status.healthy
     assert lines(status)[-1] == "Problem: b1: kafka-broker is not running"
+
+
+def test_watch_reads_again_every_interval_until_interrupted(monkeypatch) -> None:
+    """`status --watch 5`: a reading, a 5 s pause, another, until Ctrl-C; the exit code is the last reading's."""
+    import io
+    from contextlib import contextmanager
+
+    from typer.testing import CliRunner
+
+    from kafkactl import status as status_module
+    from kafkactl.cli import app, cluster
+    from kafkactl.environment import Environment
+
+    from helpers import ROOT
+
+    readings = iter([
+        ClusterStatus("KRaft mode (state 3)", "q1w2e3", "3.9-IV0", [ServiceStatus("b1", "kafka-broker", "broker", True, "3.9.2")],
+                      PartitionCounts(12), 9991, {"9991": 0}),
+        ClusterStatus("KRaft mode (state 3)", "q1w2e3", "3.9-IV0", [ServiceStatus("b1", "kafka-broker", "broker", False, None)],
+                      PartitionCounts(12), 9991, {"9991": 0}, problems=["b1: kafka-broker is not running"]),
+    ])
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def connected(*_):
+        yield None
+
+    monkeypatch.setattr(cluster, "connected", connected)
+    monkeypatch.setattr(cluster, "live_inventory", lambda report, inventory, transport: inventory)
+    monkeypatch.setattr(status_module, "read_status", lambda inventory, transport, now: next(readings))
+    out = io.StringIO()
+    env = Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}, sleep=sleep)
+    result = CliRunner().invoke(app, ["status", str(ROOT / "inventories/kraft-cluster/inventory.yml"), "--watch", "5"], obj=env)
+    assert pauses == [5, 5]
+    assert out.getvalue().count("Cluster: KRaft mode") == 2
+    assert "Healthy: every service runs" in out.getvalue() and "Problem: b1: kafka-broker is not running" in out.getvalue()
+    assert result.exit_code == 3

@@ -128,7 +128,7 @@ def loaded_inventory(report: Report, path: Path, *, key_stores: KeyStores = "att
 
 def run_command(ctx: typer.Context, body) -> None:
     """Run a command body; a KafkactlError becomes one line per problem and exit code 1."""
-    report = Report(environment(ctx))
+    report = Report(environment(ctx), data_on_stdout=bool(ctx.params.get("as_json")))
     try:
         body(report)
     except KafkactlError as exc:
