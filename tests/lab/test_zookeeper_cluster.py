@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from canary import LEADERS_MOVED, Canary
+from kafkactl.components.properties import escape_value
+from kafkactl.components.security import SCRAM_MODULE, jaas_quote
 from kafkactl.lab import KAFKA_VERSION
 from labkit import BROKER_PORT, Lab, bring_up, take_down
 
@@ -70,6 +73,72 @@ def test_second_apply_changes_nothing(lab: Lab) -> None:
     assert "wrote" not in outcome.stdout and "restarted" not in outcome.stdout
     plan = lab.kafkactl("plan", str(lab.inventory), "--json")
     assert plan.exit_code == 0 and '"changed_hosts": []' in plan.stdout
+
+
+def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab: Lab) -> None:
+    """kafka_connect_connectors: a FileStream source reads 10,000 lines into a topic and a sink writes them out again,
+    line for line; moving the sink to another file is planned as a config diff and applied through the REST API
+    with the worker left running; `state: absent` deletes both; each apply after a change changes nothing."""
+    (connect,) = lab.hosts("kafka_connect")
+    folder = "/var/lib/kafkactl-test"
+    made = lab.ssh(connect, f"install -d -o kafka -g kafka {folder} && seq 1 10000 > {folder}/in.txt")
+    assert made.returncode == 0, made.stderr
+    source = {"name": "lines-in", "config": {
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector", "file": f"{folder}/in.txt",
+        "topic": "connect-lines", "topic.creation.default.replication.factor": 3, "topic.creation.default.partitions": 1}}
+
+    def sink(file: str) -> dict:
+        return {"name": "lines-out", "config": {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                                                "topics": "connect-lines", "file": f"{folder}/{file}", "tasks.max": 1}}
+
+    def declared(name: str, *connectors: dict) -> Path:
+        return lab.variant(name, lambda d: d["all"]["vars"].update(kafka_connect_connectors=list(connectors)))
+
+    def lines(file: str) -> list[str]:
+        return lab.ssh(connect, f"cat {folder}/{file} 2>/dev/null").stdout.splitlines()
+
+    def worker_started() -> str:
+        return lab.ssh(connect, "systemctl show -p ActiveEnterTimestampMonotonic --value kafka-connect").stdout.strip()
+
+    started = worker_started()
+    first = declared("connectors.yml", source, sink("out.txt"))
+    plan = lab.kafkactl("plan", str(first))
+    assert plan.exit_code == 2, plan.stderr + plan.stdout
+    for name in ("lines-in", "lines-out"):
+        assert f"[cluster] connector {name}: create, through the Connect REST API; no worker restart" in plan.stdout
+    applied = lab.kafkactl("apply", str(first))
+    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
+    assert f"{connect}: connector lines-out created: connector lines-out: RUNNING with 1 task(s)" in applied.stdout
+    assert _eventually(lambda: len(lines("out.txt")) >= 10000, 180), len(lines("out.txt"))
+    assert lines("out.txt") == [str(n) for n in range(1, 10001)]
+    assert "Nothing to do" in lab.kafkactl("apply", str(first)).stdout
+
+    moved = declared("connectors-moved.yml", source, sink("out2.txt"))
+    plan = lab.kafkactl("plan", str(moved))
+    assert f"~ file: {folder}/out.txt -> {folder}/out2.txt" in plan.stdout, plan.stdout
+    assert "connector lines-in" not in plan.stdout
+    applied = lab.kafkactl("apply", str(moved))
+    assert applied.exit_code == 0 and "connector lines-out updated" in applied.stdout, applied.stderr + applied.stdout[-3000:]
+    assert lab.ssh(connect, f"seq 10001 10010 >> {folder}/in.txt").returncode == 0
+    assert _eventually(lambda: lines("out2.txt") == [str(n) for n in range(10001, 10011)], 120), lines("out2.txt")
+    assert len(lines("out.txt")) == 10000
+    assert worker_started() == started, "the worker was restarted for a connector change"
+
+    gone = declared("connectors-gone.yml", {**source, "state": "absent"}, {**sink("out2.txt"), "state": "absent"})
+    applied = lab.kafkactl("apply", str(gone))
+    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
+    assert "connector lines-in deleted" in applied.stdout and "connector lines-out deleted" in applied.stdout
+    assert "Nothing to do" in lab.kafkactl("apply", str(gone)).stdout
+    assert worker_started() == started
+
+
+def _eventually(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(2)
+    return True
 
 
 def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) -> None:
@@ -328,6 +397,19 @@ def _acl_tool(lab: Lab, broker: str, *args: str) -> subprocess.CompletedProcess[
                            "--command-config /etc/kafka/kafkactl-admin.properties " + " ".join(args))
 
 
+# Where test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message leaves the brokers (with the authorizer on).
+TARGET = {"kafka_broker_inter_broker_listener_name": "repl", "kafka_broker_listeners": {"internal": {"name": "INTERNAL", "port": 9092}}}
+
+
+def _brokers_only(lab: Lab, name: str, **more) -> Path:
+    """_secured without the Connect worker: it is another cluster's client once the brokers are secured."""
+    path = _secured(lab, name, **more)
+    data = yaml.safe_load(path.read_text())
+    del data["all"]["children"]["kafka_connect"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> None:
     """After the listeners are added: the authorizer in an apply of its own (super.users: ANONYMOUS, which the
     PLAINTEXT brokers are to each other, and who they are on EXTERNAL and REPL); inter-broker traffic onto REPL,
@@ -338,11 +420,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
     certificates = ";".join(f"User:CN={b}" for b in brokers)
 
     def brokers_only(name: str, **more) -> Path:
-        path = _secured(lab, name, kafka_authorizer_enabled=True, **more)
-        data = yaml.safe_load(path.read_text())
-        del data["all"]["children"]["kafka_connect"]
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
+        return _brokers_only(lab, name, kafka_authorizer_enabled=True, **more)
 
     def super_users() -> str:
         return lab.ssh(brokers[0], "grep ^super.users= /etc/kafka/server.properties").stdout.strip().removeprefix("super.users=")
@@ -350,8 +428,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
     authorized = brokers_only("acl-on.yml")
     moved = brokers_only("repl-refused.yml", kafka_broker_inter_broker_listener_name="repl")
     kept = brokers_only("repl.yml", kafka_broker_inter_broker_listener_name="repl", kafka_super_users=["User:ANONYMOUS"])
-    final = brokers_only("target.yml", kafka_broker_inter_broker_listener_name="repl",
-                         kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092}})
+    final = brokers_only("target.yml", **TARGET)
     with Canary(lab.bootstrap()) as canary:
         on = lab.kafkactl("apply", str(authorized))
         assert on.exit_code == 0, on.stderr + on.stdout[-3000:]
@@ -384,4 +461,92 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
     denied = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:9092 --create --topic not-granted")
     assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
+    _only_the_right_clients_get_in(lab, brokers[0])
     assert "Nothing to do" in lab.kafkactl("apply", str(final)).stdout
+
+
+def _only_the_right_clients_get_in(lab: Lab, broker: str) -> None:
+    """At the target, clients of EXTERNAL (SASL_SSL) and REPL (mTLS) are refused without credentials, with a wrong
+    SCRAM password, or with a certificate from another CA; a SCRAM user gets only as far as its ACLs, which then
+    let it create a topic, produce and consume."""
+    pki = lab.state_dir / ".kafkactl" / "pki"
+    trusted = {"ssl.truststore.location": "/etc/kafka/ssl/kafka.truststore.p12", "ssl.truststore.type": "PKCS12",
+               "ssl.truststore.password": (pki / "truststore.password").read_text().strip(),
+               "default.api.timeout.ms": "10000", "request.timeout.ms": "5000"}
+
+    def scram(password: str) -> dict[str, str]:
+        return {**trusted, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.jaas.config": f"{SCRAM_MODULE} required username=\"connect\" password={jaas_quote(password)};"}
+
+    connect = scram(SCRAM_USERS["connect"]["password"])
+    intruder = "/tmp/kafkactl-test-intruder.p12"  # a self-signed client certificate: a CA the brokers do not trust
+    made = lab.ssh(broker, f"rm -f {intruder} && keytool -genkeypair -alias intruder -keyalg RSA -keysize 2048 -dname CN=intruder "
+                           f"-validity 2 -storetype PKCS12 -keystore {intruder} -storepass intruder-pass -keypass intruder-pass")
+    assert made.returncode == 0, made.stderr
+    refusals = {
+        "no credentials": (EXTERNAL_PORT, {**trusted, "security.protocol": "SSL"}, "Timed out"),
+        "a wrong password": (EXTERNAL_PORT, scram("not-the-password"), "invalid credentials"),
+        "another CA": (REPL_PORT, {**trusted, "security.protocol": "SSL", "ssl.keystore.location": intruder,
+                                    "ssl.keystore.type": "PKCS12", "ssl.keystore.password": "intruder-pass"},
+                       # TLS 1.3: the client learns of the refusal after its side of the handshake is done
+                       "Failed to process post-handshake messages"),
+        "no ACL": (EXTERNAL_PORT, connect, "Authorization failed"),
+    }
+    for why, (port, settings, reason) in refusals.items():
+        refused = _as_client(lab, broker, port, settings, "org.apache.kafka.tools.TopicCommand --create --topic granted-topic {config}")
+        assert refused.returncode != 0 and reason in refused.stdout + refused.stderr, (why, refused.stdout + refused.stderr)
+
+    granted = _acl_tool(lab, broker, "--add --allow-principal User:connect --operation All --topic granted- --group granted-",
+                        "--resource-pattern-type prefixed")
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    steps = ["org.apache.kafka.tools.TopicCommand --create --topic granted-topic --replication-factor 3 {config}",
+             "org.apache.kafka.tools.ProducerPerformance --topic granted-topic --num-records 10 --record-size 16 --throughput -1 "
+             "--producer-props bootstrap.servers={bootstrap} acks=all --producer.config {file}",
+             "org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server {bootstrap} --topic granted-topic --group granted-readers "
+             "--from-beginning --max-messages 10 --timeout-ms 30000 --consumer.config {file}"]
+    for step in steps:
+        ran = _as_client(lab, broker, EXTERNAL_PORT, connect, step)
+        assert ran.returncode == 0, (step, ran.stdout + ran.stderr)
+    assert "Processed a total of 10 messages" in ran.stdout + ran.stderr, ran.stdout + ran.stderr
+
+
+def _as_client(lab: Lab, broker: str, port: int, settings: dict[str, str], tool: str) -> subprocess.CompletedProcess[str]:
+    """A Kafka tool on `broker` as a client with these settings; in `tool`, {config} is `--bootstrap-server ...
+    --command-config FILE`, {bootstrap} the address and {file} the settings file."""
+    file = "/tmp/kafkactl-test-client.properties"
+    lines = "".join(f"{key}={escape_value(value)}\n" for key, value in settings.items())
+    bootstrap = f"{broker}:{port}"
+    command = tool.format(config=f"--bootstrap-server {bootstrap} --command-config {file}", bootstrap=bootstrap, file=file)
+    return lab.ssh(broker, f"cat > {file} <<'END'\n{lines}END\n"
+                           f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+                           f"{command}")
+
+
+def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(lab: Lab) -> None:
+    """zookeeper_ssl_enabled on the secured cluster: the ZooKeeper roll opens the TLS port beside the plain one (which
+    serves the brokers not yet rolled), then each broker rolls onto it. At the end every broker's ZooKeeper session
+    is on the TLS port, none on the plain one, and a second apply changes nothing."""
+    zookeepers, brokers = lab.hosts("zookeeper"), lab.hosts("kafka_broker")
+    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    internal = lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
+    with Canary(internal) as canary:
+        applied = lab.kafkactl("apply", str(secured))
+        assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert applied.stdout.index("== roll zookeeper") < applied.stdout.index("== roll kafka_broker"), applied.stdout
+    for broker in brokers:
+        assert lab.ssh(broker, "grep -c '^zookeeper.connect=.*:2182' /etc/kafka/server.properties").stdout.strip() == "1"
+
+    def sessions(port: int) -> set[str]:
+        """The peers with a connection open to this ZooKeeper port, on any member."""
+        found = set()
+        for member in zookeepers:
+            listed = lab.ssh(member, f"ss -Htn state established '( sport = :{port} )'").stdout
+            found |= {line.split()[-1].rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:") for line in listed.splitlines() if line.strip()}
+        return found
+
+    addresses = {lab.address(broker) for broker in brokers}
+    assert addresses <= sessions(2182), sessions(2182)
+    assert not addresses & sessions(2181), sessions(2181)
+    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
