@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,3 +36,13 @@ def run_cli(*args: str, variables: Mapping[str, str] | None = None, stdin: str =
     env = Environment(stdout=stdout, stderr=stderr, stdin=io.StringIO(stdin), variables=dict(variables or {}))
     result = CliRunner().invoke(app, list(args), obj=env, catch_exceptions=False)
     return Outcome(result.exit_code, stdout.getvalue() + result.stdout, stderr.getvalue() + result.stderr)
+
+
+def eventually(check: Callable[[], bool], within: float, every: float = 0.2) -> bool:
+    """Whether `check` comes true within `within` seconds, asked every `every` seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True

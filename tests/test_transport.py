@@ -30,6 +30,8 @@ from kafkactl.remote import cmd, sh
 from kafkactl.transport import PREVIOUS_ROOT as REMOTE_PREVIOUS_ROOT
 from kafkactl.transport import SshOptions, Transport, TransportError
 
+from helpers import eventually
+
 SSHD = Path("/usr/sbin/sshd")
 PREVIOUS_ROOT = Path(REMOTE_PREVIOUS_ROOT)  # the 'host' is this machine
 FAST = dict(connect_timeout=5.0, connect_retries=0, retry_delay=0.05, command_timeout=30.0, sftp_timeout=10.0)
@@ -222,7 +224,7 @@ def test_a_command_that_keeps_printing_still_times_out(lab: Lab, monkeypatch: py
         with pytest.raises(TransportError, match=r"^host target: sleep did not finish within 1 s"):
             transport.connection("target").run(cmd("sleep", "31.5"), timeout=1)
         # the host's own timeout ends a silent command too, shortly after kafkactl stopped waiting
-        assert _eventually(lambda: subprocess.run(["pgrep", "-f", "sleep 31.5|yes secret-argument"]).returncode == 1, 10)
+        assert eventually(lambda: subprocess.run(["pgrep", "-f", "sleep 31.5|yes secret-argument"]).returncode == 1, 10)
         assert transport.connection("target").run(cmd("true")).code == 0  # the connection still serves
     finally:
         transport.close()
@@ -251,15 +253,6 @@ def test_run_refuses_a_string(lab: Lab):
             transport.connection("target").run("id")  # type: ignore[arg-type]
     finally:
         transport.close()
-
-
-def _eventually(check, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 # -- put -------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from canary import LEADERS_MOVED, Canary
 from kafkactl.components.properties import escape_value
 from kafkactl.components.security import SCRAM_MODULE, jaas_quote
 from kafkactl.lab import KAFKA_VERSION
+
+from helpers import eventually
 from labkit import BROKER_PORT, Lab, bring_up, take_down
 
 # Longest gap between canary acknowledgements a roll of the brokers may cause (leaders move one broker at a time).
@@ -109,7 +110,7 @@ def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab
     applied = lab.kafkactl("apply", str(first))
     assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
     assert f"{connect}: connector lines-out created: connector lines-out: RUNNING with 1 task(s)" in applied.stdout
-    assert _eventually(lambda: len(lines("out.txt")) >= 10000, 180), len(lines("out.txt"))
+    assert eventually(lambda: len(lines("out.txt")) >= 10000, 180, every=2), len(lines("out.txt"))
     assert lines("out.txt") == [str(n) for n in range(1, 10001)]
     assert "Nothing to do" in lab.kafkactl("apply", str(first)).stdout
 
@@ -120,7 +121,7 @@ def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab
     applied = lab.kafkactl("apply", str(moved))
     assert applied.exit_code == 0 and "connector lines-out updated" in applied.stdout, applied.stderr + applied.stdout[-3000:]
     assert lab.ssh(connect, f"seq 10001 10010 >> {folder}/in.txt").returncode == 0
-    assert _eventually(lambda: lines("out2.txt") == [str(n) for n in range(10001, 10011)], 120), lines("out2.txt")
+    assert eventually(lambda: lines("out2.txt") == [str(n) for n in range(10001, 10011)], 120, every=2), lines("out2.txt")
     assert len(lines("out.txt")) == 10000
     assert worker_started() == started, "the worker was restarted for a connector change"
 
@@ -130,15 +131,6 @@ def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab
     assert "connector lines-in deleted" in applied.stdout and "connector lines-out deleted" in applied.stdout
     assert "Nothing to do" in lab.kafkactl("apply", str(gone)).stdout
     assert worker_started() == started
-
-
-def _eventually(check, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(2)
-    return True
 
 
 def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) -> None:
@@ -448,12 +440,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
                             "--group", prefix, "--resource-pattern-type prefixed")
         assert granted.returncode == 0, granted.stdout + granted.stderr
 
-    internal = lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
-    with Canary(internal) as canary:
-        removed = lab.kafkactl("apply", str(final))
-        assert removed.exit_code == 0, removed.stderr + removed.stdout[-3000:]
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    _applied_under_a_canary(lab, final, _internal(lab))
     assert super_users() == f"{certificates};User:admin"
     status = lab.kafkactl("migrate", "listeners", str(final), "--status", "--json")
     assert json.loads(status.stdout)["next_step"] == "at the target", status.stdout
@@ -463,6 +450,21 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
     assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
     _only_the_right_clients_get_in(lab, brokers[0])
     assert "Nothing to do" in lab.kafkactl("apply", str(final)).stdout
+
+
+def _internal(lab: Lab) -> str:
+    """The brokers' INTERNAL listener (PLAINTEXT, 9092), where the canary produces once BROKER is gone."""
+    return lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
+
+
+def _applied_under_a_canary(lab: Lab, inventory: Path, bootstrap: str):
+    """`kafkactl apply` while a canary produces through `bootstrap`: it succeeds, the canary loses nothing."""
+    with Canary(bootstrap) as canary:
+        applied = lab.kafkactl("apply", str(inventory))
+        assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    return applied
 
 
 def _only_the_right_clients_get_in(lab: Lab, broker: str) -> None:
@@ -528,12 +530,7 @@ def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(l
     is on the TLS port, none on the plain one, and a second apply changes nothing."""
     zookeepers, brokers = lab.hosts("zookeeper"), lab.hosts("kafka_broker")
     secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
-    internal = lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
-    with Canary(internal) as canary:
-        applied = lab.kafkactl("apply", str(secured))
-        assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    applied = _applied_under_a_canary(lab, secured, _internal(lab))
     assert applied.stdout.index("== roll zookeeper") < applied.stdout.index("== roll kafka_broker"), applied.stdout
     for broker in brokers:
         assert lab.ssh(broker, "grep -c '^zookeeper.connect=.*:2182' /etc/kafka/server.properties").stdout.strip() == "1"
