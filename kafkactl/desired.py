@@ -204,13 +204,16 @@ def _component_state(
     context["service"] = service = value(spec.service)
     context["config"] = value(spec.config)
     jaas = _jaas(topology, component)
-    included = {None, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None}
+    logging = "log4j2" if cluster.kafka_major >= 4 else "log4j"  # Kafka 4 logs through log4j2, Kafka 3 through log4j
+    included = {None, logging, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None}
     chosen = [f for f in spec.files if f.when in included]
     paths = {f.template: value(f.path) for f in chosen}
 
     jvm_options = list(JVM_OPTIONS)
     if "log4j.properties.j2" in paths:
         jvm_options += [f"-Dlog4j.configuration=file:{paths['log4j.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
+    if "log4j2.properties.j2" in paths:
+        jvm_options += [f"-Dlog4j2.configurationFile={paths['log4j2.properties.j2']}", f"-Dkafka.logs.dir={cluster.kafka_log_dir}"]
     jmx_secrets = JmxSecrets(service)
     if spec.local_jmx_port:
         jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], jmx_secrets)

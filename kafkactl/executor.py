@@ -24,7 +24,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.facts import as_running, live_zookeeper_connect, meta_properties_paths
 from kafkactl.components.topology import Topology
 from kafkactl.health import (
-    GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
+    GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
 from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
@@ -78,7 +78,7 @@ def storage_format_command(cluster: ClusterVars, argfile: str) -> Command:
     """kafka-storage format, run as the service user, its main class and arguments read from a Java @argfile:
     they can hold SCRAM passwords, which a command line would show in `ps` and in sudo's log."""
     return cmd("runuser", "-u", cluster.kafka_service_user, "--", cluster.java_executable, "-Xmx256m",
-               "-Dlog4j.configuration=file:/dev/null", "-cp", f"{cluster.kafka_home}/libs/*", f"@{argfile}")
+               *QUIET_LOGGING, "-cp", f"{cluster.kafka_home}/libs/*", f"@{argfile}")
 
 
 def scram_bootstrap_arguments(cluster: ClusterVars) -> list[str]:

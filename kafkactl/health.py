@@ -69,10 +69,15 @@ def wait_for(
         delay = min(delay * 2, 5.0)
 
 
+# A tool's own logging off, so that its stdout is its answer: log4j (Kafka 3) with no appender; log4j2 (Kafka 4),
+# whose default configuration and status logger would print errors to stdout, at level OFF.
+QUIET_LOGGING = ("-Dlog4j.configuration=file:/dev/null", "-Dlog4j2.statusLoggerLevel=OFF", "-Dorg.apache.logging.log4j.level=OFF")
+
+
 def java_tool(cluster: ClusterVars, main_class: str, args: list[Word], *, heap: str, jvm: list[Word] | None = None) -> Command:
     """A Java main class from the host's installed Kafka jars, started quickly with a small heap."""
     return cmd(cluster.java_executable, f"-Xmx{heap}", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *(jvm or []),
-               "-Dlog4j.configuration=file:/dev/null", "-cp", f"{cluster.kafka_home}/libs/*", main_class, *args)
+               *QUIET_LOGGING, "-cp", f"{cluster.kafka_home}/libs/*", main_class, *args)
 
 
 def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: list[Word]):

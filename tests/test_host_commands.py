@@ -101,7 +101,7 @@ EXPECTED_COMMANDS = [
     (
         "kafka-storage format: everything after the classpath comes from the @argfile",
         storage_format_command(CLUSTER, "/run/kafkactl-1/arguments"),
-        f"runuser -u kafka -- /usr/bin/java -Xmx256m -Dlog4j.configuration=file:/dev/null -cp '{HOME}/libs/*' "
+        f"runuser -u kafka -- /usr/bin/java -Xmx256m -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' "
         "@/run/kafkactl-1/arguments",
     ),
     (
@@ -109,7 +109,7 @@ EXPECTED_COMMANDS = [
         java_tool(CLUSTER, "org.apache.zookeeper.ZooKeeperMain", ["-server", "zk1:2181,zk2:2181/kafka", "-timeout", 15000],
                   heap="128m", jvm=["-Djava.security.auth.login.config=/etc/kafka/a b.conf"]),
         "/usr/bin/java -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto '-Djava.security.auth.login.config=/etc/kafka/a b.conf' "
-        f"-Dlog4j.configuration=file:/dev/null -cp '{HOME}/libs/*' org.apache.zookeeper.ZooKeeperMain "
+        f"-Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' org.apache.zookeeper.ZooKeeperMain "
         "-server zk1:2181,zk2:2181/kafka -timeout 15000",
     ),
     (
@@ -117,7 +117,7 @@ EXPECTED_COMMANDS = [
         tool_with_secret_args(CLUSTER, "org.apache.kafka.tools.JmxTool", ["--one-time", "true"],
                               "/run/kafkactl-jmx/kafka-controller.client"),
         "{ printf '%s\\n' org.apache.kafka.tools.JmxTool --one-time true && cat /run/kafkactl-jmx/kafka-controller.client; } "
-        f"| /usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -cp '{HOME}/libs/*' "
+        f"| /usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' "
         "@/dev/stdin",
     ),
     (
@@ -152,7 +152,7 @@ EXPECTED_STEP_COMMANDS = [
     (
         "a Kafka tool gets its arguments as words",
         lambda host: broker_registered(host, CLUSTER, BROKER),
-        [f"/usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null "
+        [f"/usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF "
          f"-cp '{HOME}/libs/*' kafka.admin.BrokerApiVersionsCommand --bootstrap-server kafka1.example.com:9091 "
          f"--command-config {ADMIN}"],
     ),

@@ -56,6 +56,24 @@ def test_kraft_nodes_on_kafka_4_are_rendered_with_no_removed_property(tmp_path: 
     assert all(removed_in("4.2.0", name) for names in REMOVED_PROPERTIES.values() for name in names)
 
 
+@pytest.mark.parametrize("version, logging", [("3.9.2", "log4j"), ("4.1.1", "log4j2")])
+def test_kafka_4_logs_through_log4j2_to_the_same_rolling_files(tmp_path: Path, version: str, logging: str) -> None:
+    """Apache's Kafka 4 archive logs through log4j2, which ignores -Dlog4j.configuration: each service gets a log4j2
+    file and the option log4j2 reads, with the rolling file Kafka 3's log4j file names."""
+    inventory = _kraft(tmp_path, version)
+    for state in desired_state(inventory).hosts:
+        for service in state.services:
+            logs = [f for f in state.files if f.component == service.component and "log4j" in f.path]
+            assert [f.path.rsplit("-", 1)[-1] for f in logs] == [f"{logging}.properties"], [f.path for f in logs]
+            unit = next(f.content for f in state.files if f.path.endswith(".service") and f.component == service.component)
+            option = "-Dlog4j2.configurationFile=" if logging == "log4j2" else "-Dlog4j.configuration=file:"
+            assert f"{option}{logs[0].path}" in unit
+            if logging == "log4j2":
+                settings = parse_properties(logs[0].content)
+                assert settings["appender.file.fileName"] == f"/var/log/kafka/{service.name}.log"
+                assert (settings["appender.file.policies.size.size"], settings["appender.file.strategy.max"]) == ("100MB", "10")
+
+
 def test_kafka_4_on_hosts_as_they_should_be_is_not_refused(tmp_path: Path) -> None:
     inventory = _kraft(tmp_path, "4.1.1")
     assert upgrade_refusals(inventory, desired_state(inventory), _facts(inventory, running="3.9.2")) == []

@@ -50,8 +50,8 @@ EXTRA_FILES = {
     "config/log4j.properties": LOG4J_PROPERTIES,
     "config/tools-log4j.properties": TOOLS_LOG4J_PROPERTIES,
 }
-# Changes whenever the packed layout changes, so a cached archive of another layout is rebuilt.
-LAYOUT = hashlib.sha256(repr(sorted(EXTRA_FILES.items())).encode()).hexdigest()[:12]
+# Changes whenever the packed layout or the resolved dependencies change, so a cached archive of another is rebuilt.
+LAYOUT = hashlib.sha256(repr((sorted(EXTRA_FILES.items()), POM.read_text())).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def _resolve(version: str, libs: Path, repo: Path) -> float:
             f"-Dmaven.repo.local={repo}",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={libs}",
+            *(["-Dkafka.logging=log4j2"] if int(version.split(".")[0]) >= 4 else []),  # Kafka 4 logs through log4j2
             "dependency:copy-dependencies",
         ],
         timeout=1800,

@@ -134,6 +134,8 @@ def test_upgrade_onto_kafka_4_keeps_metadata_version_until_the_inventory_raises_
     assert f"Kafka versions: 4.1.1 on {', '.join(sorted(lab.hosts('kafka_controller') + lab.hosts('kafka_broker')))}\n" in status.stdout
     for host in lab.hosts("kafka_controller") + lab.hosts("kafka_broker"):
         assert "/opt/kafka/kafka_2.13-4.1.1/libs/" in lab.ssh(host, "tr '\\0' ' ' < /proc/$(pgrep -x java)/cmdline").stdout
+        # Kafka 4 logs through log4j2: its rolling file, in the same place as Kafka 3's
+        assert lab.ssh(host, "grep -l 'Kafka version: 4.1.1' /var/log/kafka/*.log").stdout.strip(), f"{host}: no log file from 4.1.1"
 
     lowered = lab.kafkactl("plan", str(kafka4("3.8")))
     assert lowered.exit_code == 1 and "metadata.version is never lowered" in lowered.stderr, lowered.stderr
