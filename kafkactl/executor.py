@@ -24,7 +24,7 @@ from kafkactl.errors import KafkactlError
 from kafkactl.facts import as_running, live_zookeeper_connect, meta_properties_paths
 from kafkactl.components.topology import Topology
 from kafkactl.health import (
-    GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
+    GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
 from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
@@ -537,7 +537,7 @@ class Executor:
                 for state in brokers:
                     # before the roll: the host's running release and listener (a broker started by this run runs the inventory's)
                     running = as_running(self.cluster, self.facts.get(state.host.name, HostFacts()), Component.KAFKA_BROKER)
-                    bootstrap = scram_users.bootstrap([s.host for s in brokers], running)
+                    bootstrap = inter_broker_bootstrap([s.host for s in brokers], running)
                     result = scram_users.change(self.transport.connection(state.host.name), running, bootstrap, planned)
                     if result.code == 0:
                         break

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -20,8 +20,8 @@ from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
 from kafkactl.tool_output import (
-    NOT_SERVING, TOPICS, Partition, Unreadable, read_http_status, read_leader_election, read_listener_connections,
-    read_partitions, read_quorum_status,
+    NOT_SERVING, TOPICS, Partition, Unreadable, read_consumer_lag, read_http_status, read_leader_election,
+    read_listener_connections, read_partitions, read_quorum_status,
     read_registered_brokers, read_voter_lags, read_zookeeper_answers, read_zookeeper_mode,
 )
 from kafkactl.transport import Connection, Transport, TransportError
@@ -122,6 +122,18 @@ def _bash(script: Command) -> Command:
 
 def admin_config(cluster: ClusterVars) -> str:
     return f"{cluster.kafka_config_dir}/{ADMIN_CONFIG}"
+
+
+def inter_broker_bootstrap(brokers: Iterable[Host], cluster: ClusterVars) -> str:
+    """The brokers on the inter-broker listener of `cluster` (kafkactl's client settings on a host are for it)."""
+    return ",".join(host_port(b.name, cluster.inter_broker_listener.port) for b in brokers)
+
+
+def consumer_lag(connection: Connection, cluster: ClusterVars, brokers: Iterable[Host]) -> dict[str, int | None]:
+    """Each consumer group's lag, summed over its partitions (None: no committed offset yet)."""
+    return read_consumer_lag(kafka_tool(connection, cluster, "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", [
+        "--bootstrap-server", inter_broker_bootstrap(brokers, cluster), "--command-config", admin_config(cluster),
+        "--describe", "--all-groups"]))
 
 
 # ZooKeeper -----------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from kafkactl import state_dir as private
 from kafkactl.facts import as_running, running_members
-from kafkactl.health import admin_config, java_tool, kafka_tool
-from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, host_port
+from kafkactl.health import admin_config, inter_broker_bootstrap, java_tool, kafka_tool
+from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory
 from kafkactl.plan import HostFacts, ScramUserChange
 from kafkactl.tool_output import read_scram_users
 from kafkactl.transport import CommandResult, Connection, Transport
@@ -80,11 +80,6 @@ def password_of(cluster: ClusterVars, user: str) -> str | None:
     return next((u.password.get_secret_value() for u in cluster.sasl_scram_users.values() if u.principal == user), None)
 
 
-def bootstrap(brokers: Iterable[Host], cluster: ClusterVars) -> str:
-    """The brokers on the inter-broker listener of `cluster` (kafkactl's client settings on a host are for it)."""
-    return ",".join(host_port(b.name, cluster.inter_broker_listener.port) for b in brokers)
-
-
 def describe(connection: Connection, cluster: ClusterVars, bootstrap: str) -> dict[str, frozenset[str]]:
     return read_scram_users(kafka_tool(connection, cluster, CONFIG_TOOL, [
         "--bootstrap-server", bootstrap, "--command-config", admin_config(cluster), "--describe", "--entity-type", "users"]))
@@ -126,7 +121,7 @@ def planned_changes(transport: Transport, inventory: Inventory, facts: Mapping[s
     live: dict[str, frozenset[str]] = {}
     if running:
         tools = as_running(cluster, facts[running[0].name], Component.KAFKA_BROKER)
-        live = describe(transport.connection(running[0].name), tools, bootstrap(inventory.members(Component.KAFKA_BROKER), tools))
+        live = describe(transport.connection(running[0].name), tools, inter_broker_bootstrap(inventory.members(Component.KAFKA_BROKER), tools))
     changes = []
     for user, password in declared.items():
         for mechanism in mechanisms(cluster):

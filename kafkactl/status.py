@@ -3,7 +3,8 @@ readers the health gates and the migration evidence use (Kafka's and ZooKeeper's
 
 Per service: running or not, the Kafka version it runs, its role (ZooKeeper leader or follower, the metadata
 quorum's leader, the ZooKeeper-mode brokers' controller). For the cluster: the mode or migration state, partitions
-under-replicated, under min ISR and offline, each node's lag behind the metadata quorum's leader, key store expiry.
+under-replicated, under min ISR and offline, each node's lag behind the metadata quorum's leader, each consumer
+group's lag, key store expiry.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import datetime
 from dataclasses import asdict, dataclass, field
 
-from kafkactl.health import controller_quorum, controller_voters_caught_up, zookeeper_mode
+from kafkactl.facts import as_running, running_members
+from kafkactl.health import consumer_lag, controller_quorum, controller_voters_caught_up, zookeeper_mode
 from kafkactl.migration.runner import read_live
 from kafkactl.model import Component, Inventory, Phase
 from kafkactl.pki import store_status
 from kafkactl.plan import HostFacts
 from kafkactl.roles import service_name
-from kafkactl.transport import Transport
+from kafkactl.transport import Transport, TransportError
 
 MODES = {Phase.ZOOKEEPER: "ZooKeeper mode", Phase.KRAFT: "KRaft mode"}
+SHOWN_GROUPS = 10  # the consumer groups with the largest lag on the screen; --json has every group
 ROLES = {Component.ZOOKEEPER: "zookeeper", Component.KAFKA_CONTROLLER: "controller", Component.KAFKA_BROKER: "broker",
          Component.KAFKA_CONNECT: "connect", Component.SCHEMA_REGISTRY: "schema registry"}
 
@@ -53,6 +56,7 @@ class ClusterStatus:
     metadata_lag: dict[str, int] | None = None
     certificates: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    consumer_lag: dict[str, int | None] | str | None = None  # str: why it could not be read; None: no broker runs
 
     @property
     def healthy(self) -> bool:
@@ -98,7 +102,19 @@ def read_status(inventory: Inventory, transport: Transport, now: datetime.dateti
         problems.append(f"the migration is {found.label}")
     mode = found.label if migrating else MODES[inventory.natural_phase]
     return ClusterStatus(mode, evidence.cluster_id, evidence.metadata_version, services, partitions, quorum_leader,
-                         metadata_lag, certificates, problems)
+                         metadata_lag, certificates, problems, _consumer_lag(inventory, transport, live.facts))
+
+
+def _consumer_lag(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts]) -> dict[str, int | None] | str | None:
+    """Each consumer group's lag, asked of the first running broker; why not, when it does not answer."""
+    running = running_members(inventory, facts, Component.KAFKA_BROKER)
+    if not running:
+        return None
+    tools = as_running(inventory.cluster, facts[running[0].name], Component.KAFKA_BROKER)
+    try:
+        return consumer_lag(transport.connection(running[0].name), tools, inventory.members(Component.KAFKA_BROKER))
+    except TransportError as exc:
+        return str(exc)
 
 
 def _quorum(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts], problems: list[str]) -> tuple[int | None, dict[str, int] | None]:
@@ -148,6 +164,12 @@ def lines(status: ClusterStatus) -> list[str]:
     if status.quorum_leader is not None:
         lags = ", ".join(f"{node} {lag}" for node, lag in (status.metadata_lag or {}).items())
         shown.append(f"Metadata quorum: leader {status.quorum_leader}" + (f"; lag behind the leader {lags}" if lags else ""))
+    if isinstance(status.consumer_lag, dict) and status.consumer_lag:
+        largest = sorted(status.consumer_lag.items(), key=lambda item: (-(item[1] or 0), item[0]))
+        more = f" ... and {len(largest) - SHOWN_GROUPS} more groups" if len(largest) > SHOWN_GROUPS else ""
+        shown.append("Consumer lag: " + ", ".join(f"{group} {'-' if lag is None else lag}" for group, lag in largest[:SHOWN_GROUPS]) + more)
+    elif isinstance(status.consumer_lag, str):
+        shown.append(f"Consumer lag: not read: {status.consumer_lag}")
     shown.append("")
     shown.append(f"{'host':<16} {'service':<18} {'state':<8} {'version':<8} role")
     for service in status.services:

@@ -309,6 +309,30 @@ def read_metadata_version(result: CommandResult) -> str:
 
 # kafka-configs ------------------------------------------------------------------------------------
 
+CONSUMER_GROUPS = "the consumer groups from kafka-consumer-groups"
+_GROUP_HEADER = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
+
+
+def read_consumer_lag(result: CommandResult) -> dict[str, int | None]:
+    """Each consumer group's lag, summed over its partitions, from `kafka-consumer-groups --describe --all-groups`
+    (None for a group with no committed offset yet); a table Kafka prints per group, each with its header."""
+    if result.code != 0:
+        raise unreadable(CONSUMER_GROUPS, result)
+    lags: dict[str, int | None] = {}
+    columns: list[str] | None = None
+    for line in _answer_lines(result):
+        words = line.split()
+        if tuple(words[:len(_GROUP_HEADER)]) == _GROUP_HEADER:
+            columns = words
+            continue
+        if columns is None or len(words) < len(_GROUP_HEADER):
+            raise unreadable(CONSUMER_GROUPS, result, f"unexpected line {line.strip()[:120]!r}")
+        group, lag = words[0], words[columns.index("LAG")]
+        known = lags.get(group)
+        lags[group] = known if lag == "-" else (known or 0) + _int(lag, CONSUMER_GROUPS, result, line)
+    return lags
+
+
 _SCRAM_USER = re.compile(r"^SCRAM credential configs for user-principal '(?P<user>.*)' are (?P<mechanisms>.*)$")
 
 

@@ -14,7 +14,7 @@ from kafkactl.health import (
 )
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component
-from kafkactl.tool_output import Unreadable, read_partitions, read_zookeeper_answers
+from kafkactl.tool_output import Unreadable, read_consumer_lag, read_partitions, read_zookeeper_answers
 from kafkactl.transport import CommandResult
 
 from helpers import ROOT
@@ -350,3 +350,16 @@ def test_connections_that_cannot_be_read_are_no_reading(result: CommandResult, d
     seen = listener_connections(_connection(result), CLUSTER, "kafka-broker")
     assert not seen.ok and seen.value is None
     assert "could not read connection-count of socket-server-metrics from JmxTool" in seen.summary and detail in seen.summary
+
+
+def test_consumer_lag_is_summed_per_group_from_each_groups_table() -> None:
+    assert read_consumer_lag(captured("consumer-groups-describe-4")) == {
+        "kafkactl-canary-1796368570843601702": 0, "kafkactl-canary-1796368656761633069": 43 + 29 + 37 + 38 + 42 + 38}
+    no_offsets = CommandResult(0, "\nGROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID\n"
+                                  "fresh orders 0 - 12 - c1 /10.0.0.1 c1\n", "")
+    assert read_consumer_lag(no_offsets) == {"fresh": None}
+    assert read_consumer_lag(CommandResult(0, "", "")) == {}
+    with pytest.raises(Unreadable, match="could not read the consumer groups from kafka-consumer-groups: unexpected line"):
+        read_consumer_lag(CommandResult(0, "Error: Executing consumer group command failed due to Timed out\n", ""))
+    with pytest.raises(Unreadable, match="consumer groups"):
+        read_consumer_lag(CommandResult(1, "", "org.apache.kafka.common.errors.TimeoutException: Timed out"))

@@ -89,3 +89,12 @@ def test_watch_reads_again_every_interval_until_interrupted(monkeypatch) -> None
     assert out.getvalue().count("Cluster: KRaft mode") == 2
     assert "Healthy: every service runs" in out.getvalue() and "Problem: b1: kafka-broker is not running" in out.getvalue()
     assert result.exit_code == 3
+
+
+def test_consumer_lag_shows_the_largest_groups_first() -> None:
+    lags = {f"g{n:02}": n for n in range(12)} | {"fresh": None}
+    status = ClusterStatus("KRaft mode (state 3)", "q1w2e3", "3.9-IV0", [], PartitionCounts(1), consumer_lag=lags)
+    assert "Consumer lag: g11 11, g10 10, g09 9, g08 8, g07 7, g06 6, g05 5, g04 4, g03 3, g02 2 ... and 3 more groups" in lines(status)
+    assert status.as_json()["consumer_lag"] == lags
+    unread = ClusterStatus("KRaft mode (state 3)", "q1w2e3", "3.9-IV0", [], PartitionCounts(1), consumer_lag="could not read x")
+    assert "Consumer lag: not read: could not read x" in lines(unread) and unread.healthy

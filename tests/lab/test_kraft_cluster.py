@@ -161,6 +161,10 @@ def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab
     assert [s["role"] for s in found["services"]].count("quorum leader") == 1
     assert found["partitions"]["total"] > 0 and found["partitions"]["under_replicated"] == [], found["partitions"]
     assert {"9991", "9992", "9993"} <= set(found["metadata_lag"]), found["metadata_lag"]
+    # the canaries' consumer groups, with the offsets they committed
+    canaries = {group: lag for group, lag in found["consumer_lag"].items() if group.startswith("kafkactl-canary-")}
+    assert canaries and all(isinstance(lag, int) and lag >= 0 for lag in canaries.values()), found["consumer_lag"]
+    assert "Consumer lag: kafkactl-canary-" in lab.kafkactl("status", str(upgraded)).stdout
 
     stopped = lab.hosts("kafka_broker")[-1]
     lab.ssh(stopped, "systemctl stop kafka-broker")
