@@ -326,9 +326,11 @@ def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connec
 # Connect and Schema Registry -----------------------------------------------------------------
 
 
-def http_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
+def http_ready(connection: Connection, host: Host, port: int, path: str = "/") -> Observation[str]:
+    """200 to GET `path`; the status line as the summary."""
     result = connection.run(
-        _bash(sh("exec 3<>/dev/tcp/{host}/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3", host=host.name, port=port)),
+        _bash(sh("exec 3<>/dev/tcp/{host}/{port} && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' {path} >&3 && head -n 1 <&3",
+                 host=host.name, port=port, path=path)),
         check=False,
         timeout=15,
     )
@@ -337,7 +339,16 @@ def http_ready(connection: Connection, host: Host, port: int) -> Observation[str
     except Unreadable as exc:
         return Observation(False, "", str(exc))
     status = result.stdout.strip()
-    return Observation(code == 200, status, status)
+    return Observation(code == 200, status, f"GET {path}: {status}")
+
+
+def connect_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
+    """A Connect worker that has finished starting: 200 to GET /health (Kafka 3.9+; 503 while it starts), or, from
+    an older worker, which answers 404 there, 200 to GET /."""
+    health = http_ready(connection, host, port, "/health")
+    if health.value.startswith("HTTP/") and health.value.split()[1:2] == ["404"]:
+        return http_ready(connection, host, port)
+    return health
 
 
 # Gates: the names roles/<component>/role.yml uses for its restart semantics ------------------
@@ -397,7 +408,7 @@ GATES: dict[str, Gate] = {
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
     "controller_voters_caught_up": Gate(lambda ctx, h: controller_voters_caught_up(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "connect_rest_answers": Gate(lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
+    "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
     "schema_registry_rest_answers": Gate(
         lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)
     ),

@@ -39,7 +39,7 @@ OK = CommandResult(0, "", "")
 # What each tool is recognised by in the command the executor sends.
 TOOLS = {
     "srvr": "srvr", "ZooKeeperMain": "zookeeper-shell", "TopicCommand": "topics", "BrokerApiVersionsCommand": "api-versions",
-    "LeaderElectionCommand": "elect", "GET / HTTP": "http", "systemctl restart": "restart", "useradd": "prepare", "systemctl disable": "retire",
+    "LeaderElectionCommand": "elect", "GET %s HTTP": "http", "systemctl restart": "restart", "useradd": "prepare", "systemctl disable": "retire",
     "describe --status": "quorum-status", "describe --replication": "quorum-replication", "@/run/kafkactl-": "format",
 }
 

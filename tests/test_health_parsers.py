@@ -10,7 +10,7 @@ import pytest
 
 from kafkactl.health import (
     GateContext, broker_registered, broker_safe_to_stop, controller_quorum, controller_voters_caught_up, elect_preferred_leaders,
-    http_ready, listener_connections, partitions, under_replicated, zookeeper_get, zookeeper_mode,
+    connect_ready, http_ready, listener_connections, partitions, under_replicated, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component
@@ -217,8 +217,19 @@ def test_an_election_answer_that_cannot_be_read_fails(result: CommandResult) -> 
 
 def test_connect_rest() -> None:
     up = http_ready(_connection(captured("connect-rest-up")), BROKERS[0], 8083)
-    assert up.ok and up.value == "HTTP/1.1 200 OK"
+    assert up.ok and up.value == "HTTP/1.1 200 OK" and up.summary == "GET /: HTTP/1.1 200 OK"
     assert not http_ready(_connection(_ok("HTTP/1.1 503 Service Unavailable\n")), BROKERS[0], 8083).ok
+
+
+def test_a_connect_worker_is_ready_once_its_health_says_so_and_an_older_one_once_it_answers() -> None:
+    def worker(answers: dict[str, str]) -> ScriptedConnection:
+        return ScriptedConnection(lambda command: _ok(next(line for path, line in answers.items() if f" {path} >&3" in command)))
+
+    assert connect_ready(worker({"/health": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083).summary == "GET /health: HTTP/1.1 200 OK"
+    starting = connect_ready(worker({"/health": "HTTP/1.1 503 Service Unavailable\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083)
+    assert not starting.ok and starting.summary == "GET /health: HTTP/1.1 503 Service Unavailable"
+    older = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083)
+    assert older.ok and older.summary == "GET /: HTTP/1.1 200 OK"
 
 
 @pytest.mark.parametrize("result, detail", [

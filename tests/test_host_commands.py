@@ -144,9 +144,9 @@ EXPECTED_STEP_COMMANDS = [
         ["bash -c 'exec 3<>/dev/tcp/127.0.0.1/2181 && printf srvr >&3 && cat <&3'"],
     ),
     (
-        "the REST probe names the host as data",
-        lambda host: http_ready(host, BROKER, 8083),
-        ["bash -c 'exec 3<>/dev/tcp/kafka1.example.com/8083 && printf '\"'\"'GET / HTTP/1.0\\r\\n\\r\\n'\"'\"' >&3 "
+        "the REST probe names the host and the path as data",
+        lambda host: http_ready(host, BROKER, 8083, "/health"),
+        ["bash -c 'exec 3<>/dev/tcp/kafka1.example.com/8083 && printf '\"'\"'GET %s HTTP/1.0\\r\\n\\r\\n'\"'\"' /health >&3 "
          "&& head -n 1 <&3'"],
     ),
     (

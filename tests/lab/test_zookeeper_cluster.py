@@ -61,7 +61,7 @@ def test_first_apply_converges_every_host(lab: Lab) -> None:
     for broker in lab.hosts("kafka_broker"):
         assert f"{broker}: broker_registered (ready)" in outcome.stdout
     (connect,) = lab.hosts("kafka_connect")
-    assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    assert f"{connect}: connect_rest_answers (ready): GET /health: HTTP/1.1 200 OK" in outcome.stdout
     for host in (lab.hosts("zookeeper")[0], lab.hosts("kafka_broker")[0], connect):
         state = lab.ssh(host, "systemctl is-active kafka-zookeeper kafka-broker kafka-connect; systemctl is-system-running")
         assert "active" in state.stdout.split()
@@ -365,7 +365,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     outcome = lab.kafkactl("apply", str(external))
     assert outcome.exit_code == 0, outcome.stderr + outcome.stdout[-3000:]
     assert f"{connect}: wrote /etc/kafka/ssl/kafka.truststore.p12" in outcome.stdout
-    assert f"{connect}: connect_rest_answers (ready): HTTP/1.1 200 OK" in outcome.stdout
+    assert f"{connect}: connect_rest_answers (ready): GET /health: HTTP/1.1 200 OK" in outcome.stdout
     worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism|ssl.truststore.location)=' "
                               "/etc/kafka/connect-distributed.properties").stdout.split()
     assert {"security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "ssl.truststore.location=/etc/kafka/ssl/kafka.truststore.p12"} <= set(worker)
