@@ -21,7 +21,7 @@ from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState
 from kafkactl.errors import KafkactlError
-from kafkactl.facts import as_running, live_zookeeper_connect, meta_properties_paths
+from kafkactl.facts import as_running, meta_properties_paths
 from kafkactl.components.topology import Topology
 from kafkactl.health import (
     GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
@@ -426,11 +426,11 @@ class Executor:
     def _zookeeper_controller(self, broker: HostState) -> int | None:
         """The broker id in ZooKeeper's /controller: the active controller of a ZooKeeper-mode cluster."""
         service = next(s for s in broker.services if s.component == Component.KAFKA_BROKER)
-        # Before the roll: as the broker reads ZooKeeper now (its port, TLS or not), with the settings in its file.
-        facts = self.facts.get(broker.host.name, HostFacts())
-        connect = live_zookeeper_connect(self.cluster, facts, Component.KAFKA_BROKER)
-        data = zookeeper_get(self.transport.connection(broker.host.name), as_running(self.cluster, facts, Component.KAFKA_BROKER),
-                             connect or Topology.of(self.inventory, self.desired.phase).zookeeper_connect,
+        # Before the roll: over TLS or not as the broker reads ZooKeeper now, with the settings in its file; the
+        # members and ports are the inventory's (a value in the host's file is never where kafkactl connects).
+        running = as_running(self.cluster, self.facts.get(broker.host.name, HostFacts()), Component.KAFKA_BROKER)
+        topology = Topology.of(self.inventory.model_copy(update={"cluster": running}), self.desired.phase)
+        data = zookeeper_get(self.transport.connection(broker.host.name), running, topology.zookeeper_connect,
                              ["/controller"], service.config, service.jaas)["/controller"]
         match = re.search(r'"brokerid":\s*(\d+)', data or "")
         return int(match.group(1)) if match else None

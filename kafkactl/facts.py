@@ -172,11 +172,6 @@ def as_running(cluster: ClusterVars, facts: HostFacts, component: Component) -> 
     return cluster.model_copy(update=update) if update else cluster
 
 
-def live_zookeeper_connect(cluster: ClusterVars, facts: HostFacts, component: Component) -> str | None:
-    """The zookeeper.connect the host's configuration names (None without one): where its running service reads ZooKeeper."""
-    return _live_properties(cluster, facts, component).get("zookeeper.connect")
-
-
 def _live_properties(cluster: ClusterVars, facts: HostFacts, component: Component) -> dict[str, str]:
     live = facts.files.get(config_path(component, cluster))
     return parse_properties(live.content) if live else {}

@@ -205,17 +205,20 @@ def test_facts_output_with_base64_file_contents_parses() -> None:
 
 
 def test_a_broker_is_read_as_it_runs_until_its_roll_brings_zookeeper_tls() -> None:
-    """Turning zookeeper_ssl_enabled on: until a broker is rolled, kafkactl reads ZooKeeper where and how it does."""
-    from kafkactl.facts import as_running, live_zookeeper_connect
-    from kafkactl.model import Component
+    """Turning zookeeper_ssl_enabled on: until a broker is rolled, kafkactl reads ZooKeeper over TLS or not as it does
+    (the port follows: the inventory's plain or TLS client port)."""
+    from kafkactl.components.topology import Topology
+    from kafkactl.facts import as_running
+    from kafkactl.model import Component, Phase
 
-    cluster = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster
-    cluster = cluster.model_copy(update={"zookeeper_ssl_enabled": True})
-    plain = HostFacts(files={"/etc/kafka/server.properties": FileFacts("zookeeper.connect=zk1:2181,zk2:2181/kafka\n", "root:kafka", "0640", STARTED)})
-    assert live_zookeeper_connect(cluster, plain, Component.KAFKA_BROKER) == "zk1:2181,zk2:2181/kafka"
-    assert as_running(cluster, plain, Component.KAFKA_BROKER).zookeeper_ssl_enabled is False
+    inventory = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory
+    inventory = inventory.model_copy(update={"cluster": inventory.cluster.model_copy(update={"zookeeper_ssl_enabled": True})})
+    plain = HostFacts(files={"/etc/kafka/server.properties": FileFacts("zookeeper.connect=evil:1/x\n", "root:kafka", "0640", STARTED)})
+    running = as_running(inventory.cluster, plain, Component.KAFKA_BROKER)
+    assert running.zookeeper_ssl_enabled is False
+    connect = Topology.of(inventory.model_copy(update={"cluster": running}), Phase.ZOOKEEPER).zookeeper_connect
+    assert connect.startswith("zk1.example.com:2181,") and "evil" not in connect
     rolled = HostFacts(files={"/etc/kafka/server.properties": FileFacts(
         "zookeeper.connect=zk1:2182\nzookeeper.ssl.client.enable=true\n", "root:kafka", "0640", STARTED)})
-    assert as_running(cluster, rolled, Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
-    assert live_zookeeper_connect(cluster, HostFacts(), Component.KAFKA_BROKER) is None
-    assert as_running(cluster, HostFacts(), Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
+    assert as_running(inventory.cluster, rolled, Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
+    assert as_running(inventory.cluster, HostFacts(), Component.KAFKA_BROKER).zookeeper_ssl_enabled is True
