@@ -40,9 +40,15 @@ sys.stdout.buffer.write(text)
 """
 
 
+def _connector_path(name: str, *rest: str) -> str:
+    """/connectors/NAME[/...], the name percent-encoded whole: a `?`, `#` or `%` in it names no other resource."""
+    return "/".join(("/connectors", quote(name, safe=""), *rest))
+
+
 def _rest(connection: Connection, port: int, method: str, path: str, body: object = None) -> tuple[int, object]:
-    """One call to the worker's own REST API: the status code and the decoded JSON answer (None when empty)."""
-    url = f"http://{connection.host.name}:{port}{quote(path, safe='/?=&')}"
+    """One call to the worker's own REST API (`path` already encoded): the status code and the decoded JSON answer
+    (None when empty)."""
+    url = f"http://{connection.host.name}:{port}{path}"
     result = connection.run(cmd("python3", "-c", REST_CLIENT, method, url), check=False, timeout=90,
                             stdin=json.dumps(body).encode() if body is not None else b"")
     status, _, text = result.stdout.partition("\n")
@@ -68,12 +74,12 @@ def live_connectors(connection: Connection, port: int) -> dict[str, dict[str, st
     return {name: dict(entry["info"]["config"]) for name, entry in answer.items()}
 
 
-def _reader(transport: Transport, workers: list[Host], port: int) -> tuple[Host, dict[str, dict[str, str]]]:
-    """The first running worker that answers, and what it reads."""
+def _read_live(transport: Transport, workers: list[Host], port: int) -> dict[str, dict[str, str]]:
+    """The connectors, read from the first running worker that answers."""
     problems = []
     for worker in workers:
         try:
-            return worker, live_connectors(transport.connection(worker.name), port)
+            return live_connectors(transport.connection(worker.name), port)
         except (Unreadable, KafkactlError) as exc:
             problems.append(str(exc))
     raise KafkactlError(*problems, "No host was changed.")
@@ -86,7 +92,7 @@ def planned_changes(transport: Transport, inventory: Inventory, facts: Mapping[s
     if not declared:
         return ()
     running = running_members(inventory, facts, Component.KAFKA_CONNECT)
-    live = _reader(transport, running, inventory.cluster.kafka_connect_rest_port)[1] if running else {}
+    live = _read_live(transport, running, inventory.cluster.kafka_connect_rest_port) if running else {}
     changes = []
     for connector in declared:
         now = live.get(connector.name)
@@ -104,19 +110,19 @@ def change(connection: Connection, inventory: Inventory, planned: ConnectorChang
     """Make one planned change through this worker."""
     port = inventory.cluster.kafka_connect_rest_port
     if planned.action == "delete":
-        status, answer = _rest(connection, port, "DELETE", f"/connectors/{planned.name}")
+        status, answer = _rest(connection, port, "DELETE", _connector_path(planned.name))
         if status not in (204, 404):
             raise KafkactlError(f"host {connection.host.name}: connector {planned.name} not deleted: {status} {_message(answer)}")
         return
     connector = next(c for c in inventory.cluster.kafka_connect_connectors if c.name == planned.name)
-    status, answer = _rest(connection, port, "PUT", f"/connectors/{planned.name}/config", wanted_config(connector))
+    status, answer = _rest(connection, port, "PUT", _connector_path(planned.name, "config"), wanted_config(connector))
     if status not in (200, 201):
         raise KafkactlError(f"host {connection.host.name}: connector {planned.name} not {planned.action}d: {status} {_message(answer)}")
 
 
 def running(connection: Connection, port: int, name: str) -> Observation[str]:
     """A connector and every task of it RUNNING (a failed task's trace, first line, as the reason otherwise)."""
-    status, answer = _rest(connection, port, "GET", f"/connectors/{name}/status")
+    status, answer = _rest(connection, port, "GET", _connector_path(name, "status"))
     if status != 200 or not isinstance(answer, dict):
         return Observation(False, "", f"connector {name}: status {status} {_message(answer)}")
     states = [("connector", answer["connector"])] + [(f"task {t['id']}", t) for t in answer.get("tasks", [])]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 
@@ -48,7 +49,7 @@ class _Connect(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         self.calls.append((self.command, self.path, body))
-        return self.path.split("?")[0].strip("/").split("/")
+        return [unquote(part) for part in self.path.split("?")[0].strip("/").split("/")]
 
     def do_GET(self) -> None:
         parts = self._called()
@@ -185,3 +186,12 @@ def test_no_running_worker_plans_every_connector_for_creation_and_an_unanswering
     with pytest.raises(Exception, match=r"the Connect REST API at http://127.0.0.1:9/connectors\?expand=info did not answer"):
         connectors.planned_changes(_Transport(_Worker(9)), inventory, _running(inventory))
 
+
+
+def test_a_name_with_url_characters_names_that_connector_only(tmp_path: Path, worker: _Worker) -> None:
+    """`lines?x=1` must not reach connector `lines`: the name is encoded whole in every path."""
+    _Connect.stored = {"lines": {**SOURCE, "name": "lines"}, "lines?x=1": {**SOURCE, "name": "lines?x=1"}}
+    inventory = _inventory(tmp_path, _yaml({"name": "lines?x=1", "config": SOURCE, "state": "absent"}), worker.port)
+    changes = connectors.planned_changes(_Transport(worker), inventory, _running(inventory))
+    connectors.change(worker, inventory, changes[0])
+    assert _Connect.calls[-1][:2] == ("DELETE", "/connectors/lines%3Fx%3D1") and list(_Connect.stored) == ["lines"]
