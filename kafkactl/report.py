@@ -44,12 +44,12 @@ class Report:
         self.mask = masker or Masker()
         self.out = Console(file=env.stdout, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
         self.err = Console(file=env.stderr, color_system="auto" if env.color else None, highlight=False, soft_wrap=True)
-        self.lines_to = env.stderr if data_on_stdout else env.stdout
+        self.lines_to, self.lines_console = (env.stderr, self.err) if data_on_stdout else (env.stdout, self.out)
         self.exit_code = Exit.OK
 
     def line(self, text: str = "", style: str | None = None) -> None:
         if self.env.color:
-            (self.err if self.lines_to is self.env.stderr else self.out).print(Text(self.mask(text), style=style or ""))
+            self.lines_console.print(Text(self.mask(text), style=style or ""))
         else:  # plain output (pipes, CI, files) skips rich's rendering: large plans print fast
             self.lines_to.write(self.mask(text) + "\n")
 

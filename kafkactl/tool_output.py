@@ -307,7 +307,7 @@ def read_metadata_version(result: CommandResult) -> str:
     return match.group(1)
 
 
-# kafka-configs ------------------------------------------------------------------------------------
+# kafka-consumer-groups ----------------------------------------------------------------------------
 
 CONSUMER_GROUPS = "the consumer groups from kafka-consumer-groups"
 _GROUP_HEADER = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
@@ -332,6 +332,8 @@ def read_consumer_lag(result: CommandResult) -> dict[str, int | None]:
         lags[group] = known if lag == "-" else (known or 0) + _int(lag, CONSUMER_GROUPS, result, line)
     return lags
 
+
+# kafka-configs ------------------------------------------------------------------------------------
 
 _SCRAM_USER = re.compile(r"^SCRAM credential configs for user-principal '(?P<user>.*)' are (?P<mechanisms>.*)$")
 
