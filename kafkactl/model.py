@@ -215,8 +215,14 @@ class Connector(Strict):
     """One Kafka Connect connector, in cp-ansible's shape (name and config); `state: absent` deletes it."""
 
     name: Annotated[str, AfterValidator(check_connector_name)]
-    config: dict[str, Annotated[str, BeforeValidator(_connector_value), AfterValidator(check_plain_text)]]
+    config: dict[str, Annotated[str, BeforeValidator(_connector_value), AfterValidator(check_plain_text)]] = Field(default_factory=dict)
     state: Literal["present", "absent"] = "present"
+
+    @model_validator(mode="after")
+    def _present_has_config(self) -> Connector:
+        if self.state == "present" and not self.config:
+            raise ValueError(f"connector {self.name}: config is empty; give its config, or state: absent to delete it")
+        return self
 
 
 class SaslUser(Strict):

@@ -134,6 +134,9 @@ def test_values_are_strings_as_connect_takes_them_and_bad_entries_are_refused(tm
         _inventory(tmp_path, _yaml({"name": "lines", "config": {**SOURCE, "name": "other"}}))
     with pytest.raises(InventoryError, match="kafka_connect_connectors"):
         _inventory(tmp_path, _yaml({"name": "a/b", "config": SOURCE}))
+    with pytest.raises(InventoryError, match="connector lines: config is empty"):
+        _inventory(tmp_path, _yaml({"name": "lines"}))
+    assert _inventory(tmp_path, _yaml({"name": "old", "state": "absent"})).cluster.kafka_connect_connectors[0].config == {}
 
 
 def test_create_then_nothing_then_update_then_delete_only_when_absent(tmp_path: Path, worker: _Worker) -> None:
