@@ -19,6 +19,8 @@ from kafkactl.lab import KAFKA_VERSION
 from helpers import eventually
 from labkit import BROKER_PORT, Lab, bring_up, take_down
 
+# A Kafka tool run on a lab host, from the host's Kafka jars.
+JAVA = f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*'"
 # Longest gap between canary acknowledgements a roll of the brokers may cause (leaders move one broker at a time).
 ROLL_MAX_GAP_S = 30
 # The SASL_SSL listener the last test adds to the lab's brokers.
@@ -369,7 +371,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism|ssl.truststore.location)=' "
                               "/etc/kafka/connect-distributed.properties").stdout.split()
     assert {"security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "ssl.truststore.location=/etc/kafka/ssl/kafka.truststore.p12"} <= set(worker)
-    topics = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+    topics = lab.ssh(brokers[0], f"{JAVA} "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:{BROKER_PORT} --list").stdout
     assert {"connect-external-configs", "connect-external-offsets", "connect-external-status"} <= set(topics.split()), topics
     again = lab.kafkactl("apply", str(external))
@@ -384,7 +386,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
 
 def _acl_tool(lab: Lab, broker: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Kafka's kafka-acls on a broker, as kafkactl's own checks log in there (a super user)."""
-    return lab.ssh(broker, f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+    return lab.ssh(broker, f"{JAVA} "
                            f"kafka.admin.AclCommand --bootstrap-server {broker}:{REPL_PORT} "
                            "--command-config /etc/kafka/kafkactl-admin.properties " + " ".join(args))
 
@@ -445,7 +447,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
     status = lab.kafkactl("migrate", "listeners", str(final), "--status", "--json")
     assert json.loads(status.stdout)["next_step"] == "at the target", status.stdout
     # ANONYMOUS is no one special now: its ACLs let it at the canary's topics, nowhere else.
-    denied = lab.ssh(brokers[0], f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+    denied = lab.ssh(brokers[0], f"{JAVA} "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:9092 --create --topic not-granted")
     assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
     _only_the_right_clients_get_in(lab, brokers[0])
@@ -520,7 +522,7 @@ def _as_client(lab: Lab, broker: str, port: int, settings: dict[str, str], tool:
     bootstrap = f"{broker}:{port}"
     command = tool.format(config=f"--bootstrap-server {bootstrap} --command-config {file}", bootstrap=bootstrap, file=file)
     return lab.ssh(broker, f"cat > {file} <<'END'\n{lines}END\n"
-                           f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*' "
+                           f"{JAVA} "
                            f"{command}")
 
 
