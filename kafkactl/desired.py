@@ -83,6 +83,11 @@ class ManagedFile:
     component: Component
     restarts_service: bool = True
     data: bytes | None = field(default=None, repr=False)  # a binary file's bytes (a key store): never shown
+    fetched_from: str | None = None  # a binary file the host fetches from this URL (content: its expected digest)
+
+    @property
+    def binary(self) -> bool:
+        return self.data is not None or self.fetched_from is not None
 
     @property
     def payload(self) -> bytes:
@@ -91,7 +96,14 @@ class ManagedFile:
 
 def binary_content(data: bytes) -> str:
     """How a binary file is compared and shown: by its digest (its bytes may be a private key)."""
-    return f"binary sha256:{hashlib.sha256(data).hexdigest()}\n"
+    return digest_content(hashlib.sha256(data).hexdigest())
+
+
+DIGEST_PREFIX = "binary sha256:"
+
+
+def digest_content(sha256: str) -> str:
+    return f"{DIGEST_PREFIX}{sha256}\n"
 
 
 @dataclass(frozen=True)
@@ -205,7 +217,8 @@ def _component_state(
     context["config"] = value(spec.config)
     jaas = _jaas(topology, component)
     logging = "log4j2" if cluster.kafka_major >= 4 else "log4j"  # Kafka 4 logs through log4j2, Kafka 3 through log4j
-    included = {None, logging, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None}
+    exporter = cluster.jmx_exporter(component)
+    included = {None, logging, "jaas" if jaas else None, "local_jmx" if spec.local_jmx_port else None, "jmx_exporter" if exporter else None}
     chosen = [f for f in spec.files if f.when in included]
     paths = {f.template: value(f.path) for f in chosen}
 
@@ -219,6 +232,8 @@ def _component_state(
         jvm_options += local_jmx_options(value(spec.local_jmx_port), paths["jmx.access.j2"], jmx_secrets)
     if "jaas.conf.j2" in paths:
         jvm_options.append(f"-Djava.security.auth.login.config={paths['jaas.conf.j2']}")
+    if exporter:
+        jvm_options.append(f"-javaagent:{cluster.jmxexporter_jar_path}={exporter.port}:{exporter.rules}")
     context.update(
         role=spec,
         properties=PROPERTIES[component](topology, host),
@@ -253,6 +268,24 @@ def _component_state(
         if path
     ]
     return directories, files, Service(service, component, spec, context["config"], paths.get("jaas.conf.j2"))
+
+
+def _exporter_jar(inventory: Inventory, components: tuple[Component, ...]) -> tuple[list[Directory], list[ManagedFile]]:
+    """The JMX exporter agent jar, on a host whose JVMs run it: uploaded from this machine, or fetched by the host
+    from jmxexporter_jar_url and checked against jmxexporter_jar_sha256. A new jar restarts those JVMs."""
+    cluster = inventory.cluster
+    users = [c for c in components if cluster.jmx_exporter(c)]
+    if not users:
+        return [], []
+    path, data = cluster.jmxexporter_jar_path, inventory.jmx_exporter_jar
+    if data is not None:
+        jar = ManagedFile(path, binary_content(data), "0644", "root", "root", users[0], data=data)
+    else:
+        assert cluster.jmxexporter_jar_sha256 is not None  # the model requires it for a fetched jar
+        jar = ManagedFile(path, digest_content(cluster.jmxexporter_jar_sha256), "0644", "root", "root", users[0],
+                          fetched_from=cluster.jmxexporter_jar_url)
+    folders = {posixpath.dirname(path)} | {posixpath.dirname(cluster.jmx_exporter(c).rules) for c in users}
+    return [Directory(folder, "root", "root", "0755") for folder in sorted(folders)], [jar]
 
 
 def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:
@@ -306,6 +339,9 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
             store_dirs, store_files = _copied_stores(inventory.cluster, host, files)
             directories.update({d.path: d for d in store_dirs})
             files += store_files
+        jar_dirs, jar_files = _exporter_jar(inventory, components)
+        directories.update({d.path: d for d in jar_dirs})
+        files += jar_files
         states.append(
             HostState(
                 host=host,

@@ -19,7 +19,7 @@ from pathlib import Path
 from kafkactl import connectors, metadata_version, scram_users
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
-from kafkactl.desired import DesiredState, HostState
+from kafkactl.desired import DIGEST_PREFIX, DesiredState, HostState
 from kafkactl.errors import KafkactlError
 from kafkactl.facts import as_running, meta_properties_paths
 from kafkactl.components.topology import Topology
@@ -596,7 +596,11 @@ class Executor:
                 continue
             if not (client_settings_only and managed.restarts_service):
                 self._written.add((state.host.name, managed.path))
-                connection.put(managed.payload, managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
+                if managed.fetched_from:
+                    connection.fetch(managed.fetched_from, managed.content.removeprefix(DIGEST_PREFIX).strip(), managed.path,
+                                     mode=managed.mode, owner=managed.owner, group=managed.group)
+                else:
+                    connection.put(managed.payload, managed.path, mode=managed.mode, owner=managed.owner, group=managed.group)
                 self._outcome(state).files.append(managed.path)
                 self.report.line(f"   {state.host.name}: wrote {managed.path}")
 

@@ -48,8 +48,8 @@ def meta_properties_paths(state: HostState, cluster: ClusterVars) -> list[str]:
 
 def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     """A POSIX shell script printing one `kind<TAB>...` line per fact."""
-    files = [f.path for f in state.files if f.data is None] + meta_properties_paths(state, cluster)
-    binary = [f.path for f in state.files if f.data is not None]
+    files = [f.path for f in state.files if not f.binary] + meta_properties_paths(state, cluster)
+    binary = [f.path for f in state.files if f.binary]
     lines = [
         sh('printf "os\\t%s\\n" "$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"'),
         sh('printf "java\\t%s\\n" "$({java} -version 2>&1 | head -n 1)"', java=cluster.java_executable),

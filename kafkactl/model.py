@@ -200,6 +200,13 @@ class ExternalKafka(Strict):
     password: SecretStr | None
 
 
+class JmxExporter(Strict):
+    """The Prometheus JMX exporter agent in one component's JVM."""
+
+    port: int
+    rules: str  # its rules file on the host
+
+
 def _server_list(text: str | None) -> list[str]:
     return [server.strip() for server in (text or "").split(",") if server.strip()]
 
@@ -411,6 +418,37 @@ class ClusterVars(Strict):
         "/usr", description="Confluent installation that provides bin/schema-registry-start (a package install by default)."
     )
 
+    # Prometheus JMX exporter agent (cp-ansible's jmxexporter_* variables and defaults)
+    jmxexporter_enabled: bool = Field(
+        False, description="Run the Prometheus JMX exporter agent in every component's JVM, serving /metrics over HTTP "
+                           "with the rules kafkactl ships for that component (templates/jmx-exporter/).")
+    zookeeper_jmxexporter_enabled: bool | None = Field(None, description="The exporter on ZooKeeper; defaults to jmxexporter_enabled.")
+    kafka_controller_jmxexporter_enabled: bool | None = Field(None, description="The exporter on the controllers; defaults to jmxexporter_enabled.")
+    kafka_broker_jmxexporter_enabled: bool | None = Field(None, description="The exporter on the brokers; defaults to jmxexporter_enabled.")
+    kafka_connect_jmxexporter_enabled: bool | None = Field(None, description="The exporter on Connect; defaults to jmxexporter_enabled.")
+    schema_registry_jmxexporter_enabled: bool | None = Field(None, description="The exporter on Schema Registry; defaults to jmxexporter_enabled.")
+    zookeeper_jmxexporter_port: Port = Field(8079, description="HTTP port of ZooKeeper's exporter.")
+    kafka_controller_jmxexporter_port: Port = Field(8079, description="HTTP port of the controllers' exporter.")
+    kafka_broker_jmxexporter_port: Port = Field(8080, description="HTTP port of the brokers' exporter.")
+    kafka_connect_jmxexporter_port: Port = Field(8077, description="HTTP port of Connect's exporter.")
+    schema_registry_jmxexporter_port: Port = Field(8078, description="HTTP port of Schema Registry's exporter.")
+    zookeeper_jmxexporter_config_path: AbsolutePath = Field("/opt/prometheus/zookeeper.yml", description="ZooKeeper's exporter rules on the hosts.")
+    kafka_controller_jmxexporter_config_path: AbsolutePath = Field("/opt/prometheus/kafka.yml", description="The controllers' exporter rules on the hosts.")
+    kafka_broker_jmxexporter_config_path: AbsolutePath = Field("/opt/prometheus/kafka.yml", description="The brokers' exporter rules on the hosts.")
+    kafka_connect_jmxexporter_config_path: AbsolutePath = Field(
+        "/opt/prometheus/kafka_connect.yml", description="Connect's exporter rules on the hosts.")
+    schema_registry_jmxexporter_config_path: AbsolutePath = Field(
+        "/opt/prometheus/schema_registry.yml", description="Schema Registry's exporter rules on the hosts.")
+    jmxexporter_jar_path: AbsolutePath = Field(
+        "/opt/prometheus/jmx_prometheus_javaagent.jar", description="Where the agent jar is installed on the hosts.")
+    jmxexporter_jar_url: PlainText | None = Field(
+        None, description="The agent jar (io.prometheus.jmx:jmx_prometheus_javaagent, 1.0.1 tested): an https:// URL each host fetches, "
+                          "with jmxexporter_jar_sha256; with jmxexporter_url_remote: false, a file on this machine that is uploaded.")
+    jmxexporter_url_remote: bool = Field(
+        True, description="jmxexporter_jar_url is a URL the hosts fetch (true) or a file on this machine (false).")
+    jmxexporter_jar_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="Expected SHA-256 of the agent jar; required when the hosts fetch it.")
+
     # A Kafka cluster outside the inventory, for Connect and Schema Registry
     ccloud_kafka_enabled: bool = Field(
         False, description="Connect and Schema Registry use Confluent Cloud's Kafka (ccloud_kafka_*): SASL_SSL with PLAIN and an API key.")
@@ -483,6 +521,31 @@ class ClusterVars(Strict):
             raise ValueError(f"external_kafka_security_protocol {external.protocol}: external_kafka_sasl_user and "
                              "external_kafka_sasl_password must be set too")
         return self
+
+    @model_validator(mode="after")
+    def _check_jmx_exporter_jar(self) -> ClusterVars:
+        """Root installs the agent into every JVM it starts: a fetched jar comes over TLS and must match its SHA-256."""
+        if not any(self.jmx_exporter(component) for component in Component):
+            return self
+        source = self.jmxexporter_jar_url
+        if not source:
+            raise ValueError("jmxexporter_enabled: set jmxexporter_jar_url, the agent jar (io.prometheus.jmx:jmx_prometheus_javaagent): "
+                             "an https:// URL with jmxexporter_jar_sha256, or a file on this machine with jmxexporter_url_remote: false")
+        if self.jmxexporter_url_remote:
+            if not source.startswith("https://") or "@" in source.split("/")[2]:
+                raise ValueError(f"jmxexporter_jar_url {source}: the hosts fetch only https:// URLs without credentials "
+                                 "(jmxexporter_url_remote: false uploads a file from this machine)")
+            if self.jmxexporter_jar_sha256 is None:
+                raise ValueError(f"jmxexporter_jar_url {source}: jmxexporter_jar_sha256 is required for a jar the hosts fetch")
+        return self
+
+    def jmx_exporter(self, component: Component | str) -> JmxExporter | None:
+        """The exporter a component's JVM runs, or None when it runs none."""
+        prefix = Component(component).value
+        enabled = getattr(self, f"{prefix}_jmxexporter_enabled")
+        if not (self.jmxexporter_enabled if enabled is None else enabled):
+            return None
+        return JmxExporter(port=getattr(self, f"{prefix}_jmxexporter_port"), rules=getattr(self, f"{prefix}_jmxexporter_config_path"))
 
     @property
     def external_kafka(self) -> ExternalKafka | None:
@@ -784,6 +847,8 @@ class Inventory(Strict):
     # TLS with no key material named (cp-ansible's self_signed): the stores come from kafkactl's CA (kafkactl/pki.py).
     key_stores_by_kafkactl: bool = False
     operator_ca: OperatorCa | None = None
+    # The JMX exporter agent jar from this machine (jmxexporter_url_remote: false), uploaded to the hosts.
+    jmx_exporter_jar: bytes | None = Field(None, repr=False)
 
     def members(self, component: Component) -> list[Host]:
         return [h for h in self.hosts if h.has(component)]

@@ -65,6 +65,13 @@ class FileChange:
     lines: int
     properties: tuple[PropertyChange, ...] = ()  # an update of a .properties file, property by property
     binary_size: int | None = None  # a binary file's size in bytes (shown instead of its lines)
+    fetched_from: str | None = None  # a binary file the host fetches
+
+    @property
+    def size(self) -> str:
+        if self.fetched_from:
+            return f"fetched from {self.fetched_from}"
+        return f"{self.binary_size} bytes" if self.binary_size is not None else f"{self.lines} lines"
 
 
 @dataclass(frozen=True)
@@ -187,10 +194,11 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
                 mode=managed.mode,
                 owner=owner,
                 diff="" if action == "unchanged" else _diff(name, managed.path, current and current.content, managed.content),
-                lines=managed.content.count("\n") if managed.data is None else 0,
+                lines=0 if managed.binary else managed.content.count("\n"),
                 properties=_property_changes(current.content, managed.content)
                 if action == "update" and managed.path.endswith(".properties") else (),
                 binary_size=None if managed.data is None else len(managed.data),
+                fetched_from=managed.fetched_from,
             )
         )
     restarting = {f.path for f in state.files if f.restarts_service}

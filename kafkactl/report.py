@@ -83,7 +83,7 @@ class Report:
             for change in host.files:
                 if change.action == "unchanged":
                     continue
-                self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {f'{change.binary_size} bytes' if change.binary_size is not None else f'{change.lines} lines'})",
+                self.line(f"  {change.action:<8} {change.path} ({change.owner} {change.mode}, {change.size})",
                           style=ACTION_STYLES.get(change.action))
                 for prop in change.properties:
                     self.line(f"      {self._property_change(change, prop)}", style=_diff_style("-" if prop.new is None else "+"))

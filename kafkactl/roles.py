@@ -27,8 +27,8 @@ class RoleFile(BaseModel):
     mode: str = "0640"
     owner: Account = "root"
     group: Account = "service"
-    # only with a JAAS file / with local_jmx_port / with log4j (Kafka 3) / with log4j2 (Kafka 4)
-    when: Literal["jaas", "local_jmx", "log4j", "log4j2"] | None = None
+    # only with a JAAS file / with local_jmx_port / with log4j (Kafka 3) / with log4j2 (Kafka 4) / with the JMX exporter
+    when: Literal["jaas", "local_jmx", "log4j", "log4j2", "jmx_exporter"] | None = None
     restart: bool = True  # whether a change to this file needs the service restarted
 
 

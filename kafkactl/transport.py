@@ -321,6 +321,18 @@ class Connection:
                     handle.write(content)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TransportError(f"host {self.host.name}: upload of {path} failed: {exc or type(exc).__name__}") from None
+        self._install_staged(staging, None, path, mode=mode, owner=owner, group=group, keep_previous=keep_previous)
+
+    def fetch(self, url: str, sha256: str, path: str, *, mode: str, owner: str, group: str) -> None:
+        """Write a file the host fetches from `url`, as `put` writes one, once its SHA-256 is the expected one."""
+        staging = f"/tmp/.kafkactl-{uuid.uuid4().hex}"
+        download = sh("umask 077 && curl -fsSL --proto =https --retry 3 -o {staging} {url} && "
+                      "printf '%s  %s\\n' {sha256} {staging} | sha256sum -c --quiet -", staging=staging, url=url, sha256=sha256)
+        self._install_staged(staging, download, path, mode=mode, owner=owner, group=group, keep_previous=True)
+
+    def _install_staged(self, staging: str, stage: Command | None, path: str, *, mode: str, owner: str, group: str,
+                        keep_previous: bool) -> None:
+        """Install the staging file (made first by `stage` when given) as `path`; the staging file is removed."""
         target = PurePosixPath(path)
         fresh = target.with_name(f".{target.name}.kafkactl-{uuid.uuid4().hex}")
         install = sh(
@@ -329,6 +341,8 @@ class Connection:
         )
         steps = install & self._keep_previous(target) if keep_previous else install
         steps = steps & cmd("mv", "-f", "-T", fresh, target) & cmd("sync", target.parent)
+        if stage is not None:
+            steps = stage & steps
         written = self.run(
             sh("{steps}; status=$?; rm -f {staging}; if [ $status -ne 0 ]; then rm -f {fresh}; fi; exit $status",
                steps=steps, staging=staging, fresh=fresh),

@@ -335,6 +335,20 @@ def test_a_failed_install_changes_nothing(lab: Lab, files: Path):
     assert _entries(files) == ["server.properties"]
 
 
+def test_a_fetch_that_fails_changes_nothing(lab: Lab, files: Path):
+    target = files / "agent.jar"
+    target.write_bytes(b"PK the current agent")
+    transport = lab.transport()
+    try:
+        with pytest.raises(TransportError, match=rf"^host target: writing {target} failed, the file is unchanged: curl: "):
+            transport.connection("target").fetch("https://127.0.0.1:1/agent.jar", "0" * 64, str(target),
+                                                 mode="0644", owner="root", group="root")
+    finally:
+        transport.close()
+    assert target.read_bytes() == b"PK the current agent"
+    assert _entries(files) == ["agent.jar"]
+
+
 # -- reaching a host, and refusing to ----------------------------------------------------------------
 
 

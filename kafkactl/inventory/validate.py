@@ -7,6 +7,7 @@ returned beside the model; they never stop a run.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -152,6 +153,7 @@ def validate(raw: RawInventory) -> Loaded:
     _check_principal_mapping_rules(cluster, cluster_origins, raw, problems)
     _check_scram_bootstrap(raw, cluster, hosts, cluster_origins, problems)
     _check_ports(cluster, hosts, members, problems)
+    exporter_jar = _uploaded_exporter_jar(cluster, cluster_origins, raw.path.parent, problems)
     problems.raise_if_any()
     inventory = Inventory(
         path=str(raw.path),
@@ -162,8 +164,30 @@ def validate(raw: RawInventory) -> Loaded:
         key_stores_by_kafkactl=cluster.serves_tls and not any(map(names_key_material, members.values()))
         and not {"ssl_keystore_store_password", "ssl_keystore_filepath"} & cluster.model_fields_set,
         operator_ca=operator_ca(members, raw.path.parent),
+        jmx_exporter_jar=exporter_jar,
     )
     return Loaded(inventory, problems.warnings)
+
+
+def _uploaded_exporter_jar(cluster: ClusterVars, origins: dict[str, Origin], base: Path, problems: _Problems) -> bytes | None:
+    """The JMX exporter agent jar read from this machine (jmxexporter_url_remote: false), once, to upload to the hosts."""
+    if cluster.jmxexporter_url_remote or not cluster.jmxexporter_jar_url or not any(map(cluster.jmx_exporter, COMPONENTS)):
+        return None
+    path = base / Path(cluster.jmxexporter_jar_url).expanduser()
+    origin = origins.get("jmxexporter_jar_url", Origin(str(base)))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.error(origin, f"jmxexporter_jar_url: cannot read {path}: {exc.strerror}")
+        return None
+    digest, expected = hashlib.sha256(data).hexdigest(), cluster.jmxexporter_jar_sha256
+    if expected and digest != expected:
+        problems.error(origin, f"jmxexporter_jar_url: {path} has SHA-256 {digest}, jmxexporter_jar_sha256 says {expected}")
+    elif not data.startswith(b"PK"):
+        problems.error(origin, f"jmxexporter_jar_url: {path} is not a jar")
+    else:
+        return data
+    return None
 
 
 def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
@@ -537,6 +561,8 @@ def _ports(cluster: ClusterVars, host: Host) -> list[tuple[int, str]]:
         ports.append((cluster.kafka_connect_rest_port, "kafka_connect_rest_port"))
     if host.has(Component.SCHEMA_REGISTRY):
         ports.append((cluster.schema_registry_listener_port, "schema_registry_listener_port"))
+    ports += [(exporter.port, f"{component}_jmxexporter_port")
+              for component in host.components if (exporter := cluster.jmx_exporter(component))]
     return ports
 
 
