@@ -44,7 +44,7 @@ def lab_up(
             raise KafkactlError(f"lab: {exc}") from None
         common = dict(addresses=made.addresses, ssh_key=made.ssh_key, known_hosts=made.known_hosts,
                       archive=made.kafka_archive, sha256=made.kafka_sha256, version=made.kafka_version,
-                      jump_hosts=made.jump_hosts)
+                      jump_hosts=made.jump_hosts, exporter_jar=made.exporter_jar, exporter_sha256=made.exporter_sha256)
         natural = {g: h for g, h in groups.items() if g != "kafka_controller"} if layout == "zookeeper" else groups
         target = write_inventory(made.state_dir / "inventory.yml", lab_inventory(natural, **common), f"Lab cluster ({layout} mode)")
         report.line(f"Inventory: {target}")

@@ -30,7 +30,7 @@ from . import hosts as _hosts
 from ._run import LabError, cache_dir, file_lock, log, run
 from .hosts import HostStatus
 from .image import DEPLOY_USER, ensure_image
-from .kafka_dist import KAFKA_VERSION, KafkaArchive, ensure_kafka_archive
+from .kafka_dist import KAFKA_VERSION, KafkaArchive, ensure_jmx_exporter_jar, ensure_kafka_archive
 from .system import prepare_machine
 
 __all__ = [
@@ -65,6 +65,9 @@ class Lab:
     kafka_archive: Path
     kafka_sha256: str
     kafka_version: str
+    exporter_jar: Path
+    """The Prometheus JMX exporter agent jar, which the lab's inventories install in every JVM."""
+    exporter_sha256: str
     image: str
     network: str
     subnet: str
@@ -102,6 +105,8 @@ def _lab_from_state(state_dir: Path, state: dict, timings: dict[str, float] | No
         kafka_archive=Path(kafka.get("path", "")),
         kafka_sha256=kafka.get("sha256", ""),
         kafka_version=kafka.get("version", ""),
+        exporter_jar=Path((state.get("exporter") or {}).get("path", "")),
+        exporter_sha256=(state.get("exporter") or {}).get("sha256", ""),
         image=state.get("image", ""),
         network=state.get("network", _hosts.NETWORK),
         subnet=state.get("subnet", ""),
@@ -158,6 +163,7 @@ def up(
         archive, kafka_timings = ensure_kafka_archive(kafka_version)
         timings["kafka_archive_s"] = time.monotonic() - t0
         timings.update({f"kafka_{k}": v for k, v in kafka_timings.items()})
+        exporter = ensure_jmx_exporter_jar()
 
         net = _hosts.subnet()
         state = _hosts.load_state(state_dir)
@@ -168,6 +174,7 @@ def up(
             subnet=str(net),
             image=image,
             kafka={"path": str(archive.path), "sha256": archive.sha256, "version": archive.version},
+            exporter={"path": str(exporter.path), "sha256": exporter.sha256},
         )
         _hosts.assign_addresses(state, names, net)
         for name, via in _pick_bastions(names, set(jump_only)).items():

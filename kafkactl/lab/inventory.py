@@ -26,7 +26,8 @@ def layout_hosts(layout: str, connect: bool = False, controllers: bool = False) 
 
 
 def lab_inventory(groups: dict[str, list[str]], addresses: dict[str, str], ssh_key: Path, known_hosts: Path,
-                  archive: Path, sha256: str, version: str, jump_hosts: dict[str, str]) -> dict:
+                  archive: Path, sha256: str, version: str, jump_hosts: dict[str, str], exporter_jar: Path,
+                  exporter_sha256: str) -> dict:
     def host_vars(name: str) -> dict:
         entry = {"ansible_host": addresses[name]}
         if name in jump_hosts:  # reachable only through another lab host
@@ -42,6 +43,11 @@ def lab_inventory(groups: dict[str, list[str]], addresses: dict[str, str], ssh_k
                 "kafka_version": version,
                 "kafka_archive_source": str(archive),
                 "kafka_archive_sha256": sha256,
+                # Every JVM serves Prometheus metrics, with the agent jar uploaded from this machine.
+                "jmxexporter_enabled": True,
+                "jmxexporter_url_remote": False,
+                "jmxexporter_jar_url": str(exporter_jar),
+                "jmxexporter_jar_sha256": exporter_sha256,
             },
             "children": {
                 group: {

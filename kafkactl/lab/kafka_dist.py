@@ -162,3 +162,29 @@ def ensure_kafka_archive(version: str = KAFKA_VERSION) -> tuple[KafkaArchive, di
         timings["pack_s"] = time.monotonic() - t0
         log.info("Kafka %s archive %s sha256 %s", version, out, digest)
         return KafkaArchive(out, digest, version), timings
+
+
+JMX_EXPORTER = "io.prometheus.jmx:jmx_prometheus_javaagent:1.0.1"
+
+
+@dataclass(frozen=True)
+class ExporterJar:
+    path: Path
+    sha256: str
+
+
+def ensure_jmx_exporter_jar() -> ExporterJar:
+    """The Prometheus JMX exporter agent jar from Maven's default repository, cached beside the Kafka archives."""
+    base = cache_dir()
+    group, artifact, version = JMX_EXPORTER.split(":")
+    folder = base / "jmx-exporter"
+    jar = folder / f"{artifact}-{version}.jar"
+    with file_lock(base / ".jmx-exporter.lock"):
+        if not jar.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            log.info("resolving %s with mvn into %s", JMX_EXPORTER, folder)
+            run(["mvn", "-q", "-B", "-Dstyle.color=never", f"-Dmaven.repo.local={base / 'maven-repo'}",
+                 f"-Dartifact={JMX_EXPORTER}", f"-DoutputDirectory={folder}", "dependency:copy"], timeout=600)
+            if not jar.exists():
+                raise LabError(f"mvn finished but {jar} is missing")
+    return ExporterJar(jar, _sha256(jar))

@@ -14,6 +14,7 @@ be brought up again meanwhile, give the run an /etc/hosts of its own:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,27 @@ from helpers import run_cli
 T = TypeVar("T")
 # The BROKER listener kafkactl gives every broker unless the inventory says otherwise (kafkactl/model.py).
 BROKER_PORT = 9091
+
+
+class Metrics(dict[str, list[tuple[dict[str, str], float]]]):
+    """Prometheus text exposition: metric name -> its samples, each (labels, value)."""
+
+    SAMPLE = re.compile(r'^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)')
+    LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+    @classmethod
+    def parse(cls, text: str) -> Metrics:
+        metrics = cls()
+        for line in text.splitlines():
+            if (sample := cls.SAMPLE.match(line)) and not line.startswith("#"):
+                name, labels, value = sample.groups()
+                metrics.setdefault(name, []).append((dict(cls.LABEL.findall(labels or "")), float(value)))
+        return metrics
+
+    def value(self, name: str, **labels: str) -> float:
+        """The one sample of `name` with these labels."""
+        (found,) = [value for have, value in self.get(name, []) if labels.items() <= have.items()]
+        return found
 
 
 def wait_until(host: str, awaited: str, observe: Callable[[], T], done: Callable[[T], bool], timeout: float,
@@ -88,6 +110,12 @@ class Lab:
             ["ssh", "-F", str(self.state_dir / "ssh_config"), "-l", "root", host, command],
             capture_output=True, text=True, timeout=120,
         )
+
+    def scrape(self, host: str, port: int) -> Metrics:
+        """What the Prometheus JMX exporter on `host` serves at `port`, read on the host itself."""
+        served = self.ssh(host, f"curl -fsS http://127.0.0.1:{port}/metrics")
+        assert served.returncode == 0, f"{host}:{port}: {served.stderr}"
+        return Metrics.parse(served.stdout)
 
     def podman(self, *args: str) -> None:
         subprocess.run(["podman", *args], check=True, capture_output=True, timeout=120)

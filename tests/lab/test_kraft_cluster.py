@@ -43,6 +43,33 @@ def test_kraft_cluster_is_formatted_once_with_one_cluster_id(lab: Lab) -> None:
     assert "formatted" not in again.stdout
 
 
+def test_every_jvm_serves_prometheus_metrics_through_its_exporter(lab: Lab) -> None:
+    """The lab's inventory turns on jmxexporter_enabled: the agent jar uploaded from this machine, kafkactl's rules, and
+    cp-ansible's ports (controllers 8079, brokers 8080). What they serve is the cluster as it is: one active controller
+    and one quorum leader, three brokers registered and none fenced, no partition offline or under-replicated."""
+    controllers = {host: lab.scrape(host, 8079) for host in lab.hosts("kafka_controller")}
+    brokers = {host: lab.scrape(host, 8080) for host in lab.hosts("kafka_broker")}
+    active = [m for m in controllers.values() if m.value("kafka_controller_kafkacontroller_activecontrollercount") == 1]
+    assert len(active) == 1 and sum(m.value("kafka_controller_kafkacontroller_activecontrollercount") for m in controllers.values()) == 1
+    (leader,) = active
+    assert leader.value("kafka_server_raft_current_state", state="leader") == 1
+    assert sorted(labels["state"] for m in controllers.values() for labels, _ in m["kafka_server_raft_current_state"]) == \
+        ["follower", "follower", "leader"]
+    assert (leader.value("kafka_controller_kafkacontroller_activebrokercount"),
+            leader.value("kafka_controller_kafkacontroller_fencedbrokercount"),
+            leader.value("kafka_controller_kafkacontroller_offlinepartitionscount")) == (3, 0, 0)
+    assert all(m.value("kafka_server_raft_high_watermark") > 0 for m in controllers.values())
+    for host, metrics in brokers.items():
+        assert (metrics.value("kafka_server_replicamanager_underreplicatedpartitions"),
+                metrics.value("kafka_server_replicamanager_underminisrpartitioncount")) == (0, 0), host
+        for name in ("kafka_server_broker_metadata_last_applied_record_lag_ms", "kafka_network_requestmetrics_requests_total",
+                     "kafka_network_requestmetrics_totaltimems", "kafka_network_socketserver_networkprocessoravgidlepercent",
+                     "kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent", "kafka_server_socket_server_connection_count"):
+            assert name in metrics, f"{host}: {name} not served"
+    again = lab.kafkactl("plan", str(lab.inventory))
+    assert again.exit_code == 0 and "Nothing to do" in again.stdout, again.stdout
+
+
 def test_controller_jmx_answers_kafkactl_and_refuses_other_local_users(lab: Lab) -> None:
     """kafkactl reads a metric with the password made on the host; a local user without it gets nothing, and
     neither the JVM's nor any process's command line holds the password."""
@@ -174,7 +201,11 @@ def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab
         assert f"Problem: {stopped}: kafka-broker is not running" in down.stdout
         assert re.search(r"^Problem: \d+ partitions under-replicated: ", down.stdout, re.M), down.stdout
         assert re.search(rf"^{stopped}\s+kafka-broker\s+stopped", down.stdout, re.M), down.stdout
+        # the exporters of the brokers left say so too
+        assert sum(lab.scrape(host, 8080).value("kafka_server_replicamanager_underreplicatedpartitions")
+                   for host in lab.hosts("kafka_broker")[:-1]) > 0
     finally:
         lab.ssh(stopped, "systemctl start kafka-broker")
     wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(upgraded)).exit_code, lambda code: code == 0,
                180, interval=5)
+    assert all(lab.scrape(host, 8080).value("kafka_server_replicamanager_underreplicatedpartitions") == 0 for host in lab.hosts("kafka_broker"))
