@@ -115,6 +115,11 @@ def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab
     assert eventually(lambda: len(lines("out.txt")) >= 10000, 180, every=2), len(lines("out.txt"))
     assert lines("out.txt") == [str(n) for n in range(1, 10001)]
     assert "Nothing to do" in lab.kafkactl("apply", str(first)).stdout
+    worker = lab.scrape(connect, 8077)  # the worker's JMX exporter, at cp-ansible's port
+    for name in ("lines-in", "lines-out"):
+        assert worker.value("kafka_connect_connector_status", connector=name, status="running") == 1
+        assert worker.value("kafka_connect_task_status", connector=name, task="0", status="running") == 1
+    assert worker.value("kafka_connect_worker_connector_count") == 2
 
     moved = declared("connectors-moved.yml", source, sink("out2.txt"))
     plan = lab.kafkactl("plan", str(moved))
@@ -144,6 +149,17 @@ def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) 
     assert len(rows) == 7, outcome.stdout
     assert sorted(role for _, service, role in rows if service == "kafka-zookeeper") == ["follower", "follower", "leader"]
     assert [role for _, service, role in rows if service == "kafka-broker"].count("controller (ZooKeeper mode)") == 1
+    # The JMX exporters (the lab's inventory turns them on, at cp-ansible's ports) say the same.
+    (zookeeper_leader,) = [host for host, service, role in rows if service == "kafka-zookeeper" and role == "leader"]
+    (controller,) = [host for host, service, role in rows if service == "kafka-broker" and role.startswith("controller")]
+    for host in lab.hosts("zookeeper"):
+        metrics = lab.scrape(host, 8079)
+        assert metrics.value("zookeeper_quorum_member", role="Leader" if host == zookeeper_leader else "Follower") == 1, host
+        assert metrics.value("zookeeper_quorum_size") == 3
+    for host in lab.hosts("kafka_broker"):
+        metrics = lab.scrape(host, 8080)
+        assert metrics.value("kafka_controller_kafkacontroller_activecontrollercount") == (host == controller), host
+        assert metrics.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
 
 
 def _reversed_hosts(data: dict) -> None:
@@ -327,7 +343,8 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     certs create`, copied by apply), and an mTLS one; the SCRAM users are made through a running broker before the
     roll that adds the listeners. An inventory with only the Connect worker names the brokers as an external cluster
     over that listener, as cp-ansible's ccloud samples name Confluent Cloud, and logs in with SCRAM: the worker
-    starts, serves, and creates its own storage topics there; a second apply changes nothing."""
+    starts, serves, and creates its own storage topics there; a second apply changes nothing. Then cp-ansible's own
+    ccloud_kafka_* variables move it onto PLAIN with an API key and secret, as it would reach Confluent Cloud."""
     brokers = lab.hosts("kafka_broker")
     stores = _stores_from_kafkactl_ca(lab)
     secured = _secured(lab)
@@ -382,6 +399,24 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     counted = [broker["connections"] for broker in json.loads(status.stdout)["brokers"]]
     assert all(c is not None and {"EXTERNAL", "INTERNAL", "BROKER"} <= c.keys() for c in counted), counted
     assert sum(c["EXTERNAL"] for c in counted) > 0, counted
+
+    # cp-ansible's ccloud_* variables, as its samples name Confluent Cloud: SASL_SSL, PLAIN, an API key and secret.
+    def as_confluent_cloud(data: dict) -> None:
+        only_connect(data)
+        settings = data["all"]["vars"]
+        for key in [k for k in settings if k.startswith("external_kafka_")]:
+            del settings[key]
+        settings.update(ccloud_kafka_enabled=True, ccloud_kafka_bootstrap_servers=",".join(f"{b}:{EXTERNAL_PORT}" for b in brokers),
+                        ccloud_kafka_key="connect", ccloud_kafka_secret=USERS["connect"]["password"])
+
+    ccloud = lab.variant("ccloud.yml", as_confluent_cloud)
+    switched = lab.kafkactl("apply", str(ccloud))
+    assert switched.exit_code == 0, switched.stderr + switched.stdout[-3000:]
+    assert f"{connect}: connect_rest_answers (ready): GET /health: HTTP/1.1 200 OK" in switched.stdout
+    assert USERS["connect"]["password"] not in switched.stdout + switched.stderr
+    worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism)=' /etc/kafka/connect-distributed.properties").stdout.split()
+    assert worker == ["security.protocol=SASL_SSL", "sasl.mechanism=PLAIN"], worker
+    assert "Nothing to do" in lab.kafkactl("apply", str(ccloud)).stdout
 
 
 def _acl_tool(lab: Lab, broker: str, *args: str) -> subprocess.CompletedProcess[str]:
