@@ -277,15 +277,16 @@ def _exporter_jar(inventory: Inventory, components: tuple[Component, ...]) -> tu
     users = [c for c in components if cluster.jmx_exporter(c)]
     if not users:
         return [], []
-    path, data = cluster.jmxexporter_jar_path, inventory.jmx_exporter_jar
+    path, data, group = cluster.jmxexporter_jar_path, inventory.jmx_exporter_jar, cluster.kafka_service_group
     if data is not None:
-        jar = ManagedFile(path, binary_content(data), "0644", "root", "root", users[0], data=data)
+        jar = ManagedFile(path, binary_content(data), "0640", "root", group, users[0], data=data)
     else:
         assert cluster.jmxexporter_jar_sha256 is not None  # the model requires it for a fetched jar
-        jar = ManagedFile(path, digest_content(cluster.jmxexporter_jar_sha256), "0644", "root", "root", users[0],
+        jar = ManagedFile(path, digest_content(cluster.jmxexporter_jar_sha256), "0640", "root", group, users[0],
                           fetched_from=cluster.jmxexporter_jar_url)
+    # like the configuration: root-owned, readable by the services' group, not writable by it
     folders = {posixpath.dirname(path)} | {posixpath.dirname(cluster.jmx_exporter(c).rules) for c in users}
-    return [Directory(folder, "root", "root", "0755") for folder in sorted(folders)], [jar]
+    return [Directory(folder, "root", group, "0750") for folder in sorted(folders)], [jar]
 
 
 def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:

@@ -66,6 +66,7 @@ class RecordingTransport:
 
         connection = ScriptedConnection(respond, self.hosts[name])
         connection.put = lambda content, path, **owner: self.sent.append((name, f"put {path}"))  # type: ignore[attr-defined]
+        connection.fetch = lambda url, sha256, path, **owner: self.sent.append((name, f"fetch {path}"))  # type: ignore[attr-defined]
         return connection
 
     each = Transport.each

@@ -58,7 +58,7 @@ def test_every_jvm_runs_the_agent_at_cp_ansibles_port_with_its_components_rules(
     assert (files[rules].owner, files[rules].group, files[rules].mode) == ("root", "kafka", "0640")
     assert yaml.safe_load(files[rules].content)["rules"]
     jar = files["/opt/prometheus/jmx_prometheus_javaagent.jar"]
-    assert (jar.data, jar.content, jar.owner, jar.mode) == (JAR, binary_content(JAR), "root", "0644")
+    assert (jar.data, jar.content, jar.owner, jar.group, jar.mode) == (JAR, binary_content(JAR), "root", "kafka", "0640")
 
 
 def test_a_component_can_be_left_without_the_agent(tmp_path: Path) -> None:
@@ -84,13 +84,13 @@ def test_a_fetched_jar_is_planned_by_its_digest_and_fetched_by_the_host(tmp_path
     state = next(s for s in desired.hosts if s.host.name == "kafka1")
     jar = next(f for f in state.files if f.path.endswith(".jar"))
     assert (jar.fetched_from, jar.content, jar.data) == (url, digest_content(SHA256), None)
-    same = HostFacts(files={jar.path: FileFacts(digest_content(SHA256), "root:root", "0644", 0)})
+    same = HostFacts(files={jar.path: FileFacts(digest_content(SHA256), "root:kafka", "0640", 0)})
     planned = {f.path: f.action for f in make_plan(desired, {"kafka1": same}).hosts[1].files}
     assert planned[jar.path] == "unchanged"
 
     shown = run_cli("plan", str(tmp_path / "inventory.yml"), "--offline")
     assert shown.exit_code == 2, shown.stderr
-    assert f"create   /opt/prometheus/jmx_prometheus_javaagent.jar (root:root 0644, fetched from {url})" in shown.stdout
+    assert f"create   /opt/prometheus/jmx_prometheus_javaagent.jar (root:kafka 0640, fetched from {url})" in shown.stdout
 
 
 def test_a_changed_jar_restarts_the_jvms_that_run_it(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_a_changed_jar_restarts_the_jvms_that_run_it(tmp_path: Path) -> None:
     state = next(s for s in desired.hosts if s.host.name == "kafka1")
     facts = HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in state.files},
                       active_services=frozenset({"kafka-broker"}))
-    facts.files["/opt/prometheus/jmx_prometheus_javaagent.jar"] = FileFacts(binary_content(b"PK an older agent"), "root:root", "0644", 0)
+    facts.files["/opt/prometheus/jmx_prometheus_javaagent.jar"] = FileFacts(binary_content(b"PK an older agent"), "root:kafka", "0640", 0)
     plan = next(p for p in make_plan(desired, {"kafka1": facts}).hosts if p.host == "kafka1")
     assert [f.path for f in plan.files if f.action == "update"] == ["/opt/prometheus/jmx_prometheus_javaagent.jar"]
     assert [(s.name, s.action) for s in plan.services] == [("kafka-broker", "restart")]

@@ -11,12 +11,13 @@ from kafkactl.cli.common import app, flag
 from kafkactl import __version__
 from kafkactl.report import Exit
 
-from kafkactl.cli import backup, certs, lab, migrate
+from kafkactl.cli import backup, certs, lab, migrate, monitoring
 from kafkactl.cli.cluster import variables_markdown  # and the commands on a whole cluster, on `app`
 
 app.add_typer(certs.app, name="certs")
 app.add_typer(backup.app, name="backup")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(monitoring.app, name="monitoring")
 app.add_typer(lab.app, name="lab")
 
 __all__ = ["app", "main", "variables_markdown"]
