@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 
 from helpers import SECURE_ENV
@@ -19,3 +23,19 @@ def secure_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for key, value in SECURE_ENV.items():
         monkeypatch.setenv(key, value)
     return SECURE_ENV
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus's promtool, from the distribution's prometheus package when missing."""
+    if not shutil.which("promtool"):
+        if os.geteuid() != 0 or not shutil.which("apt-get"):
+            pytest.skip("promtool is not installed and cannot be installed here (needs root and apt-get)")
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
+        if subprocess.run(install, capture_output=True, timeout=600, env=environment).returncode != 0:  # stale package lists
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600, env=environment)
+            subprocess.run(install, capture_output=True, timeout=600, env=environment)
+    found = shutil.which("promtool")
+    assert found, "apt-get could not install prometheus (promtool)"
+    return found

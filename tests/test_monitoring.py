@@ -9,7 +9,6 @@ from pathlib import Path
 import yaml
 
 from helpers import run_cli
-from test_prometheus_rules import promtool  # noqa: F401  (the fixture)
 
 INVENTORY = """\
 all:
@@ -33,7 +32,7 @@ def _written(tmp_path: Path, *options: str, text: str = INVENTORY):
     return run_cli("monitoring", "prometheus", str(inventory), "--out", str(tmp_path / "prometheus"), *options)
 
 
-def test_a_job_per_group_running_the_exporter_and_node_exporter_everywhere(tmp_path: Path, promtool: str) -> None:  # noqa: F811
+def test_a_job_per_group_running_the_exporter_and_node_exporter_everywhere(tmp_path: Path, promtool: str) -> None:
     outcome = _written(tmp_path)
     assert outcome.exit_code == 0, outcome.stderr
     folder = tmp_path / "prometheus"
