@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -160,6 +163,53 @@ def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) 
         metrics = lab.scrape(host, 8080)
         assert metrics.value("kafka_controller_kafkacontroller_activecontrollercount") == (host == controller), host
         assert metrics.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
+
+
+def _prometheus_api(port: int, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def _firing(port: int) -> set[str]:
+    return {alert["labels"]["alertname"] for alert in _prometheus_api(port, "alerts")["alerts"] if alert["state"] == "firing"}
+
+
+def test_prometheus_scrapes_every_exporter_and_alerts_on_a_stopped_broker(lab: Lab, tmp_path: Path, promtool: str) -> None:
+    """`kafkactl monitoring prometheus` writes the scrape jobs and alert rules; a real Prometheus (Debian's, run on this
+    machine, which reaches every host but the jump-only Connect worker) sees every exporter up, and fires
+    KafkaUnderReplicatedPartitions and KafkaExporterDown while a broker is stopped, and neither once it is back."""
+    reachable = lab.variant("without-connect.yml", lambda data: data["all"]["children"].pop("kafka_connect"))
+    folder = tmp_path / "prometheus"
+    written = lab.kafkactl("monitoring", "prometheus", str(reachable), "--out", str(folder), "--no-node-exporter", "--interval", "5s")
+    assert written.exit_code == 0, written.stderr
+    rules = (folder / "kafkactl-alerts.yml").read_text().replace("for: 1m", "for: 20s")  # the same rules, sooner
+    (folder / "kafkactl-alerts.yml").write_text(rules)
+    prometheus = shutil.which("prometheus")  # Debian's prometheus package, which the promtool fixture installs
+    assert prometheus
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([prometheus, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                               f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stopped = lab.hosts("kafka_broker")[-1]
+    try:
+        def targets() -> list[tuple[str, str]]:
+            try:
+                return [(t["labels"]["job"], t["health"]) for t in _prometheus_api(port, "targets")["activeTargets"]]
+            except OSError:
+                return []
+
+        assert eventually(lambda: sorted(targets()) == [("kafka_broker", "up")] * 3 + [("zookeeper", "up")] * 3, 60, every=1), targets()
+        assert _firing(port) == set()
+        lab.ssh(stopped, "systemctl stop kafka-broker")
+        assert eventually(lambda: {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"} <= _firing(port), 120, every=2), _firing(port)
+        lab.ssh(stopped, "systemctl start kafka-broker")
+        assert eventually(lambda: not _firing(port) & {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}, 180, every=2), _firing(port)
+    finally:
+        lab.ssh(stopped, "systemctl start kafka-broker")
+        server.terminate()
+        server.wait(30)
+    assert eventually(lambda: lab.kafkactl("status", str(lab.inventory)).exit_code == 0, 120, every=5)
 
 
 def _reversed_hosts(data: dict) -> None:
