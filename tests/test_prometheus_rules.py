@@ -1,17 +1,21 @@
 """The alert rules kafkactl ships (roles/prometheus/alerts.yml), checked and run by Prometheus's own promtool against
-series shaped as the exporters serve them (tests/cases/prometheus/alerts-test.yml): when each alert fires and clears."""
+series shaped as the exporters serve them (tests/cases/prometheus/alerts-test.yml): when each alert fires and clears.
+The Grafana dashboards (roles/prometheus/grafana/): every query valid PromQL over metrics the exporters serve."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "roles" / "prometheus" / "alerts.yml"
 CASES = ROOT / "tests" / "cases" / "prometheus" / "alerts-test.yml"
+DASHBOARDS = sorted((ROOT / "roles" / "prometheus" / "grafana").glob("*.json"))
 
 
 def test_the_rules_are_valid(promtool: str) -> None:
@@ -46,7 +50,26 @@ def test_every_alert_has_a_case_and_reads_only_metrics_kafkactls_exporter_rules_
     cases = CASES.read_text()
     untested = [rule["alert"] for rule in alerts if f"alertname: {rule['alert']}" not in cases]
     assert not untested, untested
-    served = _served_names()
     for rule in alerts:
-        for metric in re.findall(r"\b(kafka_\w+|zookeeper_\w+)\b", re.sub(r'"[^"]*"', "", rule["expr"])):
-            assert any(name.fullmatch(metric) for name in served), f"{rule['alert']}: no exporter rule serves {metric}"
+        _assert_served(rule["alert"], rule["expr"])
+
+
+def _assert_served(what: str, expr: str) -> None:
+    served = _served_names()
+    for metric in re.findall(r"\b(kafka_\w+|zookeeper_\w+)\b", re.sub(r'"[^"]*"', "", expr)):
+        assert any(name.fullmatch(metric) for name in served), f"{what}: no exporter rule serves {metric}"
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=[d.name for d in DASHBOARDS])
+def test_every_dashboard_query_is_promql_over_served_metrics(dashboard: Path, promtool: str, tmp_path: Path) -> None:
+    queries = {f"{panel['title']} ({target['refId']})": target["expr"]
+               for panel in json.loads(dashboard.read_text())["panels"] for target in panel.get("targets", [])}
+    assert len(queries) >= 20
+    for what, expr in queries.items():
+        _assert_served(what, expr)
+    # promtool parses each query as the expression of a recording rule
+    recorded = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:query_{n}", "expr": expr}
+                                                          for n, expr in enumerate(queries.values())]}]}
+    (tmp_path / "queries.yml").write_text(yaml.safe_dump(recorded))
+    checked = subprocess.run([promtool, "check", "rules", str(tmp_path / "queries.yml")], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
