@@ -557,8 +557,12 @@ class Executor:
         waited for until it and its tasks run."""
         if not self.connectors:
             return
-        self.report.line(f"== {step}", style="bold")
         workers = self._hosts(step.target)
+        if not workers:  # --limit leaves every worker out: the changes wait for an apply that includes one
+            self.report.warning(f"{step}: no Connect worker is within --limit; {len(self.connectors)} connector change(s) "
+                                "are left for an apply that includes one")
+            return
+        self.report.line(f"== {step}", style="bold")
         port = self.cluster.kafka_connect_rest_port
 
         def work(entry) -> None:

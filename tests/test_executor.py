@@ -20,7 +20,7 @@ from kafkactl.health import GateError, Observation
 from kafkactl.inventory import read_inventory
 from kafkactl.journal import Journal, resumable
 from kafkactl.model import Component
-from kafkactl.plan import HostFacts, make_plan
+from kafkactl.plan import ConnectorChange, HostFacts, make_plan
 from kafkactl.playbook import Playbook, Step, load_playbook
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult, Transport
@@ -325,3 +325,14 @@ def test_kraft_nodes_are_formatted_once_with_the_cluster_id_before_their_first_s
     assert out.getvalue().count("formatted KRaft storage (cluster id -sa-KocjQCWANrZuTbAryQ)") == 6
     controllers = [name for name, tool in transport.sent if tool == "quorum-replication"]
     assert controllers, "controllers are ready once their voters caught up"
+
+
+def test_connector_changes_wait_when_limit_leaves_out_every_worker() -> None:
+    changes = (ConnectorChange("lines-in", "create"),)
+    transport = RecordingTransport(healthy(), KRAFT)
+    executor, out = _executor(transport, inventory=KRAFT, limit=frozenset(["broker1.example.com"]))
+    executor.connectors = changes
+    executor.run(load_playbook("site"))
+    assert not transport.sent
+    assert executor.report.env.stderr.getvalue() == ("warning: connectors kafka_connect: no Connect worker is within --limit; "
+                                                     "1 connector change(s) are left for an apply that includes one\n")
