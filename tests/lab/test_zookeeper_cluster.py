@@ -157,7 +157,7 @@ def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) 
     (controller,) = [host for host, service, role in rows if service == "kafka-broker" and role.startswith("controller")]
     for host in lab.hosts("zookeeper"):
         metrics = lab.scrape(host, 8079)
-        assert metrics.value("zookeeper_quorum_member", role="Leader" if host == zookeeper_leader else "Follower") == 1, host
+        assert metrics.value("zookeeper_quorum_member", state="leading" if host == zookeeper_leader else "following") == 1, host
         assert metrics.value("zookeeper_quorum_size") == 3
     for host in lab.hosts("kafka_broker"):
         metrics = lab.scrape(host, 8080)
