@@ -54,8 +54,9 @@ def _protocol(lab: Lab) -> set[str]:
 def test_zookeeper_mode_rolls_onto_3_9_with_the_protocol_pinned_then_raises_it(lab: Lab) -> None:
     """kafka_version 3.8.1 -> 3.9.2 (the lab's inventory): every JVM rolls onto the new binaries with
     inter.broker.protocol.version kept at 3.8; writing 3.9 then rolls the brokers onto it; a canary loses nothing."""
-    status = json.loads(lab.kafkactl("status", str(lab.inventory), "--json").stdout)
-    assert {s["version"] for s in status["services"]} == {FIRST_RELEASE}, status["services"]
+    seen = lab.kafkactl("status", str(_on_first_release(lab)), "--json")
+    assert seen.exit_code == 0, seen.stderr + seen.stdout
+    assert {s["version"] for s in json.loads(seen.stdout)["services"]} == {FIRST_RELEASE}, seen.stdout
     with Canary(lab.bootstrap()) as canary:
         upgraded = lab.kafkactl("apply", str(lab.inventory))
         assert upgraded.exit_code == 0, upgraded.stderr + upgraded.stdout[-3000:]
