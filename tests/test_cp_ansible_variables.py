@@ -15,6 +15,13 @@ def test_every_cp_ansible_variable_is_read_or_has_a_reason() -> None:
     assert not unexplained, f"{len(unexplained)} cp-ansible variables neither read nor explained: {', '.join(unexplained)}"
 
 
+def test_the_listing_holds_cp_ansible_7_9_and_the_current_branch() -> None:
+    """Names only 7.9.x defines, and names only later branches define."""
+    assert {"kafka_controller_ssl_client_authentication", "kafka_sasl_enabled_mechanisms", "oauth_issuer_url",
+            "support_bundle_output_path"} <= cp_ansible_variables()
+    assert {"kafka_broker_jmxexporter_startup_delay", "control_center_next_gen_custom_properties"} <= cp_ansible_variables()
+
+
 def test_no_rule_gives_a_reason_for_a_variable_kafkactl_reads() -> None:
     read = known_variables()
     misleading = [(pattern.pattern, name) for pattern, _ in cp_ansible_unsupported() for name in read if pattern.fullmatch(name)]
@@ -47,3 +54,12 @@ def test_validate_says_why_a_cp_ansible_variable_is_not_supported(tmp_path: Path
         f"warning: {inventory}:3: kafka_broker_jolokia_enabled: not supported by kafkactl: kafkactl does not install "
         "Jolokia: it reads what it needs with Kafka's own tools over SSH; it is ignored\n"
     )
+
+
+def test_a_name_of_an_unsupported_family_without_a_default_gets_its_reason(tmp_path: Path) -> None:
+    """cp-ansible's samples set kafka_broker_kerberos_principal, which no defaults file defines."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  vars:\n    kafka_broker_kerberos_principal: kafka/host@REALM\nzookeeper:\n  hosts: {zk1: }\nkafka_broker:\n  hosts: {kafka1: }\n")
+    outcome = run_cli("validate", str(inventory))
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "kafka_broker_kerberos_principal: not supported by kafkactl: Kerberos is not supported; it is ignored" in outcome.stderr

@@ -257,9 +257,9 @@ def _collect_cluster_vars(members: dict[str, RawHost], problems: _Problems) -> t
 
 
 def _unknown_variable_message(key: str) -> str:
-    if key in cp_ansible_variables():  # a name cp-ansible defines is no typo: no hint
-        why = unsupported_reason(key) or "a cp-ansible variable kafkactl does not read"
-        return f"{key}: not supported by kafkactl: {why}; it is ignored"
+    why = unsupported_reason(key)  # also a name of the same family cp-ansible has no default for (zookeeper_kerberos_principal)
+    if why or key in cp_ansible_variables():  # a name cp-ansible defines is no typo: no hint
+        return f"{key}: not supported by kafkactl: {why or 'a cp-ansible variable kafkactl does not read'}; it is ignored"
     close = difflib.get_close_matches(key, known_variables(), n=1, cutoff=0.8)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{key}: unknown variable; it is ignored{hint}"
