@@ -159,6 +159,13 @@ def test_registered_brokers_and_partitions_from_captured_output() -> None:
     assert isinstance(state, list) and any(p.leader == -1 for p in state)
 
 
+def test_registered_brokers_are_read_from_another_broker_while_the_first_one_starts() -> None:
+    starting = CommandResult(1, "", "Exception in thread \"main\" java.lang.RuntimeException: Request METADATA failed on brokers\n")
+    first = next(b.host for b in _brokers())
+    answers = _live(lambda command: starting if f"{first}:" in command else captured("broker-api-versions-all-up"))
+    assert answers.registered_brokers(_brokers()) == (1, 2, 3)
+
+
 def test_broker_evidence_that_cannot_be_read_is_named() -> None:
     error = CommandResult(1, "", "Exception in thread \"main\" org.apache.kafka.common.errors.TimeoutException: Timed out\n")
     with pytest.raises(Unreadable, match="could not read the broker list from kafka-broker-api-versions: exit code 1: Exception"):

@@ -176,10 +176,13 @@ class LiveCluster:
         running = self._running_brokers(brokers)
         if not running:
             return None
-        observation = broker_registered(self.transport.connection(running[0].name), self.cluster, running[0])
-        if observation.value is None:  # the tool's answer could not be read: no evidence either way
-            raise Unreadable(observation.summary)
-        return tuple(observation.value)
+        unread = []
+        for host in running:  # a broker a roll has just restarted may not serve yet: any other one can tell
+            observation = broker_registered(self.transport.connection(host.name), self.cluster, host)
+            if observation.value is not None:
+                return tuple(observation.value)
+            unread.append(observation.summary)
+        raise Unreadable("; ".join(unread))  # no broker's answer could be read: no evidence either way
 
     def evidence(self) -> Evidence:
         nodes = self.nodes()
