@@ -110,6 +110,11 @@ def test_interrupted_phase_blocks_apply_and_resumes(lab: Lab) -> None:
     zookeeper_inventory = lab.kafkactl("plan", str(lab.inventory))
     assert zookeeper_inventory.exit_code == 1 and "take part in a ZooKeeper-to-KRaft migration" in zookeeper_inventory.stderr
 
+    # The killed run's last restart may leave partitions catching up, which the resumed phase's pre-flight refuses
+    # ("wait until they are back in sync"): wait as it says, reading the brokers' exporters.
+    under_replicated = "kafka_server_replicamanager_underreplicatedpartitions"
+    wait_until("the brokers", "every partition in sync",  # an exporter that does not answer yet is an observation too
+               lambda: sum(lab.scrape(b, 8080).value(under_replicated) for b in lab.hosts("kafka_broker")), lambda n: n == 0, 300, interval=2)
     resumed = lab.kafkactl("migrate", "kraft", migration, "--phase", "dual-write", "--yes", "--resume")
     assert resumed.exit_code == 0, resumed.stderr + resumed.stdout[-3000:]
     assert "backup all: taken by the run being resumed" in resumed.stdout
