@@ -84,6 +84,7 @@ class ManagedFile:
     restarts_service: bool = True
     data: bytes | None = field(default=None, repr=False)  # a binary file's bytes (a key store): never shown
     fetched_from: str | None = None  # a binary file the host fetches from this URL (content: its expected digest)
+    reloadable: bool = False  # a TLS store a running broker takes without a restart (plan: "reload key stores")
 
     @property
     def binary(self) -> bool:
@@ -295,7 +296,7 @@ def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...
 
 def _copied_stores(cluster: ClusterVars, host: Host, files: list[ManagedFile]) -> tuple[list[Directory], list[ManagedFile]]:
     """The host's key and trust store from the control machine, for the first component whose files name each;
-    readable by the services' group, like their configuration, and not writable by it."""
+    readable by the services' group, like their configuration, and not writable by it. A broker reloads them."""
     assert host.copied_stores is not None
     stores = ((cluster.ssl_keystore_filepath, host.copied_stores.keystore.get_secret_value()),
               (cluster.ssl_truststore_filepath, host.copied_stores.truststore.get_secret_value()))
@@ -303,7 +304,8 @@ def _copied_stores(cluster: ClusterVars, host: Host, files: list[ManagedFile]) -
     for path, data in stores:
         user = next((f for f in files if path in f.content and f.data is None), None)
         if user is not None:
-            made.append(ManagedFile(path, binary_content(data), "0640", "root", cluster.kafka_service_group, user.component, data=data))
+            made.append(ManagedFile(path, binary_content(data), "0640", "root", cluster.kafka_service_group, user.component, data=data,
+                                    reloadable=user.component == Component.KAFKA_BROKER))
     directories = {posixpath.dirname(f.path) for f in made}
     return [Directory(d, "root", cluster.kafka_service_group, "0750") for d in sorted(directories)], made
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import connectors, metadata_version, scram_users
+from kafkactl import connectors, key_store_reload, metadata_version, scram_users
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DIGEST_PREFIX, DesiredState, HostState
@@ -27,7 +27,7 @@ from kafkactl.health import (
     GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
-from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase
+from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
 from kafkactl.remote import Command, all_of, cmd, sh
@@ -36,6 +36,7 @@ from kafkactl.roles import expression, role, service_name
 from kafkactl.transport import Connection, Transport
 
 CLUSTER_ID_FILE = "cluster-id"
+RELOAD = "reload key stores"  # the plan's service action for a broker whose only change is its TLS stores
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class Executor:
         hosts = []
         for state in self._hosts(step.target):
             action = self._service_action(state.host.name, component)
-            if action == "restart" or (action == "none" and self._changed_files(state.host.name, component)):
+            if action in ("restart", RELOAD) or (action == "none" and self._changed_files(state.host.name, component)):
                 hosts.append(state)
         # kafkactl's own client settings first, on every host of the roll: the gates read the cluster through hosts not
         # yet restarted too, and the listener the settings name runs on every broker already (plan refuses otherwise).
@@ -378,10 +379,27 @@ class Executor:
             self._before_stop(state.host, semantics)
         if step.name == "roll":  # a plain restart never changes configuration
             self._write_files(state, component)
+            if not restart and self._service_action(state.host.name, component) == RELOAD:
+                self._reload_key_stores(state, service)
         if not restart:
             return
         self._restart_service(state, service, entry)
         self._await(state.host, semantics.ready, "ready")
+
+    def _reload_key_stores(self, state: HostState, service) -> None:
+        """The broker's changed key and trust stores, reloaded by the running broker (key_store_reload)."""
+        config = next(f for f in state.files if f.path == service.config)
+        changed = {f.path for f in state.files if f.reloadable and f.path in self._changed_files(state.host.name, service.component)}
+        settings = key_store_reload.reloaded_settings(parse_properties(config.content), changed)
+        if not settings:
+            self.report.line(f"   {state.host.name}: no listener of {service.name} reads {', '.join(sorted(changed))}; nothing to reload")
+            return
+        running = as_running(self.cluster, self.facts.get(state.host.name, HostFacts()), Component.KAFKA_BROKER)
+        bootstrap = host_port(state.host.name, running.inter_broker_listener.port)
+        key_store_reload.reload(self.transport.connection(state.host.name), running, state.host.kafka_id, bootstrap, settings)
+        self._outcome(state).services.append(f"reloaded key stores of {service.name}")
+        listeners = sorted({key.split(".")[2].upper() for key in settings})
+        self.report.line(f"   {state.host.name}: {service.name} reloaded its key stores on {', '.join(listeners)} (no restart)")
 
     def _restarted_by_resumed_run(self, step: str, state: HostState, service: str) -> bool:
         """The stopped run restarted this service, or was interrupted (Ctrl-C, lost connection) while asking

@@ -5,7 +5,7 @@ name the host is reached by (the inventory name, which the listeners advertise, 
 PKCS12 key and trust stores that Java reads. The stores are copied to the hosts by `apply` as
 cp-ansible's ssl_provided_keystore_and_truststore copies an operator's. A host's store is made again
 only when its certificate is missing, names other hosts, expires within RENEW_BEFORE or comes from
-another CA; the store passwords are made once. Private keys and passwords are written 0600 in a 0700
+another CA, or when `certs renew` asks; the store passwords are made once. Private keys and passwords are written 0600 in a 0700
 folder and never printed.
 """
 
@@ -67,9 +67,13 @@ def names_of(host_name: str, address: str) -> list[x509.GeneralName]:
     return names
 
 
-def create(directory: Path, inventory: Inventory, now: datetime.datetime | None = None) -> Made:
-    """Make what is missing or due in `directory`: the CA, the store passwords, each host's key store, the trust store."""
+def create(directory: Path, inventory: Inventory, now: datetime.datetime | None = None, renew: frozenset[str] = frozenset()) -> Made:
+    """Make what is missing or due in `directory`: the CA, the store passwords, each host's key store, the trust store;
+    `renew`: hosts whose key and certificate are made again even though current (same CA, same names)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    unknown = sorted(renew - {host.name for host in inventory.hosts})
+    if unknown:
+        raise KafkactlError(f"{inventory.path}: --host {', '.join(unknown)}: no such host in the inventory")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     ca_key, ca_cert, ca_made = _certificate_authority(directory, inventory, now)
@@ -79,7 +83,7 @@ def create(directory: Path, inventory: Inventory, now: datetime.datetime | None 
     made, kept = [], []
     for host in sorted(inventory.hosts, key=lambda h: h.name):
         wanted = names_of(host.name, host.address)
-        if not ca_made and _current(directory / f"{host.name}.crt", wanted, ca_cert, now):
+        if not ca_made and host.name not in renew and _current(directory / f"{host.name}.crt", wanted, ca_cert, now):
             kept.append(host.name)
             continue
         key = ec.generate_private_key(ec.SECP256R1())

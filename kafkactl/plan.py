@@ -15,7 +15,7 @@ from kafkactl.desired import DesiredState, Directory, HostState, Service
 from kafkactl.model import Component, Phase
 
 FileAction = Literal["create", "update", "unchanged"]
-ServiceAction = Literal["install and start", "start", "restart", "none"]
+ServiceAction = Literal["install and start", "start", "restart", "reload key stores", "none"]
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,10 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
                 fetched_from=managed.fetched_from,
             )
         )
-    restarting = {f.path for f in state.files if f.restarts_service}
+    restarting = {f.path for f in state.files if f.restarts_service and not f.reloadable}
+    reloadable = {f.path for f in state.files if f.reloadable}
     changed_components = {f.component for f in files if f.action != "unchanged" and f.path in restarting}
+    reloading_components = {f.component for f in files if f.action == "update" and f.path in reloadable}
     services = []
     for service in state.services:
         unit_exists = any(f.component == service.component and f.path.endswith(".service") and f.action != "create" for f in files)
@@ -212,6 +214,8 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
             action = "start"
         elif service.component in changed_components or _changed_since_start(state, facts, service):
             action = "restart"
+        elif service.component in reloading_components:
+            action = "reload key stores"
         else:
             action = "none"
         services.append(ServiceChange(service.name, service.component, action, ", ".join(service.role.restart.ready)))
@@ -238,10 +242,11 @@ def _directory_differs(directory: Directory, facts: HostFacts) -> bool:
 
 
 def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -> bool:
-    """A file written after the service started (an earlier run stopped before restarting it)."""
+    """A file written after the service started (an earlier run stopped before restarting it); not a key store a broker
+    reloaded since."""
     started = facts.service_started.get(service.name, 0)
     return started > 0 and any(
-        f.component == service.component and f.restarts_service and f.path in facts.files and facts.files[f.path].mtime > started
+        f.component == service.component and f.restarts_service and not f.reloadable and f.path in facts.files and facts.files[f.path].mtime > started
         for f in state.files
     )
 

@@ -34,6 +34,7 @@ ACTION_STYLES = {
     "install and start": "green",
     "start": "green",
     "restart": "yellow",
+    "reload key stores": "cyan",
 }
 
 

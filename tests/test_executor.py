@@ -336,3 +336,48 @@ def test_connector_changes_wait_when_limit_leaves_out_every_worker() -> None:
     assert not transport.sent
     assert executor.report.env.stderr.getvalue() == ("warning: connectors kafka_connect: no Connect worker is within --limit; "
                                                      "1 connector change(s) are left for an apply that includes one\n")
+
+
+def test_a_renewed_key_store_is_reloaded_by_the_running_broker_with_no_restart(tmp_path: Path) -> None:
+    """Only kafka2's key store changed: the plan says so, apply writes it and has the broker reload it on each TLS
+    listener (set the location, wait until the broker has it, delete it again), restarting nothing."""
+    inventory = _with_copied_stores(tmp_path)
+    desired = desired_state(inventory)
+    facts = _converged(desired)
+    keystore = "/etc/kafka/ssl/kafka.keystore.jks"
+    facts[KAFKA2].files[keystore] = dataclasses.replace(facts[KAFKA2].files[keystore], content="binary sha256:0000\n")
+    plan = make_plan(desired, facts)
+    assert {p.host: [s.action for s in p.services] for p in plan.changed_hosts} == {KAFKA2: ["reload key stores"]}
+    settings = ["listener.name.internal.ssl.keystore.location", "listener.name.broker.ssl.keystore.location"]
+
+    def answer(host: str, tool: str) -> CommandResult:
+        if "ConfigCommand" in tool and "--describe" in tool:
+            return CommandResult(0, "Dynamic configs for broker 2 are:\n" + "".join(f"  {key}={keystore}\n" for key in settings), "")
+        return healthy()(host, tool)
+
+    transport = RecordingTransport(answer, inventory)
+    executor, out = _executor(transport, facts=facts, inventory=inventory)
+    executor.run(load_playbook("site"))
+    sent = [tool for host, tool in transport.sent if host == KAFKA2]
+    configs = [tool for tool in sent if "ConfigCommand" in tool]
+    assert transport.restarted() == [] and sent.index(f"put {keystore}") < sent.index(configs[0])
+    assert "--entity-name 2 --alter --add-config-file /dev/stdin" in configs[0] and "--describe" in configs[1]
+    assert f"--alter --delete-config {','.join(settings)}" in configs[2] and len(configs) == 3
+    assert "kafka2.example.com: kafka-broker reloaded its key stores on BROKER, INTERNAL (no restart)" in out.getvalue()
+
+
+def _with_copied_stores(tmp_path: Path):
+    """The example inventory with TLS on every listener and key stores copied from this machine."""
+    (tmp_path / "certs").mkdir()
+    for name in (*HOSTS, "truststore"):
+        (tmp_path / "certs" / f"{name}.jks").write_bytes(b"\xfe\xed\xfe\xed" + name.encode())
+    text = INVENTORY_PATH.read_text().replace("  vars:\n", """  vars:
+    ssl_provided_keystore_and_truststore: true
+    ssl_keystore_filepath: "certs/{{inventory_hostname}}.jks"
+    ssl_truststore_filepath: certs/truststore.jks
+    ssl_keystore_store_password: keystore-secret
+    ssl_truststore_password: truststore-secret
+    ssl_enabled: true
+""", 1)
+    (tmp_path / "inventory.yml").write_text(text)
+    return read_inventory(tmp_path / "inventory.yml").inventory

@@ -89,6 +89,29 @@ def test_a_certificate_close_to_expiry_is_renewed(inventory: Path) -> None:
     assert not renewed.ca_made and set(renewed.hosts_made) == {"kafka1", "kafka2", "zk1"}
 
 
+def test_renew_makes_new_keys_for_the_named_hosts_with_the_same_names_and_ca(inventory: Path) -> None:
+    refused = run_cli("certs", "renew", str(inventory))
+    assert refused.exit_code == 1 and "no CA yet" in refused.stderr and "certs create" in refused.stderr
+    _made(inventory)
+    pki_dir = inventory.parent / ".kafkactl" / "pki"
+    before = {p.name: p.read_bytes() for p in pki_dir.iterdir()}
+    renewed = run_cli("certs", "renew", str(inventory), "--host", "kafka1")
+    assert renewed.exit_code == 0, renewed.stderr
+    assert "  kafka1: key store renewed (kafka1.keystore.p12)" in renewed.stdout and "kafka2" not in renewed.stdout
+    assert "brokers reload their key stores with no restart" in renewed.stdout
+    after = {p.name: p.read_bytes() for p in pki_dir.iterdir()}
+    assert {name for name in after if after[name] != before[name]} == {"kafka1.keystore.p12", "kafka1.crt"}
+    old, new = (x509.load_pem_x509_certificate(files["kafka1.crt"]) for files in (before, after))
+    assert new.serial_number != old.serial_number and new.public_key() != old.public_key()
+    assert (new.subject, new.issuer) == (old.subject, old.issuer)
+    assert new.extensions.get_extension_for_class(x509.SubjectAlternativeName) == \
+        old.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    everyone = run_cli("certs", "renew", str(inventory)).stdout
+    assert all(f"  {host}: key store renewed" in everyone for host in ("kafka1", "kafka2", "zk1")), everyone
+    unknown = run_cli("certs", "renew", str(inventory), "--host", "kafka9")
+    assert unknown.exit_code == 1 and "--host kafka9: no such host in the inventory" in unknown.stderr
+
+
 def test_the_variables_it_prints_make_apply_ship_the_stores(inventory: Path) -> None:
     """An inventory naming stores of its own (on the hosts) is told how to have kafkactl's copied instead."""
     inventory.write_text(INVENTORY.replace("    ssl_enabled: true\n", "    ssl_enabled: true\n    ssl_keystore_store_password: own\n"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -49,6 +49,33 @@ def certs_create(ctx: typer.Context, inventory: InventoryArg = None, inventory_f
                            ("ssl_keystore_key_password", f'"{keystore_password}"'),
                            ("ssl_truststore_password", f"\"{{{{ lookup('file', '{directory / pki.TRUSTSTORE_PASSWORD}') }}}}\"")):
             report.line(f"  {key}: {value}")
+
+    run_command(ctx, body)
+
+
+@app.command("renew")
+def certs_renew(
+    ctx: typer.Context,
+    inventory: InventoryArg = None,
+    inventory_flag: InventoryFlag = None,
+    hosts: Annotated[Optional[list[str]], typer.Option("--host", help="Only this host (repeat for more); every host when "
+                                                                      "none is named.", show_default=False)] = None,
+) -> None:
+    """A new key and certificate from the same CA, for the same names, for every host (or those named); the next apply
+    ships them, and running brokers reload them with no restart."""
+    inventory = either(inventory, inventory_flag)
+    from kafkactl import pki
+
+    def body(report: Report) -> None:
+        path = inventory_path(report.env, inventory)
+        inv = loaded_inventory(report, path, key_stores="ignored").inventory
+        directory = (state_dir_of(report.env, path) / "pki").resolve()
+        if not (directory / "ca.key").exists():
+            raise KafkactlError(f"{directory}: no CA yet; `kafkactl certs create {path}` makes one")
+        made = pki.create(directory, inv, report.env.now(), renew=frozenset(hosts or (h.name for h in inv.hosts)))
+        for host in made.hosts_made:
+            report.line(f"  {host}: key store renewed ({pki.keystore_name(host)})")
+        report.line(f"Run `kafkactl apply {path}`: brokers reload their key stores with no restart; other services roll.")
 
     run_command(ctx, body)
 
