@@ -47,7 +47,7 @@ def test_a_job_per_group_running_the_exporter_and_node_exporter_everywhere(tmp_p
     assert config["rule_files"] == ["kafkactl-alerts.yml"]
     checked = subprocess.run([promtool, "check", "config", str(folder / "prometheus.yml")], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 12 rules found" in checked.stdout + checked.stderr
+    assert "SUCCESS: 14 rules found" in checked.stdout + checked.stderr
 
 
 def test_without_node_exporter_and_at_another_interval(tmp_path: Path) -> None:
@@ -63,3 +63,22 @@ def test_an_inventory_without_exporters_or_a_bad_interval_is_refused_writing_not
     bad = _written(tmp_path, "--interval", "soon")
     assert bad.exit_code == 1 and "--interval: 'soon' is not a duration" in bad.stderr, bad.stderr
     assert not (tmp_path / "prometheus").exists()
+
+
+def test_every_tls_port_is_probed_for_its_certificate_through_the_blackbox_exporter(tmp_path: Path, promtool: str) -> None:
+    secured = INVENTORY.replace("  vars:\n", "  vars:\n    ssl_enabled: true\n    zookeeper_ssl_enabled: true\n", 1)
+    outcome = _written(tmp_path, text=secured)
+    assert outcome.exit_code == 0, outcome.stderr
+    folder = tmp_path / "prometheus"
+    config = yaml.safe_load((folder / "prometheus.yml").read_text())
+    tls = next(job for job in config["scrape_configs"] if job["job_name"] == "tls")
+    assert tls["static_configs"][0]["targets"] == [
+        "[fd00::5]:9091", "[fd00::5]:9092", "kafka1:9091", "kafka1:9092", "kafka2:9091", "kafka2:9092", "zk1:2182", "zk2:2182", "zk3:2182"]
+    assert tls["params"] == {"module": ["kafka_tls"]} and tls["relabel_configs"][-1]["replacement"] == "127.0.0.1:9115"
+    module = yaml.safe_load((folder / "blackbox.yml").read_text())["modules"]["kafka_tls"]
+    assert module["prober"] == "tcp" and module["tcp"]["tls"] is True
+    checked = subprocess.run([promtool, "check", "config", str(folder / "prometheus.yml")], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (tmp_path / "plain").mkdir()
+    plain = _written(tmp_path / "plain")
+    assert plain.exit_code == 0 and not (tmp_path / "plain" / "prometheus" / "blackbox.yml").exists()

@@ -21,19 +21,20 @@ def monitoring_prometheus(
     ctx: typer.Context,
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write prometheus.yml and kafkactl-alerts.yml in.")] = Path("prometheus"),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write prometheus.yml, kafkactl-alerts.yml and blackbox.yml in.")] = Path("prometheus"),
     node_exporter: Annotated[bool, typer.Option("--node-exporter/--no-node-exporter",
                                                 help="Scrape node exporter (port 9100) on every host too.")] = True,
     interval: Annotated[str, typer.Option("--interval", help="Scrape and rule evaluation interval.")] = "15s",
 ) -> None:
-    """Write prometheus.yml (a job per component group whose JVMs run the JMX exporter, and node exporter on every
-    host) and kafkactl's alert rules beside it, for a Prometheus you run: `prometheus --config.file=OUT/prometheus.yml`."""
+    """Write prometheus.yml (a job per component group whose JVMs run the JMX exporter, node exporter on every host, and
+    the certificate of every TLS port through a blackbox exporter beside Prometheus) and kafkactl's alert rules beside
+    it, for a Prometheus you run: `prometheus --config.file=OUT/prometheus.yml`; blackbox.yml is the exporter's."""
     inventory = either(inventory, inventory_flag)
     from kafkactl.monitoring import prometheus_files, scrape_config
 
     def body(report: Report) -> None:
         loaded = loaded_inventory(report, inventory_path(report.env, inventory), key_stores="ignored").inventory
-        if not any(job["job_name"] != "node" for job in scrape_config(loaded)["scrape_configs"]):
+        if not any(job["job_name"] not in ("node", "tls") for job in scrape_config(loaded)["scrape_configs"]):
             raise KafkactlError(f"{loaded.path}: no component runs the JMX exporter: set jmxexporter_enabled: true")
         if not interval[:-1].isdigit() or interval[-1] not in "smh":
             raise KafkactlError(f"--interval: {interval!r} is not a duration such as 15s or 1m")

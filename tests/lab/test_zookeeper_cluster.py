@@ -7,12 +7,15 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from canary import LEADERS_MOVED, Canary
 from kafkactl.components.properties import escape_value
@@ -123,6 +126,9 @@ def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab
         assert worker.value("kafka_connect_connector_status", connector=name, status="running") == 1
         assert worker.value("kafka_connect_task_status", connector=name, task="0", status="running") == 1
     assert worker.value("kafka_connect_worker_connector_count") == 2
+    # the sink's consumer (group connect-lines-out) has read everything: what KafkaConnectSinkLagging watches
+    sink_lag = worker.get("kafka_connect_sink_records_lag", [])
+    assert [(labels["connector"], labels["topic"], value) for labels, value in sink_lag] == [("lines-out", "connect-lines", 0.0)], sink_lag
 
     moved = declared("connectors-moved.yml", source, sink("out2.txt"))
     plan = lab.kafkactl("plan", str(moved))
@@ -633,4 +639,46 @@ def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(l
     addresses = {lab.address(broker) for broker in brokers}
     assert addresses <= sessions(2182), sessions(2182)
     assert not addresses & sessions(2181), sessions(2181)
+    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
+
+
+def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_message(lab: Lab) -> None:
+    """`certs renew` for the brokers, then apply: each running broker reloads its new key store on every TLS listener
+    (EXTERNAL, REPL) and serves the new certificate, no broker restarts, the canary loses nothing, and a second
+    apply changes nothing."""
+    brokers = lab.hosts("kafka_broker")
+    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    pki = lab.state_dir / ".kafkactl" / "pki"
+
+    def main_pids() -> dict[str, str]:
+        return {b: lab.ssh(b, "systemctl show -p MainPID --value kafka-broker").stdout.strip() for b in brokers}
+
+    def served(broker: str, port: int) -> bytes:
+        """The certificate the listener presents (TLS 1.3: the client has it before a client certificate is asked for)."""
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection((broker, port), timeout=10) as sock, context.wrap_socket(sock, server_hostname=broker) as tls:
+            return tls.getpeercert(binary_form=True)
+
+    def issued(broker: str) -> bytes:
+        return x509.load_pem_x509_certificate((pki / f"{broker}.crt").read_bytes()).public_bytes(serialization.Encoding.DER)
+
+    before = main_pids()
+    old = {broker: issued(broker) for broker in brokers}
+    assert all(served(broker, EXTERNAL_PORT) == old[broker] for broker in brokers)
+    renewed = lab.kafkactl("certs", "renew", str(secured), *(f"--host={b}" for b in brokers))
+    assert renewed.exit_code == 0, renewed.stderr
+    planned = lab.kafkactl("plan", str(secured))
+    assert planned.exit_code == 2 and planned.stdout.count("reload key stores") == len(brokers), planned.stdout
+    assert "restart " not in planned.stdout, planned.stdout
+    applied = _applied_under_a_canary(lab, secured, _internal(lab))
+    assert applied.stdout.count("reloaded its key stores on EXTERNAL, REPL (no restart)") == len(brokers), applied.stdout
+    assert main_pids() == before
+    for broker in brokers:
+        assert issued(broker) != old[broker]
+        assert served(broker, EXTERNAL_PORT) == served(broker, REPL_PORT) == issued(broker), broker
+        broker_id = lab.ssh(broker, "grep ^broker.id= /etc/kafka/server.properties").stdout.strip().removeprefix("broker.id=")
+        dynamic = lab.ssh(broker, f"{JAVA} kafka.admin.ConfigCommand --bootstrap-server {broker}:{REPL_PORT} --command-config "
+                                  f"/etc/kafka/kafkactl-admin.properties --describe --entity-type brokers --entity-name {broker_id}")
+        assert dynamic.returncode == 0 and "ssl.keystore.location" not in dynamic.stdout, dynamic.stdout + dynamic.stderr  # the file rules
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
