@@ -291,6 +291,8 @@ class Executor:
             return
         role = next(s for s in hosts[0].services if s.component == component).role
         self.report.line(f"== {step}: {', '.join(s.host.name for s in hosts)}", style="bold")
+        if component == Component.KAFKA_BROKER and self._scram_users_wait_for_a_broker():
+            self._journaled(step, ALL, lambda entry: self._scram_users_in_zookeeper(hosts[0]))
         if role.restart.start_together:
             for state in hosts:
                 self._journaled(step, state.host.name, lambda entry, state=state: self._write_and_start(state, component))
@@ -300,6 +302,29 @@ class Executor:
             for state in hosts:
                 self._journaled(step, state.host.name, lambda entry, state=state: (
                     self._write_and_start(state, component), self._await(state.host, role.restart.ready, "ready")))
+
+    def _scram_users_wait_for_a_broker(self) -> bool:
+        """A new ZooKeeper-mode cluster with SCRAM users to make and no broker running to make them through."""
+        if self.desired.phase != Phase.ZOOKEEPER or not any(change.action == "create" for change in self.scram_users):
+            return False
+        service = service_name(Component.KAFKA_BROKER, self.cluster)
+        return not any(service in self.facts.get(h.name, HostFacts()).active_services for h in self.inventory.members(Component.KAFKA_BROKER))
+
+    def _scram_users_in_zookeeper(self, first: HostState) -> None:
+        """The declared SCRAM users written to ZooKeeper before the first broker starts, from that broker's host with
+        its files (scram_users.bootstrap_in_zookeeper); the scram_users step then has nothing left to do."""
+        self._write_files(first, Component.KAFKA_BROKER)
+        broker = next(s for s in first.services if s.component == Component.KAFKA_BROKER)
+        zookeeper_connect = Topology.of(self.inventory, self.desired.phase).zookeeper_connect
+        made = scram_users.bootstrap_in_zookeeper(self.transport.connection(first.host.name), self.cluster, zookeeper_connect,
+                                                  broker.config, broker.jaas)
+        if self.scram_record is not None:
+            for user in self.cluster.sasl_scram_users.values():
+                for mechanism in scram_users.mechanisms(self.cluster):
+                    self.scram_record.remember(user.principal, mechanism, user.password.get_secret_value())
+        self.scram_users = ()
+        self._outcome(first).services.append(f"SCRAM users {', '.join(made)} written to ZooKeeper")
+        self.report.line(f"   {first.host.name}: SCRAM users {', '.join(made)} written to ZooKeeper, before the first broker starts")
 
     def _roll(self, step: Step) -> None:
         component = Component(step.target)

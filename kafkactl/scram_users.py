@@ -8,6 +8,11 @@ keeps in the state directory an HMAC of each password it set, under a random key
 password changed in the inventory is planned as an update, an unchanged one is not, and a credential
 kafkactl never set is set once. A user the cluster has and the inventory lacks is deleted only when
 kafkactl_delete_unlisted_scram_users is true.
+
+A new ZooKeeper-mode cluster has no broker to make them through, yet brokers that log in to each other with
+SCRAM need theirs from their first start: before the first broker starts, every declared user is written to
+ZooKeeper with the same tool (`--zookeeper`, Kafka's documented bootstrap; KRaft's is `kafka-storage format
+--add-scram`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from kafkactl import state_dir as private
 from kafkactl.facts import as_running, running_members
 from kafkactl.health import admin_config, inter_broker_bootstrap, java_tool, kafka_tool
+from kafkactl.errors import KafkactlError
 from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory
 from kafkactl.plan import HostFacts, ScramUserChange
 from kafkactl.tool_output import read_scram_users
@@ -108,6 +114,30 @@ def change(connection: Connection, cluster: ClusterVars, bootstrap: str, planned
     credential = f"{planned.mechanism}=password={_properties_value(password_of(cluster, planned.user))}\n".encode()
     return connection.run(java_tool(cluster, CONFIG_TOOL, [*common, "--add-config-file", "/dev/stdin"], heap="192m"),
                           check=False, timeout=120, stdin=credential)
+
+
+def _credentials(cluster: ClusterVars, password: str) -> bytes:
+    """A user's credential for each mechanism, as the properties file kafka-configs reads with --add-config-file."""
+    return "".join(f"{mechanism}=password={_properties_value(password)}\n" for mechanism in mechanisms(cluster)).encode()
+
+
+def bootstrap_in_zookeeper(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, config: str,
+                           jaas: str | None) -> list[str]:
+    """Every declared user, written to ZooKeeper before any broker runs, as the brokers will log in to ZooKeeper
+    (over TLS with the settings of their configuration file, with their JAAS file); the users made."""
+    made = []
+    for user in cluster.sasl_scram_users.values():
+        tls = ["--zk-tls-config-file", config] if cluster.zookeeper_ssl_enabled else []
+        jvm = [f"-Djava.security.auth.login.config={jaas}"] if jaas else []
+        result = connection.run(java_tool(cluster, CONFIG_TOOL, [
+            "--zookeeper", zookeeper_connect, *tls, "--alter", "--entity-type", "users", "--entity-name", user.principal,
+            "--add-config-file", "/dev/stdin"], heap="192m", jvm=jvm),
+            check=False, timeout=120, stdin=_credentials(cluster, user.password.get_secret_value()))
+        if result.code != 0:
+            raise KafkactlError(f"host {connection.host.name}: SCRAM user {user.principal} not written to ZooKeeper "
+                                f"({zookeeper_connect}): {(result.stderr or result.stdout).strip()[-300:]}")
+        made.append(user.principal)
+    return made
 
 
 def planned_changes(transport: Transport, inventory: Inventory, facts: Mapping[str, HostFacts],

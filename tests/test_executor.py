@@ -20,7 +20,7 @@ from kafkactl.health import GateError, Observation
 from kafkactl.inventory import read_inventory
 from kafkactl.journal import Journal, resumable
 from kafkactl.model import Component
-from kafkactl.plan import ConnectorChange, HostFacts, make_plan
+from kafkactl.plan import ConnectorChange, HostFacts, ScramUserChange, make_plan
 from kafkactl.playbook import Playbook, Step, load_playbook
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult, Transport
@@ -381,3 +381,42 @@ def _with_copied_stores(tmp_path: Path):
 """, 1)
     (tmp_path / "inventory.yml").write_text(text)
     return read_inventory(tmp_path / "inventory.yml").inventory
+
+
+def test_a_new_zookeeper_mode_cluster_gets_its_scram_users_in_zookeeper_before_its_first_broker_starts(tmp_path: Path) -> None:
+    """Brokers that log in to each other with SCRAM need their credentials at their first start, before any broker
+    runs to make them through: they are written to ZooKeeper (the password on the tool's stdin), and the
+    scram_users step has nothing left to do."""
+    path = tmp_path / "inventory.yml"
+    path.write_text(INVENTORY_PATH.read_text().replace("  vars:\n", """  vars:
+    sasl_protocol: scram
+    sasl_scram_users: {admin: {principal: admin, password: admin-secret}, app: {principal: app, password: app-secret}}
+""", 1))
+    inventory = read_inventory(path).inventory
+    desired = desired_state(inventory)
+    creates = tuple(ScramUserChange(user, "SCRAM-SHA-512", "create") for user in ("admin", "app"))
+    transport = RecordingTransport(healthy(), inventory)
+    stdin: list[bytes] = []
+    connection = transport.connection
+
+    def recording_stdin(name: str):
+        made = connection(name)
+        run = made.run
+        made.run = lambda command, **options: (stdin.append(options.get("stdin") or b""), run(command, **options))[1]
+        return made
+
+    transport.connection = recording_stdin  # type: ignore[method-assign]
+    out = io.StringIO()
+    facts = _new_hosts(desired)
+    executor = Executor(inventory, desired, make_plan(desired, facts, scram_users=creates), facts, transport,  # type: ignore[arg-type]
+                        Report(Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={})),
+                        RunOptions(gate_timeout=0.0), None)
+    executor.run(load_playbook("site"))
+    sent = [(host, tool) for host, tool in transport.sent]
+    written = [i for i, (host, tool) in enumerate(sent) if "ConfigCommand --zookeeper" in tool]
+    first_start = next(i for i, (host, tool) in enumerate(sent) if host == KAFKA1 and tool == "restart")
+    assert len(written) == 2 and max(written) < first_start and {sent[i][0] for i in written} == {KAFKA1}
+    assert "zk1.example.com:2181,zk2.example.com:2181,zk3.example.com:2181 --alter --entity-type users --entity-name app" in sent[written[1]][1]
+    assert b"SCRAM-SHA-512=password=app-secret\n" in stdin and not any("secret" in tool for _, tool in sent)
+    assert "kafka1.example.com: SCRAM users admin, app written to ZooKeeper, before the first broker starts" in out.getvalue()
+    assert "== scram_users" not in out.getvalue()
