@@ -342,11 +342,12 @@ def http_ready(connection: Connection, host: Host, port: int, path: str = "/") -
     return Observation(code == 200, status, f"GET {path}: {status}")
 
 
-def connect_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
-    """A Connect worker that has finished starting: 200 to GET /health (Kafka 3.9+; 503 while it starts), or, from
-    an older worker, which answers 404 there, 200 to GET /."""
+def connect_ready(connection: Connection, host: Host, port: int, kafka_version: str) -> Observation[str]:
+    """A Connect worker that has finished starting: 200 to GET /health (Kafka 3.9+; 503 while it starts, and 404 for a
+    moment before its REST resources are registered), or, from an older worker, which answers 404 there, 200 to GET /."""
     health = http_ready(connection, host, port, "/health")
-    if health.value.startswith("HTTP/") and health.value.split()[1:2] == ["404"]:
+    has_health = tuple(int(part) for part in kafka_version.split(".")[:2]) >= (3, 9)
+    if not has_health and health.value.startswith("HTTP/") and health.value.split()[1:2] == ["404"]:
         return http_ready(connection, host, port)
     return health
 
@@ -408,7 +409,8 @@ GATES: dict[str, Gate] = {
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
     "controller_voters_caught_up": Gate(lambda ctx, h: controller_voters_caught_up(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
+    "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port,
+                                                                       ctx.cluster.kafka_version)),
     "schema_registry_rest_answers": Gate(
         lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)
     ),

@@ -225,10 +225,13 @@ def test_a_connect_worker_is_ready_once_its_health_says_so_and_an_older_one_once
     def worker(answers: dict[str, str]) -> ScriptedConnection:
         return ScriptedConnection(lambda command: _ok(next(line for path, line in answers.items() if f" {path} >&3" in command)))
 
-    assert connect_ready(worker({"/health": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083).summary == "GET /health: HTTP/1.1 200 OK"
-    starting = connect_ready(worker({"/health": "HTTP/1.1 503 Service Unavailable\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083)
+    assert connect_ready(worker({"/health": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.9.2").summary == "GET /health: HTTP/1.1 200 OK"
+    starting = connect_ready(worker({"/health": "HTTP/1.1 503 Service Unavailable\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.9.2")
     assert not starting.ok and starting.summary == "GET /health: HTTP/1.1 503 Service Unavailable"
-    older = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083)
+    # 3.9 and later: 404 for a moment before the REST resources are registered, while GET / may already answer
+    registering = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "4.1.1")
+    assert not registering.ok and registering.summary == "GET /health: HTTP/1.1 404 Not Found"
+    older = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.8.1")
     assert older.ok and older.summary == "GET /: HTTP/1.1 200 OK"
 
 
