@@ -421,10 +421,19 @@ class Executor:
             return
         running = as_running(self.cluster, self.facts.get(state.host.name, HostFacts()), Component.KAFKA_BROKER)
         bootstrap = host_port(state.host.name, running.inter_broker_listener.port)
-        key_store_reload.reload(self.transport.connection(state.host.name), running, state.host.kafka_id, bootstrap, settings)
+        connection = self.transport.connection(state.host.name)
+        key_store_reload.reload(connection, running, state.host.kafka_id, bootstrap, settings)
         self._outcome(state).services.append(f"reloaded key stores of {service.name}")
         listeners = sorted({key.split(".")[2].upper() for key in settings})
         self.report.line(f"   {state.host.name}: {service.name} reloaded its key stores on {', '.join(listeners)} (no restart)")
+        keystore = next((f for f in state.files if f.path == self.cluster.ssl_keystore_filepath and f.path in changed), None)
+        password = self.cluster.ssl_keystore_store_password
+        expected = keystore and keystore.data and key_store_reload.leaf_sha256(
+            keystore.data, self.cluster.store_type, password.get_secret_value() if password else None)
+        ports = key_store_reload.listener_ports(parse_properties(config.content), settings)
+        if expected and ports:
+            key_store_reload.await_presented(connection, state.host.name, ports, expected)
+            self.report.line(f"   {state.host.name}: ports {', '.join(map(str, ports))} present the new certificate")
 
     def _restarted_by_resumed_run(self, step: str, state: HostState, service: str) -> bool:
         """The stopped run restarted this service, or was interrupted (Ctrl-C, lost connection) while asking

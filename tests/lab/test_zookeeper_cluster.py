@@ -673,6 +673,7 @@ def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_messa
     assert "restart " not in planned.stdout, planned.stdout
     applied = _applied_under_a_canary(lab, secured, _internal(lab))
     assert applied.stdout.count("reloaded its key stores on EXTERNAL, REPL (no restart)") == len(brokers), applied.stdout
+    assert applied.stdout.count(f"ports {EXTERNAL_PORT}, {REPL_PORT} present the new certificate") == len(brokers), applied.stdout
     assert main_pids() == before
     for broker in brokers:
         assert issued(broker) != old[broker]
