@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import jinja2
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from kafkactl.components.kafka_broker import broker_properties
 from kafkactl.components.kafka_connect import connect_properties
 from kafkactl.components.kafka_controller import controller_properties
+from kafkactl.components.principals import certificate_in
 from kafkactl.components.properties import Properties, escape_key, escape_value, format_value
 from kafkactl.components.schema_registry import schema_registry_properties
 from kafkactl.components.security import client_security, zookeeper_client_jaas
@@ -85,6 +87,7 @@ class ManagedFile:
     data: bytes | None = field(default=None, repr=False)  # a binary file's bytes (a key store): never shown
     fetched_from: str | None = None  # a binary file the host fetches from this URL (content: its expected digest)
     reloadable: bool = False  # a TLS store a running broker takes without a restart (plan: "reload key stores")
+    presents_sha256: str | None = None  # a reloadable key store: SHA-256 of the certificate its listeners present
 
     @property
     def binary(self) -> bool:
@@ -298,16 +301,24 @@ def _copied_stores(cluster: ClusterVars, host: Host, files: list[ManagedFile]) -
     """The host's key and trust store from the control machine, for the first component whose files name each;
     readable by the services' group, like their configuration, and not writable by it. A broker reloads them."""
     assert host.copied_stores is not None
-    stores = ((cluster.ssl_keystore_filepath, host.copied_stores.keystore.get_secret_value()),
-              (cluster.ssl_truststore_filepath, host.copied_stores.truststore.get_secret_value()))
+    keystore, truststore = host.copied_stores.keystore.get_secret_value(), host.copied_stores.truststore.get_secret_value()
     made: list[ManagedFile] = []
-    for path, data in stores:
+    for path, data in ((cluster.ssl_keystore_filepath, keystore), (cluster.ssl_truststore_filepath, truststore)):
         user = next((f for f in files if path in f.content and f.data is None), None)
         if user is not None:
+            reloadable = user.component == Component.KAFKA_BROKER
+            presents = _presented_sha256(cluster, data) if reloadable and path == cluster.ssl_keystore_filepath else None
             made.append(ManagedFile(path, binary_content(data), "0640", "root", cluster.kafka_service_group, user.component, data=data,
-                                    reloadable=user.component == Component.KAFKA_BROKER))
+                                    reloadable=reloadable, presents_sha256=presents))
     directories = {posixpath.dirname(f.path) for f in made}
     return [Directory(d, "root", cluster.kafka_service_group, "0750") for d in sorted(directories)], made
+
+
+def _presented_sha256(cluster: ClusterVars, keystore: bytes) -> str | None:
+    """SHA-256 of the certificate TLS listeners present from this key store (None for JKS, which only Java reads)."""
+    password = cluster.ssl_keystore_store_password
+    leaf = certificate_in(keystore, cluster.store_type, password.get_secret_value() if password else None)
+    return hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest() if leaf else None
 
 
 def _order_key(host: Host, components: tuple[Component, ...]) -> tuple[int, int, str]:

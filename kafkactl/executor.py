@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import connectors, key_store_reload, metadata_version, scram_users
+from kafkactl import connectors, key_store_reload, metadata_version, scram_users, tls_listeners
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DIGEST_PREFIX, DesiredState, HostState
@@ -412,10 +412,13 @@ class Executor:
         self._await(state.host, semantics.ready, "ready")
 
     def _reload_key_stores(self, state: HostState, service) -> None:
-        """The broker's changed key and trust stores, reloaded by the running broker (key_store_reload)."""
+        """The broker's changed key and trust stores (or, when none changed, the key store its listeners do not
+        present yet), reloaded by the running broker; then each listener must present the key store's certificate."""
         config = next(f for f in state.files if f.path == service.config)
-        changed = {f.path for f in state.files if f.reloadable and f.path in self._changed_files(state.host.name, service.component)}
-        settings = key_store_reload.reloaded_settings(parse_properties(config.content), changed)
+        stores = [f for f in state.files if f.reloadable and f.component == service.component]
+        changed = {f.path for f in stores if f.path in self._changed_files(state.host.name, service.component)}
+        properties = parse_properties(config.content)
+        settings = tls_listeners.reloaded_settings(properties, changed or {f.path for f in stores if f.presents_sha256})
         if not settings:
             self.report.line(f"   {state.host.name}: no listener of {service.name} reads {', '.join(sorted(changed))}; nothing to reload")
             return
@@ -426,14 +429,12 @@ class Executor:
         self._outcome(state).services.append(f"reloaded key stores of {service.name}")
         listeners = sorted({key.split(".")[2].upper() for key in settings})
         self.report.line(f"   {state.host.name}: {service.name} reloaded its key stores on {', '.join(listeners)} (no restart)")
-        keystore = next((f for f in state.files if f.path == self.cluster.ssl_keystore_filepath and f.path in changed), None)
-        password = self.cluster.ssl_keystore_store_password
-        expected = keystore and keystore.data and key_store_reload.leaf_sha256(
-            keystore.data, self.cluster.store_type, password.get_secret_value() if password else None)
-        ports = key_store_reload.listener_ports(parse_properties(config.content), settings)
+        expected = next((f.presents_sha256 for f in stores if f.presents_sha256), None)
+        ports = tls_listeners.listener_ports(properties, settings)
         if expected and ports:
-            key_store_reload.await_presented(connection, state.host.name, ports, expected)
-            self.report.line(f"   {state.host.name}: ports {', '.join(map(str, ports))} present the new certificate")
+            checked = key_store_reload.await_presented(connection, state.host.name, ports, expected)
+            self.report.line(f"   {state.host.name}: ports {', '.join(map(str, ports))} "
+                             + ("present the new certificate" if checked else "not checked: no python3 on the host"))
 
     def _restarted_by_resumed_run(self, step: str, state: HostState, service: str) -> bool:
         """The stopped run restarted this service, or was interrupted (Ctrl-C, lost connection) while asking

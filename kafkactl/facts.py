@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from kafkactl.model import ClusterVars, Component, Host, Inventory
 from kafkactl.plan import FileFacts, HostFacts
 from kafkactl.remote import Command, cmd, seq, sh
 from kafkactl.roles import config_path, role, service_name
+from kafkactl.tls_listeners import listener_ports, presented, reloaded_settings
 
 if TYPE_CHECKING:  # the transport imports the inventory, which imports what reads these facts
     from kafkactl.transport import Connection, Transport
@@ -140,7 +142,22 @@ def parse_facts(output: str) -> HostFacts:
 
 
 def gather(connection: Connection, state: HostState, cluster: ClusterVars) -> HostFacts:
-    return parse_facts(connection.run(facts_script(state, cluster), timeout=120).stdout)
+    facts = parse_facts(connection.run(facts_script(state, cluster), timeout=120).stdout)
+    ports = _reloadable_tls_ports(state, facts, cluster)
+    if not ports:
+        return facts
+    return dataclasses.replace(facts, presented_certificates=presented(connection, state.host.name, ports))
+
+
+def _reloadable_tls_ports(state: HostState, facts: HostFacts, cluster: ClusterVars) -> list[int]:
+    """A running broker's TLS ports that present the key store kafkactl ships (read as its live configuration says)."""
+    keystore = next((f for f in state.files if f.presents_sha256), None)
+    service = service_name(Component.KAFKA_BROKER, cluster)
+    live = facts.files.get(config_path(Component.KAFKA_BROKER, cluster))
+    if keystore is None or service not in facts.active_services or live is None:
+        return []
+    properties = parse_properties(live.content)
+    return listener_ports(properties, reloaded_settings(properties, {keystore.path}))
 
 
 def gather_all(transport: Transport, desired: DesiredState, cluster: ClusterVars) -> dict[str, HostFacts]:

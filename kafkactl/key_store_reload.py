@@ -13,82 +13,17 @@ python3): one still presenting another than the key store's halts apply too.
 
 from __future__ import annotations
 
-import hashlib
 import time
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from kafkactl.components.properties import escape_key, escape_value
 from kafkactl.errors import KafkactlError
 from kafkactl.health import admin_config, java_tool, kafka_tool
-from kafkactl.listener_changes import protocols
 from kafkactl.model import ClusterVars
-from kafkactl.remote import cmd
+from kafkactl.tls_listeners import presented
 from kafkactl.transport import Connection
 
 CONFIG_TOOL = "kafka.admin.ConfigCommand"
-STORES = ("keystore", "truststore")
 SEEN_TIMEOUT_S = 60  # KRaft: until the broker has the altered setting from the metadata log
-# Run with python3 on the broker's host: argv is HOST PORT...; prints, per port, the SHA-256 of the certificate the
-# listener presents, or why none was read. Not verified: it is only compared. With TLS 1.3 the client has the
-# server's certificate before a listener that requires one asks for the client's.
-PRESENTED = """
-import hashlib, socket, ssl, sys
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-for port in sys.argv[2:]:
-    try:
-        with socket.create_connection((sys.argv[1], int(port)), timeout=10) as raw:
-            with context.wrap_socket(raw, server_hostname=sys.argv[1]) as tls:
-                print(port, hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest())
-    except Exception as exc:
-        print(port, "unread:", type(exc).__name__)
-"""
-
-
-def reloaded_settings(properties: dict[str, str], changed: set[str]) -> dict[str, str]:
-    """Per-listener store locations to set so that each TLS listener reading a changed store reloads it."""
-    settings = {}
-    for listener, protocol in protocols(properties).items():
-        if protocol not in ("SSL", "SASL_SSL"):
-            continue
-        prefix = f"listener.name.{listener.lower()}.ssl"
-        for store in STORES:
-            location = properties.get(f"{prefix}.{store}.location", properties.get(f"ssl.{store}.location"))
-            if location in changed:
-                settings[f"{prefix}.{store}.location"] = location
-    return settings
-
-
-def listener_ports(properties: dict[str, str], settings: dict[str, str]) -> list[int]:
-    """The ports of the listeners whose key store `settings` reload."""
-    ports = {name.lower(): int(address.rsplit(":", 1)[1]) for name, _, address in
-             (item.partition("://") for item in properties.get("listeners", "").split(",")) if address}
-    names = {key.split(".")[2] for key in settings if key.endswith(".ssl.keystore.location")}
-    return sorted(ports[name] for name in names if name in ports)
-
-
-def leaf_sha256(store: bytes, store_type: str, password: str | None) -> str | None:
-    """The SHA-256 of the key store's own certificate (DER), for PKCS12 and PEM stores; None for JKS, which only Java reads."""
-    if store_type == "PKCS12":
-        certificate = pkcs12.load_key_and_certificates(store, password.encode() if password else None)[1]
-    elif store_type == "PEM":
-        certificate = x509.load_pem_x509_certificates(store)[0]
-    else:
-        return None
-    return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest() if certificate else None
-
-
-def presented(connection: Connection, host: str, ports: list[int]) -> dict[int, str]:
-    """Per port, the SHA-256 of the certificate the listener presents, or "unread: <why>"."""
-    result = connection.run(cmd("python3", "-c", PRESENTED, host, *[str(port) for port in ports]), check=False, timeout=60)
-    found = {}
-    for line in result.stdout.splitlines():
-        port, _, value = line.partition(" ")
-        if port.isdigit():
-            found[int(port)] = value
-    return {port: found.get(port, f"unread: {(result.stderr or result.stdout).strip()[-200:] or 'no answer'}") for port in ports}
 
 
 def reload(connection: Connection, cluster: ClusterVars, broker_id: int, bootstrap: str, settings: dict[str, str]) -> None:
@@ -116,14 +51,17 @@ def reload(connection: Connection, cluster: ClusterVars, broker_id: int, bootstr
                             f"({', '.join(settings)}): {(deleted.stderr or deleted.stdout).strip()[-300:]}")
 
 
-def await_presented(connection: Connection, host: str, ports: list[int], expected: str, timeout: float = SEEN_TIMEOUT_S) -> None:
-    """Until every port presents the certificate whose SHA-256 is `expected`; past `timeout` fail naming the ports."""
+def await_presented(connection: Connection, host: str, ports: list[int], expected: str, timeout: float = SEEN_TIMEOUT_S) -> bool:
+    """Until every port presents the certificate whose SHA-256 is `expected`; past `timeout` fail naming the ports.
+    False when the host cannot tell (no python3 there)."""
     deadline = time.monotonic() + timeout
     while True:
         found = presented(connection, host, ports)
+        if not found:
+            return False
         wrong = {port: value for port, value in found.items() if value != expected}
         if not wrong:
-            return
+            return True
         if time.monotonic() > deadline:
             raise KafkactlError(f"host {host}: key store reloaded, but " + ", ".join(
                 f"port {port} presents {'another certificate' if len(value) == 64 else value}" for port, value in wrong.items())

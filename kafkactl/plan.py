@@ -38,6 +38,7 @@ class HostFacts:
     service_started: dict[str, int] = field(default_factory=dict)  # epoch seconds
     service_versions: dict[str, str] = field(default_factory=dict)  # the Kafka version each running service uses
     processes: frozenset[tuple[str, str]] = frozenset()  # (main class, systemd unit or "") of each running Kafka JVM
+    presented_certificates: dict[int, str] = field(default_factory=dict)  # a broker's TLS port -> SHA-256 of what it presents
     os: str = ""
     java: str = ""
 
@@ -214,7 +215,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
             action = "start"
         elif service.component in changed_components or _changed_since_start(state, facts, service):
             action = "restart"
-        elif service.component in reloading_components:
+        elif service.component in reloading_components or _presents_another_certificate(state, facts, service):
             action = "reload key stores"
         else:
             action = "none"
@@ -231,6 +232,14 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         system="; ".join(part for part in (facts.os, facts.java) if part),
         ids=tuple(NodeId(key, getattr(state.host, key), source) for key, source in state.host.id_sources.items()),
     )
+
+
+def _presents_another_certificate(state: HostState, facts: HostFacts, service: Service) -> bool:
+    """A running broker whose TLS listeners present another certificate than its key store holds, which is unchanged
+    (a run stopped between writing the store and the broker's reload)."""
+    wanted = next((f.presents_sha256 for f in state.files if f.component == service.component and f.presents_sha256), None)
+    read = [value for value in facts.presented_certificates.values() if len(value) == 64]
+    return wanted is not None and any(value != wanted for value in read)
 
 
 def _directory_differs(directory: Directory, facts: HostFacts) -> bool:
