@@ -123,11 +123,13 @@ class FeatureChange:
 
 @dataclass(frozen=True)
 class ScramUserChange:
-    """A SCRAM credential made, replaced or deleted through a running broker (no restart); never its password."""
+    """A SCRAM credential made, replaced or deleted through a running broker (no restart), or, for a new ZooKeeper-mode
+    cluster, in ZooKeeper before its first broker starts; never its password."""
 
     user: str
     mechanism: str  # SCRAM-SHA-256 or SCRAM-SHA-512
     action: Literal["create", "update", "delete"]
+    way: str = "through a running broker"
 
 
 @dataclass(frozen=True)

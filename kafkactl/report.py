@@ -101,7 +101,7 @@ class Report:
             self.line(f"[cluster] {feature.feature} {feature.live} -> {feature.wanted}: with Kafka's feature tool once every "
                       "host is rolled, no restart; it cannot be moved back", style="bold")
         for user in plan.scram_users:
-            self.line(f"[cluster] SCRAM user {user.user} ({user.mechanism}): {user.action}, through a running broker; no restart",
+            self.line(f"[cluster] SCRAM user {user.user} ({user.mechanism}): {user.action}, {user.way}; no restart",
                       style=ACTION_STYLES.get(user.action))
         for connector in plan.connectors:
             self.line(f"[cluster] connector {connector.name}: {connector.action}, through the Connect REST API; no worker restart",

@@ -28,7 +28,7 @@ from kafkactl import state_dir as private
 from kafkactl.facts import as_running, running_members
 from kafkactl.health import admin_config, inter_broker_bootstrap, java_tool, kafka_tool
 from kafkactl.errors import KafkactlError
-from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory
+from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory, Phase
 from kafkactl.plan import HostFacts, ScramUserChange
 from kafkactl.tool_output import read_scram_users
 from kafkactl.transport import CommandResult, Connection, Transport
@@ -153,10 +153,11 @@ def planned_changes(transport: Transport, inventory: Inventory, facts: Mapping[s
         tools = as_running(cluster, facts[running[0].name], Component.KAFKA_BROKER)
         live = describe(transport.connection(running[0].name), tools, inter_broker_bootstrap(inventory.members(Component.KAFKA_BROKER), tools))
     changes = []
+    way = {"way": "in ZooKeeper before the first broker starts"} if not running and inventory.natural_phase == Phase.ZOOKEEPER else {}
     for user, password in declared.items():
         for mechanism in mechanisms(cluster):
             if mechanism not in live.get(user, frozenset()):
-                changes.append(ScramUserChange(user, mechanism, "create"))
+                changes.append(ScramUserChange(user, mechanism, "create", **way))
             elif not record.matches(user, mechanism, password):
                 changes.append(ScramUserChange(user, mechanism, "update"))
     if cluster.kafkactl_delete_unlisted_scram_users:

@@ -89,6 +89,10 @@ def test_with_no_broker_running_every_user_is_created(tmp_path: Path) -> None:
     assert planned_changes(transport, inventory, {}, Record(tmp_path)) == (
         ScramUserChange("admin", "SCRAM-SHA-512", "create"), ScramUserChange("client", "SCRAM-SHA-512", "create"))
     assert transport.connections == {}
+    zookeeper_mode = tmp_path / "zookeeper-mode.yml"
+    zookeeper_mode.write_text((ROOT / "inventories/zookeeper-cluster/inventory.yml").read_text().replace("  vars:\n", "  vars:\n" + USERS, 1))
+    planned = planned_changes(transport, read_inventory(zookeeper_mode).inventory, {}, Record(tmp_path))
+    assert {change.way for change in planned} == {"in ZooKeeper before the first broker starts"}
 
 
 def test_a_password_goes_on_stdin_as_a_properties_value_never_on_the_command_line(tmp_path: Path) -> None:
