@@ -44,9 +44,10 @@ def reloaded_settings(properties: dict[str, str], changed: set[str]) -> dict[str
 
 
 def listener_ports(properties: dict[str, str], settings: dict[str, str]) -> list[int]:
-    """The ports of the listeners whose key store `settings` reload."""
-    ports = {name.lower(): int(address.rsplit(":", 1)[1]) for name, _, address in
-             (item.partition("://") for item in properties.get("listeners", "").split(",")) if address}
+    """The ports of the listeners whose key store `settings` reload (a port that is not a number is no port)."""
+    ports = {name.strip().lower(): int(port) for name, _, address in
+             (item.partition("://") for item in properties.get("listeners", "").split(","))
+             if (port := address.rpartition(":")[2].strip()).isdigit()}
     names = {key.split(".")[2] for key in settings if key.endswith(".ssl.keystore.location")}
     return sorted(ports[name] for name in names if name in ports)
 

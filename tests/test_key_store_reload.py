@@ -47,6 +47,8 @@ def test_each_tls_listener_reading_a_changed_store_gets_its_location_set() -> No
     assert truststore == {"listener.name.external.ssl.truststore.location": "/etc/kafka/ssl/kafka.truststore.p12"}
     assert tls_listeners.listener_ports(PROPERTIES, truststore) == []
     assert tls_listeners.reloaded_settings(PROPERTIES, {"/etc/kafka/other.p12"}) == {}
+    edited = {**PROPERTIES, "listeners": "INTERNAL://kafka1:9092,EXTERNAL://kafka1:90x4,REPL://:9095"}
+    assert tls_listeners.listener_ports(edited, keystore) == [9095]
 
 
 @pytest.fixture
