@@ -228,6 +228,11 @@ def test_an_encrypted_key_is_read_with_ssl_key_password(tmp_path: Path) -> None:
     assert wrong.exit_code == 1
     assert f"host kafka1: ssl_key_filepath: {tmp_path}/certs/kafka1-key.pem needs ssl_key_password, or it is wrong" in wrong.stderr
     assert "wrong" not in wrong.stderr.replace("or it is wrong", "")
+    # Now and then a wrong password decrypts to bytes that are no key, reported as undecodable data: still the password
+    (tmp_path / "certs" / "kafka1-key.pem").write_bytes(
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + base64.encodebytes(bytes(range(256))) + b"-----END ENCRYPTED PRIVATE KEY-----\n")
+    garbled = run_cli("validate", str(_inventory(tmp_path, text)))
+    assert f"host kafka1: ssl_key_filepath: {tmp_path}/certs/kafka1-key.pem needs ssl_key_password, or it is wrong" in garbled.stderr
 
 
 def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:

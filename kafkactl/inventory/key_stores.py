@@ -176,8 +176,11 @@ def _built_from_certificates(name: str, written: dict, origin: Origin, base: Pat
     try:
         key = serialization.load_pem_private_key(read[key_key][0], password=str(password).encode() if password else None)
     except (ValueError, TypeError) as exc:
-        reason = "needs ssl_key_password, or it is wrong" if "password" in str(exc).lower() or "decrypt" in str(exc).lower() \
-            else "holds no PEM private key"
+        # An encrypted key that fails to load had the wrong password: a wrong one now and then decrypts to bytes
+        # that are no key, which the library reports as undecodable data, not as a wrong password.
+        encrypted = b"ENCRYPTED" in read[key_key][0]
+        reason = "needs ssl_key_password, or it is wrong" if encrypted or "password" in str(exc).lower() \
+            or "decrypt" in str(exc).lower() else "holds no PEM private key"
         problem(written[key_key][1], f"host {name}: {key_key}: {read[key_key][1]} {reason}")
         return None
     if not is_key_of(key, chain[0]):
