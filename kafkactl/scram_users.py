@@ -111,14 +111,14 @@ def change(connection: Connection, cluster: ClusterVars, bootstrap: str, planned
               "--entity-type", "users", "--entity-name", planned.user]
     if planned.action == "delete":
         return kafka_tool(connection, cluster, CONFIG_TOOL, [*common, "--delete-config", planned.mechanism])
-    credential = f"{planned.mechanism}=password={_properties_value(password_of(cluster, planned.user))}\n".encode()
+    credential = _credentials([planned.mechanism], password_of(cluster, planned.user))
     return connection.run(java_tool(cluster, CONFIG_TOOL, [*common, "--add-config-file", "/dev/stdin"], heap="192m"),
                           check=False, timeout=120, stdin=credential)
 
 
-def _credentials(cluster: ClusterVars, password: str) -> bytes:
+def _credentials(mechanisms_: list[str], password: str) -> bytes:
     """A user's credential for each mechanism, as the properties file kafka-configs reads with --add-config-file."""
-    return "".join(f"{mechanism}=password={_properties_value(password)}\n" for mechanism in mechanisms(cluster)).encode()
+    return "".join(f"{mechanism}=password={_properties_value(password)}\n" for mechanism in mechanisms_).encode()
 
 
 def bootstrap_in_zookeeper(connection: Connection, cluster: ClusterVars, zookeeper_connect: str, config: str,
@@ -132,7 +132,7 @@ def bootstrap_in_zookeeper(connection: Connection, cluster: ClusterVars, zookeep
         result = connection.run(java_tool(cluster, CONFIG_TOOL, [
             "--zookeeper", zookeeper_connect, *tls, "--alter", "--entity-type", "users", "--entity-name", user.principal,
             "--add-config-file", "/dev/stdin"], heap="192m", jvm=jvm),
-            check=False, timeout=120, stdin=_credentials(cluster, user.password.get_secret_value()))
+            check=False, timeout=120, stdin=_credentials(mechanisms(cluster), user.password.get_secret_value()))
         if result.code != 0:
             raise KafkactlError(f"host {connection.host.name}: SCRAM user {user.principal} not written to ZooKeeper "
                                 f"({zookeeper_connect}): {(result.stderr or result.stdout).strip()[-300:]}")
