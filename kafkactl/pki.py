@@ -71,9 +71,6 @@ def create(directory: Path, inventory: Inventory, now: datetime.datetime | None 
     """Make what is missing or due in `directory`: the CA, the store passwords, each host's key store, the trust store;
     `renew`: hosts whose key and certificate are made again even though current (same CA, same names)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    unknown = sorted(renew - {host.name for host in inventory.hosts})
-    if unknown:
-        raise KafkactlError(f"{inventory.path}: --host {', '.join(unknown)}: no such host in the inventory")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     ca_key, ca_cert, ca_made = _certificate_authority(directory, inventory, now)
@@ -93,6 +90,20 @@ def create(directory: Path, inventory: Inventory, now: datetime.datetime | None 
         _write(directory / f"{host.name}.crt", certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
         made.append(host.name)
     return Made(ca_made, tuple(made), tuple(kept))
+
+
+def renew(directory: Path, inventory: Inventory, hosts: list[str], now: datetime.datetime | None = None) -> Made:
+    """A new key and certificate from the existing CA for the named hosts (every host when none is named)."""
+    _require_ca(directory, inventory)
+    unknown = sorted(set(hosts) - {host.name for host in inventory.hosts})
+    if unknown:
+        raise KafkactlError(f"{inventory.path}: --host {', '.join(unknown)}: no such host in the inventory")
+    return create(directory, inventory, now, renew=frozenset(hosts or (host.name for host in inventory.hosts)))
+
+
+def _require_ca(directory: Path, inventory: Inventory) -> None:
+    if not (directory / "ca.key").exists():
+        raise KafkactlError(f"{directory}: no CA yet; `kafkactl certs create {inventory.path}` makes one")
 
 
 def attach(directory: Path, inventory: Inventory) -> Inventory:
@@ -223,8 +234,7 @@ def rotate_ca(directory: Path, inventory: Inventory, step: str, now: datetime.da
     """One step of a CA rotation with an overlap, each followed by an apply: the trust stores hold the old and the
     new CA; then the hosts present certificates of the new one; then the old one is trusted no more."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    if not (directory / "ca.key").exists():
-        raise KafkactlError(f"{directory}: no CA yet; `kafkactl certs create {inventory.path}` makes one")
+    _require_ca(directory, inventory)
     coming, going = (directory / f"{NEXT_CA}.crt").exists(), (directory / f"{PREVIOUS_CA}.crt").exists()
     expected = "drop-old-ca" if going else "sign-with-new-ca" if coming else "trust-new-ca"
     if step != expected:

@@ -69,10 +69,7 @@ def certs_renew(
     def body(report: Report) -> None:
         path = inventory_path(report.env, inventory)
         inv = loaded_inventory(report, path, key_stores="ignored").inventory
-        directory = (state_dir_of(report.env, path) / "pki").resolve()
-        if not (directory / "ca.key").exists():
-            raise KafkactlError(f"{directory}: no CA yet; `kafkactl certs create {path}` makes one")
-        made = pki.create(directory, inv, report.env.now(), renew=frozenset(hosts or (h.name for h in inv.hosts)))
+        made = pki.renew((state_dir_of(report.env, path) / "pki").resolve(), inv, hosts or [], report.env.now())
         for host in made.hosts_made:
             report.line(f"  {host}: key store renewed ({pki.keystore_name(host)})")
         report.line(f"Run `kafkactl apply {path}`: brokers reload their key stores with no restart; other services roll.")
