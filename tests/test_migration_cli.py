@@ -106,7 +106,7 @@ def _hosts_untouched(monkeypatch: pytest.MonkeyPatch, status: Status, evidence: 
     is left out, and any connection fails the test."""
     live = SimpleNamespace(facts={}, signals=lambda: {}, delete_znode=lambda path: None)
     monkeypatch.setattr(runner, "read_live", lambda *args, **kwargs: (live, evidence or Evidence(ZooKeeperView(), ()), status))
-    for commands in (cli.cluster, cli.migrate):  # the two groups whose commands take the lock
+    for commands in (cli.session, cli.migrate):  # the two modules whose commands take the lock
         monkeypatch.setattr(commands, "run_lock", lambda *args, **kwargs: contextlib.nullcontext())
     monkeypatch.setattr(identity, "read_live_ids", lambda transport, inventory: {})  # hosts that have not run yet
     monkeypatch.setattr(Transport, "connection", lambda self, name: pytest.fail(f"connected to {name}"))

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from kafkactl.cli.common import (
     AcceptNewKeysOption, BreakLockOption, DiffOption, ForksOption, GateTimeoutOption, InsecureOption, InventoryArg,
     InventoryFlag, JsonOption, LimitOption, PhaseOption, ResumeOption, StateJsonOption, app, connected, either,
-    flag, group_hosts, inventory_path, limited_to, live_inventory, live_phase, loaded_inventory, open_transport,
-    run_command, run_lock, state_dir_of,
+    flag, inventory_path, live_inventory, live_phase, loaded_inventory, open_transport, run_command, state_dir_of,
 )
-from kafkactl.desired import DesiredState, desired_state
+from kafkactl.cli.session import live_plan, preflight, session
+from kafkactl.desired import desired_state
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory.validate import HOST_KEYS, cp_ansible_variables
-from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Inventory, Phase
-from kafkactl.plan import HostFacts, Plan, make_plan
+from kafkactl.model import MIGRATION_PHASES, ClusterVars, Component, Phase
+from kafkactl.plan import make_plan
 from kafkactl.render import write_rendered
 from kafkactl.report import Exit, Report
-
-if TYPE_CHECKING:
-    from kafkactl.journal import Journal
-    from kafkactl.transport import Transport
 
 
 @app.command()
@@ -71,39 +64,6 @@ def render(
     run_command(ctx, body)
 
 
-def _live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory,
-               cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
-    """Facts, refusals and the plan; `cluster_changes`: also read what metadata.version and the SCRAM users need
-    (one of Kafka's tools each) and the connectors need, which a plain restart does not."""
-    from kafkactl.components.principals import unnamed_nodes
-    from kafkactl.components.topology import Topology
-    from kafkactl.facts import gather_all
-    from kafkactl.identity import layout_refusals
-    from kafkactl.listener_changes import unsafe_listener_changes
-
-    from kafkactl import connectors, metadata_version, scram_users
-    from kafkactl.migration.runner import mode_mismatch
-    from kafkactl.upgrade import upgrade_refusals
-
-    facts = gather_all(transport, desired, inventory.cluster)
-    for notice in transport.notices:
-        report.warning(notice)
-    if inventory.natural_phase is not None and (problem := mode_mismatch(inventory, facts, desired)):
-        raise KafkactlError(problem)
-    refusals = layout_refusals(inventory, desired, facts) + unsafe_listener_changes(desired, facts)
-    refusals += upgrade_refusals(inventory, desired, facts) + scram_users.refusals(inventory.cluster)
-    refusals += unnamed_nodes(Topology.of(inventory, desired.phase))
-    if refusals:
-        raise KafkactlError(*refusals, "No host was changed.")
-    if not cluster_changes:
-        return facts, make_plan(desired, facts)
-    feature = metadata_version.planned_change(transport, inventory, desired.phase, facts)
-    if refusals := metadata_version.refusals(feature, inventory, facts):
-        raise KafkactlError(*refusals, "No host was changed.")
-    users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(state_dir_of(report.env, Path(inventory.path))))
-    return facts, make_plan(desired, facts, (feature,) if feature else (), users, connectors.planned_changes(transport, inventory, facts))
-
-
 @app.command()
 def plan(
     ctx: typer.Context,
@@ -129,7 +89,7 @@ def plan(
             try:
                 live = live_inventory(report, loaded.inventory, transport)
                 desired = desired_state(live, phase or live_phase(report, live, transport))
-                _, result = _live_plan(report, transport, desired, live)
+                _, result = live_plan(report, transport, desired, live)
             finally:
                 transport.close()
         if as_json:
@@ -163,14 +123,14 @@ def apply(
     from kafkactl.playbook import load_playbook
 
     def body(report: Report) -> None:
-        with _session(report, inventory, "apply", limit, resume, forks, accept_new_host_keys, insecure_skip_host_key_check,
+        with session(report, inventory, "apply", limit, resume, forks, accept_new_host_keys, insecure_skip_host_key_check,
                       lock=not check, break_lock=break_lock) as run:
-            facts, result = _live_plan(report, run.transport, run.desired, run.inventory)
+            facts, result = live_plan(report, run.transport, run.desired, run.inventory)
             report.plan(result, show_diff=diff)
             if check or not result.changed:
                 return
             report.exit_code = Exit.OK
-            _preflight(run.inventory, run.desired, facts, result)
+            preflight(run.inventory, run.desired, facts, result)
             kraft = run.desired.phase == Phase.KRAFT
             cluster_id = kraft_cluster_id(run.inventory, run.desired, facts, run.state_dir) if kraft else None
             options = RunOptions(forks=forks, gate_timeout=gate_timeout, limit=run.limit)
@@ -206,9 +166,9 @@ def restart(
 
     def body(report: Report) -> None:
         components = _components(component)
-        with _session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check,
+        with session(report, inventory, "restart", limit, resume, 20, accept_new_host_keys, insecure_skip_host_key_check,
                       lock=not check, break_lock=break_lock) as run:
-            facts, result = _live_plan(report, run.transport, run.desired, run.inventory, cluster_changes=False)
+            facts, result = live_plan(report, run.transport, run.desired, run.inventory, cluster_changes=False)
             chosen = [s for s in run.desired.hosts if (run.limit is None or s.host.name in run.limit)]
             missing = [f"{svc.name} on {s.host.name}" for s in chosen for svc in s.services
                        if svc.component in components and svc.name not in facts[s.host.name].active_services]
@@ -310,73 +270,11 @@ def runs(ctx: typer.Context, inventory: InventoryArg = None, inventory_flag: Inv
     run_command(ctx, body)
 
 
-@dataclass
-class _Session:
-    """What a command that connects works with: the inventory, its desired state, SSH, its journal."""
-
-    report: Report
-    path: Path
-    command: str
-    inventory: Inventory
-    desired: DesiredState
-    limit: frozenset[str] | None
-    state_dir: Path
-    previous: Journal | None
-    transport: Transport
-
-    def journal(self) -> Journal:
-        from kafkactl.journal import Journal
-
-        journal = Journal.start(self.state_dir, self.command, self.path, resumes=self.previous)
-        resuming = f", resuming {self.previous.run_id}" if self.previous else ""
-        self.report.line("")
-        self.report.line(f"Run {journal.run_id}{resuming} (journal: {journal.path})")
-        return journal
-
-
-@contextmanager
-def _session(report: Report, inventory: Path | None, command: str, limit: str | None, resume: bool, forks: int,
-             accept_new: bool, insecure: bool, *, lock: bool, break_lock: bool) -> Iterator[_Session]:
-    from kafkactl.journal import resumable
-
-    path = inventory_path(report.env, inventory)
-    inv = loaded_inventory(report, path).inventory
-    limited = limited_to(inv, limit, group_hosts(path))
-    state_dir = state_dir_of(report.env, path)
-    transport = open_transport(report, inv, forks, accept_new, insecure)
-    try:
-        with run_lock(report, state_dir, transport, command, lock, break_lock, resume):
-            previous = resumable(state_dir, command, path) if resume else None
-            inv = live_inventory(report, inv, transport)
-            desired = desired_state(inv, live_phase(report, inv, transport))
-            yield _Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
-    finally:
-        transport.close()
-
-
 def _run_summary(journal) -> dict:
     failed = next((e for e in journal.entries if e.status == "failed"), None)
     return {"run_id": journal.run_id, "command": journal.command, "status": journal.status, "started": journal.started,
             "ended": journal.ended, "steps": len(journal.entries), "resumes": journal.resumes,
             "stopped_at": {"step": failed.step, "host": failed.host, "detail": failed.detail} if failed else None}
-
-
-def _preflight(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts], plan: Plan) -> None:
-    """What would fail halfway is refused before any host changes: no Java, no archive to install."""
-    without_java = [s.host.name for s in desired.hosts if s.kafka_home and "version" not in facts[s.host.name].java]
-    if without_java:
-        raise KafkactlError(
-            f"no Java at {inventory.cluster.java_executable} (java_executable) on {', '.join(without_java)}; "
-            "install Java 17 there first. No host was changed."
-        )
-    needing = [h.host for h in plan.hosts if h.install]
-    source = inventory.cluster.kafka_archive_source
-    if not needing:
-        return
-    if not source:
-        raise KafkactlError(f"kafka_archive_source is not set and Kafka is not installed on {', '.join(needing)}")
-    if not source.startswith(("http://", "https://")) and not Path(source).expanduser().is_file():
-        raise KafkactlError(f"kafka_archive_source: {source}: no such file on this machine")
 
 
 @app.command(name="vars")
