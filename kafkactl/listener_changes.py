@@ -25,8 +25,8 @@ from kafkactl.desired import DesiredState
 from kafkactl.model import Component
 from kafkactl.plan import HostFacts
 
-STEPS = "add the new listener in one apply, move clients, move inter-broker traffic in the next, remove the old one last " \
-        "(docs/operations.md, \"Securing a running cluster\")"
+STEPS = "kafkactl migrate listeners INVENTORY --phase add, then (clients moved) --phase authorizer when it is switched " \
+        "on, --phase inter-broker, --phase remove: one roll each (docs/operations.md, \"Securing a running cluster\")"
 
 
 def protocols(properties: dict[str, str]) -> dict[str, str]:
@@ -106,12 +106,13 @@ def _authorization_changes(where: str, live: dict[str, str], wanted: dict[str, s
     listeners_change = moving or protocols(live) != protocols(wanted)
     if "authorizer.class.name" in wanted and "authorizer.class.name" not in live and listeners_change:
         return [f"{where}: the authorizer would be switched on in the same roll as a listener change; switch it on "
-                "(kafka_authorizer_enabled) in an apply of its own"]
+                "(kafka_authorizer_enabled) in an apply of its own: kafkactl migrate listeners INVENTORY --phase authorizer"]
     dropped = [user for user in _users(live) if user not in _users(wanted)]
     if "super.users" in wanted and "super.users" in live and moving and dropped:
         return [f"{where}: super.users would drop {', '.join(dropped)} while traffic moves to another listener, but the nodes "
                 f"not yet rolled still present it and would be refused; add {', '.join(repr(u) for u in dropped)} to "
-                "kafka_super_users for this apply, remove it in the apply that removes the old listener"]
+                "kafka_super_users for this apply, remove it in the apply that removes the old listener (kafkactl migrate "
+                "listeners INVENTORY --phase inter-broker keeps it)"]
     return []
 
 

@@ -54,6 +54,12 @@ class Report:
         else:  # plain output (pipes, CI, files) skips rich's rendering: large plans print fast
             self.lines_to.write(self.mask(text) + "\n")
 
+    def confirmed(self, prompt: str) -> bool:
+        """The operator typed yes to the prompt (on the injected stdin)."""
+        self.env.stdout.write(prompt)
+        self.env.stdout.flush()
+        return self.env.stdin.readline().strip() == "yes"
+
     def warning(self, text: str) -> None:
         self.err.print(Text(f"warning: {self.mask(text)}", style="yellow"))
 

@@ -86,6 +86,11 @@ EXERCISED = {
     "kafkactl backup verify .lab/migration.yml": RunForReal(
         "tests/lab/test_migration_resume.py::test_backups_of_the_phase_verify", ("backup", "verify")),
 }
+EXERCISED.update({
+    f"kafkactl migrate listeners inventories/secure-cluster/inventory.yml {option}": RunForReal(
+        "tests/lab/test_zookeeper_cluster.py::test_acls_on_and_brokers_onto_mutual_tls_in_phases_with_no_lost_message",
+        ("migrate", "listeners", *option.split()[-1:]))
+    for option in ("--status", "--phase add", "--phase authorizer", "--phase inter-broker", "--phase remove")})
 # Examples that need hosts and that no test runs: reported as skips naming them, on every run.
 NOT_EXERCISED = {
     "kafkactl migrate kraft .lab/migration.yml --phase stop-zookeeper",

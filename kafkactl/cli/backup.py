@@ -110,8 +110,7 @@ def backup_restore(
             for item in items:
                 report.line(f"  {host}: {item.path}")
         if not yes:
-            report.line("Write these files back? Type yes to proceed:")
-            if report.env.stdin.readline().strip() != "yes":
+            if not report.confirmed("Write these files back? Type yes to proceed: "):
                 raise KafkactlError("restore: not confirmed; nothing was written")
         with connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check) as transport:
             written = restore_configs(transport, report, root, run, hosts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -15,7 +16,7 @@ from kafkactl.cli.common import (
 from kafkactl.desired import desired_state
 from kafkactl.errors import KafkactlError
 from kafkactl.model import Component
-from kafkactl.report import Report
+from kafkactl.report import Exit, Report
 
 
 app = typer.Typer(help="Migrations between cluster modes.", no_args_is_help=True)
@@ -88,44 +89,101 @@ def migrate_listeners(
     inventory: InventoryArg = None,
     inventory_flag: InventoryFlag = None,
     status: Annotated[bool, flag("--status", help="Read each broker's live listeners and print the next step to the inventory's.")] = False,
+    phase: Annotated[Optional[str], typer.Option("--phase", help="add | authorizer | inter-broker | remove", show_default=False)] = None,
+    yes: Annotated[bool, flag("--yes", help="Do not ask for confirmation.")] = False,
+    gate_timeout: GateTimeoutOption = 300.0,
+    resume: ResumeOption = False,
+    break_lock: BreakLockOption = False,
     forks: ForksOption = 20,
     accept_new_host_keys: AcceptNewKeysOption = False,
     insecure_skip_host_key_check: InsecureOption = False,
-    as_json: Annotated[bool, flag("--json", help="Print each broker's listeners and the next step as JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="With --status: print each broker's listeners and the next step as JSON.")] = False,
 ) -> None:
-    """TLS/SASL listeners: where each broker is on Kafka's staged sequence (add, move inter-broker traffic, remove)."""
+    """TLS/SASL listeners, towards the inventory's in Kafka's staged rolls: --status, or one --phase at a time
+    (add, authorizer, inter-broker, remove)."""
     inventory = either(inventory, inventory_flag)
+    from kafkactl.listener_stages import PHASES
+
+    def body(report: Report) -> None:
+        if status == (phase is not None):
+            raise KafkactlError("migrate listeners: give either --status or --phase " + " | ".join(PHASES))
+        if as_json and not status:
+            raise KafkactlError("migrate listeners: --json goes with --status")
+        if phase is not None and phase not in PHASES:
+            raise KafkactlError(f"--phase: {phase!r} is not one of {', '.join(PHASES)}")
+        if status:
+            _listener_status(report, inventory, forks, accept_new_host_keys, insecure_skip_host_key_check, as_json)
+        else:
+            _listener_phase(report, inventory, phase, yes, gate_timeout, resume, break_lock, forks, accept_new_host_keys,
+                            insecure_skip_host_key_check)
+
+    run_command(ctx, body)
+
+
+def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: bool, gate_timeout: float, resume: bool,
+                    break_lock: bool, forks: int, accept_new: bool, insecure: bool) -> None:
+    """Plan the phase's inventory against the hosts, confirm, back up, roll (playbooks/migrate-listeners.yml)."""
+    from kafkactl import scram_users
+    from kafkactl.cli.session import live_plan, preflight, session
+    from kafkactl.executor import Executor, RunOptions
+    from kafkactl.listener_stages import running_brokers, staged_inventory
+    from kafkactl.playbook import load_playbook
+
+    path = inventory_path(report.env, inventory)
+    if loaded_inventory(report, path).inventory.natural_phase is None:
+        raise KafkactlError(f"{path}: listeners move in ZooKeeper or KRaft mode, not during a KRaft migration")
+
+    def stage(inv, facts):
+        return staged_inventory(inv, running_brokers(desired_state(inv), facts), phase)
+
+    with session(report, path, f"migrate listeners --phase {phase}", None, resume, forks, accept_new, insecure,
+                 lock=True, break_lock=break_lock, stage=stage) as run:
+        facts, result = live_plan(report, run.transport, run.desired, run.inventory)
+        report.line(f"Listeners, phase {phase}:", style="bold")
+        report.plan(result, show_diff=True)
+        if not result.changed:
+            return
+        if stopped := [f"{s.name} on {h.host}" for h in result.hosts for s in h.services if s.action in ("start", "install and start")]:
+            raise KafkactlError(f"migrate listeners: {', '.join(stopped)} not running; a phase only changes running nodes: "
+                                "start them with kafkactl apply first. No host was changed.")
+        preflight(run.inventory, run.desired, facts, result)
+        if not yes and not report.confirmed(f"Run --phase {phase} as planned above? Type yes to go on: "):
+            raise KafkactlError("not confirmed. No host was changed.")
+        report.exit_code = Exit.OK
+        options = RunOptions(forks=forks, gate_timeout=gate_timeout, backup_root=run.state_dir / "backups")
+        executor = Executor(run.inventory, run.desired, result, facts, run.transport, report, options,
+                            journal=run.journal(), scram_record=scram_users.Record(run.state_dir))
+        report.summary(executor.run(load_playbook("migrate-listeners")), done=f"Phase {phase}")
+        report.line(f"Next: kafkactl migrate listeners {path} --status")
+
+
+def _listener_status(report: Report, inventory: Path | None, forks: int, accept_new: bool, insecure: bool,
+                     as_json: bool) -> None:
     from kafkactl.facts import as_running, gather_all, running_members
     from kafkactl.health import listener_connections
     from kafkactl.listener_changes import broker_listeners, next_step
     from kafkactl.roles import service_name
 
-    def body(report: Report) -> None:
-        if not status:
-            raise KafkactlError("migrate listeners: give --status; each step is one `kafkactl apply` "
-                                "(docs/operations.md, \"Securing a running cluster\")")
-        path = inventory_path(report.env, inventory)
-        inv = loaded_inventory(report, path).inventory
-        with connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
-            inv = live_inventory(report, inv, transport)
-            desired = desired_state(inv, live_phase(report, inv, transport))
-            facts = gather_all(transport, desired, inv.cluster)
-            running = running_members(inv, facts, Component.KAFKA_BROKER)
-            service = service_name(Component.KAFKA_BROKER, inv.cluster)
-            counted = transport.read_each(running, lambda host: listener_connections(
-                transport.connection(host.name), as_running(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
-            brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
-        step = next_step(brokers)
-        if as_json:
-            report.json({"next_step": step, "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
-            return
-        report.line(f"Listeners: next step: {step}")
-        for broker in brokers:
-            def shown(listeners: dict[str, str], inter: str) -> str:
-                return ", ".join(f"{n}:{p}" for n, p in listeners.items()) + f" (inter-broker {inter})"
-            report.line(f"  {broker.host}: runs {shown(broker.live, broker.live_inter_broker) if broker.live else 'nothing'}; "
-                        f"inventory {shown(broker.wanted, broker.wanted_inter_broker)}: {broker.step}")
-            if broker.live:
-                report.line(f"    open connections: {_counts(broker.connections)}")
-
-    run_command(ctx, body)
+    path = inventory_path(report.env, inventory)
+    inv = loaded_inventory(report, path).inventory
+    with connected(report, inv, accept_new, insecure, forks) as transport:
+        inv = live_inventory(report, inv, transport)
+        desired = desired_state(inv, live_phase(report, inv, transport))
+        facts = gather_all(transport, desired, inv.cluster)
+        running = running_members(inv, facts, Component.KAFKA_BROKER)
+        service = service_name(Component.KAFKA_BROKER, inv.cluster)
+        counted = transport.read_each(running, lambda host: listener_connections(
+            transport.connection(host.name), as_running(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
+        brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
+    step = next_step(brokers)
+    if as_json:
+        report.json({"next_step": step, "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
+        return
+    report.line(f"Listeners: next step: {step}")
+    for broker in brokers:
+        def shown(listeners: dict[str, str], inter: str) -> str:
+            return ", ".join(f"{n}:{p}" for n, p in listeners.items()) + f" (inter-broker {inter})"
+        report.line(f"  {broker.host}: runs {shown(broker.live, broker.live_inter_broker) if broker.live else 'nothing'}; "
+                    f"inventory {shown(broker.wanted, broker.wanted_inter_broker)}: {broker.step}")
+        if broker.live:
+            report.line(f"    open connections: {_counts(broker.connections)}")

@@ -208,7 +208,7 @@ class MigrationRun:
             return
         if assume_yes:
             return
-        if self._ask(f"Run --phase {phase} as planned above? Type yes to go on: ") != "yes":
+        if not report.confirmed(f"Run --phase {phase} as planned above? Type yes to go on: "):
             raise KafkactlError("not confirmed. No host was changed.")
 
     def _ask(self, prompt: str) -> str:

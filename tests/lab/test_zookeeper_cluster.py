@@ -495,35 +495,40 @@ def _brokers_only(lab: Lab, name: str, **more) -> Path:
     return path
 
 
-def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> None:
-    """After the listeners are added: the authorizer in an apply of its own (super.users: ANONYMOUS, which the
-    PLAINTEXT brokers are to each other, and who they are on EXTERNAL and REPL); inter-broker traffic onto REPL,
-    ANONYMOUS kept in super.users while the rolled brokers serve the ones not yet rolled (plan refuses to drop it,
-    naming it); then the old BROKER listener and ANONYMOUS go. A canary produces throughout: on BROKER until it
-    goes, then on INTERNAL with ACLs of its own. The Connect worker is left out: it is another cluster's client now."""
+def test_acls_on_and_brokers_onto_mutual_tls_in_phases_with_no_lost_message(lab: Lab) -> None:
+    """`migrate listeners --phase` towards the target (INTERNAL, EXTERNAL SASL_SSL, REPL mTLS between brokers, ACLs
+    on), from the brokers as the last test left them (BROKER PLAINTEXT inter-broker, EXTERNAL and REPL added):
+    `remove` is refused out of turn; `add` finds the listeners there; `authorizer` switches ACLs on with super.users naming
+    ANONYMOUS, which the PLAINTEXT brokers are to each other, and who they are on EXTERNAL and REPL; `inter-broker`
+    moves their traffic onto REPL, ANONYMOUS kept while the rolled brokers serve the ones not yet rolled (by hand,
+    plan refuses to drop it, naming it); `remove` drops BROKER and ANONYMOUS. A canary produces throughout: on BROKER
+    until it goes, then on INTERNAL with ACLs of its own. Each phase backs up what it changes and is journaled;
+    a phase done has nothing left to do. The Connect worker is left out: it is another cluster's client now."""
     brokers = lab.hosts("kafka_broker")
     certificates = ";".join(f"User:CN={b}" for b in brokers)
-
-    def brokers_only(name: str, **more) -> Path:
-        return _brokers_only(lab, name, kafka_authorizer_enabled=True, **more)
 
     def super_users() -> str:
         return lab.ssh(brokers[0], "grep ^super.users= /etc/kafka/server.properties").stdout.strip().removeprefix("super.users=")
 
-    authorized = brokers_only("acl-on.yml")
-    moved = brokers_only("repl-refused.yml", kafka_broker_inter_broker_listener_name="repl")
-    kept = brokers_only("repl.yml", kafka_broker_inter_broker_listener_name="repl", kafka_super_users=["User:ANONYMOUS"])
-    final = brokers_only("target.yml", **TARGET)
+    def phase(name: str):
+        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
+        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
+        return ran
+
+    target = _brokers_only(lab, "target.yml", kafka_authorizer_enabled=True, **TARGET)
+    early = lab.kafkactl("migrate", "listeners", str(target), "--phase", "remove", "--yes")
+    assert early.exit_code == 1 and "the authorizer is not on on" in early.stderr and "run --phase authorizer first" in early.stderr, early.stderr
+    phase("add")  # the listeners are there; brokers that run them in another order roll once
     with Canary(lab.bootstrap()) as canary:
-        on = lab.kafkactl("apply", str(authorized))
-        assert on.exit_code == 0, on.stderr + on.stdout[-3000:]
+        authorized = phase("authorizer")
         assert super_users() == f"User:ANONYMOUS;User:admin;{certificates}"
-        refused = lab.kafkactl("plan", str(moved))
+        by_hand = _brokers_only(lab, "repl-refused.yml", kafka_authorizer_enabled=True, kafka_broker_inter_broker_listener_name="repl")
+        refused = lab.kafkactl("plan", str(by_hand))
         assert refused.exit_code == 1 and "super.users would drop User:ANONYMOUS while traffic moves" in refused.stderr, refused.stderr
-        shifted = lab.kafkactl("apply", str(kept))
-        assert shifted.exit_code == 0, shifted.stderr + shifted.stdout[-3000:]
+        phase("inter-broker")
         canary.settle()
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert "== backup" in authorized.stdout and "verified" in authorized.stdout, authorized.stdout
     assert lab.ssh(brokers[0], "grep ^inter.broker.listener.name= /etc/kafka/server.properties").stdout.strip() == \
         "inter.broker.listener.name=REPL"
     assert super_users() == f"{certificates};User:admin;User:ANONYMOUS"
@@ -533,16 +538,22 @@ def test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message(lab: Lab) -> N
                             "--group", prefix, "--resource-pattern-type prefixed")
         assert granted.returncode == 0, granted.stdout + granted.stderr
 
-    _applied_under_a_canary(lab, final, _internal(lab))
+    with Canary(_internal(lab)) as canary:
+        phase("remove")
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
     assert super_users() == f"{certificates};User:admin"
-    status = lab.kafkactl("migrate", "listeners", str(final), "--status", "--json")
+    assert "Nothing to do" in phase("remove").stdout
+    runs = json.loads(lab.kafkactl("runs", str(target), "--json").stdout)
+    assert [run["command"] for run in runs[:3]] == [f"migrate listeners --phase {p}" for p in ("remove", "inter-broker", "authorizer")], runs
+    status = lab.kafkactl("migrate", "listeners", str(target), "--status", "--json")
     assert json.loads(status.stdout)["next_step"] == "at the target", status.stdout
     # ANONYMOUS is no one special now: its ACLs let it at the canary's topics, nowhere else.
     denied = lab.ssh(brokers[0], f"{JAVA} "
                                  f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:9092 --create --topic not-granted")
     assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
     _only_the_right_clients_get_in(lab, brokers[0])
-    assert "Nothing to do" in lab.kafkactl("apply", str(final)).stdout
+    assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
 
 
 def _internal(lab: Lab) -> str:

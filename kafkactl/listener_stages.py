@@ -1,0 +1,155 @@
+"""`kafkactl migrate listeners --phase`: the inventory one step of Kafka's staged listener change applies.
+
+The operator's inventory holds the target; the brokers' files hold where they are. Each phase is the target with
+what the brokers still need from where they are (a pure function of the two, no I/O):
+
+- add: the target's listeners beside the running ones; inter-broker traffic, the authorizer and super.users as
+  they run;
+- authorizer: the same, with the authorizer on; super.users names every principal a broker presents, ANONYMOUS
+  on a PLAINTEXT listener they still replicate over included;
+- inter-broker: inter-broker traffic on the target's listener; the old listeners and the principals the brokers
+  not yet rolled still present (super.users) kept;
+- remove: the target.
+
+Each is refused unless the brokers' files show the step before it done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.desired import DesiredState
+from kafkactl.errors import KafkactlError
+from kafkactl.listener_changes import enabled_mechanisms, inter_broker_listener, protocols
+from kafkactl.model import SASL_MECHANISMS, Component, Inventory, Listener
+from kafkactl.plan import HostFacts
+
+PHASES = ("add", "authorizer", "inter-broker", "remove")
+PROTOCOL_OF_MECHANISM = {mechanism: protocol for protocol, mechanism in SASL_MECHANISMS.items()}
+
+
+def running_brokers(desired: DesiredState, facts: Mapping[str, HostFacts]) -> dict[str, dict[str, str]]:
+    """Each broker's server.properties as its host holds it (brokers with none yet are left out)."""
+    found = {}
+    for state in desired.hosts:
+        for service in state.services:
+            live = facts.get(state.host.name, HostFacts()).files.get(service.config)
+            if service.component == Component.KAFKA_BROKER and live is not None:
+                found[state.host.name] = parse_properties(live.content)
+    return found
+
+
+def staged_inventory(target: Inventory, brokers: Mapping[str, dict[str, str]], phase: str) -> Inventory:
+    """The inventory `phase` applies: `target` with what the brokers (host -> live properties) still need."""
+    if phase not in PHASES:
+        raise KafkactlError(f"--phase: {phase!r} is not one of {', '.join(PHASES)}")
+    if not brokers:
+        raise KafkactlError(f"{target.path}: no broker has a server.properties yet; run kafkactl apply first")
+    cluster = target.cluster
+    wanted = {listener.name: key for key, listener in cluster.resolved_listeners.items()}
+    target_inter_broker = cluster.inter_broker_listener.name
+    authorizer = cluster.kafka_authorizer_enabled
+    _refuse_out_of_order(target, brokers, phase, set(wanted), target_inter_broker, authorizer)
+    if phase == "remove":
+        return target
+
+    kept = _kept_listeners(target, brokers, set(wanted))
+    keys = {**wanted, **{listener.name: key for key, listener in kept.items()}}
+    listeners = {**cluster.all_broker_listeners, **kept}
+    running_order = [name for props in brokers.values() for name in _ports(props)]
+    ordered = sorted(keys, key=lambda name: running_order.index(name) if name in running_order else len(running_order))
+    inter_broker = target_inter_broker
+    if phase in ("add", "authorizer"):
+        inter_broker = _one_value(target, brokers, "inter-broker listener", inter_broker_listener)
+    live_super_users = [user for props in brokers.values() for user in props.get("super.users", "").split(";") if user.strip()]
+    update = {
+        # the order they run in, new ones last: a phase done renders the same file again
+        "kafka_broker_listeners": {keys[name]: listeners[keys[name]] for name in ordered},
+        "kafka_broker_custom_listeners": {},
+        "kafka_broker_inter_broker_listener_name": keys[inter_broker],
+        "kafka_super_users": list(dict.fromkeys([*cluster.kafka_super_users, *live_super_users])),
+    }
+    if phase == "add":
+        update["kafka_authorizer_enabled"] = any("authorizer.class.name" in props for props in brokers.values())
+    return target.model_copy(update={"cluster": cluster.model_copy(update=update)})
+
+
+def _refuse_out_of_order(target: Inventory, brokers: Mapping[str, dict[str, str]], phase: str, wanted: set[str],
+                         inter_broker: str, authorizer: bool) -> None:
+    where = f"migrate listeners --phase {phase}"
+    if phase == "authorizer" and not authorizer:
+        raise KafkactlError(f"{where}: {target.path} does not switch the authorizer on (kafka_authorizer_enabled); "
+                            "No host was changed.")
+    if phase == "add":
+        return
+    missing = {host: sorted(wanted - protocols(props).keys()) for host, props in brokers.items()}
+    if without := sorted(host for host, names in missing.items() if names):
+        names = sorted({name for host in without for name in missing[host]})
+        raise KafkactlError(f"{where}: {', '.join(without)} do not run {', '.join(names)} yet; run --phase add first. "
+                            "No host was changed.")
+    if phase == "authorizer":
+        return
+    if authorizer and (off := sorted(host for host, props in brokers.items() if "authorizer.class.name" not in props)):
+        raise KafkactlError(f"{where}: the authorizer is not on on {', '.join(off)}; run --phase authorizer first. "
+                            "No host was changed.")
+    if phase == "remove" and (moving := sorted(h for h, props in brokers.items() if inter_broker_listener(props) != inter_broker)):
+        raise KafkactlError(f"{where}: {', '.join(moving)} still replicate over another listener than {inter_broker}; "
+                            "run --phase inter-broker first. No host was changed.")
+
+
+def _one_value(target: Inventory, brokers: Mapping[str, dict[str, str]], what: str, read) -> str:
+    values = {host: read(props) for host, props in brokers.items()}
+    if len(set(values.values())) > 1:
+        shown = ", ".join(f"{host} {value}" for host, value in sorted(values.items()))
+        raise KafkactlError(f"{target.path}: the brokers do not agree on the {what} ({shown}); finish the phase that "
+                            "was moving it first (--resume). No host was changed.")
+    return next(iter(values.values()))
+
+
+def _kept_listeners(target: Inventory, brokers: Mapping[str, dict[str, str]], wanted: set[str]) -> dict[str, Listener]:
+    """The listeners the brokers run that the target drops, in the inventory's shape, keyed by their lower-case name."""
+    controllers = {name for props in brokers.values() for name in props.get("controller.listener.names", "").split(",")}
+    ports = {listener.port: listener.name for listener in target.cluster.resolved_listeners.values()}
+    kept: dict[str, Listener] = {}
+    for host, props in sorted(brokers.items()):
+        for name, port in _ports(props).items():
+            if name in wanted or name in controllers or name.lower() in kept:
+                continue
+            if port in ports:
+                raise KafkactlError(f"host {host}: listener {name} runs on port {port}, which the inventory gives to "
+                                    f"{ports[port]}; give {ports[port]} a free port, move clients, then drop {name}")
+            kept[_free_key(name.lower(), target)] = _listener(host, name, port, props)
+    return kept
+
+
+def _free_key(key: str, target: Inventory) -> str:
+    taken = target.cluster.all_broker_listeners
+    return key if key not in taken else next(f"{key}_{n}" for n in range(2, 100) if f"{key}_{n}" not in taken)
+
+
+def _ports(props: dict[str, str]) -> dict[str, int]:
+    found = {}
+    for item in props.get("listeners", "").split(","):
+        if "://" in item:
+            name, address = item.split("://", 1)
+            found[name.strip()] = int(address.rsplit(":", 1)[1])
+    return found
+
+
+def _listener(host: str, name: str, port: int, props: dict[str, str]) -> Listener:
+    """A running listener as the inventory would declare it."""
+    protocol = protocols(props)[name]
+    ssl = protocol.endswith("SSL")
+    sasl = "none"
+    if protocol.startswith("SASL"):
+        own = props.get("sasl.mechanism.inter.broker.protocol") if inter_broker_listener(props) == name else None
+        mechanisms = sorted(enabled_mechanisms(props, name), key=lambda mechanism: (mechanism != own, mechanism))
+        unknown = [m for m in mechanisms if m not in PROTOCOL_OF_MECHANISM]
+        if unknown:
+            raise KafkactlError(f"host {host}: listener {name} accepts {', '.join(unknown)}, which kafkactl does not "
+                                "configure; keep it in the inventory's listeners until it goes")
+        sasl = ",".join(PROTOCOL_OF_MECHANISM[m] for m in mechanisms)
+    client_auth = props.get(f"listener.name.{name.lower()}.ssl.client.auth") or props.get("ssl.client.auth") or "none"
+    return Listener(name=name, port=port, ssl_enabled=ssl, sasl_protocol=sasl,
+                    ssl_client_authentication=client_auth if ssl else None)

@@ -1,0 +1,148 @@
+"""`migrate listeners --phase`: each phase renders the target with what the running brokers still need, every
+phase is one roll the refusals accept, a phase done renders the same again, and phases out of order are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kafkactl.components.properties import parse_properties
+from kafkactl.desired import DesiredState, desired_state
+from kafkactl.errors import KafkactlError
+from kafkactl.inventory import read_inventory
+from kafkactl.listener_changes import unsafe_listener_changes
+from kafkactl.listener_stages import running_brokers, staged_inventory
+from kafkactl.model import Inventory
+from kafkactl.plan import FileFacts, HostFacts
+
+from helpers import ROOT, run_cli
+
+GROUPS = "zookeeper:\n  hosts: {zk1: }\nkafka_broker:\n  hosts: {kafka1: , kafka2: }\n"
+USERS = "sasl_scram_users: {admin: {principal: admin, password: admin-secret}}, kafka_broker_sasl_user: admin"
+# The lab's path: PLAINTEXT INTERNAL (9092) and BROKER (9091, inter-broker) to SASL_SSL SCRAM for clients, mTLS between
+# brokers, ACLs on; BROKER goes.
+TARGET = (f"{USERS}, kafka_authorizer_enabled: true, kafka_broker_inter_broker_listener_name: repl, "
+          "kafka_broker_listeners: {internal: {name: INTERNAL, port: 9092}}, "
+          "kafka_broker_custom_listeners: {external: {name: EXTERNAL, port: 9094, ssl_enabled: true, sasl_protocol: scram}, "
+          "repl: {name: REPL, port: 9095, ssl_enabled: true, ssl_mutual_auth_enabled: true}}")
+
+
+def _inventory(tmp_path: Path, name: str, variables: str) -> Inventory:
+    path = tmp_path / name
+    path.write_text(f"all:\n  vars: {{{variables}}}\n" + GROUPS)
+    return read_inventory(path).inventory
+
+
+def _facts(desired: DesiredState) -> dict[str, HostFacts]:
+    """Hosts whose files are this render."""
+    return {s.host.name: HostFacts(files={f.path: FileFacts(f.content, f"{f.owner}:{f.group}", f.mode, 0) for f in s.files})
+            for s in desired.hosts}
+
+
+def _server_properties(desired: DesiredState, host: str = "kafka1") -> dict[str, str]:
+    state = next(s for s in desired.hosts if s.host.name == host)
+    return parse_properties(next(f for f in state.files if f.path == "/etc/kafka/server.properties").content)
+
+
+def _phase(target: Inventory, live: DesiredState, phase: str) -> DesiredState:
+    """The phase's render, checked to be one roll the refusals accept from `live`."""
+    staged = desired_state(staged_inventory(target, running_brokers(live, _facts(live)), phase))
+    assert unsafe_listener_changes(staged, _facts(live)) == [], phase
+    return staged
+
+
+def test_four_phases_take_a_plaintext_cluster_to_sasl_ssl_and_mutual_tls_each_one_safe_roll(tmp_path: Path) -> None:
+    target = _inventory(tmp_path, "target.yml", TARGET)
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+
+    added = _phase(target, live, "add")
+    props = _server_properties(added)
+    assert props["listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,BROKER:PLAINTEXT,EXTERNAL:SASL_SSL,REPL:SSL"
+    assert props["inter.broker.listener.name"] == "BROKER" and "authorizer.class.name" not in props
+
+    authorized = _phase(target, added, "authorizer")
+    props = _server_properties(authorized)
+    assert props["authorizer.class.name"] == "kafka.security.authorizer.AclAuthorizer"
+    assert props["inter.broker.listener.name"] == "BROKER" and "User:ANONYMOUS" in props["super.users"].split(";")
+
+    moved = _phase(target, authorized, "inter-broker")
+    props = _server_properties(moved)
+    assert props["inter.broker.listener.name"] == "REPL" and "BROKER:PLAINTEXT" in props["listener.security.protocol.map"]
+    assert "User:ANONYMOUS" in props["super.users"].split(";"), "the brokers not yet rolled still come as ANONYMOUS"
+
+    removed = _phase(target, moved, "remove")
+    assert [s.files for s in removed.hosts] == [s.files for s in desired_state(target).hosts]
+    assert "BROKER" not in _server_properties(removed)["listeners"]
+    assert "User:ANONYMOUS" not in _server_properties(removed)["super.users"]
+
+
+@pytest.mark.parametrize("phase", ["add", "authorizer", "inter-broker"])
+def test_a_phase_done_renders_the_same_again(tmp_path: Path, phase: str) -> None:
+    target = _inventory(tmp_path, "target.yml", TARGET)
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    for step in ("add", "authorizer", "inter-broker")[:("add", "authorizer", "inter-broker").index(phase) + 1]:
+        live = _phase(target, live, step)
+    again = _phase(target, live, phase)
+    assert [s.files for s in again.hosts] == [s.files for s in live.hosts]
+
+
+@pytest.mark.parametrize("done, phase, refusal", [
+    ((), "inter-broker", "kafka1, kafka2 do not run EXTERNAL, REPL yet; run --phase add first"),
+    ((), "authorizer", "kafka1, kafka2 do not run EXTERNAL, REPL yet; run --phase add first"),
+    (("add",), "inter-broker", "the authorizer is not on on kafka1, kafka2; run --phase authorizer first"),
+    (("add", "authorizer"), "remove", "still replicate over another listener than REPL; run --phase inter-broker first"),
+])
+def test_a_phase_before_its_turn_is_refused(tmp_path: Path, done: tuple[str, ...], phase: str, refusal: str) -> None:
+    target = _inventory(tmp_path, "target.yml", TARGET)
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    for step in done:
+        live = _phase(target, live, step)
+    with pytest.raises(KafkactlError, match=refusal):
+        staged_inventory(target, running_brokers(live, _facts(live)), phase)
+
+
+def test_the_authorizer_phase_needs_an_inventory_that_switches_it_on(tmp_path: Path) -> None:
+    target = _inventory(tmp_path, "target.yml", TARGET.replace("kafka_authorizer_enabled: true", "kafka_authorizer_enabled: false"))
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    with pytest.raises(KafkactlError, match=r"does not switch the authorizer on \(kafka_authorizer_enabled\)"):
+        staged_inventory(target, running_brokers(live, _facts(live)), "authorizer")
+
+
+def test_a_running_listener_whose_port_the_target_takes_is_refused(tmp_path: Path) -> None:
+    target = _inventory(tmp_path, "target.yml", f"{USERS}, kafka_broker_listeners: {{internal: {{name: INTERNAL, port: 9092}}, "
+                                                 "secure: {name: SECURE, port: 9091, ssl_enabled: true}}, "
+                                                 "kafka_broker_inter_broker_listener_name: secure")
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    with pytest.raises(KafkactlError, match="host kafka1: listener BROKER runs on port 9091, which the inventory gives to SECURE"):
+        staged_inventory(target, running_brokers(live, _facts(live)), "add")
+
+
+def test_a_sasl_listener_kept_accepts_what_it_ran_with_its_inter_broker_mechanism_first(tmp_path: Path) -> None:
+    both = (f"{USERS}, sasl_plain_users: {{admin: {{principal: admin, password: admin-secret}}}}, "
+            "kafka_broker_listeners: {internal: {name: INTERNAL, port: 9092}, broker: {name: BROKER, port: 9091, sasl_protocol: 'scram,plain'}}")
+    live = desired_state(_inventory(tmp_path, "live.yml", both))
+    target = _inventory(tmp_path, "target.yml", f"{USERS}, kafka_broker_inter_broker_listener_name: repl, "
+                                                "kafka_broker_listeners: {internal: {name: INTERNAL, port: 9092}, "
+                                                "repl: {name: REPL, port: 9095, ssl_enabled: true}}")
+    kept = staged_inventory(target, running_brokers(live, _facts(live)), "add").cluster.all_broker_listeners["broker"]
+    assert (kept.port, kept.ssl_enabled, kept.sasl_protocol) == (9091, False, "scram,plain")
+    before, after = _server_properties(live), _server_properties(_phase(target, live, "add"))
+    for key in ("sasl.mechanism.inter.broker.protocol", "listener.name.broker.sasl.enabled.mechanisms"):
+        assert after[key] == before[key], key
+
+
+@pytest.mark.parametrize("arguments, refusal", [
+    ((), "migrate listeners: give either --status or --phase add | authorizer | inter-broker | remove"),
+    (("--status", "--phase", "add"), "migrate listeners: give either --status or --phase add | authorizer | inter-broker | remove"),
+    (("--phase", "everything"), "--phase: 'everything' is not one of add, authorizer, inter-broker, remove"),
+    (("--phase", "add", "--json"), "migrate listeners: --json goes with --status"),
+])
+def test_migrate_listeners_refuses_what_it_cannot_run_before_any_connection(arguments: tuple[str, ...], refusal: str) -> None:
+    outcome = run_cli("migrate", "listeners", str(ROOT / "inventories/zookeeper-cluster/inventory.yml"), *arguments)
+    assert outcome.exit_code == 1 and outcome.stderr == f"error: {refusal}\n", outcome.stderr
+
+
+def test_a_migration_inventory_is_refused() -> None:
+    outcome = run_cli("migrate", "listeners", str(ROOT / "inventories/kraft-migration/inventory.yml"), "--phase", "add", "--yes")
+    assert outcome.exit_code == 1 and "listeners move in ZooKeeper or KRaft mode, not during a KRaft migration" in outcome.stderr
