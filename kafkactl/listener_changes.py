@@ -131,6 +131,8 @@ class BrokerListeners:
     wanted: dict[str, str]
     wanted_inter_broker: str
     connections: dict[str, int] | None = None
+    live_authorizer: bool = False
+    wanted_authorizer: bool = False
 
     @property
     def removed(self) -> list[str]:
@@ -147,6 +149,8 @@ class BrokerListeners:
             return f"refused: {', '.join(changed)} would change protocol in place; give the new protocol a listener of its own"
         if added:
             return f"add {', '.join(f'{n} ({self.wanted[n]})' for n in added)}"
+        if self.wanted_authorizer and not self.live_authorizer:
+            return "switch the authorizer on"
         if self.live_inter_broker != self.wanted_inter_broker:
             return f"move inter-broker traffic from {self.live_inter_broker} to {self.wanted_inter_broker}"
         if self.removed:
@@ -154,7 +158,13 @@ class BrokerListeners:
         return "at the target"
 
 
-STEP_ORDER = ("refused", "add", "move", "remove", "not running", "at the target")
+STEP_ORDER = ("refused", "add", "switch", "move", "remove", "not running", "at the target")
+# The `migrate listeners --phase` that takes each step.
+PHASE_OF_STEP = {"add": "add", "switch": "authorizer", "move": "inter-broker", "remove": "remove"}
+
+
+def phase_of(step: str) -> str | None:
+    return next((phase for start, phase in PHASE_OF_STEP.items() if step.startswith(start)), None)
 
 
 def _removal(names: list[str], brokers: list[BrokerListeners]) -> str:
@@ -179,7 +189,8 @@ def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts],
             live = parse_properties(live_file.content) if live_file else {}
             wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
             found.append(BrokerListeners(state.host.name, protocols(live), inter_broker_listener(live) if live else "",
-                                         protocols(wanted), inter_broker_listener(wanted), (connections or {}).get(state.host.name)))
+                                         protocols(wanted), inter_broker_listener(wanted), (connections or {}).get(state.host.name),
+                                         "authorizer.class.name" in live, "authorizer.class.name" in wanted))
     return found
 
 

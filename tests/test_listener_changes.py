@@ -122,6 +122,18 @@ def test_status_names_the_next_step_of_the_sequence(tmp_path: Path) -> None:
     assert next_step(_brokers(tmp_path, "", in_place)).startswith("refused: INTERNAL would change protocol in place")
 
 
+def test_status_names_the_authorizer_step_and_the_phase_of_each_step(tmp_path: Path) -> None:
+    from kafkactl.listener_changes import next_step, phase_of
+
+    secure = "secure: {name: SECURE, port: 9095, ssl_enabled: true}"
+    added = f"ssl_keystore_store_password: k, kafka_broker_custom_listeners: {{{secure}}}"
+    target = f"{added}, kafka_broker_inter_broker_listener_name: secure, kafka_authorizer_enabled: true"
+    steps = [next_step(_brokers(tmp_path, start, target)) for start in ("", added, f"{added}, kafka_authorizer_enabled: true")]
+    assert steps == ["add SECURE (SSL)", "switch the authorizer on", "move inter-broker traffic from BROKER to SECURE"]
+    assert [phase_of(step) for step in steps] == ["add", "authorizer", "inter-broker"]
+    assert phase_of("remove BROKER: no connection open on it") == "remove" and phase_of("at the target") is None
+
+
 def test_the_last_step_counts_the_clients_still_on_the_listeners_it_removes(tmp_path: Path) -> None:
     from kafkactl.listener_changes import next_step
 

@@ -161,7 +161,7 @@ def _listener_status(report: Report, inventory: Path | None, forks: int, accept_
                      as_json: bool) -> None:
     from kafkactl.facts import as_running, gather_all, running_members
     from kafkactl.health import listener_connections
-    from kafkactl.listener_changes import broker_listeners, next_step
+    from kafkactl.listener_changes import broker_listeners, next_step, phase_of
     from kafkactl.roles import service_name
 
     path = inventory_path(report.env, inventory)
@@ -177,9 +177,11 @@ def _listener_status(report: Report, inventory: Path | None, forks: int, accept_
         brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
     step = next_step(brokers)
     if as_json:
-        report.json({"next_step": step, "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
+        report.json({"next_step": step, "next_phase": phase_of(step), "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
         return
     report.line(f"Listeners: next step: {step}")
+    if phase := phase_of(step):
+        report.line(f"  run: kafkactl migrate listeners {path} --phase {phase}")
     for broker in brokers:
         def shown(listeners: dict[str, str], inter: str) -> str:
             return ", ".join(f"{n}:{p}" for n, p in listeners.items()) + f" (inter-broker {inter})"
