@@ -653,6 +653,17 @@ def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(l
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
 
 
+def _served(broker: str, port: int, trusting: Path | None = None) -> bytes:
+    """The certificate the listener presents (TLS 1.3: the client has it before a client certificate is asked for);
+    `trusting`: only if a CA in that file signed it (else ssl.SSLCertVerificationError)."""
+    context = ssl.create_default_context(cafile=str(trusting) if trusting else None)
+    context.check_hostname = False
+    if trusting is None:
+        context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((broker, port), timeout=10) as sock, context.wrap_socket(sock, server_hostname=broker) as tls:
+        return tls.getpeercert(binary_form=True)
+
+
 def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_message(lab: Lab) -> None:
     """`certs renew` for the brokers, then apply: each running broker reloads its new key store on every TLS listener
     (EXTERNAL, REPL) and serves the new certificate, no broker restarts, the canary loses nothing, and a second
@@ -664,19 +675,12 @@ def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_messa
     def main_pids() -> dict[str, str]:
         return {b: lab.ssh(b, "systemctl show -p MainPID --value kafka-broker").stdout.strip() for b in brokers}
 
-    def served(broker: str, port: int) -> bytes:
-        """The certificate the listener presents (TLS 1.3: the client has it before a client certificate is asked for)."""
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-        with socket.create_connection((broker, port), timeout=10) as sock, context.wrap_socket(sock, server_hostname=broker) as tls:
-            return tls.getpeercert(binary_form=True)
-
     def issued(broker: str) -> bytes:
         return x509.load_pem_x509_certificate((pki / f"{broker}.crt").read_bytes()).public_bytes(serialization.Encoding.DER)
 
     before = main_pids()
     old = {broker: issued(broker) for broker in brokers}
-    assert all(served(broker, EXTERNAL_PORT) == old[broker] for broker in brokers)
+    assert all(_served(broker, EXTERNAL_PORT) == old[broker] for broker in brokers)
     renewed = lab.kafkactl("certs", "renew", str(secured), *(f"--host={b}" for b in brokers))
     assert renewed.exit_code == 0, renewed.stderr
     planned = lab.kafkactl("plan", str(secured))
@@ -688,9 +692,36 @@ def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_messa
     assert main_pids() == before
     for broker in brokers:
         assert issued(broker) != old[broker]
-        assert served(broker, EXTERNAL_PORT) == served(broker, REPL_PORT) == issued(broker), broker
+        assert _served(broker, EXTERNAL_PORT) == _served(broker, REPL_PORT) == issued(broker), broker
         broker_id = lab.ssh(broker, "grep ^broker.id= /etc/kafka/server.properties").stdout.strip().removeprefix("broker.id=")
         dynamic = lab.ssh(broker, f"{JAVA} kafka.admin.ConfigCommand --bootstrap-server {broker}:{REPL_PORT} --command-config "
                                   f"/etc/kafka/kafkactl-admin.properties --describe --entity-type brokers --entity-name {broker_id}")
         assert dynamic.returncode == 0 and "ssl.keystore.location" not in dynamic.stdout, dynamic.stdout + dynamic.stderr  # the file rules
+    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
+
+
+def test_the_ca_is_rotated_with_an_overlap_and_no_lost_message(lab: Lab, tmp_path: Path) -> None:
+    """`certs rotate-ca` in its three steps, an apply after each, while a canary produces on INTERNAL and the brokers
+    replicate over REPL (mTLS) and reach ZooKeeper over TLS: the trust stores take the new CA beside the old, every
+    host then presents a certificate of the new CA, then the old CA is trusted no more. No acknowledged message is
+    lost; at the end each TLS listener presents a certificate only the new CA verifies, and a second apply changes
+    nothing."""
+    brokers = lab.hosts("kafka_broker")
+    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    pki = lab.state_dir / ".kafkactl" / "pki"
+    old_ca = tmp_path / "old-ca.crt"
+    shutil.copy(pki / "ca.crt", old_ca)
+    with Canary(_internal(lab)) as canary:
+        for step in ("trust-new-ca", "sign-with-new-ca", "drop-old-ca"):
+            rotated = lab.kafkactl("certs", "rotate-ca", str(secured), "--step", step)
+            assert rotated.exit_code == 0, rotated.stderr
+            applied = lab.kafkactl("apply", str(secured))
+            assert applied.exit_code == 0, step + applied.stderr + applied.stdout[-3000:]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    for broker in brokers:
+        for port in (EXTERNAL_PORT, REPL_PORT):
+            assert _served(broker, port, trusting=pki / "ca.crt")
+            with pytest.raises(ssl.SSLCertVerificationError):
+                _served(broker, port, trusting=old_ca)
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
