@@ -58,8 +58,45 @@ def _new_login(where: str, live: dict[str, str], wanted: dict[str, str], listene
             "<old>,<new>) in one apply, switch in the next"]
 
 
+def live_properties(desired: DesiredState, facts: Mapping[str, HostFacts], component: Component) -> dict[str, dict[str, str]]:
+    """Each member's configuration file of `component` as its host holds it (members with none yet left out)."""
+    found = {}
+    for state in desired.hosts:
+        for service in state.services:
+            live = facts.get(state.host.name, HostFacts()).files.get(service.config)
+            if service.component == component and live is not None:
+                found[state.host.name] = parse_properties(live.content)
+    return found
+
+
+def zookeeper_plain_port_open(properties: dict[str, str]) -> bool:
+    return "clientPort" in properties and properties.get("clientPortAddress") != "127.0.0.1"
+
+
+def _zookeeper_plain_port_closing(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
+    """ZooKeeper's plaintext port closed to the network while a running node still connects through it."""
+    closing = [(host, props) for host, props in live_properties(desired, facts, Component.ZOOKEEPER).items()
+               if zookeeper_plain_port_open(props)]
+    wanted = {s.host.name: parse_properties(f.content) for s in desired.hosts for svc in s.services for f in s.files
+              if svc.component == Component.ZOOKEEPER and f.path == svc.config}
+    problems = []
+    for host, props in closing:
+        if zookeeper_plain_port_open(wanted.get(host, props)):
+            continue
+        port = props["clientPort"]
+        users = sorted(node for component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER)
+                       for node, node_props in live_properties(desired, facts, component).items()
+                       if any(address.rsplit(":", 1)[-1].split("/")[0] == port
+                              for address in node_props.get("zookeeper.connect", "").split(",")))
+        if users:
+            problems.append(f"host {host}: ZooKeeper's plaintext port {port} would close to the network while "
+                            f"{', '.join(users)} still connect to it; kafkactl migrate listeners INVENTORY --phase add "
+                            "moves them to the TLS port, --phase remove then closes it")
+    return problems
+
+
 def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
-    problems: list[str] = []
+    problems: list[str] = _zookeeper_plain_port_closing(desired, facts)
     for state in desired.hosts:
         host_facts = facts.get(state.host.name, HostFacts())
         for service in state.services:

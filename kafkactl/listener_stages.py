@@ -9,7 +9,8 @@ what the brokers still need from where they are (a pure function of the two, no 
   on a PLAINTEXT listener they still replicate over included;
 - inter-broker: inter-broker traffic on the target's listener; the old listeners and the principals the brokers
   not yet rolled still present (super.users) kept;
-- remove: the target.
+- remove: the target: the old listeners go, and ZooKeeper's plaintext port closes to the network when the
+  target has Kafka reach ZooKeeper over TLS.
 
 Each is refused unless the brokers' files show the step before it done.
 """
@@ -17,11 +18,13 @@ Each is refused unless the brokers' files show the step before it done.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
-from kafkactl.listener_changes import enabled_mechanisms, inter_broker_listener, protocols
+from kafkactl.listener_changes import (
+    enabled_mechanisms, inter_broker_listener, live_properties, protocols, zookeeper_plain_port_open,
+)
 from kafkactl.model import SASL_MECHANISMS, Component, Inventory, Listener
 from kafkactl.plan import HostFacts
 
@@ -29,19 +32,23 @@ PHASES = ("add", "authorizer", "inter-broker", "remove")
 PROTOCOL_OF_MECHANISM = {mechanism: protocol for protocol, mechanism in SASL_MECHANISMS.items()}
 
 
-def running_brokers(desired: DesiredState, facts: Mapping[str, HostFacts]) -> dict[str, dict[str, str]]:
-    """Each broker's server.properties as its host holds it (brokers with none yet are left out)."""
-    found = {}
-    for state in desired.hosts:
-        for service in state.services:
-            live = facts.get(state.host.name, HostFacts()).files.get(service.config)
-            if service.component == Component.KAFKA_BROKER and live is not None:
-                found[state.host.name] = parse_properties(live.content)
-    return found
+@dataclass(frozen=True)
+class Running:
+    """What the phases read from the hosts' files."""
+
+    brokers: Mapping[str, dict[str, str]]  # host -> its server.properties
+    zookeeper_plain_port_open: bool = False  # a ZooKeeper member serves its plaintext port to the network
+
+    @classmethod
+    def read(cls, desired: DesiredState, facts: Mapping[str, HostFacts]) -> Running:
+        zookeepers = live_properties(desired, facts, Component.ZOOKEEPER)
+        return cls(live_properties(desired, facts, Component.KAFKA_BROKER),
+                   any(zookeeper_plain_port_open(props) for props in zookeepers.values()))
 
 
-def staged_inventory(target: Inventory, brokers: Mapping[str, dict[str, str]], phase: str) -> Inventory:
-    """The inventory `phase` applies: `target` with what the brokers (host -> live properties) still need."""
+def staged_inventory(target: Inventory, running: Running, phase: str) -> Inventory:
+    """The inventory `phase` applies: `target` with what the running nodes still need."""
+    brokers = running.brokers
     if phase not in PHASES:
         raise KafkactlError(f"--phase: {phase!r} is not one of {', '.join(PHASES)}")
     if not brokers:
@@ -70,6 +77,8 @@ def staged_inventory(target: Inventory, brokers: Mapping[str, dict[str, str]], p
         "kafka_broker_inter_broker_listener_name": keys[inter_broker],
         "kafka_super_users": list(dict.fromkeys([*cluster.kafka_super_users, *live_super_users])),
     }
+    if running.zookeeper_plain_port_open:  # clients other than the brokers may still use it until `remove`
+        update["zookeeper_client_port_loopback_only"] = False
     if phase == "add":
         update["kafka_authorizer_enabled"] = any("authorizer.class.name" in props for props in brokers.values())
     return target.model_copy(update={"cluster": cluster.model_copy(update=update)})

@@ -325,6 +325,11 @@ class ClusterVars(Strict):
     zookeeper_chroot: Annotated[str, AfterValidator(check_zookeeper_path)] = Field("", description="Optional chroot path Kafka uses in ZooKeeper.")
     zookeeper_ssl_enabled: bool = Field(False, description="TLS between Kafka and ZooKeeper.")
     zookeeper_ssl_mutual_auth_enabled: bool = Field(False, description="ZooKeeper requires client certificates.")
+    zookeeper_client_port_loopback_only: bool | None = Field(
+        None, description="With zookeeper_ssl_enabled: the plaintext client port (zookeeper_client_port) listens on 127.0.0.1 "
+        "only, so nothing reaches ZooKeeper unencrypted over the network (cp-ansible serves TLS only) while kafkactl's "
+        "health checks still read it on the host. Default: true with zookeeper_ssl_enabled; `migrate listeners` keeps it "
+        "open until --phase remove.")
     zookeeper_sasl_protocol: Literal["none", "digest"] = Field("none", description="SASL between Kafka and ZooKeeper.")
     zookeeper_digest_users: dict[str, SaslUser] = Field(
         default_factory=dict, description="ZooKeeper DIGEST users (cp-ansible's shape); brokers and controllers log in as the entry kafka_broker."
@@ -747,6 +752,12 @@ class ClusterVars(Strict):
             return ("ssl_keystore_store_password: TLS listeners need their key store's password (and ssl_truststore_password "
                     "the trust store's); `kafkactl certs create` makes key and trust stores and prints the variables that name them")
         return None
+
+    @property
+    def zookeeper_plain_port_loopback(self) -> bool:
+        """ZooKeeper's plaintext client port listens on 127.0.0.1 only."""
+        wanted = self.zookeeper_client_port_loopback_only
+        return self.zookeeper_ssl_enabled and (wanted if wanted is not None else True)
 
     @property
     def store_type(self) -> str:

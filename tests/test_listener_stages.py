@@ -12,7 +12,7 @@ from kafkactl.desired import DesiredState, desired_state
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory import read_inventory
 from kafkactl.listener_changes import unsafe_listener_changes
-from kafkactl.listener_stages import running_brokers, staged_inventory
+from kafkactl.listener_stages import Running, staged_inventory
 from kafkactl.model import Inventory
 from kafkactl.plan import FileFacts, HostFacts
 
@@ -48,7 +48,7 @@ def _server_properties(desired: DesiredState, host: str = "kafka1") -> dict[str,
 
 def _phase(target: Inventory, live: DesiredState, phase: str) -> DesiredState:
     """The phase's render, checked to be one roll the refusals accept from `live`."""
-    staged = desired_state(staged_inventory(target, running_brokers(live, _facts(live)), phase))
+    staged = desired_state(staged_inventory(target, Running.read(live, _facts(live)), phase))
     assert unsafe_listener_changes(staged, _facts(live)) == [], phase
     return staged
 
@@ -105,14 +105,14 @@ def test_a_phase_before_its_turn_is_refused(tmp_path: Path, done: tuple[str, ...
     for step in done:
         live = _phase(target, live, step)
     with pytest.raises(KafkactlError, match=refusal):
-        staged_inventory(target, running_brokers(live, _facts(live)), phase)
+        staged_inventory(target, Running.read(live, _facts(live)), phase)
 
 
 def test_the_authorizer_phase_needs_an_inventory_that_switches_it_on(tmp_path: Path) -> None:
     target = _inventory(tmp_path, "target.yml", TARGET.replace("kafka_authorizer_enabled: true", "kafka_authorizer_enabled: false"))
     live = desired_state(_inventory(tmp_path, "live.yml", USERS))
     with pytest.raises(KafkactlError, match=r"does not switch the authorizer on \(kafka_authorizer_enabled\)"):
-        staged_inventory(target, running_brokers(live, _facts(live)), "authorizer")
+        staged_inventory(target, Running.read(live, _facts(live)), "authorizer")
 
 
 def test_a_running_listener_whose_port_the_target_takes_is_refused(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_a_running_listener_whose_port_the_target_takes_is_refused(tmp_path: Pat
                                                  "kafka_broker_inter_broker_listener_name: secure")
     live = desired_state(_inventory(tmp_path, "live.yml", USERS))
     with pytest.raises(KafkactlError, match="host kafka1: listener BROKER runs on port 9091, which the inventory gives to SECURE"):
-        staged_inventory(target, running_brokers(live, _facts(live)), "add")
+        staged_inventory(target, Running.read(live, _facts(live)), "add")
 
 
 def test_a_sasl_listener_kept_accepts_what_it_ran_with_its_inter_broker_mechanism_first(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_a_sasl_listener_kept_accepts_what_it_ran_with_its_inter_broker_mechanis
     target = _inventory(tmp_path, "target.yml", f"{USERS}, kafka_broker_inter_broker_listener_name: repl, "
                                                 "kafka_broker_listeners: {internal: {name: INTERNAL, port: 9092}, "
                                                 "repl: {name: REPL, port: 9095, ssl_enabled: true}}")
-    kept = staged_inventory(target, running_brokers(live, _facts(live)), "add").cluster.all_broker_listeners["broker"]
+    kept = staged_inventory(target, Running.read(live, _facts(live)), "add").cluster.all_broker_listeners["broker"]
     assert (kept.port, kept.ssl_enabled, kept.sasl_protocol) == (9091, False, "scram,plain")
     before, after = _server_properties(live), _server_properties(_phase(target, live, "add"))
     for key in ("sasl.mechanism.inter.broker.protocol", "listener.name.broker.sasl.enabled.mechanisms"):
@@ -152,3 +152,33 @@ def test_migrate_listeners_refuses_what_it_cannot_run_before_any_connection(argu
 def test_a_migration_inventory_is_refused() -> None:
     outcome = run_cli("migrate", "listeners", str(ROOT / "inventories/kraft-migration/inventory.yml"), "--phase", "add", "--yes")
     assert outcome.exit_code == 1 and "listeners move in ZooKeeper or KRaft mode, not during a KRaft migration" in outcome.stderr
+
+
+def _zookeeper_properties(desired: DesiredState) -> dict[str, str]:
+    state = next(s for s in desired.hosts if s.host.name == "zk1")
+    return parse_properties(next(f for f in state.files if f.path.endswith("zookeeper.properties")).content)
+
+
+def test_zookeeper_over_tls_closes_the_plaintext_port_to_the_network_only_once_the_brokers_left_it(tmp_path: Path) -> None:
+    """One apply from a plaintext cluster would close ZooKeeper's plain port under the brokers not yet rolled: refused.
+    --phase add opens the TLS port beside it and moves the brokers; --phase remove binds it to 127.0.0.1."""
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    target = _inventory(tmp_path, "target.yml", f"{USERS}, zookeeper_ssl_enabled: true")
+    assert _zookeeper_properties(desired_state(target))["clientPortAddress"] == "127.0.0.1"
+    at_once = unsafe_listener_changes(desired_state(target), _facts(live))
+    assert at_once == ["host zk1: ZooKeeper's plaintext port 2181 would close to the network while kafka1, kafka2 still connect "
+                       "to it; kafkactl migrate listeners INVENTORY --phase add moves them to the TLS port, --phase remove "
+                       "then closes it"]
+
+    added = _phase(target, live, "add")
+    assert "clientPortAddress" not in _zookeeper_properties(added) and _zookeeper_properties(added)["secureClientPort"] == "2182"
+    assert _server_properties(added)["zookeeper.connect"] == "zk1:2182"
+    removed = _phase(target, added, "remove")
+    assert _zookeeper_properties(removed)["clientPortAddress"] == "127.0.0.1"
+    assert [s.files for s in removed.hosts] == [s.files for s in desired_state(target).hosts]
+
+
+def test_the_plaintext_port_stays_open_to_the_network_when_the_inventory_says_so(tmp_path: Path) -> None:
+    kept = _inventory(tmp_path, "kept.yml", f"{USERS}, zookeeper_ssl_enabled: true, zookeeper_client_port_loopback_only: false")
+    assert "clientPortAddress" not in _zookeeper_properties(desired_state(kept))
+    assert unsafe_listener_changes(desired_state(kept), _facts(desired_state(_inventory(tmp_path, "live.yml", USERS)))) == []

@@ -126,7 +126,7 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
     from kafkactl import scram_users
     from kafkactl.cli.session import live_plan, preflight, session
     from kafkactl.executor import Executor, RunOptions
-    from kafkactl.listener_stages import running_brokers, staged_inventory
+    from kafkactl.listener_stages import Running, staged_inventory
     from kafkactl.playbook import load_playbook
 
     path = inventory_path(report.env, inventory)
@@ -134,7 +134,7 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
         raise KafkactlError(f"{path}: listeners move in ZooKeeper or KRaft mode, not during a KRaft migration")
 
     def stage(inv, facts):
-        return staged_inventory(inv, running_brokers(desired_state(inv), facts), phase)
+        return staged_inventory(inv, Running.read(desired_state(inv), facts), phase)
 
     with session(report, path, f"migrate listeners --phase {phase}", None, resume, forks, accept_new, insecure,
                  lock=True, break_lock=break_lock, stage=stage) as run:

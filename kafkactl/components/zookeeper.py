@@ -14,6 +14,8 @@ def zookeeper_properties(topology: Topology, host: Host) -> Properties:
     props.set("tickTime", 2000).set("initLimit", 10).set("syncLimit", 5)
     props.set("dataDir", cluster.zookeeper_data_dir)
     props.set("clientPort", cluster.zookeeper_client_port)
+    if cluster.zookeeper_plain_port_loopback:  # TLS only over the network; the health checks read it on the host
+        props.set("clientPortAddress", "127.0.0.1")
     props.set("maxClientCnxns", 0)
     # Bind quorum ports on every address: peers reach each other by name, not by the bind address.
     props.set("quorumListenOnAllIPs", True)

@@ -628,14 +628,28 @@ def _as_client(lab: Lab, broker: str, port: int, settings: dict[str, str], tool:
                            f"{command}")
 
 
-def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(lab: Lab) -> None:
-    """zookeeper_ssl_enabled on the secured cluster: the ZooKeeper roll opens the TLS port beside the plain one (which
-    serves the brokers not yet rolled), then each broker rolls onto it. At the end every broker's ZooKeeper session
-    is on the TLS port, none on the plain one, and a second apply changes nothing."""
+def test_brokers_move_to_zookeepers_tls_port_then_its_plain_port_closes_with_no_lost_message(lab: Lab) -> None:
+    """zookeeper_ssl_enabled on the secured cluster: one apply is refused, as it would close ZooKeeper's plain port to
+    the network under the brokers still on it. `--phase add` rolls ZooKeeper with the TLS port beside the plain one
+    (which serves the brokers not yet rolled), then each broker onto it; `--phase remove` rolls ZooKeeper alone, its
+    plain port now on 127.0.0.1 only. At the end every broker's ZooKeeper session is on the TLS port, none reaches
+    the plain one, and a second apply changes nothing."""
     zookeepers, brokers = lab.hosts("zookeeper"), lab.hosts("kafka_broker")
     secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
-    applied = _applied_under_a_canary(lab, secured, _internal(lab))
-    assert applied.stdout.index("== roll zookeeper") < applied.stdout.index("== roll kafka_broker"), applied.stdout
+    refused = lab.kafkactl("plan", str(secured))
+    assert refused.exit_code == 1 and "ZooKeeper's plaintext port 2181 would close to the network while" in refused.stderr, refused.stderr
+
+    def phase(name: str):
+        ran = lab.kafkactl("migrate", "listeners", str(secured), "--phase", name, "--yes")
+        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
+        return ran
+
+    with Canary(_internal(lab)) as canary:
+        added, removed = phase("add"), phase("remove")
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert added.stdout.index("== roll zookeeper") < added.stdout.index("== roll kafka_broker"), added.stdout
+    assert "restart" in removed.stdout.split("== roll zookeeper")[1].split("== roll kafka_broker")[0], removed.stdout
     for broker in brokers:
         assert lab.ssh(broker, "grep -c '^zookeeper.connect=.*:2182' /etc/kafka/server.properties").stdout.strip() == "1"
 
@@ -650,6 +664,12 @@ def test_brokers_move_to_zookeepers_tls_port_in_one_apply_with_no_lost_message(l
     addresses = {lab.address(broker) for broker in brokers}
     assert addresses <= sessions(2182), sessions(2182)
     assert not addresses & sessions(2181), sessions(2181)
+    for member in zookeepers:
+        listed = lab.ssh(member, "ss -Htln '( sport = :2181 )'").stdout.split()
+        listening = [a.replace("[::ffff:", "").replace("]", "") for a in listed if a.endswith(":2181")]  # Java binds IPv6 sockets
+        assert listening == ["127.0.0.1:2181"], listed
+        reached = lab.ssh(brokers[0], f"timeout 5 bash -c 'exec 3<>/dev/tcp/{member}/2181'")
+        assert reached.returncode != 0, f"{member}:2181 answers over the network"
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
 
 
