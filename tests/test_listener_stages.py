@@ -182,3 +182,10 @@ def test_the_plaintext_port_stays_open_to_the_network_when_the_inventory_says_so
     kept = _inventory(tmp_path, "kept.yml", f"{USERS}, zookeeper_ssl_enabled: true, zookeeper_client_port_loopback_only: false")
     assert "clientPortAddress" not in _zookeeper_properties(desired_state(kept))
     assert unsafe_listener_changes(desired_state(kept), _facts(desired_state(_inventory(tmp_path, "live.yml", USERS)))) == []
+
+
+def test_a_phase_backs_up_then_makes_the_directories_new_files_need_before_any_roll() -> None:
+    from kafkactl.playbook import load_playbook
+
+    steps = [str(step) for step in load_playbook("migrate-listeners").steps]
+    assert steps[:2] == ["backup all", "prepare all"] and all(step.startswith(("roll", "scram_users")) for step in steps[2:]), steps
