@@ -79,13 +79,13 @@ def _zookeeper_plain_port_closing(desired: DesiredState, facts: dict[str, HostFa
                if zookeeper_plain_port_open(props)]
     wanted = {s.host.name: parse_properties(f.content) for s in desired.hosts for svc in s.services for f in s.files
               if svc.component == Component.ZOOKEEPER and f.path == svc.config}
+    nodes = {**live_properties(desired, facts, Component.KAFKA_CONTROLLER), **live_properties(desired, facts, Component.KAFKA_BROKER)}
     problems = []
     for host, props in closing:
         if zookeeper_plain_port_open(wanted.get(host, props)):
             continue
         port = props["clientPort"]
-        users = sorted(node for component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER)
-                       for node, node_props in live_properties(desired, facts, component).items()
+        users = sorted(node for node, node_props in nodes.items()
                        if any(address.rsplit(":", 1)[-1].split("/")[0] == port
                               for address in node_props.get("zookeeper.connect", "").split(",")))
         if users:

@@ -133,8 +133,8 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
     if loaded_inventory(report, path).inventory.natural_phase is None:
         raise KafkactlError(f"{path}: listeners move in ZooKeeper or KRaft mode, not during a KRaft migration")
 
-    def stage(inv, facts):
-        return staged_inventory(inv, Running.read(desired_state(inv), facts), phase)
+    def stage(inv, desired, facts):
+        return staged_inventory(inv, Running.read(desired, facts), phase)
 
     with session(report, path, f"migrate listeners --phase {phase}", None, resume, forks, accept_new, insecure,
                  lock=True, break_lock=break_lock, stage=stage) as run:

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     from kafkactl.journal import Journal
     from kafkactl.transport import Transport
 
-# The inventory a command applies, from the operator's and the facts read with it.
-Stage = Callable[[Inventory, dict[str, HostFacts]], Inventory]
+# The inventory a command applies, from the operator's, its desired state and the facts read for it.
+Stage = Callable[[Inventory, DesiredState, dict[str, HostFacts]], Inventory]
 
 
 def live_plan(report: Report, transport: Transport, desired: DesiredState, inventory: Inventory,
-               cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
+              cluster_changes: bool = True) -> tuple[dict[str, HostFacts], Plan]:
     """Facts, refusals and the plan; `cluster_changes`: also read what metadata.version and the SCRAM users need
     (one of Kafka's tools each) and the connectors need, which a plain restart does not."""
     from kafkactl.components.principals import unnamed_nodes
@@ -104,12 +104,11 @@ def session(report: Report, inventory: Path | None, command: str, limit: str | N
             phase = live_phase(report, inv, transport)
             desired = desired_state(inv, phase)
             if stage is not None:
-                inv = stage(inv, gather_all(transport, desired, inv.cluster))
+                inv = stage(inv, desired, gather_all(transport, desired, inv.cluster))
                 desired = desired_state(inv, phase)
             yield Session(report, path, command, inv, desired, limited, state_dir, previous, transport)
     finally:
         transport.close()
-
 
 
 def preflight(inventory: Inventory, desired: DesiredState, facts: dict[str, HostFacts], plan: Plan) -> None:
