@@ -17,6 +17,7 @@ Each is refused unless the brokers' files show the step before it done.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -122,7 +123,12 @@ def _kept_listeners(target: Inventory, brokers: Mapping[str, dict[str, str]], wa
     ports = {listener.port: listener.name for listener in target.cluster.resolved_listeners.values()}
     kept: dict[str, Listener] = {}
     for host, props in sorted(brokers.items()):
-        for name, port in _ports(props).items():
+        try:
+            running = _ports(props)
+        except ValueError:
+            raise KafkactlError(f"host {host}: server.properties: listeners={props.get('listeners')} cannot be read "
+                                "(NAME://HOST:PORT, ...)") from None
+        for name, port in running.items():
             if name in wanted or name in controllers or name.lower() in kept:
                 continue
             if port in ports:
@@ -160,5 +166,9 @@ def _listener(host: str, name: str, port: int, props: dict[str, str]) -> Listene
                                 "configure; keep it in the inventory's listeners until it goes")
         sasl = ",".join(PROTOCOL_OF_MECHANISM[m] for m in mechanisms)
     client_auth = props.get(f"listener.name.{name.lower()}.ssl.client.auth") or props.get("ssl.client.auth") or "none"
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or client_auth not in ("none", "requested", "required"):
+        raise KafkactlError(f"host {host}: listener {name} (port {port}) cannot be kept until --phase remove: kafkactl "
+                            "declares listeners named with letters, digits and _ and ssl.client.auth none, requested "
+                            "or required")
     return Listener(name=name, port=port, ssl_enabled=ssl, sasl_protocol=sasl,
                     ssl_client_authentication=client_auth if ssl else None)

@@ -189,3 +189,15 @@ def test_a_phase_backs_up_then_makes_the_directories_new_files_need_before_any_r
 
     steps = [str(step) for step in load_playbook("migrate-listeners").steps]
     assert steps[:2] == ["backup all", "prepare all"] and all(step.startswith(("roll", "scram_users")) for step in steps[2:]), steps
+
+
+@pytest.mark.parametrize("listeners, refusal", [
+    ("INTERNAL://:9092,BROKER://:nine", r"host kafka1: server.properties: listeners=INTERNAL://:9092,BROKER://:nine cannot be read"),
+    ("INTERNAL://:9092,OLD-ONE://:9091", r"host kafka1: listener OLD-ONE \(port 9091\) cannot be kept until --phase remove"),
+])
+def test_a_running_listener_kafkactl_cannot_declare_is_a_one_line_refusal(tmp_path: Path, listeners: str, refusal: str) -> None:
+    target = _inventory(tmp_path, "target.yml", TARGET)
+    brokers = {"kafka1": {"listeners": listeners, "listener.security.protocol.map": "INTERNAL:PLAINTEXT,OLD-ONE:PLAINTEXT",
+                          "inter.broker.listener.name": "INTERNAL"}}
+    with pytest.raises(KafkactlError, match=refusal):
+        staged_inventory(target, Running(brokers), "add")
