@@ -126,7 +126,7 @@ def test_the_test_named_for_an_example_runs_it(command: str) -> None:
     assert not missing, f"{exercise.where} does not pass {missing}"
     if exercise.scenario:
         scenario = yaml.safe_load((ROOT / "molecule" / exercise.scenario / "molecule.yml").read_text())
-        steps = scenario["ansible"]["env"]["KAFKACTL_MIGRATION_STEPS"].split()
+        steps = scenario["ansible"]["env"]["KAFKACTL_SCENARIO_STEPS"].split()
         assert command.split("--phase ")[1] in steps, f"scenario {exercise.scenario} does not run it"
 
 

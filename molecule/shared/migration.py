@@ -1,7 +1,7 @@
-"""The migration a scenario runs, one step at a time: `python3 migration.py step DIR STEP` (side_effect.yml).
+"""The steps a scenario runs, one at a time: `python3 migration.py step DIR STEP` (side_effect.yml).
 
-A migration scenario names its steps in KAFKACTL_MIGRATION_STEPS (its molecule.yml), for instance
-`refusals dual-write kraft-brokers finalize`. The steps:
+A scenario with steps names them in KAFKACTL_SCENARIO_STEPS (its molecule.yml), for instance
+`refusals dual-write kraft-brokers finalize`. The steps of a migration:
 
 - `dual-write`, `kraft-brokers`, `finalize`, `rollback`: `kafkactl migrate kraft MIGRATION_INVENTORY --phase
   STEP` (`--yes`; finalize `--confirm-cluster-id` with the id recorded when seeding). It must exit 0
@@ -13,8 +13,17 @@ A migration scenario names its steps in KAFKACTL_MIGRATION_STEPS (its molecule.y
 - `check`: the state after a rollback: `--status`, `kafkactl plan ZK_INVENTORY`, the seeded data
   (kafka_data.py) and a canary checkpoint (canary.py).
 
+The steps of an upgrade (inventories written by prepare.yml):
+
+- `upgrade`: `kafkactl plan upgrade.yml` (the roll onto the new version), `kafkactl plan metadata-version.yml`
+  (refused: a version and a protocol change in one apply), `kafkactl apply upgrade.yml`, then
+  `kafkactl status upgrade.yml --json`. The apply must exit 0.
+- `metadata-version`: `kafkactl apply metadata-version.yml` (metadata.version raised, no restart), the same
+  apply again (nothing to do), then `kafkactl status metadata-version.yml --json`. Both applies must exit 0.
+
 Every step appends what it saw to DIR/migration/steps.json and writes kafkactl's output to
-DIR/migration/NN-STEP.log; tests/test_migration.py asserts on those records and on the final state.
+DIR/migration/NN-STEP.log; tests/test_migration.py and tests/test_upgrade.py assert on those records and
+on the final state.
 """
 
 from __future__ import annotations
@@ -37,16 +46,24 @@ from kafkactl.components.properties import parse_properties as properties
 
 HERE = Path(__file__).resolve().parent
 PHASES = {"dual-write": "2a", "kraft-brokers": "2b", "finalize": "3", "rollback": "1"}
-STEPS = (*PHASES, "refusals", "check")
+UPGRADES = {"upgrade": "upgrade.yml", "metadata-version": "metadata-version.yml"}
+"""Each upgrade step and the inventory it applies."""
+STEPS = (*PHASES, "refusals", "check", *UPGRADES)
 STATE_LINE = re.compile(r"^Migration: (?:now )?(state (\S+?): .*|between state .*)$", re.MULTILINE)
 META_PROPERTIES = "/var/lib/kafka/data/meta.properties"
 
 
 def final_render(steps: list[str]) -> tuple[str, str | None]:
     """The inventory (file name in the ephemeral directory) and `--phase` that describe the hosts after `steps`."""
-    phases = [s for s in steps if s in PHASES]
-    last = phases[-1] if phases else "rollback"
+    changes = [s for s in steps if s in PHASES or s in UPGRADES]
+    last = changes[-1] if changes else "rollback"
+    if last in UPGRADES:
+        return UPGRADES[last], None
     return ("inventory.yml", None) if last == "rollback" else ("migration.yml", last)
+
+
+def is_migration(steps: list[str]) -> bool:
+    return any(s in PHASES or s in ("refusals", "check") for s in steps)
 
 
 def final_state(steps: list[str]) -> str:
@@ -69,7 +86,9 @@ class Scenario:
         return json.loads((self.directory / "seed.json").read_text())
 
     def groups(self, inventory: Path | None = None) -> dict[str, list[str]]:
-        data = yaml.safe_load((inventory or self.migration_inventory).read_text())
+        """The groups of `inventory`; by default of the inventory with every host (a migration's, else inventory.yml)."""
+        default = self.migration_inventory if self.migration_inventory.exists() else self.inventory
+        data = yaml.safe_load((inventory or default).read_text())
         return {group: list(body.get("hosts") or {}) for group, body in data["all"]["children"].items()}
 
     def hosts(self) -> list[str]:
@@ -110,14 +129,17 @@ printf 'opt %s\n' "$(ls /opt | tr '\n' ' ')"
             outputs = dict(zip(self.hosts(), pool.map(lambda h: self.ssh(h, script).stdout.splitlines(), self.hosts())))
         return outputs
 
+    def recorded(self, step: str | None = None) -> list[dict]:
+        """What the steps run so far recorded (those named `step`, when given)."""
+        records = json.loads(self.records.read_text()) if self.records.exists() else []
+        return [r for r in records if step in (None, r["step"])]
+
     def record(self, entry: dict) -> None:
-        entries = json.loads(self.records.read_text()) if self.records.exists() else []
-        entries.append(entry)
-        self.records.write_text(json.dumps(entries, indent=1))
+        self.records.write_text(json.dumps([*self.recorded(), entry], indent=1))
 
     def next_number(self) -> int:
         """The number of the step being run (1 for the first)."""
-        return len(json.loads(self.records.read_text())) + 1 if self.records.exists() else 1
+        return len(self.recorded()) + 1
 
     def log(self, step: str, text: str) -> Path:
         path = self.records.parent / f"{self.next_number():02d}-{step}.log"
@@ -205,10 +227,24 @@ def check(scenario: Scenario) -> dict:
     return found
 
 
+def upgrade(scenario: Scenario) -> dict:
+    new_version, raised = (str(scenario.directory / UPGRADES[s]) for s in ("upgrade", "metadata-version"))
+    return {"plan": run_kafkactl("plan", new_version),
+            "both_at_once": run_kafkactl("plan", raised),
+            "apply": run_kafkactl("apply", new_version),
+            "status": run_kafkactl("status", new_version, "--json")}
+
+
+def metadata_version(scenario: Scenario) -> dict:
+    raised = str(scenario.directory / UPGRADES["metadata-version"])
+    return {"apply": run_kafkactl("apply", raised),
+            "again": run_kafkactl("apply", raised),
+            "status": run_kafkactl("status", raised, "--json")}
+
+
 def step(scenario: Scenario, name: str) -> int:
     scenario.records.parent.mkdir(parents=True, exist_ok=True)
-    earlier = json.loads(scenario.records.read_text()) if scenario.records.exists() else []
-    failed = next((r for r in earlier if r.get("failed")), None)
+    failed = next((r for r in scenario.recorded() if r.get("failed")), None)
     if failed:  # the steps run in a loop that does not stop by itself: nothing after a failed step means anything
         print(f"not run: step {failed['step']} failed before; see {failed['log']}", file=sys.stderr)
         return 1
@@ -249,6 +285,22 @@ def step(scenario: Scenario, name: str) -> int:
         print(f"{found['status']['state_line']}; plan {scenario.inventory.name}: exit {found['zookeeper_plan']['exit']}; "
               f"data: {'intact' if found['data'].get('ok') else found['data'].get('problems')}; canary: "
               f"{found['canary'].get('lost')} of {found['canary'].get('acknowledged')} acknowledged messages lost")
+        return 0
+    if name in UPGRADES:
+        found = upgrade(scenario) if name == "upgrade" else metadata_version(scenario)
+        path = scenario.log(name, "\n\n".join(f"$ {o['command']}\n{o['stdout']}{o['stderr']}" for o in found.values()))
+        applies = [o for key, o in found.items() if key in ("apply", "again")]
+        bad = any(o["exit"] != 0 for o in applies)
+        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "failed": bad,
+                         "log": str(path)})
+        for outcome in found.values():
+            print(_brief(outcome))
+        if bad:
+            print(f"an apply of step {name} failed; full output in {path}", file=sys.stderr)
+            for outcome in applies:
+                print("\n".join(outcome["stdout"].splitlines()[-40:]), file=sys.stderr)
+                print(outcome["stderr"][-4000:], file=sys.stderr)
+            return 1
         return 0
     raise SystemExit(f"unknown step {name!r}: one of {', '.join(STEPS)}")
 

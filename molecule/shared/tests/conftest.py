@@ -25,17 +25,23 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # molecule/shared: migration.py, kafka_data.py
 
-from migration import final_render
+from migration import final_render, is_migration
 from kafkactl.components.properties import parse_properties as properties
 
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "."))
 SSH_CONFIG = EPHEMERAL / "ssh_config"
-# A migration scenario (KAFKACTL_MIGRATION_STEPS) is verified after its last step: with the migration
-# inventory rendered for the phase it ended in (with the ZooKeeper-mode inventory after a rollback).
-MIGRATION_STEPS = os.environ.get("KAFKACTL_MIGRATION_STEPS", "").split()
-_INVENTORY_NAME, PHASE = final_render(MIGRATION_STEPS) if MIGRATION_STEPS else ("inventory.yml", None)
+# A scenario with steps (KAFKACTL_SCENARIO_STEPS) is verified after its last step: a migration with the
+# migration inventory rendered for the phase it ended in (with the ZooKeeper-mode inventory after a
+# rollback), an upgrade with the inventory of its last step.
+STEPS = os.environ.get("KAFKACTL_SCENARIO_STEPS", "").split()
+MIGRATION = is_migration(STEPS)
+_INVENTORY_NAME, PHASE = final_render(STEPS)
 INVENTORY = EPHEMERAL / _INVENTORY_NAME
 ZOOKEEPER_INVENTORY = EPHEMERAL / "inventory.yml"
+# Longest gap between canary acknowledgements (molecule/shared/canary.py) each scenario with steps accepts:
+# a migration's phases roll brokers and controllers one at a time and move the brokers between ZooKeeper
+# and KRaft; an upgrade rolls each node once.
+CANARY_MAX_GAP_S = {"kraft-migration": 120, "upgrade": 60}
 
 
 @dataclass(frozen=True)

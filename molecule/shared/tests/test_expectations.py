@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from conftest import INVENTORY, MIGRATION_STEPS
+from conftest import INVENTORY, MIGRATION
 
 CONFIG = "/etc/kafka"
 ZOOKEEPER_DATA = "/var/lib/zookeeper"
@@ -81,7 +81,7 @@ def test_zookeeper_ids_ports_and_data_follow_cp_ansible(connect):
         wanted = [{f"{at}:{ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}" for at in (name, address)} for _, name, address, _ in members]
         if not _each_one_of(servers, wanted):
             wrong.append(f"{host}: server.N {servers}, wanted member N on {ZOOKEEPER_QUORUM}:{ZOOKEEPER_ELECTION}")
-        if not MIGRATION_STEPS:  # a migration scenario may end with ZooKeeper stopped
+        if not MIGRATION:  # a migration scenario may end with ZooKeeper stopped
             silent = _ports_listening(connect, host, {ZOOKEEPER_CLIENT})
             wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
     assert not wrong, wrong

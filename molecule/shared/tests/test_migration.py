@@ -1,11 +1,10 @@
 """A migration scenario's outcome: what each step of side_effect saw, and the cluster it left.
 
-Which checks apply follows from KAFKACTL_MIGRATION_STEPS (the scenario's molecule.yml): the refusals
+Which checks apply follows from KAFKACTL_SCENARIO_STEPS (the scenario's molecule.yml): the refusals
 when the steps include `refusals`, the state after a rollback for each `check`, and always the final
 state: `--status`, every controller's ZkMigrationState, every broker's mode, the cluster id on every
-host, the seeded data, the ZooKeeper-mode inventory refused (or converged, after a rollback), and the
-canary (stopped here: it ran from the start of side_effect) judged by its verdict (molecule/shared/canary.py).
-Scenarios without KAFKACTL_MIGRATION_STEPS skip this module.
+host, the ZooKeeper-mode inventory refused (or converged, after a rollback). The seeded data and the
+canary are test_whole_run.py's. Scenarios without steps of `kafkactl migrate kraft` skip this module.
 """
 
 from __future__ import annotations
@@ -13,30 +12,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from canary import LEADERS_MOVED, summary, verdict
-from conftest import EPHEMERAL, MIGRATION_STEPS, ZOOKEEPER_INVENTORY, kafkactl
+from conftest import CANARY_MAX_GAP_S, EPHEMERAL, MIGRATION, STEPS, ZOOKEEPER_INVENTORY, kafkactl
 from migration import META_PROPERTIES, PHASES, Scenario, final_state
 
-pytestmark = pytest.mark.skipif(not MIGRATION_STEPS, reason="not a migration scenario (no KAFKACTL_MIGRATION_STEPS)")
+pytestmark = pytest.mark.skipif(not MIGRATION, reason="not a migration scenario (no step of `kafkactl migrate kraft`)")
 
-SHARED = Path(__file__).resolve().parents[1]
 SCENARIO = Scenario(EPHEMERAL)
-FINAL = final_state(MIGRATION_STEPS)
+FINAL = final_state(STEPS)
 CONTROLLER_LINE = re.compile(r"^\s+(\S+): controller (\d+): (\w+)(.*)$", re.MULTILINE)
 BROKER_LINE = re.compile(r"^\s+(\S+): broker (\d+): (\w+)(.*)$", re.MULTILINE)
-# Longest gap between canary acknowledgements (molecule/shared/canary.py) each scenario accepts: its
-# phases roll brokers and controllers one at a time, and move the brokers between ZooKeeper and KRaft.
-CANARY_MAX_GAP_S = {"kraft-migration": 120}
-
-
-def _records(step: str) -> list[dict]:
-    records = json.loads(SCENARIO.records.read_text()) if SCENARIO.records.exists() else []
-    return [r for r in records if r["step"] == step]
 
 
 def _seeded() -> dict:
@@ -52,27 +39,20 @@ def live_status() -> str:
 # What side_effect recorded ---------------------------------------------------------------------------
 
 
-def test_every_step_ran_in_order():
-    records = json.loads(SCENARIO.records.read_text())
-    assert [r["step"] for r in records] == MIGRATION_STEPS
-    timings = ", ".join(f"{r['step']} {r['seconds']} s" for r in records)
-    print(f"steps: {timings}")
-
-
-@pytest.mark.parametrize("index", [i for i, s in enumerate(MIGRATION_STEPS) if s in PHASES])
+@pytest.mark.parametrize("index", [i for i, s in enumerate(STEPS) if s in PHASES])
 def test_phase_reached_its_state(index: int):
-    record = json.loads(SCENARIO.records.read_text())[index]
+    record = SCENARIO.recorded()[index]
     assert record["exit"] == 0, record["stderr"]
     assert record["state"] == PHASES[record["step"]], record["state_line"]
 
 
-refusals = pytest.mark.skipif("refusals" not in MIGRATION_STEPS, reason="the scenario runs no refusals")
+refusals = pytest.mark.skipif("refusals" not in STEPS, reason="the scenario runs no refusals")
 
 
 @refusals
 @pytest.mark.parametrize("phase", ["finalize", "kraft-brokers"])
 def test_phase_refused_in_state_1(phase: str):
-    (record,) = _records("refusals")
+    (record,) = SCENARIO.recorded("refusals")
     outcome = record["refused"][phase]
     assert outcome["exit"] == 1, outcome["stdout"][-2000:]
     wanted = f"error: --phase {phase}: the cluster is in state 1: ZooKeeper mode; this phase starts from state"
@@ -82,7 +62,7 @@ def test_phase_refused_in_state_1(phase: str):
 
 @refusals
 def test_cluster_id_mismatch_refused():
-    (record,) = _records("refusals")
+    (record,) = SCENARIO.recorded("refusals")
     outcome, mismatch = record["refused"]["dual-write"], record["mismatch"]
     assert outcome["exit"] == 1, outcome["stdout"][-2000:]
     errors = [line for line in outcome["stderr"].splitlines() if line.startswith("error")]
@@ -97,17 +77,17 @@ def test_cluster_id_mismatch_refused():
 
 @refusals
 def test_refusals_changed_no_host():
-    (record,) = _records("refusals")
+    (record,) = SCENARIO.recorded("refusals")
     assert record["hosts_changed"] == {}, json.dumps(record["hosts_changed"], indent=1)
     assert record["status"]["state"] == "1", record["status"]["state_line"]
 
 
-checks = pytest.mark.skipif("check" not in MIGRATION_STEPS, reason="the scenario checks no intermediate state")
+checks = pytest.mark.skipif("check" not in STEPS, reason="the scenario checks no intermediate state")
 
 
 @checks
 def test_rollback_is_back_in_zookeeper_mode():
-    for record in _records("check"):
+    for record in SCENARIO.recorded("check"):
         status = record["status"]
         assert status["state_line"] == "state 1: ZooKeeper mode", status["stdout"]
         assert not CONTROLLER_LINE.findall(status["stdout"]) or all(
@@ -118,20 +98,20 @@ def test_rollback_is_back_in_zookeeper_mode():
 
 @checks
 def test_rollback_converged_for_the_zookeeper_inventory():
-    for record in _records("check"):
+    for record in SCENARIO.recorded("check"):
         plan = record["zookeeper_plan"]
         assert plan["exit"] == 0 and "Nothing to do:" in plan["stdout"], plan["stdout"][-3000:] + plan["stderr"]
 
 
 @checks
 def test_rollback_kept_the_data():
-    for record in _records("check"):
+    for record in SCENARIO.recorded("check"):
         assert record["data"]["ok"], "\n".join(record["data"]["problems"])
 
 
 @checks
 def test_rollback_lost_no_canary_message():
-    for record in _records("check"):
+    for record in SCENARIO.recorded("check"):
         canary = record["canary"]
         assert "error" not in canary, canary
         print(summary(canary, LEADERS_MOVED))
@@ -175,15 +155,6 @@ def test_cluster_id_unchanged_everywhere(live_status: str, connect):
         assert found and set(found) == {f"cluster.id={cluster_id}"}, f"{host}: {found}"
 
 
-def test_seeded_data_intact():
-    result = subprocess.run([sys.executable, str(SHARED / "kafka_data.py"), "check", str(EPHEMERAL), SCENARIO.bootstrap()],
-                            capture_output=True, text=True, timeout=600, check=False)
-    assert result.stdout.strip(), result.stderr
-    found = json.loads(result.stdout)
-    assert found["ok"], "\n".join(found["problems"])
-    print(f"seeded data intact: {found['seeded']}")
-
-
 def test_zookeeper_inventory_in_the_final_state():
     """Refused once brokers take part in the migration; converged after a rollback."""
     result = kafkactl("plan", str(ZOOKEEPER_INVENTORY), ok=(0, 1, 2))
@@ -192,14 +163,3 @@ def test_zookeeper_inventory_in_the_final_state():
     else:
         assert result.returncode == 1, result.stdout[-3000:]
         assert "take part in a ZooKeeper-to-KRaft migration" in result.stderr, result.stderr
-
-
-def test_canary_lost_no_acknowledged_message():
-    """Last: stops the canary that side_effect started, then reads its whole topic."""
-    result = subprocess.run([sys.executable, str(SHARED / "canary.py"), "stop", str(EPHEMERAL)],
-                            capture_output=True, text=True, timeout=900, check=False)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    print(summary(report, LEADERS_MOVED))
-    problems = verdict(report, CANARY_MAX_GAP_S[os.environ["MOLECULE_SCENARIO_NAME"]], LEADERS_MOVED)
-    assert not problems, f"canary verdict: {'; '.join(problems)}\n{json.dumps(report)}"
