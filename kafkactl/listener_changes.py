@@ -136,7 +136,7 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
 
 
 def _authorization_changes(where: str, live: dict[str, str], wanted: dict[str, str]) -> list[str]:
-    """The authorizer is switched on in an apply of its own; while inter-broker traffic moves, the nodes not yet
+    """The authorizer is switched on or off in an apply of its own; while inter-broker traffic moves, the nodes not yet
     rolled still present their old principal, so super.users keeps it until the old listener goes."""
     moving = inter_broker_listener(live) != inter_broker_listener(wanted) or \
         live.get("controller.listener.names", "").split(",")[0] != wanted.get("controller.listener.names", "").split(",")[0]
@@ -144,6 +144,11 @@ def _authorization_changes(where: str, live: dict[str, str], wanted: dict[str, s
     if "authorizer.class.name" in wanted and "authorizer.class.name" not in live and listeners_change:
         return [f"{where}: the authorizer would be switched on in the same roll as a listener change; switch it on "
                 "(kafka_authorizer_enabled) in an apply of its own: kafkactl migrate listeners INVENTORY --phase authorizer"]
+    if "authorizer.class.name" in live and "authorizer.class.name" not in wanted and listeners_change:
+        # The nodes not yet rolled still authorize; the rolled ones reach them through the changed listeners.
+        return [f"{where}: the authorizer would be switched off in the same roll as a listener change, while the nodes "
+                "not yet rolled still authorize what reaches them through it; switch it off (kafka_authorizer_enabled: "
+                "false) in an apply of its own, before or after the listener change"]
     dropped = [user for user in _users(live) if user not in _users(wanted)]
     if "super.users" in wanted and "super.users" in live and moving and dropped:
         return [f"{where}: super.users would drop {', '.join(dropped)} while traffic moves to another listener, but the nodes "

@@ -161,6 +161,13 @@ def test_the_authorizer_is_switched_on_in_an_apply_of_its_own(tmp_path: Path) ->
     assert _refusals(tmp_path, "", "kafka_authorizer_enabled: true") == []
 
 
+def test_the_authorizer_is_switched_off_in_an_apply_of_its_own(tmp_path: Path) -> None:
+    secure = "ssl_keystore_store_password: k, kafka_broker_custom_listeners: {secure: {name: SECURE, port: 9095, ssl_enabled: true}}"
+    found = _refusals(tmp_path, "kafka_authorizer_enabled: true", secure)
+    assert found and "the authorizer would be switched off in the same roll as a listener change" in found[0]
+    assert _refusals(tmp_path, "kafka_authorizer_enabled: true", "") == []
+
+
 def test_super_users_keep_the_old_principal_while_inter_broker_traffic_moves(tmp_path: Path) -> None:
     """PLAINTEXT brokers are ANONYMOUS to each other; moved to SASL they are admin. The brokers not yet rolled still
     fetch as ANONYMOUS, so the apply that moves them keeps ANONYMOUS in super.users; the one that removes BROKER drops it."""
