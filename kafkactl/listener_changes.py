@@ -73,17 +73,19 @@ def zookeeper_plain_port_open(properties: dict[str, str]) -> bool:
     return "clientPort" in properties and properties.get("clientPortAddress") != "127.0.0.1"
 
 
-def _zookeeper_plain_port_closing(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
-    """ZooKeeper's plaintext port closed to the network while a running node still connects through it."""
-    closing = [(host, props) for host, props in live_properties(desired, facts, Component.ZOOKEEPER).items()
-               if zookeeper_plain_port_open(props)]
+def zookeeper_plain_ports_closing(desired: DesiredState, facts: Mapping[str, HostFacts]) -> dict[str, dict[str, str]]:
+    """The ZooKeeper members whose plaintext port is open to the network and would close, with their live file."""
     wanted = {s.host.name: parse_properties(f.content) for s in desired.hosts for svc in s.services for f in s.files
               if svc.component == Component.ZOOKEEPER and f.path == svc.config}
+    return {host: props for host, props in live_properties(desired, facts, Component.ZOOKEEPER).items()
+            if zookeeper_plain_port_open(props) and not zookeeper_plain_port_open(wanted.get(host, props))}
+
+
+def _zookeeper_plain_port_closing(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
+    """ZooKeeper's plaintext port closed to the network while a running node still connects through it."""
     nodes = {**live_properties(desired, facts, Component.KAFKA_CONTROLLER), **live_properties(desired, facts, Component.KAFKA_BROKER)}
     problems = []
-    for host, props in closing:
-        if zookeeper_plain_port_open(wanted.get(host, props)):
-            continue
+    for host, props in zookeeper_plain_ports_closing(desired, facts).items():
         port = props["clientPort"]
         users = sorted(node for node, node_props in nodes.items()
                        if any(address.rsplit(":", 1)[-1].split("/")[0] == port
@@ -175,6 +177,8 @@ class BrokerListeners:
     connections: dict[str, int] | None = None
     live_authorizer: bool = False
     wanted_authorizer: bool = False
+    live_zookeeper_tls: bool = False  # connects to ZooKeeper's TLS port
+    wanted_zookeeper_tls: bool = False
 
     @property
     def removed(self) -> list[str]:
@@ -191,6 +195,8 @@ class BrokerListeners:
             return f"refused: {', '.join(changed)} would change protocol in place; give the new protocol a listener of its own"
         if added:
             return f"add {', '.join(f'{n} ({self.wanted[n]})' for n in added)}"
+        if self.wanted_zookeeper_tls and not self.live_zookeeper_tls:
+            return "add the connection to ZooKeeper's TLS port"
         if self.wanted_authorizer and not self.live_authorizer:
             return "switch the authorizer on"
         if self.live_inter_broker != self.wanted_inter_broker:
@@ -232,16 +238,25 @@ def broker_listeners(desired: DesiredState, facts: dict[str, HostFacts],
             wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
             found.append(BrokerListeners(state.host.name, protocols(live), inter_broker_listener(live) if live else "",
                                          protocols(wanted), inter_broker_listener(wanted), (connections or {}).get(state.host.name),
-                                         "authorizer.class.name" in live, "authorizer.class.name" in wanted))
+                                         "authorizer.class.name" in live, "authorizer.class.name" in wanted,
+                                         _zookeeper_tls(live), _zookeeper_tls(wanted)))
     return found
 
 
-def next_step(brokers: list[BrokerListeners]) -> str:
+def _zookeeper_tls(properties: dict[str, str]) -> bool:
+    return properties.get("zookeeper.ssl.client.enable") == "true"
+
+
+def next_step(brokers: list[BrokerListeners], zookeeper_closing: list[str] = ()) -> str:
     """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker; the
-    removal of a listener counts the connections open on it across every broker."""
+    removal of a listener counts the connections open on it across every broker. `zookeeper_closing`: the ZooKeeper
+    members whose plaintext port the last step closes."""
     steps = sorted((b.step for b in brokers), key=lambda step: next(i for i, s in enumerate(STEP_ORDER) if step.startswith(s)))
     if not steps:
         return "no brokers"
+    closing = f"ZooKeeper's plaintext port on {', '.join(zookeeper_closing)}" if zookeeper_closing else ""
     if steps[0].startswith("remove"):
-        return _removal(sorted({name for b in brokers for name in b.removed}), brokers)
+        return _removal(sorted({name for b in brokers for name in b.removed}), brokers) + (f"; close {closing}" if closing else "")
+    if steps[0] == "at the target" and closing:
+        return f"remove {closing}"
     return steps[0]

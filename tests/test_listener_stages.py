@@ -178,6 +178,23 @@ def test_zookeeper_over_tls_closes_the_plaintext_port_to_the_network_only_once_t
     assert [s.files for s in removed.hosts] == [s.files for s in desired_state(target).hosts]
 
 
+def test_status_names_the_move_to_zookeepers_tls_port_then_the_closing_of_its_plaintext_port(tmp_path: Path) -> None:
+    from kafkactl.listener_changes import broker_listeners, next_step, phase_of, zookeeper_plain_ports_closing
+
+    target = _inventory(tmp_path, "target.yml", f"{USERS}, zookeeper_ssl_enabled: true")
+    wanted = desired_state(target)
+
+    def step(running) -> str:
+        facts = _facts(running)
+        return next_step(broker_listeners(wanted, facts), sorted(zookeeper_plain_ports_closing(wanted, facts)))
+
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    added = _phase(target, live, "add")
+    steps = [step(live), step(added), step(wanted)]
+    assert steps == ["add the connection to ZooKeeper's TLS port", "remove ZooKeeper's plaintext port on zk1", "at the target"]
+    assert [phase_of(s) for s in steps] == ["add", "remove", None]
+
+
 def test_the_plaintext_port_stays_open_to_the_network_when_the_inventory_says_so(tmp_path: Path) -> None:
     kept = _inventory(tmp_path, "kept.yml", f"{USERS}, zookeeper_ssl_enabled: true, zookeeper_client_port_loopback_only: false")
     assert "clientPortAddress" not in _zookeeper_properties(desired_state(kept))
