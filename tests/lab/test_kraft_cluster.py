@@ -1,6 +1,6 @@
 """A KRaft cluster (3 controllers, 3 brokers) applied from nothing, idempotent, restarted with the
-active controller last while a canary produces and consumes, then upgraded onto Kafka 4: the binaries
-rolled with metadata.version kept, then metadata.version raised with no restart."""
+active controller last while a canary produces and consumes, and seen by `kafkactl status`. Its upgrade onto
+Kafka 4 is the Molecule scenario `upgrade`'s."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from canary import LEADERS_MOVED, Canary
 from kafkactl.desired import JmxSecrets
 from kafkactl.health import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
-from kafkactl.lab.kafka_dist import ensure_kafka_archive
-from kafkactl.metadata_version import FEATURE_TOOL
+from kafkactl.lab.kafka_dist import KAFKA_VERSION
 from kafkactl.remote import shell
 from labkit import Lab, bring_up, take_down, wait_until
 
@@ -125,78 +124,28 @@ def test_restart_check_restarts_nothing_and_lab_status_sees_every_host(lab: Lab)
         assert re.search(rf"^\s*{host}\s.*container running\s+systemd running\s+sshd up", status.stdout, re.M), status.stdout
 
 
-def test_upgrade_onto_kafka_4_keeps_metadata_version_until_the_inventory_raises_it(lab: Lab) -> None:
-    archive, _ = ensure_kafka_archive("4.1.1")
-
-    def kafka4(metadata_version: str | None = None):
-        def change(data: dict) -> None:
-            data["all"]["vars"].update(kafka_version="4.1.1", kafka_archive_source=str(archive.path),
-                                       kafka_archive_sha256=archive.sha256)
-            if metadata_version:
-                data["all"]["vars"]["kafka_metadata_version"] = metadata_version
-        return lab.variant(f"kafka4-{metadata_version or 'kept'}.yml", change)
-
-    controller = lab.hosts("kafka_controller")[0]
-    describe = java_tool(read_inventory(kafka4()).inventory.cluster, FEATURE_TOOL,
-                         ["--bootstrap-controller", f"{controller}:9093", "describe"], heap="128m")
-
-    def live_metadata_version() -> str:
-        answer = lab.ssh(controller, shell(describe).text).stdout
-        return re.search(r"Feature: metadata\.version\s.*FinalizedVersionLevel: (\S+)", answer).group(1)
-
-    both = lab.kafkactl("plan", str(kafka4("4.1")))
-    assert both.exit_code == 1 and "still run another Kafka version than 4.1.1: one change at a time" in both.stderr, both.stderr
-    plan = lab.kafkactl("plan", str(kafka4()))
-    assert plan.exit_code == 2, plan.stderr
-    assert plan.stdout.count("install  /opt/kafka/kafka_2.13-4.1.1") == 6
-    assert "in this order: controller1 -> controller2 -> controller3 -> kafka1 -> kafka2 -> kafka3" in plan.stdout
-    with Canary(lab.bootstrap()) as canary:
-        rolled = lab.kafkactl("apply", str(kafka4()))
-        canary.settle()
-    assert rolled.exit_code == 0, rolled.stderr + rolled.stdout[-3000:]
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert live_metadata_version() == "3.9-IV0"
-    status = lab.kafkactl("migrate", "kraft", str(kafka4()), "--status")
-    assert status.exit_code == 0, status.stderr
-    assert f"Kafka versions: 4.1.1 on {', '.join(sorted(lab.hosts('kafka_controller') + lab.hosts('kafka_broker')))}\n" in status.stdout
-    for host in lab.hosts("kafka_controller") + lab.hosts("kafka_broker"):
-        assert "/opt/kafka/kafka_2.13-4.1.1/libs/" in lab.ssh(host, "tr '\\0' ' ' < /proc/$(pgrep -x java)/cmdline").stdout
-        # Kafka 4 logs through log4j2: its rolling file, in the same place as Kafka 3's
-        assert lab.ssh(host, "grep -l 'Kafka version: 4.1.1' /var/log/kafka/*.log").stdout.strip(), f"{host}: no log file from 4.1.1"
-
-    lowered = lab.kafkactl("plan", str(kafka4("3.8")))
-    assert lowered.exit_code == 1 and "metadata.version is never lowered" in lowered.stderr, lowered.stderr
-    raised = lab.kafkactl("apply", str(kafka4("4.1")))
-    assert raised.exit_code == 0, raised.stderr + raised.stdout[-3000:]
-    assert "metadata.version 3.9-IV0 -> 4.1-IV1 (feature tool; no restart)" in raised.stdout
-    assert "restarted" not in raised.stdout
-    assert live_metadata_version() == "4.1-IV1"
-    again = lab.kafkactl("apply", str(kafka4("4.1")))
-    assert again.exit_code == 0 and "Nothing to do: all 6 hosts match the inventory." in again.stdout, again.stdout
-
-
 def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab) -> None:
-    """After the upgrade: every service running Kafka 4.1.1, one quorum leader, metadata.version raised, partitions in
-    sync (exit code 0); a broker stopped is named, with the partitions it leaves under-replicated (exit code 3)."""
-    upgraded = lab.state_dir / "kafka4-4.1.yml"  # the inventory the upgrade test left the cluster on
+    """Every service running the lab's Kafka, one quorum leader, metadata.version, partitions in sync (exit code 0); a
+    broker stopped is named, with the partitions it leaves under-replicated (exit code 3)."""
+    inventory = lab.inventory
     nodes = lab.hosts("kafka_controller") + lab.hosts("kafka_broker")
-    seen = lab.kafkactl("status", str(upgraded), "--json")
+    seen = lab.kafkactl("status", str(inventory), "--json")
     assert seen.exit_code == 0, seen.stderr + seen.stdout
     found = json.loads(seen.stdout)
-    assert found["healthy"] and found["mode"] == "KRaft mode" and found["metadata_version"] == "4.1-IV1", found
-    assert {(s["host"], s["running"], s["version"]) for s in found["services"]} == {(host, True, "4.1.1") for host in nodes}
+    assert found["healthy"] and found["mode"] == "KRaft mode" and found["metadata_version"] == "3.9-IV0", found
+    assert {(s["host"], s["running"], s["version"]) for s in found["services"]} == {(host, True, KAFKA_VERSION) for host in nodes}
     assert [s["role"] for s in found["services"]].count("quorum leader") == 1
     assert found["partitions"]["total"] > 0 and found["partitions"]["under_replicated"] == [], found["partitions"]
     assert {"9991", "9992", "9993"} <= set(found["metadata_lag"]), found["metadata_lag"]
     # the canaries' consumer groups, with the offsets they committed
     canaries = {group: lag for group, lag in found["consumer_lag"].items() if group.startswith("kafkactl-canary-")}
     assert canaries and all(isinstance(lag, int) and lag >= 0 for lag in canaries.values()), found["consumer_lag"]
-    assert "Consumer lag: kafkactl-canary-" in lab.kafkactl("status", str(upgraded)).stdout
+    assert "Consumer lag: kafkactl-canary-" in lab.kafkactl("status", str(inventory)).stdout
 
     stopped = lab.hosts("kafka_broker")[-1]
     lab.ssh(stopped, "systemctl stop kafka-broker")
     try:
-        down = lab.kafkactl("status", str(upgraded))
+        down = lab.kafkactl("status", str(inventory))
         assert down.exit_code == 3, down.stderr + down.stdout
         assert f"Problem: {stopped}: kafka-broker is not running" in down.stdout
         assert re.search(r"^Problem: \d+ partitions under-replicated: ", down.stdout, re.M), down.stdout
@@ -206,6 +155,6 @@ def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab
                    for host in lab.hosts("kafka_broker")[:-1]) > 0
     finally:
         lab.ssh(stopped, "systemctl start kafka-broker")
-    wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(upgraded)).exit_code, lambda code: code == 0,
+    wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(inventory)).exit_code, lambda code: code == 0,
                180, interval=5)
     assert all(lab.scrape(host, 8080).value("kafka_server_replicamanager_underreplicatedpartitions") == 0 for host in lab.hosts("kafka_broker"))

@@ -102,9 +102,12 @@ def test_kraft_quorum_has_a_leader_and_every_voter(cluster, connect):
     deadline = time.monotonic() + 60
     while True:
         rows = [line.split() for line in _quorum(connect, controllers[0], "--replication").splitlines() if line.strip()]
-        header = rows[0]
+        # the table's header may follow the tool's own log lines (Kafka 4 logs through log4j2)
+        start = next((i for i, row in enumerate(rows) if {"NodeId", "Lag", "Status"} <= set(row)), None)
+        assert start is not None, f"no table in the answer: {rows}"
+        header = rows[start]
         lag = {int(row[header.index("NodeId")]): int(row[header.index("Lag")])
-               for row in rows[1:] if row[header.index("Status")] in ("Leader", "Follower")}
+               for row in rows[start + 1:] if len(row) == len(header) and row[header.index("Status")] in ("Leader", "Follower")}
         if set(lag) == ids and max(lag.values()) <= 10 or time.monotonic() > deadline:
             break
         time.sleep(2)

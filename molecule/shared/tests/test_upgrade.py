@@ -3,8 +3,8 @@
 The plan showed the roll onto the new binaries, controllers first, one node at a time; a version and a
 protocol change in one apply were refused; after the roll every node runs the new version with
 metadata.version where it was; the next apply raised it with the feature tool and restarted nothing; the
-apply after that found nothing to do; the cluster id is the seeded one. The data and the canary are
-test_whole_run.py's. Scenarios without upgrade steps skip this module.
+apply after that found nothing to do; the cluster id is the seeded one; every JVM's Prometheus exporter serves
+kafkactl's rules on the new version. The data and the canary are test_whole_run.py's. Scenarios without upgrade steps skip this module.
 """
 
 from __future__ import annotations
@@ -77,3 +77,26 @@ def test_metadata_version_raised_without_a_restart_then_nothing_to_do():
 def test_cluster_id_is_the_seeded_one():
     found = _status(_step("metadata-version")["status"])
     assert found["cluster_id"] == SCENARIO.seeded["cluster_id"], found
+
+
+def _served(connect, host: str, port: int, name: str) -> float:
+    """The sum of the samples of `name` the JMX exporter on `host` serves at `port`, read on the host."""
+    text = connect(host).check_output(f"curl -fsS http://127.0.0.1:{port}/metrics")
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if not line.startswith("#") and line.split("{")[0].split()[0] == name]
+    assert values, f"{host}:{port} serves no {name}"
+    return sum(values)
+
+
+def test_every_jvm_serves_the_exporters_rules_on_the_new_version(connect):
+    """cp-ansible's ports (controllers 8079, brokers 8080): one active controller, three brokers, none fenced, no
+    partition offline or under-replicated."""
+    groups = SCENARIO.groups()
+    active = {host: _served(connect, host, 8079, "kafka_controller_kafkacontroller_activecontrollercount")
+              for host in groups["kafka_controller"]}
+    assert sum(active.values()) == 1, active
+    leader = next(host for host, count in active.items() if count == 1)
+    assert [_served(connect, leader, 8079, f"kafka_controller_kafkacontroller_{name}")
+            for name in ("activebrokercount", "fencedbrokercount", "offlinepartitionscount")] == [len(groups["kafka_broker"]), 0, 0]
+    for host in groups["kafka_broker"]:
+        assert _served(connect, host, 8080, "kafka_server_replicamanager_underreplicatedpartitions") == 0, host
