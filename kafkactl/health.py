@@ -20,11 +20,11 @@ from kafkactl.errors import KafkactlError
 from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
 from kafkactl.tool_output import (
-    NOT_SERVING, TOPICS, Partition, Unreadable, read_consumer_lag, read_http_status, read_leader_election,
+    NOT_SERVING, TOPICS, Partition, Unreadable, read_connect_version, read_consumer_lag, read_http_status, read_leader_election,
     read_listener_connections, read_partitions, read_quorum_status,
     read_registered_brokers, read_voter_lags, read_zookeeper_answers, read_zookeeper_mode,
 )
-from kafkactl.transport import Connection, Transport, TransportError
+from kafkactl.transport import CommandResult, Connection, Transport, TransportError
 
 T = TypeVar("T")
 ADMIN_CONFIG = "kafkactl-admin.properties"
@@ -326,14 +326,19 @@ def zookeeper_get(connection: Connection, cluster: ClusterVars, zookeeper_connec
 # Connect and Schema Registry -----------------------------------------------------------------
 
 
-def http_ready(connection: Connection, host: Host, port: int, path: str = "/") -> Observation[str]:
-    """200 to GET `path`; the status line as the summary."""
-    result = connection.run(
-        _bash(sh("exec 3<>/dev/tcp/{host}/{port} && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' {path} >&3 && head -n 1 <&3",
-                 host=host.name, port=port, path=path)),
+def _http_get(connection: Connection, host: Host, port: int, path: str, lines: int) -> CommandResult:
+    """GET `path` of a service on `host`, from the host itself; the first `lines` lines of the answer."""
+    return connection.run(
+        _bash(sh("exec 3<>/dev/tcp/{host}/{port} && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' {path} >&3 && head -n {lines} <&3",
+                 host=host.name, port=port, path=path, lines=lines)),
         check=False,
         timeout=15,
     )
+
+
+def http_ready(connection: Connection, host: Host, port: int, path: str = "/") -> Observation[str]:
+    """200 to GET `path`; the status line as the summary."""
+    result = _http_get(connection, host, port, path, 1)
     try:
         code = read_http_status(result)
     except Unreadable as exc:
@@ -342,14 +347,21 @@ def http_ready(connection: Connection, host: Host, port: int, path: str = "/") -
     return Observation(code == 200, status, f"GET {path}: {status}")
 
 
-def connect_ready(connection: Connection, host: Host, port: int, kafka_version: str) -> Observation[str]:
+def connect_ready(connection: Connection, host: Host, port: int) -> Observation[str]:
     """A Connect worker that has finished starting: 200 to GET /health (Kafka 3.9+; 503 while it starts, and 404 for a
-    moment before its REST resources are registered), or, from an older worker, which answers 404 there, 200 to GET /."""
+    moment before its REST resources are registered), or, from a worker older than 3.9 (the version its GET / names),
+    which answers 404 there, 200 to GET /. The running worker's version, not the inventory's: a roll onto a new
+    version meets both."""
     health = http_ready(connection, host, port, "/health")
-    has_health = tuple(int(part) for part in kafka_version.split(".")[:2]) >= (3, 9)
-    if not has_health and health.value.startswith("HTTP/") and health.value.split()[1:2] == ["404"]:
-        return http_ready(connection, host, port)
-    return health
+    if health.value.split()[1:2] != ["404"]:
+        return health
+    try:
+        version = read_connect_version(_http_get(connection, host, port, "/", 100))
+    except Unreadable:
+        return health
+    if tuple(int(part) for part in re.findall(r"\d+", version)[:2]) >= (3, 9):
+        return health
+    return Observation(True, f"Kafka Connect {version}", f"GET /: Kafka Connect {version}, which has no GET /health")
 
 
 # Gates: the names roles/<component>/role.yml uses for its restart semantics ------------------
@@ -409,8 +421,7 @@ GATES: dict[str, Gate] = {
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
     "controller_voters_caught_up": Gate(lambda ctx, h: controller_voters_caught_up(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port,
-                                                                       ctx.cluster.kafka_version)),
+    "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
     "schema_registry_rest_answers": Gate(
         lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)
     ),

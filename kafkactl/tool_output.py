@@ -209,6 +209,20 @@ def read_http_status(result: CommandResult) -> int:
     return int(match.group(1))
 
 
+def read_connect_version(result: CommandResult) -> str:
+    """The version a Connect worker's GET / answers with (`{"version": ..., "commit": ..., "kafka_cluster_id": ...}`)."""
+    if read_http_status(result) != 200:
+        raise unreadable("a Connect worker's version", result)
+    body = result.stdout.split("\r\n\r\n", 1)[-1] if "\r\n\r\n" in result.stdout else result.stdout.split("\n\n", 1)[-1]
+    try:
+        version = json.loads(body)["version"]
+    except (ValueError, KeyError, TypeError):
+        raise unreadable("a Connect worker's version", result, "no version in the answer") from None
+    if not isinstance(version, str) or not re.match(r"\d+\.\d+", version):
+        raise unreadable("a Connect worker's version", result, f"version {version!r}")
+    return version
+
+
 # ZooKeeper's shell -------------------------------------------------------------------------------
 
 # What ZooKeeper's shell prints besides the answers; the answers come one line per command, in order.

@@ -222,17 +222,24 @@ def test_connect_rest() -> None:
 
 
 def test_a_connect_worker_is_ready_once_its_health_says_so_and_an_older_one_once_it_answers() -> None:
+    """Which of the two the worker running answers to follows from the version its GET / names, not the inventory's."""
     def worker(answers: dict[str, str]) -> ScriptedConnection:
         return ScriptedConnection(lambda command: _ok(next(line for path, line in answers.items() if f" {path} >&3" in command)))
 
-    assert connect_ready(worker({"/health": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.9.2").summary == "GET /health: HTTP/1.1 200 OK"
-    starting = connect_ready(worker({"/health": "HTTP/1.1 503 Service Unavailable\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.9.2")
+    def root(version: str) -> str:
+        return f'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{{"version":"{version}","commit":"abc","kafka_cluster_id":"x"}}'
+
+    assert connect_ready(worker({"/health": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083).summary == "GET /health: HTTP/1.1 200 OK"
+    starting = connect_ready(worker({"/health": "HTTP/1.1 503 Service Unavailable\n", "/": root("3.9.2")}), BROKERS[0], 8083)
     assert not starting.ok and starting.summary == "GET /health: HTTP/1.1 503 Service Unavailable"
     # 3.9 and later: 404 for a moment before the REST resources are registered, while GET / may already answer
-    registering = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "4.1.1")
+    registering = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": root("4.1.1")}), BROKERS[0], 8083)
     assert not registering.ok and registering.summary == "GET /health: HTTP/1.1 404 Not Found"
-    older = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\n"}), BROKERS[0], 8083, "3.8.1")
-    assert older.ok and older.summary == "GET /: HTTP/1.1 200 OK"
+    older = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": root("3.8.1")}), BROKERS[0], 8083)
+    assert older.ok and older.summary == "GET /: Kafka Connect 3.8.1, which has no GET /health"
+    # a GET / without a version it can read proves nothing: the 404 stands
+    unreadable = connect_ready(worker({"/health": "HTTP/1.1 404 Not Found\n", "/": "HTTP/1.1 200 OK\r\n\r\n{}"}), BROKERS[0], 8083)
+    assert not unreadable.ok and unreadable.summary == "GET /health: HTTP/1.1 404 Not Found"
 
 
 @pytest.mark.parametrize("result, detail", [
