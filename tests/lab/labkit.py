@@ -120,6 +120,18 @@ class Lab:
     def podman(self, *args: str) -> None:
         subprocess.run(["podman", *args], check=True, capture_output=True, timeout=120)
 
+    def stores_from_kafkactl_ca(self) -> dict:
+        """`kafkactl certs create` on the lab inventory, and the variables that make apply copy its stores."""
+        made = self.kafkactl("certs", "create", str(self.inventory))
+        assert made.exit_code == 0, made.stderr
+        pki = self.state_dir / ".kafkactl" / "pki"
+        password = f"{{{{ lookup('file', '{pki}/keystore.password') }}}}"
+        return {"ssl_provided_keystore_and_truststore": True,
+                "ssl_keystore_filepath": f"{pki}/{{{{inventory_hostname}}}}.keystore.p12",
+                "ssl_truststore_filepath": f"{pki}/truststore.p12", "ssl_keystore_store_password": password,
+                "ssl_keystore_key_password": password,
+                "ssl_truststore_password": f"{{{{ lookup('file', '{pki}/truststore.password') }}}}"}
+
     def variant(self, name: str, change) -> Path:
         """A copy of the lab inventory with `change(data)` applied."""
         data = yaml.safe_load(self.inventory.read_text())

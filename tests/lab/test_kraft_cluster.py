@@ -15,7 +15,7 @@ from kafkactl.health import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
 from kafkactl.lab.kafka_dist import KAFKA_VERSION
 from kafkactl.remote import shell
-from labkit import Lab, bring_up, take_down, wait_until
+from labkit import BROKER_PORT, Lab, bring_up, take_down, wait_until
 
 # Longest gap between canary acknowledgements a roll of controllers and brokers may cause: each broker
 # hands its partition leaders over before it stops; a controller failover takes the quorum seconds.
@@ -158,3 +158,66 @@ def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab
     wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(inventory)).exit_code, lambda code: code == 0,
                180, interval=5)
     assert all(lab.scrape(host, 8080).value("kafka_server_replicamanager_underreplicatedpartitions") == 0 for host in lab.hosts("kafka_broker"))
+
+
+SECURE_PORT = 9095
+SCRAM_USERS = {"admin": {"principal": "admin", "password": "admin-secret"}, "alice": {"principal": "alice", "password": "alice-secret"}}
+
+
+def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_message(lab: Lab) -> None:
+    """KRaft mode: `migrate listeners --phase` from the lab's PLAINTEXT brokers (BROKER between them, INTERNAL) to SECURE
+    (SASL_SSL, SCRAM-SHA-512) between them with StandardAuthorizer on, BROKER removed; the controller listener stays
+    PLAINTEXT, so the brokers stay ANONYMOUS to the controllers and ANONYMOUS stays a super user. The SCRAM users are
+    made through a running broker before the roll that needs them. A canary produces and consumes on INTERNAL
+    throughout. At the target a phase has nothing left to do; over SECURE the admin user gets in, a wrong password
+    does not, and a user without ACLs cannot create a topic."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    stores = lab.stores_from_kafkactl_ca()
+    target = lab.variant("listeners-target.yml", lambda data: data["all"]["vars"].update(
+        stores, sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True, kafka_broker_inter_broker_listener_name="secure",
+        kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092},
+                                "secure": {"name": "SECURE", "port": SECURE_PORT, "ssl_enabled": True, "sasl_protocol": "scram"}}))
+    brokers = lab.hosts("kafka_broker")
+
+    def status() -> dict:
+        seen = lab.kafkactl("migrate", "listeners", str(target), "--status", "--json")
+        assert seen.exit_code == 0, seen.stderr
+        return json.loads(seen.stdout)
+
+    def phase(name: str) -> str:
+        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
+        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
+        return ran.stdout
+
+    assert status()["next_phase"] == "add"
+    early = lab.kafkactl("migrate", "listeners", str(target), "--phase", "inter-broker", "--yes")
+    assert early.exit_code == 1 and "run --phase add first. No host was changed." in early.stderr, early.stderr
+    with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
+        for name in ("add", "authorizer", "inter-broker", "remove"):
+            phase(name)
+            assert status()["next_phase"] == {"add": "authorizer", "authorizer": "inter-broker", "inter-broker": "remove",
+                                              "remove": None}[name]
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert status()["next_step"] == "at the target"
+    assert "Nothing to do" in phase("remove") and "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
+    for host in brokers:
+        props = lab.ssh(host, "grep -E '^(listeners|inter.broker.listener.name|super.users)=' /etc/kafka/server.properties").stdout
+        assert f"listeners=INTERNAL://{host}:9092,SECURE://{host}:{SECURE_PORT}" in props, props
+        assert "inter.broker.listener.name=SECURE" in props and "super.users=User:admin;User:ANONYMOUS" in props, props
+
+    ca = lab.state_dir / ".kafkactl" / "pki" / "ca.crt"
+
+    def admin(user: str, password: str) -> AdminClient:
+        return AdminClient({"bootstrap.servers": ",".join(f"{b}:{SECURE_PORT}" for b in brokers), "security.protocol": "SASL_SSL",
+                            "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": password,
+                            "ssl.ca.location": str(ca), "socket.timeout.ms": 10000})
+
+    assert len(admin("admin", SCRAM_USERS["admin"]["password"]).list_topics(timeout=20).brokers) == len(brokers)
+    with pytest.raises(KafkaException):
+        admin("admin", "wrong-password").list_topics(timeout=10)
+    created = admin("alice", SCRAM_USERS["alice"]["password"]).create_topics([NewTopic("alice-not-granted", 1, 1)])
+    with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED|[Aa]uthoriz"):
+        created["alice-not-granted"].result(timeout=20)

@@ -363,19 +363,6 @@ def test_limit_changes_only_the_named_hosts(lab: Lab) -> None:
     assert lab.kafkactl("apply", str(lab.inventory)).exit_code == 0
 
 
-def _stores_from_kafkactl_ca(lab: Lab) -> dict:
-    """`kafkactl certs create` on the lab inventory, and the variables that make apply copy its stores."""
-    made = lab.kafkactl("certs", "create", str(lab.inventory))
-    assert made.exit_code == 0, made.stderr
-    pki = lab.state_dir / ".kafkactl" / "pki"
-    password = f"{{{{ lookup('file', '{pki}/keystore.password') }}}}"
-    return {"ssl_provided_keystore_and_truststore": True,
-            "ssl_keystore_filepath": f"{pki}/{{{{inventory_hostname}}}}.keystore.p12",
-            "ssl_truststore_filepath": f"{pki}/truststore.p12", "ssl_keystore_store_password": password,
-            "ssl_keystore_key_password": password,
-            "ssl_truststore_password": f"{{{{ lookup('file', '{pki}/truststore.password') }}}}"}
-
-
 USERS = {"admin": {"principal": "admin", "password": "admin-secret"}, "connect": {"principal": "connect", "password": "connect-secret"}}
 # A password Kafka's properties reader must take exactly: a backslash, '=', a space and non-ASCII.
 SCRAM_USERS = {"admin": USERS["admin"], "connect": {"principal": "connect", "password": "c\\onn=ect sécret"}}
@@ -384,7 +371,7 @@ SCRAM_USERS = {"admin": USERS["admin"], "connect": {"principal": "connect", "pas
 def _secured(lab: Lab, name: str = "sasl-ssl-listener.yml", **more) -> Path:
     """The lab's brokers with two more listeners: EXTERNAL (SASL_SSL, PLAIN and SCRAM-SHA-512) for clients and
     REPL (TLS with client certificates) for the brokers to move onto; `more` sets further cluster variables."""
-    stores = _stores_from_kafkactl_ca(lab)
+    stores = lab.stores_from_kafkactl_ca()
 
     def added(data: dict) -> None:
         data["all"]["vars"].update(stores, sasl_plain_users=USERS, sasl_scram_users=SCRAM_USERS, kafka_broker_custom_listeners={
@@ -402,7 +389,7 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     starts, serves, and creates its own storage topics there; a second apply changes nothing. Then cp-ansible's own
     ccloud_kafka_* variables move it onto PLAIN with an API key and secret, as it would reach Confluent Cloud."""
     brokers = lab.hosts("kafka_broker")
-    stores = _stores_from_kafkactl_ca(lab)
+    stores = lab.stores_from_kafkactl_ca()
     secured = _secured(lab)
     before = lab.kafkactl("migrate", "listeners", str(secured), "--status")
     assert before.exit_code == 0, before.stderr
