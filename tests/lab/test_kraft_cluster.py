@@ -211,13 +211,15 @@ def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_mes
     ca = lab.state_dir / ".kafkactl" / "pki" / "ca.crt"
 
     def admin(user: str, password: str) -> AdminClient:
+        # log_level 0: the refused logins are expected, not worth a line each
         return AdminClient({"bootstrap.servers": ",".join(f"{b}:{SECURE_PORT}" for b in brokers), "security.protocol": "SASL_SSL",
                             "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": password,
-                            "ssl.ca.location": str(ca), "socket.timeout.ms": 10000})
+                            "ssl.ca.location": str(ca), "socket.timeout.ms": 10000, "log_level": 0})
 
     assert len(admin("admin", SCRAM_USERS["admin"]["password"]).list_topics(timeout=20).brokers) == len(brokers)
     with pytest.raises(KafkaException):
         admin("admin", "wrong-password").list_topics(timeout=10)
-    created = admin("alice", SCRAM_USERS["alice"]["password"]).create_topics([NewTopic("alice-not-granted", 1, 1)])
-    with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED|[Aa]uthoriz"):
+    alice = admin("alice", SCRAM_USERS["alice"]["password"])  # kept: a future outlives no client
+    created = alice.create_topics([NewTopic("alice-not-granted", 1, 1)])
+    with pytest.raises(KafkaException, match="TOPIC_AUTHORIZATION_FAILED"):
         created["alice-not-granted"].result(timeout=20)
