@@ -1,6 +1,6 @@
 """Health signals read on the hosts themselves, with Kafka's own tools, over the SSH connection.
 
-Each check returns what it observed; `wait_for` polls a check with backoff until it passes or its
+Each check returns what it observed; `wait_for` polls a check about every second until it passes or its
 timeout runs out, then names the host, the gate and the last observation. No fixed sleeps. Checks fail
 closed: a tool's answer that cannot be read (kafkactl/tool_output.py) is a failed observation naming
 the tool and what it printed, never an empty reading that passes.
@@ -44,6 +44,11 @@ class Observation(Generic[T]):
     summary: str
 
 
+# A check costs about as much as this wait (most start one of Kafka's tools), so polling this often finds a node
+# ready within a second of it being so; a longer back-off would only lengthen each roll.
+MAX_POLL_INTERVAL_S = 1.0
+
+
 def wait_for(
     host: str,
     gate: str,
@@ -66,7 +71,7 @@ def wait_for(
         if clock() >= deadline:
             raise GateError(f"host {host}: gate '{gate}' not met after {timeout:.0f} s: {last.summary}")
         sleep(min(delay, max(0.0, deadline - clock())))
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, MAX_POLL_INTERVAL_S)
 
 
 # A tool's own logging off, so that its stdout is its answer: log4j (Kafka 3) with no appender; log4j2 (Kafka 4),
