@@ -197,8 +197,6 @@ def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_mes
     with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
         for name in ("add", "authorizer", "inter-broker", "remove"):
             phase(name)
-            assert status()["next_phase"] == {"add": "authorizer", "authorizer": "inter-broker", "inter-broker": "remove",
-                                              "remove": None}[name]
         canary.settle()
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
     assert status()["next_step"] == "at the target"
