@@ -14,12 +14,11 @@ Target: kafkactl's overhead at most 15% (kafkactl / floor <= 1.15).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import yaml
-from rolling_restart import floor_restart, kafkactl, load_topic
+from rolling_restart import floor_restart, kafkactl, loaded_lab
 
 TARGET_RATIO = 1.15
 PHASES = ["add", "authorizer", "inter-broker", "remove"]
@@ -42,18 +41,8 @@ def target_inventory(state_dir: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--state-dir", type=Path, default=Path("/tmp/kafkactl-bench-listeners"))
-    parser.add_argument("--down", action="store_true", help="remove the bench lab at the end")
-    args = parser.parse_args()
+    args = loaded_lab(__doc__.splitlines()[0], Path("/tmp/kafkactl-bench-listeners"))
     inventory = args.state_dir / "inventory.yml"
-
-    kafkactl("lab", "up", "--state-dir", str(args.state_dir))
-    for _ in range(3):
-        if "Nothing to do" in kafkactl("apply", str(inventory)).stdout:
-            break
-    load_topic(args.state_dir, args.messages)
     brokers = list(yaml.safe_load(inventory.read_text())["all"]["children"]["kafka_broker"]["hosts"])
 
     floor = []

@@ -87,19 +87,24 @@ def floor_restart(state_dir: Path, hosts: list[str]) -> dict[str, float]:
     return seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def loaded_lab(description: str, state_dir: Path) -> argparse.Namespace:
+    """The bench's arguments; its lab (3 ZooKeeper, 3 brokers) up, converged and loaded with a replicated topic."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--state-dir", type=Path, default=Path("/tmp/kafkactl-bench-lab"))
+    parser.add_argument("--state-dir", type=Path, default=state_dir)
     parser.add_argument("--down", action="store_true", help="remove the bench lab at the end")
     args = parser.parse_args()
-    inventory = args.state_dir / "inventory.yml"
-
     kafkactl("lab", "up", "--state-dir", str(args.state_dir))
     for _ in range(3):
-        if "Nothing to do" in kafkactl("apply", str(inventory)).stdout:
+        if "Nothing to do" in kafkactl("apply", str(args.state_dir / "inventory.yml")).stdout:
             break
     load_topic(args.state_dir, args.messages)
+    return args
+
+
+def main() -> None:
+    args = loaded_lab(__doc__.splitlines()[0], Path("/tmp/kafkactl-bench-lab"))
+    inventory = args.state_dir / "inventory.yml"
 
     started = time.monotonic()
     result = kafkactl("restart", str(inventory), "--component", "broker", check=False)
