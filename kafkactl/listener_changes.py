@@ -17,7 +17,7 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
@@ -247,7 +247,7 @@ def _zookeeper_tls(properties: dict[str, str]) -> bool:
     return properties.get("zookeeper.ssl.client.enable") == "true"
 
 
-def next_step(brokers: list[BrokerListeners], zookeeper_closing: list[str] = ()) -> str:
+def next_step(brokers: list[BrokerListeners], zookeeper_closing: Sequence[str] = ()) -> str:
     """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker; the
     removal of a listener counts the connections open on it across every broker. `zookeeper_closing`: the ZooKeeper
     members whose plaintext port the last step closes."""
