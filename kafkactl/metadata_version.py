@@ -63,17 +63,41 @@ def raise_to(connection: Connection, cluster: ClusterVars, controller: Host, tar
         "--command-config", admin_config(cluster), "upgrade", "--metadata", target])
 
 
-def planned_change(transport: Transport, inventory: Inventory, phase: Phase,
-                   facts: Mapping[str, HostFacts]) -> FeatureChange | None:
-    """The metadata.version move the inventory asks of a running KRaft cluster, else None."""
-    target = wanted(inventory.cluster)
+def live_level(transport: Transport, inventory: Inventory, phase: Phase, facts: Mapping[str, HostFacts]) -> str | None:
+    """The finalized metadata.version, read from a running controller when the plan needs it: the inventory moves it, or
+    a node runs a newer release than kafka_version (a roll back, which the level may forbid). Else None, and no tool runs."""
     controllers = running_members(inventory, facts, Component.KAFKA_CONTROLLER)
-    if target is None or phase != Phase.KRAFT or not controllers:
+    if phase != Phase.KRAFT or not controllers or (wanted(inventory.cluster) is None and not _rolling_back(inventory, facts)):
         return None
     asked = controllers[0]
     tools = as_running(inventory.cluster, facts[asked.name], Component.KAFKA_CONTROLLER)
-    live = describe(transport.connection(asked.name), tools, asked)
-    return None if is_reached(live, target) else FeatureChange(FEATURE, live, target)
+    return describe(transport.connection(asked.name), tools, asked)
+
+
+def _rolling_back(inventory: Inventory, facts: Mapping[str, HostFacts]) -> bool:
+    release = level(release_of(inventory.cluster.kafka_version))[:2]
+    return any(level(release_of(v))[:2] > release for f in facts.values() for v in f.service_versions.values())
+
+
+def release_of(version: str) -> str:
+    """'4.1.1' -> '4.1': the metadata.version levels a release brings are named after it."""
+    return ".".join(version.split(".")[:2])
+
+
+def planned_change(inventory: Inventory, live: str | None) -> FeatureChange | None:
+    """The metadata.version move the inventory asks of a running KRaft cluster at level `live`, else None."""
+    target = wanted(inventory.cluster)
+    return None if target is None or live is None or is_reached(live, target) else FeatureChange(FEATURE, live, target)
+
+
+def rollback_refusals(live: str | None, inventory: Inventory) -> list[str]:
+    """Binaries older than the finalized level cannot read the metadata log: a roll back ends where the level moved."""
+    version = inventory.cluster.kafka_version
+    if live is None or level(live)[:2] <= level(release_of(version))[:2]:
+        return []
+    return [f"kafka_version {version}: the cluster's metadata.version is {live}, which Kafka {version} cannot read; binaries "
+            f"roll back only until metadata.version moves, and it is never lowered: keep kafka_version at "
+            f"{'.'.join(map(str, level(live)[:2]))} or later"]
 
 
 def refusals(change: FeatureChange | None, inventory: Inventory, facts: Mapping[str, HostFacts]) -> list[str]:

@@ -6,6 +6,7 @@ The comparison is pure. Offline, every host is taken as empty, which shows what 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -122,6 +123,27 @@ class FeatureChange:
 
 
 @dataclass(frozen=True)
+class VersionRoll:
+    """Running services moved onto kafka_version by the roll, with the protocol kept where the cluster has it: the
+    step can be undone by the same roll back until the protocol moves, in a later change of its own."""
+
+    running: tuple[str, ...]  # the other releases running now
+    wanted: str
+    hosts: tuple[str, ...]
+    protocol: str  # what stays: "metadata.version" (KRaft) or "inter.broker.protocol.version 3.8" (ZooKeeper mode)
+    moved_by: str  # how it moves later: the inventory key and the way
+
+    @property
+    def back(self) -> bool:
+        """Every running release is newer than the wanted one: a roll back."""
+        return all(release_key(v) > release_key(self.wanted) for v in self.running)
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+@dataclass(frozen=True)
 class ScramUserChange:
     """A SCRAM credential made, replaced or deleted through a running broker (no restart), or, for a new ZooKeeper-mode
     cluster, in ZooKeeper before its first broker starts; never its password."""
@@ -149,6 +171,7 @@ class Plan:
     features: tuple[FeatureChange, ...] = ()
     scram_users: tuple[ScramUserChange, ...] = ()
     connectors: tuple[ConnectorChange, ...] = ()
+    version_roll: VersionRoll | None = None
 
     @property
     def changed_hosts(self) -> list[HostPlan]:
@@ -264,7 +287,7 @@ def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -
 
 def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
               features: tuple[FeatureChange, ...] = (), scram_users: tuple[ScramUserChange, ...] = (),
-              connectors: tuple[ConnectorChange, ...] = ()) -> Plan:
+              connectors: tuple[ConnectorChange, ...] = (), version_roll: VersionRoll | None = None) -> Plan:
     """Compare; without facts every host is taken as empty (the offline plan)."""
     return Plan(
         phase=desired.phase,
@@ -273,4 +296,5 @@ def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
         features=features,
         scram_users=scram_users,
         connectors=connectors,
+        version_roll=version_roll,
     )

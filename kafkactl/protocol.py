@@ -79,6 +79,12 @@ def pin_protocol(inventory: Inventory, live: dict[str, LiveProtocol]) -> tuple[I
     if not speaking:
         return inventory, None
     lowest = min(speaking.values(), key=_key)
+    release = _key(cluster.kafka_version)[:2]
+    if _key(lowest)[:2] > release:
+        raise KafkactlError(
+            f"kafka_version {cluster.kafka_version}: the brokers speak inter.broker.protocol.version {lowest}, which Kafka "
+            f"{cluster.kafka_version} cannot: binaries roll back only until the protocol moves, and it does not move back. "
+            "No host was changed.")
     if KEY in cluster.model_fields_set:
         upgrading = sorted(name for name, p in live.items() if p.running and p.running != cluster.kafka_version)
         if cluster.kafka_inter_broker_protocol_version != lowest and upgrading:

@@ -18,7 +18,7 @@ from rich.text import Text
 from kafkactl.environment import Environment
 from kafkactl.masking import Masker
 from kafkactl.model import COMPONENTS
-from kafkactl.plan import FileChange, Plan, PropertyChange
+from kafkactl.plan import FileChange, Plan, PropertyChange, VersionRoll
 
 
 class Exit(IntEnum):
@@ -101,8 +101,10 @@ class Report:
                 if service.action != "none":
                     self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
                               style=ACTION_STYLES.get(service.action))
-        if plan.features or plan.scram_users or plan.connectors:
+        if plan.features or plan.scram_users or plan.connectors or plan.version_roll:
             self.line("")
+        if roll := plan.version_roll:
+            self.line(version_roll_line(roll), style="bold")
         for feature in plan.features:
             self.line(f"[cluster] {feature.feature} {feature.live} -> {feature.wanted}: with Kafka's feature tool once every "
                       "host is rolled, no restart; it cannot be moved back", style="bold")
@@ -181,9 +183,22 @@ class Report:
                    "features": [asdict(f) for f in plan.features], "scram_users": [asdict(u) for u in plan.scram_users],
                    "connectors": [{"name": c.name, "action": c.action,
                                    "settings": [dict(zip(("key", "old", "new"), (p.key, *self._masked(p)))) for p in c.settings]}
-                                  for c in plan.connectors]})
+                                  for c in plan.connectors],
+                   "version_roll": None if plan.version_roll is None else {
+                       **asdict(plan.version_roll), "back": plan.version_roll.back, "text": version_roll_line(plan.version_roll)}})
         if plan.changed:
             self.exit_code = Exit.CHANGES_PENDING
+
+
+def version_roll_line(roll: VersionRoll) -> str:
+    """What a version roll does and how it is undone, in the operator's words."""
+    hosts = f"{len(roll.hosts)} host{'s' if len(roll.hosts) != 1 else ''}"
+    head = f"[cluster] Kafka {', '.join(roll.running)} -> {roll.wanted} on {hosts}"
+    kept = f"{roll.protocol} stays where the cluster has it ({roll.moved_by})"
+    if roll.back:
+        return f"{head}: a roll back onto {roll.wanted}, in the order below, possible while the protocol has not moved; {kept}."
+    return (f"{head}: {roll.wanted} installed beside the running release, then a roll onto it in the order below; {kept}. "
+            f"Reversible until the protocol moves: kafka_version {roll.running[-1]} rolls back the same way.")
 
 
 def _diff_style(line: str) -> str | None:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 
 from kafkactl.desired import DesiredState
 from kafkactl.facts import running_other_than
-from kafkactl.model import MIGRATION_PHASES, Component, Inventory
-from kafkactl.plan import HostFacts
+from kafkactl.model import MIGRATION_PHASES, Component, Inventory, Phase
+from kafkactl.plan import HostFacts, VersionRoll, release_key
 
 # The first release without it -> the names; a name ending in "." stands for every one it begins.
 REMOVED_PROPERTIES: dict[tuple[int, int], frozenset[str]] = {
@@ -95,6 +95,21 @@ def upgrade_refusals(inventory: Inventory, desired: DesiredState, facts: Mapping
             refusals.append(f"host {host.name}: Kafka {version} needs Java 17 or later for brokers, controllers and Connect; "
                             f"it has {line.strip()!r} (set java_executable or install a newer Java)")
     return refusals
+
+
+def version_roll(inventory: Inventory, desired: DesiredState, facts: Mapping[str, HostFacts]) -> VersionRoll | None:
+    """The roll of the services that run another release than kafka_version, and the protocol it keeps; None when every
+    running service is on it."""
+    wanted = inventory.cluster.kafka_version
+    hosts = tuple(sorted(name for name, f in facts.items() if any(v != wanted for v in f.service_versions.values())))
+    if not hosts:
+        return None
+    running = tuple(sorted({v for f in facts.values() for v in f.service_versions.values() if v != wanted}, key=release_key))
+    if desired.phase == Phase.KRAFT:
+        return VersionRoll(running, wanted, hosts, "metadata.version",
+                           "kafka_metadata_version moves it later, with Kafka's feature tool, no restart")
+    return VersionRoll(running, wanted, hosts, f"inter.broker.protocol.version {inventory.cluster.inter_broker_protocol_version}",
+                       "kafka_inter_broker_protocol_version moves it later, in a roll of its own")
 
 
 def running_versions(facts: Mapping[str, HostFacts]) -> dict[str, dict[str, str]]:

@@ -12,7 +12,7 @@ import pytest
 from kafkactl.environment import Environment
 from kafkactl.errors import InventoryError
 from kafkactl.inventory import read_inventory
-from kafkactl.metadata_version import is_below, is_reached, level, refusals, wanted
+from kafkactl.metadata_version import is_below, is_reached, level, live_level, planned_change, refusals, rollback_refusals, wanted
 from kafkactl.model import Phase
 from kafkactl.plan import FeatureChange, HostFacts, Plan
 from kafkactl.report import Exit, Report
@@ -61,6 +61,33 @@ def test_never_down_and_never_with_a_version_change(tmp_path: Path) -> None:
     mixed = {**on_4, "broker3.example.com": HostFacts(service_versions={"kafka-broker": "3.9.2"})}
     [both] = refusals(FeatureChange("metadata.version", "3.9-IV0", "4.1"), inventory, mixed)
     assert "while broker3.example.com (kafka-broker 3.9.2) still run another Kafka version than 4.1.1: one change at a time" in both
+
+
+def test_the_level_is_read_only_when_the_inventory_moves_it_or_binaries_roll_back(tmp_path: Path) -> None:
+    class Untouchable:
+        def connection(self, _):
+            raise AssertionError("no tool is run when the plan does not need the level")
+
+    inventory = _inventory(tmp_path, "    kafka_version: 4.1.1\n")
+    running = {h.name: HostFacts(active_services=frozenset({"kafka-controller"}), service_versions={"kafka": "4.1.0"})
+               for h in inventory.hosts}
+    assert live_level(Untouchable(), inventory, Phase.KRAFT, running) is None  # same release, nothing asked
+    assert planned_change(inventory, None) is None
+    back = _inventory(tmp_path, "    kafka_version: 3.9.2\n")
+    newer = {name: HostFacts(active_services=f.active_services, service_versions={"kafka": "4.1.1"}) for name, f in running.items()}
+    with pytest.raises(AssertionError, match="no tool is run"):
+        live_level(Untouchable(), back, Phase.KRAFT, newer)
+
+
+def test_binaries_roll_back_only_until_the_level_moves(tmp_path: Path) -> None:
+    back = _inventory(tmp_path, "    kafka_version: 3.9.2\n")
+    assert rollback_refusals(None, back) == [] and rollback_refusals("3.9-IV0", back) == []
+    [refusal] = rollback_refusals("4.1-IV1", back)
+    assert refusal.startswith("kafka_version 3.9.2: the cluster's metadata.version is 4.1-IV1, which Kafka 3.9.2 cannot read")
+    assert refusal.endswith("keep kafka_version at 4.1 or later")
+    moved = _inventory(tmp_path, "    kafka_version: 4.1.1\n    kafka_metadata_version: '4.1'\n")
+    assert planned_change(moved, "3.9-IV0") == FeatureChange("metadata.version", "3.9-IV0", "4.1")
+    assert planned_change(moved, "4.1-IV1") is None
 
 
 def test_a_feature_move_alone_is_a_pending_change_in_the_plan_and_its_json() -> None:

@@ -105,6 +105,15 @@ def test_a_version_change_and_a_protocol_move_in_one_apply_are_refused(tmp_path:
         pin_protocol(inventory, live)
 
 
+def test_binaries_roll_back_only_until_the_protocol_moves(tmp_path: Path) -> None:
+    inventory = _with(tmp_path, "    kafka_version: 3.8.1\n")
+    assert pin_protocol(inventory, {"kafka1": LiveProtocol("3.8", "3.9.2"), "kafka2": LiveProtocol("3.8", "3.8.1")})[1] is None
+    for moved in (LiveProtocol("3.9", "3.9.2"), LiveProtocol(None, "3.9.2")):  # written, or Kafka's default: its release
+        with pytest.raises(KafkactlError, match=r"kafka_version 3.8.1: the brokers speak inter.broker.protocol.version 3.9, "
+                                                r"which Kafka 3.8.1 cannot: binaries roll back only until the protocol moves"):
+            pin_protocol(inventory, {"kafka1": moved, "kafka2": moved})
+
+
 def test_kraft_brokers_have_no_inter_broker_protocol_to_read() -> None:
     class Untouchable:
         def read_each(self, *_):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
 
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import desired_state
+from kafkactl.environment import Environment
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Phase
-from kafkactl.plan import HostFacts
-from kafkactl.upgrade import REMOVED_PROPERTIES, java_major, removed_in, upgrade_refusals, versions_line
+from kafkactl.plan import HostFacts, Plan
+from kafkactl.report import Report
+from kafkactl.upgrade import REMOVED_PROPERTIES, java_major, removed_in, upgrade_refusals, version_roll, versions_line
 
 from helpers import ROOT
 
@@ -120,6 +124,48 @@ def test_status_line_names_running_versions_and_an_upgrade_in_progress(tmp_path:
         f"Kafka versions: 3.9.2 on {names[0]} (kafka_version 4.1.1: not rolled yet)")
     assert versions_line(inventory, {names[0]: HostFacts(service_versions={"kafka": "4.1.1"})}) == f"Kafka versions: 4.1.1 on {names[0]}"
     assert versions_line(inventory, {}) == "Kafka versions: no Kafka service running"
+
+
+def _plan_text(inventory, facts) -> tuple[str, dict]:
+    """The plan's text and its JSON document, for a plan that holds only the version roll."""
+    desired = desired_state(inventory)
+    plan = Plan(desired.phase, offline=False, hosts=(), version_roll=version_roll(inventory, desired, facts))
+    text, document = io.StringIO(), io.StringIO()
+    Report(Environment(stdout=text, stderr=io.StringIO(), stdin=io.StringIO(), variables={})).plan(plan, show_diff=False)
+    Report(Environment(stdout=document, stderr=io.StringIO(), stdin=io.StringIO(), variables={})).plan_json(plan)
+    return text.getvalue(), json.loads(document.getvalue())
+
+
+def test_the_plan_says_a_version_roll_keeps_the_protocol_and_can_be_undone_until_it_moves(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "4.1.1")
+    text, document = _plan_text(inventory, _facts(inventory, running="3.9.2"))
+    assert (f"[cluster] Kafka 3.9.2 -> 4.1.1 on {len(inventory.hosts)} hosts: 4.1.1 installed beside the running release, "
+            "then a roll onto it in the order below; metadata.version stays where the cluster has it (kafka_metadata_version "
+            "moves it later, with Kafka's feature tool, no restart). Reversible until the protocol moves: kafka_version 3.9.2 "
+            "rolls back the same way.") in " ".join(text.split())
+    roll = document["version_roll"]
+    assert (roll["running"], roll["wanted"], roll["back"], roll["protocol"]) == (["3.9.2"], "4.1.1", False, "metadata.version")
+    assert roll["hosts"] == sorted(h.name for h in inventory.hosts)
+
+
+def test_the_plan_names_a_roll_back_and_the_protocol_a_zookeeper_mode_roll_keeps(tmp_path: Path) -> None:
+    back = _kraft(tmp_path, "3.9.2")
+    text, document = _plan_text(back, _facts(back, running="4.1.1"))
+    assert "Kafka 4.1.1 -> 3.9.2 on" in text and "a roll back onto 3.9.2, in the order below, possible while the protocol has not moved" in " ".join(text.split())
+    assert document["version_roll"]["back"] is True
+    zookeeper = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory
+    pinned = zookeeper.model_copy(update={"cluster": zookeeper.cluster.model_copy(update={"kafka_inter_broker_protocol_version": "3.8"})})
+    text, document = _plan_text(pinned, _facts(pinned, running="3.8.1"))
+    assert document["version_roll"]["protocol"] == "inter.broker.protocol.version 3.8"
+    assert "kafka_inter_broker_protocol_version moves it later, in a roll of its own" in " ".join(text.split())
+
+
+def test_no_version_roll_when_every_running_service_is_on_kafka_version(tmp_path: Path) -> None:
+    inventory = _kraft(tmp_path, "3.9.2")
+    for facts in (_facts(inventory, running="3.9.2"), _facts(inventory), {}):
+        assert version_roll(inventory, desired_state(inventory), facts) is None
+    text, document = _plan_text(inventory, _facts(inventory, running="3.9.2"))
+    assert "[cluster] Kafka" not in text and document["version_roll"] is None
 
 
 def test_removed_properties_are_what_kafkas_own_configuration_lists_say() -> None:

@@ -39,7 +39,7 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
 
     from kafkactl import connectors, metadata_version, scram_users
     from kafkactl.migration.runner import mode_mismatch
-    from kafkactl.upgrade import upgrade_refusals
+    from kafkactl.upgrade import upgrade_refusals, version_roll
 
     facts = gather_all(transport, desired, inventory.cluster)
     for notice in transport.notices:
@@ -51,13 +51,16 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
     refusals += unnamed_nodes(Topology.of(inventory, desired.phase))
     if refusals:
         raise KafkactlError(*refusals, "No host was changed.")
+    roll = version_roll(inventory, desired, facts)
     if not cluster_changes:
-        return facts, make_plan(desired, facts)
-    feature = metadata_version.planned_change(transport, inventory, desired.phase, facts)
-    if refusals := metadata_version.refusals(feature, inventory, facts):
+        return facts, make_plan(desired, facts, version_roll=roll)
+    live_level = metadata_version.live_level(transport, inventory, desired.phase, facts)
+    feature = metadata_version.planned_change(inventory, live_level)
+    if refusals := metadata_version.refusals(feature, inventory, facts) + metadata_version.rollback_refusals(live_level, inventory):
         raise KafkactlError(*refusals, "No host was changed.")
     users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(state_dir_of(report.env, Path(inventory.path))))
-    return facts, make_plan(desired, facts, (feature,) if feature else (), users, connectors.planned_changes(transport, inventory, facts))
+    return facts, make_plan(desired, facts, (feature,) if feature else (), users,
+                            connectors.planned_changes(transport, inventory, facts), roll)
 
 
 
