@@ -1,6 +1,7 @@
 """An upgrade scenario's outcome (steps `upgrade` and `metadata-version`, molecule/shared/migration.py).
 
-The plan showed the roll onto the new binaries, controllers first, one node at a time; a version and a
+The plan showed the roll onto the new binaries, controllers first, one node at a time, with metadata.version
+kept and the step reversible until it moves; a version and a
 protocol change in one apply were refused; after the roll every node runs the new version with
 metadata.version where it was; the next apply raised it with the feature tool and restarted nothing; the
 apply after that found nothing to do; the cluster id is the seeded one; every JVM's Prometheus exporter serves
@@ -44,6 +45,9 @@ def test_plan_shows_the_roll_onto_the_new_binaries_controllers_first():
     assert plan["exit"] == 2, plan["stdout"][-3000:] + plan["stderr"]
     assert plan["stdout"].count(f"install  /opt/kafka/kafka_2.13-{TARGET}") == len(_nodes()), plan["stdout"]
     assert f"in this order: {' -> '.join(_nodes())}" in plan["stdout"], plan["stdout"]
+    said = " ".join(plan["stdout"].split())
+    assert f"-> {TARGET} on {len(_nodes())} hosts:" in said and "metadata.version stays where the cluster has it" in said, said
+    assert "Reversible until the protocol moves" in said, said
 
 
 def test_a_version_and_a_protocol_change_in_one_apply_are_refused():
