@@ -88,14 +88,14 @@ def test_kraft_nodes_are_who_they_are_on_both_listeners(tmp_path: Path) -> None:
     assert set(same_user.values()) == {"User:admin"} and set(same_user) == {"c1", "kafka1", "kafka2"}
     plaintext_controllers = _super_users(tmp_path, f"{USERS}, sasl_protocol: scram, kafka_controller_sasl_protocol: none",
                                          CONTROLLERS + BROKERS)
-    assert set(plaintext_controllers.values()) == {"User:admin;User:ANONYMOUS"}
+    assert set(plaintext_controllers.values()) == {"User:ANONYMOUS;User:admin"}
 
 
 def test_migrating_controllers_present_their_certificates_to_the_brokers(tmp_path: Path) -> None:
     """In dual-write the controllers call the ZooKeeper-mode brokers on the inter-broker listener."""
     mtls = "ssl_enabled: true, ssl_mutual_auth_enabled: true"
     found = _super_users(tmp_path, mtls, ZOOKEEPER + CONTROLLERS + BROKERS, Phase.DUAL_WRITE, certificates=True)
-    assert set(found.values()) == {"User:CN=kafka1;User:CN=kafka2;User:CN=c1"}
+    assert set(found.values()) == {"User:CN=c1;User:CN=kafka1;User:CN=kafka2"}
     before = _super_users(tmp_path, mtls, ZOOKEEPER + CONTROLLERS + BROKERS, Phase.ZOOKEEPER, certificates=True)
     assert set(before.values()) == {"User:CN=kafka1;User:CN=kafka2"}
 

@@ -113,10 +113,11 @@ def super_users(topology: Topology) -> str:
     to the others through (the brokers on the inter-broker listener, joined there by the controllers while they
     migrate; brokers and controllers on the controller listener); the brokers' own identity on every other listener
     that tells who connects (only they hold it, and their traffic may move there: the brokers not yet rolled must
-    accept the ones already moved); then the inventory's kafka_super_users."""
+    accept the ones already moved); and the inventory's kafka_super_users. Sorted: a step that only moves traffic
+    between listeners leaves the same set, and so the same file, on the nodes it does not otherwise change."""
     cluster = topology.cluster
     own = [principal for listener, hosts in _talking(topology) for host in hosts if (principal := presented(cluster, listener, host))]
-    return ";".join(dict.fromkeys([*own, *cluster.kafka_super_users]))
+    return ";".join(sorted({*own, *cluster.kafka_super_users}))
 
 
 def unnamed_nodes(topology: Topology) -> list[str]:

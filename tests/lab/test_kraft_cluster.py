@@ -204,7 +204,7 @@ def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_mes
     for host in brokers:
         props = lab.ssh(host, "grep -E '^(listeners|inter.broker.listener.name|super.users)=' /etc/kafka/server.properties").stdout
         assert f"listeners=INTERNAL://{host}:9092,SECURE://{host}:{SECURE_PORT}" in props, props
-        assert "inter.broker.listener.name=SECURE" in props and "super.users=User:admin;User:ANONYMOUS" in props, props
+        assert "inter.broker.listener.name=SECURE" in props and "super.users=User:ANONYMOUS;User:admin" in props, props
 
     ca = lab.state_dir / ".kafkactl" / "pki" / "ca.crt"
 

@@ -508,7 +508,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_in_phases_with_no_lost_message(lab:
     phase("add")  # the listeners are there; brokers that run them in another order roll once
     with Canary(lab.bootstrap()) as canary:
         authorized = phase("authorizer")
-        assert super_users() == f"User:ANONYMOUS;User:admin;{certificates}"
+        assert super_users() == f"User:ANONYMOUS;{certificates};User:admin"
         by_hand = _brokers_only(lab, "repl-refused.yml", kafka_authorizer_enabled=True, kafka_broker_inter_broker_listener_name="repl")
         refused = lab.kafkactl("plan", str(by_hand))
         assert refused.exit_code == 1 and "super.users would drop User:ANONYMOUS while traffic moves" in refused.stderr, refused.stderr
@@ -518,7 +518,7 @@ def test_acls_on_and_brokers_onto_mutual_tls_in_phases_with_no_lost_message(lab:
     assert "== backup" in authorized.stdout and "verified" in authorized.stdout, authorized.stdout
     assert lab.ssh(brokers[0], "grep ^inter.broker.listener.name= /etc/kafka/server.properties").stdout.strip() == \
         "inter.broker.listener.name=REPL"
-    assert super_users() == f"{certificates};User:admin;User:ANONYMOUS"
+    assert super_users() == f"User:ANONYMOUS;{certificates};User:admin"
 
     for prefix in ("kafkactl-canary-", "verify-"):  # the canary's topics and groups, and its read-back's groups
         granted = _acl_tool(lab, brokers[0], "--add --allow-principal User:ANONYMOUS --operation All --topic", prefix,
