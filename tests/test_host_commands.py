@@ -97,28 +97,40 @@ def executor_for(inventory_path: Path, failing: tuple[str, ...] = ()) -> tuple[E
 # Commands as the host receives them ------------------------------------------------------------------
 
 HOME = CLUSTER.kafka_home
+CLASS_DATA = f"/var/lib/kafkactl/class-data/kafka_2.13-3.9.2-{hashlib.sha256(b'/usr/bin/java').hexdigest()[:12]}.jsa"
+
+
+def as_tool(java: str, tool: str) -> str:
+    """A Kafka tool as the host receives it: started from the tools' shared class data, or making it."""
+    return (f"( if [ -f {CLASS_DATA} ]; then {java} -XX:SharedArchiveFile={CLASS_DATA} {tool}; else "
+            "made=$(umask 077 && mkdir -p /var/lib/kafkactl/class-data && mktemp /var/lib/kafkactl/class-data/.made.XXXXXX); "
+            f"{java} ${{made:+\"-XX:ArchiveClassesAtExit=$made\"}} {tool}; status=$?; "
+            f"if [ $status -eq 0 ] && [ -s \"$made\" ]; then mv -f \"$made\" {CLASS_DATA}; elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; "
+            "exit $status; fi )")
+
+
+JAVA = "-XX:TieredStopAtLevel=1 -Xshare:auto -XX:+IgnoreUnrecognizedVMOptions -Xlog:disable -Xlog:all=error:stderr"
+QUIET = "-Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF"
 EXPECTED_COMMANDS = [
     (
         "kafka-storage format: everything after the classpath comes from the @argfile",
         storage_format_command(CLUSTER, "/run/kafkactl-1/arguments"),
-        f"runuser -u kafka -- /usr/bin/java -Xmx256m -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' "
+        f"runuser -u kafka -- /usr/bin/java -Xmx256m {QUIET} -cp '{HOME}/libs/*' "
         "@/run/kafkactl-1/arguments",
     ),
     (
         "a ZooKeeper connect string is one quoted word after -server",
         java_tool(CLUSTER, "org.apache.zookeeper.ZooKeeperMain", ["-server", "zk1:2181,zk2:2181/kafka", "-timeout", 15000],
                   heap="128m", jvm=["-Djava.security.auth.login.config=/etc/kafka/a b.conf"]),
-        "/usr/bin/java -Xmx128m -XX:TieredStopAtLevel=1 -Xshare:auto '-Djava.security.auth.login.config=/etc/kafka/a b.conf' "
-        f"-Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' org.apache.zookeeper.ZooKeeperMain "
-        "-server zk1:2181,zk2:2181/kafka -timeout 15000",
+        as_tool(f"/usr/bin/java -Xmx128m {JAVA}", f"'-Djava.security.auth.login.config=/etc/kafka/a b.conf' {QUIET} -cp '{HOME}/libs/*' "
+                "org.apache.zookeeper.ZooKeeperMain -server zk1:2181,zk2:2181/kafka -timeout 15000"),
     ),
     (
         "JmxTool's password: every argument comes from an argument file on stdin, the secret ones from root's file",
         tool_with_secret_args(CLUSTER, "org.apache.kafka.tools.JmxTool", ["--one-time", "true"],
                               "/run/kafkactl-jmx/kafka-controller.client"),
         "{ printf '%s\\n' org.apache.kafka.tools.JmxTool --one-time true && cat /run/kafkactl-jmx/kafka-controller.client; } "
-        f"| /usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF -cp '{HOME}/libs/*' "
-        "@/dev/stdin",
+        "| " + as_tool(f"/usr/bin/java -Xmx192m {JAVA}", f"{QUIET} -cp '{HOME}/libs/*' @/dev/stdin"),
     ),
     (
         "a service name inside the running-version probe is quoted",
@@ -152,9 +164,8 @@ EXPECTED_STEP_COMMANDS = [
     (
         "a Kafka tool gets its arguments as words",
         lambda host: broker_registered(host, CLUSTER, BROKER),
-        [f"/usr/bin/java -Xmx192m -XX:TieredStopAtLevel=1 -Xshare:auto -Dlog4j.configuration=file:/dev/null -Dlog4j2.statusLoggerLevel=OFF -Dorg.apache.logging.log4j.level=OFF "
-         f"-cp '{HOME}/libs/*' kafka.admin.BrokerApiVersionsCommand --bootstrap-server kafka1.example.com:9091 "
-         f"--command-config {ADMIN}"],
+        [as_tool(f"/usr/bin/java -Xmx192m {JAVA}", f"{QUIET} -cp '{HOME}/libs/*' kafka.admin.BrokerApiVersionsCommand "
+                 f"--bootstrap-server kafka1.example.com:9091 --command-config {ADMIN}")],
     ),
 ]
 

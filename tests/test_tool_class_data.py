@@ -1,0 +1,76 @@
+"""Kafka's tools start from shared class data that their first run makes (kafkactl/health.py java_tool), run here
+by a shell with this machine's JVM as a host runs them: the tool's answer alone on stdout, its exit status kept,
+the archive root's alone and kept only from a run that ended well, and a tool that runs all the same where no
+archive can be made."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kafkactl import health
+from kafkactl.health import java_tool, tool_class_data
+from kafkactl.model import ClusterVars
+
+pytestmark = pytest.mark.skipif(not (shutil.which("javac") and shutil.which("java")), reason="needs a JDK")
+
+ECHO = """
+public class Echo {
+    public static void main(String[] args) {
+        System.out.println("answer " + String.join(" ", args));
+        System.exit(args.length > 0 && args[0].equals("fail") ? 3 : 0);
+    }
+}
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterVars:
+    """A Kafka install whose libs/ holds one tool, and the class data kept under tmp_path."""
+    source = tmp_path / "src" / "Echo.java"
+    source.parent.mkdir()
+    source.write_text(ECHO)
+    subprocess.run(["javac", "-d", str(source.parent), str(source)], check=True, timeout=120)
+    cluster = ClusterVars(archive_destination_path=str(tmp_path / "opt"), java_executable=shutil.which("java"))
+    libs = Path(cluster.kafka_home) / "libs"
+    libs.mkdir(parents=True)
+    subprocess.run(["jar", "cf", str(libs / "echo.jar"), "-C", str(source.parent), "Echo.class"], check=True, timeout=120)
+    monkeypatch.setattr(health, "TOOL_CLASS_DATA", str(tmp_path / "class-data"))
+    return cluster
+
+
+def _run(cluster: ClusterVars, *args: str, jvm: list[str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", java_tool(cluster, "Echo", list(args), heap="64m", jvm=jvm).text],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_first_run_makes_the_class_data_and_the_next_start_from_it(cluster: ClusterVars, tmp_path: Path) -> None:
+    first = _run(cluster, "a", "b c")
+    assert (first.returncode, first.stdout) == (0, "answer a b c\n"), first.stderr  # no class-data warning on stdout
+    archive = Path(tool_class_data(cluster))
+    assert archive.is_file() and archive.parent == tmp_path / "class-data"
+    assert stat.S_IMODE(archive.parent.stat().st_mode) == 0o700 and not archive.stat().st_mode & 0o022
+    assert [p.name for p in archive.parent.iterdir()] == [archive.name]  # no temporary file left
+
+    loaded = tmp_path / "class-load.log"
+    second = _run(cluster, "again", jvm=[f"-Xlog:class+load=info:file={loaded}"])
+    assert (second.returncode, second.stdout) == (0, "answer again\n"), second.stderr
+    assert "Echo source: shared objects file (top)" in loaded.read_text()
+
+
+def test_a_failed_run_keeps_its_exit_status_and_leaves_no_class_data(cluster: ClusterVars, tmp_path: Path) -> None:
+    failed = _run(cluster, "fail")
+    assert (failed.returncode, failed.stdout) == (3, "answer fail\n")
+    assert list((tmp_path / "class-data").iterdir()) == []
+
+
+def test_without_a_place_for_class_data_the_tool_runs_all_the_same(cluster: ClusterVars, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(health, "TOOL_CLASS_DATA", str(tmp_path / "a-file" / "class-data"))
+    ran = _run(cluster, "x")
+    assert (ran.returncode, ran.stdout) == (0, "answer x\n"), ran.stderr
