@@ -53,7 +53,8 @@ def _protocol(lab: Lab) -> set[str]:
 
 def test_zookeeper_mode_rolls_onto_3_9_with_the_protocol_pinned_then_raises_it(lab: Lab) -> None:
     """kafka_version 3.8.1 -> 3.9.2 (the lab's inventory): every JVM rolls onto the new binaries with
-    inter.broker.protocol.version kept at 3.8; writing 3.9 then rolls the brokers onto it; a canary loses nothing."""
+    inter.broker.protocol.version kept at 3.8, the plan back onto 3.8.1 a roll back; writing 3.9 then rolls the brokers
+    onto it, after which the way back is refused; a canary loses nothing."""
     seen = lab.kafkactl("status", str(_on_first_release(lab)), "--json")
     assert seen.exit_code == 0, seen.stderr + seen.stdout
     assert {s["version"] for s in json.loads(seen.stdout)["services"]} == {FIRST_RELEASE}, seen.stdout
@@ -65,6 +66,8 @@ def test_zookeeper_mode_rolls_onto_3_9_with_the_protocol_pinned_then_raises_it(l
         assert {s["version"] for s in status["services"]} == {KAFKA_VERSION}, status["services"]
         back = lab.kafkactl("plan", str(_on_first_release(lab, "kafka-3.8-again.yml")))  # still reversible: the protocol stayed
         assert back.exit_code == 2 and back.stdout.count("restart  kafka-broker") == 3, back.stderr + back.stdout[-2000:]
+        said = " ".join(back.stdout.split())
+        assert f"a roll back onto {FIRST_RELEASE}" in said and "inter.broker.protocol.version 3.8 stays" in said, said[-2000:]
         raised = lab.variant("protocol-3.9.yml", lambda data: data["all"]["vars"].update(kafka_inter_broker_protocol_version="3.9"))
         plan = lab.kafkactl("plan", str(raised))
         assert plan.exit_code == 2 and "~ inter.broker.protocol.version: 3.8 -> 3.9" in plan.stdout, plan.stdout[-3000:]
@@ -73,6 +76,9 @@ def test_zookeeper_mode_rolls_onto_3_9_with_the_protocol_pinned_then_raises_it(l
         canary.settle()
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
     assert _protocol(lab) == {"inter.broker.protocol.version=3.9"}
+    too_late = lab.kafkactl("plan", str(_on_first_release(lab, "kafka-3.8-again.yml")))  # the protocol moved: no way back
+    assert too_late.exit_code == 1 and f"the brokers speak inter.broker.protocol.version 3.9, which Kafka {FIRST_RELEASE} cannot" \
+        in too_late.stderr, too_late.stderr
     again = lab.kafkactl("apply", str(lab.inventory))
     assert again.exit_code == 0 and "Nothing to do" in again.stdout, again.stdout[-2000:]
 
