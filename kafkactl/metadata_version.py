@@ -4,7 +4,9 @@ Kafka's upgrade notes: roll the new binaries first (metadata.version stays where
 metadata.version with the feature tool, with no restart. kafkactl reads the finalized level from a
 running controller, plans the move as a cluster change, and makes it after every node is rolled. A
 level below the live one is refused (downgrades are not supported), and so is a move while any node
-still runs another Kafka version than kafka_version: one change at a time.
+still runs another Kafka version than kafka_version: one change at a time. A roll onto another release
+reads the level first: kafka_version must read it (Kafka 4 reads 3.3-IV3 and later; binaries roll back
+only to a release at or past it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from kafkactl.transport import Connection, Transport
 KEY = "kafka_metadata_version"
 FEATURE = "metadata.version"
 FEATURE_TOOL = "org.apache.kafka.tools.FeatureCommand"
+# Major release -> the oldest metadata.version it reads: MetadataVersion.MINIMUM_VERSION in kafka-server-common
+# 4.0.1, 4.1.1 and 4.2.0 (measured). Kafka 4's upgrade notes: metadata.version must be at least 3.3.
+OLDEST_READ = {4: "3.3-IV3"}
 
 
 def level(version: str) -> tuple[int, int, int | None]:
@@ -65,23 +70,30 @@ def raise_to(connection: Connection, cluster: ClusterVars, controller: Host, tar
 
 def live_level(transport: Transport, inventory: Inventory, phase: Phase, facts: Mapping[str, HostFacts]) -> str | None:
     """The finalized metadata.version, read from a running controller when the plan needs it: the inventory moves it, or
-    a node runs a newer release than kafka_version (a roll back, which the level may forbid). Else None, and no tool runs."""
+    a node runs another release than kafka_version (a roll onto a release that may not read the level). Else None,
+    and no tool runs."""
     controllers = running_members(inventory, facts, Component.KAFKA_CONTROLLER)
-    if phase != Phase.KRAFT or not controllers or (wanted(inventory.cluster) is None and not _rolling_back(inventory, facts)):
+    if phase != Phase.KRAFT or not controllers or (wanted(inventory.cluster) is None and not _across_releases(inventory, facts)):
         return None
     asked = controllers[0]
     tools = as_running(inventory.cluster, facts[asked.name], Component.KAFKA_CONTROLLER)
     return describe(transport.connection(asked.name), tools, asked)
 
 
-def _rolling_back(inventory: Inventory, facts: Mapping[str, HostFacts]) -> bool:
-    release = level(release_of(inventory.cluster.kafka_version))[:2]
-    return any(level(release_of(v))[:2] > release for f in facts.values() for v in f.service_versions.values())
+def _across_releases(inventory: Inventory, facts: Mapping[str, HostFacts]) -> bool:
+    release = release_of(inventory.cluster.kafka_version)
+    return any(release_of(v) != release for f in facts.values() for v in f.service_versions.values())
 
 
 def release_of(version: str) -> str:
     """'4.1.1' -> '4.1': the metadata.version levels a release brings are named after it."""
     return ".".join(version.split(".")[:2])
+
+
+def oldest_read_by(version: str) -> str | None:
+    """The oldest metadata.version Kafka `version` reads; None for 3.x, which reads every production level up to its own."""
+    major = int(version.split(".")[0])
+    return next((oldest for since, oldest in sorted(OLDEST_READ.items(), reverse=True) if major >= since), None)
 
 
 def planned_change(inventory: Inventory, live: str | None) -> FeatureChange | None:
@@ -90,14 +102,21 @@ def planned_change(inventory: Inventory, live: str | None) -> FeatureChange | No
     return None if target is None or live is None or is_reached(live, target) else FeatureChange(FEATURE, live, target)
 
 
-def rollback_refusals(live: str | None, inventory: Inventory) -> list[str]:
-    """Binaries older than the finalized level cannot read the metadata log: a roll back ends where the level moved."""
+def release_refusals(live: str | None, inventory: Inventory) -> list[str]:
+    """kafka_version must read the finalized level: a roll back ends where the level moved past it, and a roll onto
+    Kafka 4 needs the level it reads at the least."""
     version = inventory.cluster.kafka_version
-    if live is None or level(live)[:2] <= level(release_of(version))[:2]:
+    if live is None:
         return []
-    return [f"kafka_version {version}: the cluster's metadata.version is {live}, which Kafka {version} cannot read; binaries "
-            f"roll back only until metadata.version moves, and it is never lowered: keep kafka_version at "
-            f"{'.'.join(map(str, level(live)[:2]))} or later"]
+    if level(live)[:2] > level(release_of(version))[:2]:
+        return [f"kafka_version {version}: the cluster's metadata.version is {live}, which Kafka {version} cannot read; binaries "
+                f"roll back only until metadata.version moves, and it is never lowered: keep kafka_version at "
+                f"{'.'.join(map(str, level(live)[:2]))} or later"]
+    oldest = oldest_read_by(version)
+    if oldest and is_below(live, oldest):
+        return [f"kafka_version {version}: the cluster's metadata.version is {live}, older than {oldest}, the oldest Kafka "
+                f"{version} reads; raise it first on the release the cluster runs ({KEY}: \"{oldest}\" or later), then roll"]
+    return []
 
 
 def refusals(change: FeatureChange | None, inventory: Inventory, facts: Mapping[str, HostFacts]) -> list[str]:

@@ -12,7 +12,9 @@ import pytest
 from kafkactl.environment import Environment
 from kafkactl.errors import InventoryError
 from kafkactl.inventory import read_inventory
-from kafkactl.metadata_version import is_below, is_reached, level, live_level, planned_change, refusals, rollback_refusals, wanted
+from kafkactl.metadata_version import (
+    is_below, is_reached, level, live_level, oldest_read_by, planned_change, refusals, release_refusals, wanted,
+)
 from kafkactl.model import Phase
 from kafkactl.plan import FeatureChange, HostFacts, Plan
 from kafkactl.report import Exit, Report
@@ -77,17 +79,32 @@ def test_the_level_is_read_only_when_the_inventory_moves_it_or_binaries_roll_bac
     newer = {name: HostFacts(active_services=f.active_services, service_versions={"kafka": "4.1.1"}) for name, f in running.items()}
     with pytest.raises(AssertionError, match="no tool is run"):
         live_level(Untouchable(), back, Phase.KRAFT, newer)
+    older = {name: HostFacts(active_services=f.active_services, service_versions={"kafka": "3.9.2"}) for name, f in running.items()}
+    with pytest.raises(AssertionError, match="no tool is run"):  # onto Kafka 4: the level must be one it reads
+        live_level(Untouchable(), inventory, Phase.KRAFT, older)
 
 
 def test_binaries_roll_back_only_until_the_level_moves(tmp_path: Path) -> None:
     back = _inventory(tmp_path, "    kafka_version: 3.9.2\n")
-    assert rollback_refusals(None, back) == [] and rollback_refusals("3.9-IV0", back) == []
-    [refusal] = rollback_refusals("4.1-IV1", back)
+    assert release_refusals(None, back) == [] and release_refusals("3.9-IV0", back) == []
+    [refusal] = release_refusals("4.1-IV1", back)
     assert refusal.startswith("kafka_version 3.9.2: the cluster's metadata.version is 4.1-IV1, which Kafka 3.9.2 cannot read")
     assert refusal.endswith("keep kafka_version at 4.1 or later")
     moved = _inventory(tmp_path, "    kafka_version: 4.1.1\n    kafka_metadata_version: '4.1'\n")
     assert planned_change(moved, "3.9-IV0") == FeatureChange("metadata.version", "3.9-IV0", "4.1")
     assert planned_change(moved, "4.1-IV1") is None
+
+
+def test_kafka_4_reads_metadata_version_3_3_iv3_and_later(tmp_path: Path) -> None:
+    """MetadataVersion.MINIMUM_VERSION of kafka-server-common 4.0.1, 4.1.1 and 4.2.0 (measured)."""
+    assert [oldest_read_by(v) for v in ("3.9.2", "4.0.1", "4.1.1", "4.2.0")] == [None, "3.3-IV3", "3.3-IV3", "3.3-IV3"]
+    onto_4 = _inventory(tmp_path, "    kafka_version: 4.1.1\n")
+    for readable in ("3.3-IV3", "3.9-IV0", "4.1-IV1"):
+        assert release_refusals(readable, onto_4) == []
+    [refusal] = release_refusals("3.3-IV2", onto_4)
+    assert refusal == ("kafka_version 4.1.1: the cluster's metadata.version is 3.3-IV2, older than 3.3-IV3, the oldest Kafka 4.1.1 "
+                       "reads; raise it first on the release the cluster runs (kafka_metadata_version: \"3.3-IV3\" or later), then roll")
+    assert release_refusals("3.2-IV0", _inventory(tmp_path, "    kafka_version: 3.9.2\n")) == []
 
 
 def test_a_feature_move_alone_is_a_pending_change_in_the_plan_and_its_json() -> None:

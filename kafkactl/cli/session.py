@@ -56,7 +56,7 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
         return facts, make_plan(desired, facts, version_roll=roll)
     live_level = metadata_version.live_level(transport, inventory, desired.phase, facts)
     feature = metadata_version.planned_change(inventory, live_level)
-    if refusals := metadata_version.refusals(feature, inventory, facts) + metadata_version.rollback_refusals(live_level, inventory):
+    if refusals := metadata_version.refusals(feature, inventory, facts) + metadata_version.release_refusals(live_level, inventory):
         raise KafkactlError(*refusals, "No host was changed.")
     users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(state_dir_of(report.env, Path(inventory.path))))
     return facts, make_plan(desired, facts, (feature,) if feature else (), users,
