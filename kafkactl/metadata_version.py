@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from kafkactl.facts import as_running, running_members, running_other_than
 from kafkactl.health import admin_config, kafka_tool
-from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port
+from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port, version_key
 from kafkactl.plan import FeatureChange, HostFacts
 from kafkactl.tool_output import read_metadata_version
 from kafkactl.transport import Connection, Transport
@@ -81,18 +81,13 @@ def live_level(transport: Transport, inventory: Inventory, phase: Phase, facts: 
 
 
 def _across_releases(inventory: Inventory, facts: Mapping[str, HostFacts]) -> bool:
-    release = release_of(inventory.cluster.kafka_version)
-    return any(release_of(v) != release for f in facts.values() for v in f.service_versions.values())
-
-
-def release_of(version: str) -> str:
-    """'4.1.1' -> '4.1': the metadata.version levels a release brings are named after it."""
-    return ".".join(version.split(".")[:2])
+    release = version_key(inventory.cluster.kafka_version)[:2]
+    return any(version_key(v)[:2] != release for f in facts.values() for v in f.service_versions.values())
 
 
 def oldest_read_by(version: str) -> str | None:
     """The oldest metadata.version Kafka `version` reads; None for 3.x, which reads every production level up to its own."""
-    major = int(version.split(".")[0])
+    major = version_key(version)[0]
     return next((oldest for since, oldest in sorted(OLDEST_READ.items(), reverse=True) if major >= since), None)
 
 
@@ -108,7 +103,7 @@ def release_refusals(live: str | None, inventory: Inventory) -> list[str]:
     version = inventory.cluster.kafka_version
     if live is None:
         return []
-    if level(live)[:2] > level(release_of(version))[:2]:
+    if level(live)[:2] > version_key(version)[:2]:
         return [f"kafka_version {version}: the cluster's metadata.version is {live}, which Kafka {version} cannot read; binaries "
                 f"roll back only until metadata.version moves, and it is never lowered: keep kafka_version at "
                 f"{'.'.join(map(str, level(live)[:2]))} or later"]

@@ -107,6 +107,11 @@ def check_zookeeper_path(value: str) -> str:
     return value
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """'3.9.2' -> (3, 9, 2), '3.8-IV1' -> (3, 8, 1): a release's or a protocol's numbers, to compare; [:2] is its release."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
 def host_port(host: str, port: int) -> str:
     """host:port as Kafka and ZooKeeper read it: an IPv6 address in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

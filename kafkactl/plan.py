@@ -6,14 +6,13 @@ The comparison is pure. Offline, every host is taken as empty, which shows what 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, Directory, HostState, Service
-from kafkactl.model import Component, Phase
+from kafkactl.model import Component, Phase, version_key
 
 FileAction = Literal["create", "update", "unchanged"]
 ServiceAction = Literal["install and start", "start", "restart", "reload key stores", "none"]
@@ -136,11 +135,7 @@ class VersionRoll:
     @property
     def back(self) -> bool:
         """Every running release is newer than the wanted one: a roll back."""
-        return all(release_key(v) > release_key(self.wanted) for v in self.running)
-
-
-def release_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version))
+        return all(version_key(v) > version_key(self.wanted) for v in self.running)
 
 
 @dataclass(frozen=True)

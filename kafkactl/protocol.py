@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kafkactl.errors import KafkactlError
 from kafkactl.facts import running_version
-from kafkactl.model import Component, Host, Inventory, Phase
+from kafkactl.model import Component, Host, Inventory, Phase, version_key
 from kafkactl.remote import Command, seq, sh
 from kafkactl.roles import config_path, service_name
 from kafkactl.transport import Transport
@@ -36,10 +36,6 @@ class LiveProtocol:
         if self.configured:
             return self.configured
         return ".".join(self.running.split(".")[:2]) if self.running else None
-
-
-def _key(protocol: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", protocol))
 
 
 def read_script(inventory: Inventory) -> Command:
@@ -78,9 +74,8 @@ def pin_protocol(inventory: Inventory, live: dict[str, LiveProtocol]) -> tuple[I
     speaking = {name: p.effective for name, p in live.items() if p.effective}
     if not speaking:
         return inventory, None
-    lowest = min(speaking.values(), key=_key)
-    release = _key(cluster.kafka_version)[:2]
-    if _key(lowest)[:2] > release:
+    lowest = min(speaking.values(), key=version_key)
+    if version_key(lowest)[:2] > version_key(cluster.kafka_version)[:2]:
         raise KafkactlError(
             f"kafka_version {cluster.kafka_version}: the brokers speak inter.broker.protocol.version {lowest}, which Kafka "
             f"{cluster.kafka_version} cannot: binaries roll back only until the protocol moves, and it does not move back. "

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 
 from kafkactl.desired import DesiredState
 from kafkactl.facts import running_other_than
-from kafkactl.model import MIGRATION_PHASES, Component, Inventory, Phase
-from kafkactl.plan import HostFacts, VersionRoll, release_key
+from kafkactl.model import MIGRATION_PHASES, Component, Inventory, Phase, version_key
+from kafkactl.plan import HostFacts, VersionRoll
 
 # The first release without it -> the names; a name ending in "." stands for every one it begins.
 REMOVED_PROPERTIES: dict[tuple[int, int], frozenset[str]] = {
@@ -41,15 +41,10 @@ JAVA_17_COMPONENTS = (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER, Compon
 OLDEST_SOURCE_FOR_4 = (3, 3)  # the first release with KRaft deemed production ready
 
 
-def _release(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
 def removed_in(version: str, name: str) -> str | None:
     """The release (major.minor) up to `version` that removed broker/controller property `name`, else None."""
     for release, names in sorted(REMOVED_PROPERTIES.items()):
-        if release <= _release(version) and (name in names or any(n.endswith(".") and name.startswith(n) for n in names)):
+        if release <= version_key(version)[:2] and (name in names or any(n.endswith(".") and name.startswith(n) for n in names)):
             return f"{release[0]}.{release[1]}"
     return None
 
@@ -82,9 +77,9 @@ def upgrade_refusals(inventory: Inventory, desired: DesiredState, facts: Mapping
     if moving and desired.phase in MIGRATION_PHASES:
         refusals.append(f"kafka_version {version}: the cluster is between migration states ({desired.phase}) and "
                         f"{', '.join(moving)} run another version; finish or roll back the migration first: one change at a time")
-    if _release(version) < (4, 0):
+    if version_key(version)[:2] < (4, 0):
         return refusals
-    too_old = sorted(f"{name} ({service} {v})" for (name, service), v in running.items() if _release(v) < OLDEST_SOURCE_FOR_4)
+    too_old = sorted(f"{name} ({service} {v})" for (name, service), v in running.items() if version_key(v)[:2] < OLDEST_SOURCE_FOR_4)
     if too_old:
         refusals.append(f"kafka_version {version}: Kafka 4 upgrades start from 3.3 or later, and {', '.join(too_old)} "
                         "run an older release; roll onto 3.9 first")
@@ -104,7 +99,7 @@ def version_roll(inventory: Inventory, desired: DesiredState, facts: Mapping[str
     hosts = tuple(sorted(name for name, f in facts.items() if any(v != wanted for v in f.service_versions.values())))
     if not hosts:
         return None
-    running = tuple(sorted({v for f in facts.values() for v in f.service_versions.values() if v != wanted}, key=release_key))
+    running = tuple(sorted({v for f in facts.values() for v in f.service_versions.values() if v != wanted}, key=version_key))
     if desired.phase == Phase.KRAFT:
         return VersionRoll(running, wanted, hosts, "metadata.version",
                            "kafka_metadata_version moves it later, with Kafka's feature tool, no restart")
