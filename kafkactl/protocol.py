@@ -68,27 +68,33 @@ def read_live_protocols(transport: Transport, inventory: Inventory) -> dict[str,
     return {host.name: parse(host, output) for host, output in answers}
 
 
+def protocol_refusals(inventory: Inventory, live: dict[str, LiveProtocol]) -> list[str]:
+    """What the inventory asks of the live protocol that cannot be done: a roll back past it, or a move of it
+    while the brokers still run another Kafka version."""
+    cluster = inventory.cluster
+    speaking = {name: p.effective for name, p in live.items() if p.effective}
+    if not speaking:
+        return []
+    lowest = min(speaking.values(), key=version_key)
+    if version_key(lowest)[:2] > version_key(cluster.kafka_version)[:2]:
+        return [f"kafka_version {cluster.kafka_version}: the brokers speak inter.broker.protocol.version {lowest}, which Kafka "
+                f"{cluster.kafka_version} cannot: binaries roll back only until the protocol moves, and it does not move back"]
+    upgrading = sorted(name for name, p in live.items() if p.running and p.running != cluster.kafka_version)
+    if KEY in cluster.model_fields_set and cluster.kafka_inter_broker_protocol_version != lowest and upgrading:
+        return [f"{KEY} {cluster.kafka_inter_broker_protocol_version} moves the protocol from {lowest} while "
+                f"{', '.join(upgrading)} still run{'s' if len(upgrading) == 1 else ''} another Kafka version than "
+                f"{cluster.kafka_version}: one change at a time. Roll onto {cluster.kafka_version} with {KEY}: "
+                f"\"{lowest}\" first, then move the protocol"]
+    return []
+
+
 def pin_protocol(inventory: Inventory, live: dict[str, LiveProtocol]) -> tuple[Inventory, str | None]:
     """The inventory with the live protocol when it writes none, and what was kept (for the operator to read)."""
     cluster = inventory.cluster
     speaking = {name: p.effective for name, p in live.items() if p.effective}
-    if not speaking:
+    if not speaking or KEY in cluster.model_fields_set:
         return inventory, None
     lowest = min(speaking.values(), key=version_key)
-    if version_key(lowest)[:2] > version_key(cluster.kafka_version)[:2]:
-        raise KafkactlError(
-            f"kafka_version {cluster.kafka_version}: the brokers speak inter.broker.protocol.version {lowest}, which Kafka "
-            f"{cluster.kafka_version} cannot: binaries roll back only until the protocol moves, and it does not move back. "
-            "No host was changed.")
-    if KEY in cluster.model_fields_set:
-        upgrading = sorted(name for name, p in live.items() if p.running and p.running != cluster.kafka_version)
-        if cluster.kafka_inter_broker_protocol_version != lowest and upgrading:
-            raise KafkactlError(
-                f"{KEY} {cluster.kafka_inter_broker_protocol_version} moves the protocol from {lowest} while "
-                f"{', '.join(upgrading)} still run{'s' if len(upgrading) == 1 else ''} another Kafka version than "
-                f"{cluster.kafka_version}: one change at a time. Roll onto {cluster.kafka_version} with {KEY}: "
-                f"\"{lowest}\" first, then move the protocol. No host was changed.")
-        return inventory, None
     if lowest == cluster.inter_broker_protocol_version:
         return inventory, None
     pinned = inventory.model_copy(update={"cluster": cluster.model_copy(update={KEY: lowest})})

@@ -3,17 +3,22 @@ change and a protocol move are never one apply (kafkactl/protocol.py)."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from kafkactl import identity, protocol
+from kafkactl.cli.common import live_inventory
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import desired_state
+from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component, Host
-from kafkactl.protocol import LiveProtocol, parse, pin_protocol, read_live_protocols, read_script
+from kafkactl.protocol import LiveProtocol, parse, pin_protocol, protocol_refusals, read_live_protocols, read_script
+from kafkactl.report import Report
 
 from helpers import ROOT
 
@@ -94,24 +99,26 @@ def test_the_protocol_moves_once_every_broker_runs_the_new_version(tmp_path: Pat
     inventory = _with(tmp_path, "    kafka_inter_broker_protocol_version: '3.9'\n")
     live = {"kafka1": LiveProtocol("3.8", "3.9.2"), "kafka2": LiveProtocol("3.8", "3.9.2")}
     assert pin_protocol(inventory, live) == (inventory, None)
+    assert protocol_refusals(inventory, live) == []
     assert _rendered_protocol(inventory) == {"3.9"}
 
 
 def test_a_version_change_and_a_protocol_move_in_one_apply_are_refused(tmp_path: Path) -> None:
     inventory = _with(tmp_path, "    kafka_inter_broker_protocol_version: '3.9'\n")
     live = {"kafka1": LiveProtocol("3.8", "3.9.2"), "kafka2": LiveProtocol("3.8", "3.8.1")}
-    with pytest.raises(KafkactlError, match=r"kafka_inter_broker_protocol_version 3.9 moves the protocol from 3.8 while kafka2 "
-                                            r"still runs another Kafka version than 3.9.2: one change at a time"):
-        pin_protocol(inventory, live)
+    assert protocol_refusals(inventory, live) == [
+        "kafka_inter_broker_protocol_version 3.9 moves the protocol from 3.8 while kafka2 still runs another Kafka version "
+        "than 3.9.2: one change at a time. Roll onto 3.9.2 with kafka_inter_broker_protocol_version: \"3.8\" first, then move "
+        "the protocol"]
 
 
 def test_binaries_roll_back_only_until_the_protocol_moves(tmp_path: Path) -> None:
     inventory = _with(tmp_path, "    kafka_version: 3.8.1\n")
-    assert pin_protocol(inventory, {"kafka1": LiveProtocol("3.8", "3.9.2"), "kafka2": LiveProtocol("3.8", "3.8.1")})[1] is None
+    assert protocol_refusals(inventory, {"kafka1": LiveProtocol("3.8", "3.9.2"), "kafka2": LiveProtocol("3.8", "3.8.1")}) == []
     for moved in (LiveProtocol("3.9", "3.9.2"), LiveProtocol(None, "3.9.2")):  # written, or Kafka's default: its release
-        with pytest.raises(KafkactlError, match=r"kafka_version 3.8.1: the brokers speak inter.broker.protocol.version 3.9, "
-                                                r"which Kafka 3.8.1 cannot: binaries roll back only until the protocol moves"):
-            pin_protocol(inventory, {"kafka1": moved, "kafka2": moved})
+        assert protocol_refusals(inventory, {"kafka1": moved, "kafka2": moved}) == [
+            "kafka_version 3.8.1: the brokers speak inter.broker.protocol.version 3.9, which Kafka 3.8.1 cannot: binaries "
+            "roll back only until the protocol moves, and it does not move back"]
 
 
 def test_kraft_brokers_have_no_inter_broker_protocol_to_read() -> None:
@@ -121,3 +128,15 @@ def test_kraft_brokers_have_no_inter_broker_protocol_to_read() -> None:
 
     kraft = read_inventory(ROOT / "inventories/kraft-cluster/inventory.yml").inventory
     assert read_live_protocols(Untouchable(), kraft) == {}  # type: ignore[arg-type]
+
+
+def test_a_roll_back_past_the_protocol_is_refused_by_apply_and_reported_by_status(tmp_path: Path, monkeypatch) -> None:
+    inventory = _with(tmp_path, "    kafka_version: 3.8.1\n")
+    monkeypatch.setattr(identity, "read_live_ids", lambda transport, inv: {})
+    monkeypatch.setattr(protocol, "read_live_protocols", lambda transport, inv: dict.fromkeys(BROKERS[:2], LiveProtocol("3.9", "3.9.2")))
+    stderr = io.StringIO()
+    report = Report(Environment(stdout=io.StringIO(), stderr=stderr, stdin=io.StringIO(), variables={}))
+    with pytest.raises(KafkactlError, match="binaries roll back only until the protocol moves"):
+        live_inventory(report, inventory, transport=None)  # type: ignore[arg-type]
+    assert live_inventory(report, inventory, transport=None, reading_only=True)  # type: ignore[arg-type]
+    assert "warning: kafka_version 3.8.1: the brokers speak inter.broker.protocol.version 3.9" in stderr.getvalue()

@@ -80,7 +80,7 @@ def test_watch_reads_again_every_interval_until_interrupted(monkeypatch) -> None
         yield None
 
     monkeypatch.setattr(cluster, "connected", connected)
-    monkeypatch.setattr(cluster, "live_inventory", lambda report, inventory, transport: inventory)
+    monkeypatch.setattr(cluster, "live_inventory", lambda report, inventory, transport, **_: inventory)
     monkeypatch.setattr(status_module, "read_status", lambda inventory, transport, now: next(readings))
     out = io.StringIO()
     env = Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO(), variables={}, sleep=sleep)

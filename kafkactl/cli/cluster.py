@@ -211,7 +211,7 @@ def status(
         path = inventory_path(report.env, inventory)
         inv = loaded_inventory(report, path).inventory
         with connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
-            inv = live_inventory(report, inv, transport)
+            inv = live_inventory(report, inv, transport, reading_only=True)
             while True:
                 found = read_status(inv, transport, report.env.now())
                 if as_json:

@@ -236,14 +236,21 @@ def run_lock(report: Report, state_dir: Path, transport: Transport, command: str
             report.warning(problem)
 
 
-def live_inventory(report: Report, inventory: Inventory, transport: Transport) -> Inventory:
+def live_inventory(report: Report, inventory: Inventory, transport: Transport, reading_only: bool = False) -> Inventory:
     """The inventory with the ids its hosts already have (kafkactl/identity.py) and the protocol its brokers speak
-    (kafkactl/protocol.py): read before anything is planned."""
+    (kafkactl/protocol.py): read before anything is planned. What the inventory asks of that protocol and cannot be
+    done is refused, or, for a command that only reads (`reading_only`), reported."""
     from kafkactl.identity import adopt, read_live_ids
-    from kafkactl.protocol import pin_protocol, read_live_protocols
+    from kafkactl.protocol import pin_protocol, protocol_refusals, read_live_protocols
 
     adopted = adopt(inventory, read_live_ids(transport, inventory))
-    pinned, kept = pin_protocol(adopted, read_live_protocols(transport, adopted))
+    live = read_live_protocols(transport, adopted)
+    refusals = protocol_refusals(adopted, live)
+    if refusals and not reading_only:
+        raise KafkactlError(*refusals, "No host was changed.")
+    for refusal in refusals:
+        report.warning(refusal)
+    pinned, kept = pin_protocol(adopted, live)
     if kept:  # on stderr: a --json plan stays one document
         report.warning(kept)
     return pinned

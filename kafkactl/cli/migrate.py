@@ -56,7 +56,7 @@ def migrate_kraft(
         if inv.natural_phase is not None and not status:
             raise KafkactlError(f"{path}: a migration inventory has both a zookeeper and a kafka_controller group")
         with connected(report, inv, accept_new_host_keys, insecure_skip_host_key_check, forks) as transport:
-            inv = live_inventory(report, inv, transport)
+            inv = live_inventory(report, inv, transport, reading_only=status)
             if status:
                 live, _, found = read_live(inv, transport)
                 if as_json:
@@ -167,7 +167,7 @@ def _listener_status(report: Report, inventory: Path | None, forks: int, accept_
     path = inventory_path(report.env, inventory)
     inv = loaded_inventory(report, path).inventory
     with connected(report, inv, accept_new, insecure, forks) as transport:
-        inv = live_inventory(report, inv, transport)
+        inv = live_inventory(report, inv, transport, reading_only=True)
         desired = desired_state(inv, live_phase(report, inv, transport))
         facts = gather_all(transport, desired, inv.cluster)
         running = running_members(inv, facts, Component.KAFKA_BROKER)
