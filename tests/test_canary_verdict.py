@@ -15,7 +15,7 @@ _SPEC.loader.exec_module(canary)
 
 HEALTHY = {
     "topic": "kafkactl-canary-1", "produced": 3000, "acknowledged": 3000, "read": 3000, "read_complete": True, "unread": {},
-    "lost": 0, "lost_first": [], "duplicated": 0, "duplicated_first": [], "produce_errors": 0, "produce_errors_first": {},
+    "lost": 0, "lost_first": [], "lost_where": [], "duplicated": 0, "duplicated_first": [], "produce_errors": 0, "produce_errors_first": {},
     "longest_gap_s": 4.2, "longest_gap_ended_s": 17.0, "stopped_by": canary.STOPPED_BY_TEST, "in_flight_at_stop": 0,
     "seconds": 30,
 }
@@ -26,7 +26,8 @@ def test_a_healthy_report_passes() -> None:
 
 
 @pytest.mark.parametrize(("change", "named"), [
-    ({"lost": 1, "lost_first": ["canary-7"]}, "1 acknowledged messages lost"),
+    ({"lost": 1, "lost_first": ["canary-7"], "lost_where": ["canary-7 acknowledged at 2@3, read there: canary-5"]},
+     "1 acknowledged messages lost, first ['canary-7 acknowledged at 2@3, read there: canary-5']"),
     ({"duplicated": 1, "duplicated_first": ["canary-365 at 5@70 and 5@71"]}, "1 messages duplicated"),
     ({"produce_errors": 2, "produce_errors_first": {"Local: Message timed out": 2}}, "2 produce errors"),
     ({"longest_gap_s": 31.0}, "unavailable 31.0 s"),

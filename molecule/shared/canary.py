@@ -6,7 +6,8 @@ the canary's own (6 partitions, replication factor 3, min.insync.replicas=2) and
 reads along. When the test stops it, production ends, every message still in flight is awaited, and the
 whole topic is read back up to its end offsets. The report counts:
 
-- lost: acknowledged (a delivery report without error) but not read back;
+- lost: acknowledged (a delivery report without error) but not read back, each with the partition@offset
+  its acknowledgement named and what the read-back found there;
 - duplicated: read back more than once (each with its partition@offset places);
 - produce errors: delivery reports with an error (messages the producer gave up on);
 - unavailable: the longest gap between acknowledgements, from the start until production stopped (a
@@ -76,7 +77,7 @@ class Canary:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.produced = 0
-        self.acked: set[str] = set()
+        self.acked: dict[str, str] = {}  # value -> the partition@offset its acknowledgement named
         self.produce_errors: Counter[str] = Counter()
         self.client_errors: Counter[str] = Counter()
         self.consumed = 0
@@ -125,7 +126,7 @@ class Canary:
             if self.production_stopped is None:
                 self._note_gap(now)
                 self.last_ack = now
-            self.acked.add(message.value().decode())
+            self.acked[message.value().decode()] = f"{message.partition()}@{message.offset()}"
 
     def _producer(self, fatal: threading.Event) -> Producer:
         def on_error(error: KafkaError) -> None:
@@ -167,7 +168,7 @@ class Canary:
                 self.consumed += 1
         consumer.close()
 
-    def read(self, acked: set[str]) -> dict:
+    def read(self, acked: dict[str, str]) -> dict:
         """Read the topic up to its end offsets now: every message of `acked` (acknowledged before) must be there."""
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"verify-{time.time_ns()}",
                              "enable.auto.commit": False})
@@ -192,14 +193,16 @@ class Canary:
                 positions[message.partition()] = message.offset() + 1
         finally:
             consumer.close()
-        lost = sorted(acked - set(seen), key=lambda v: int(v.split("-")[1]))
+        at = {place: value for value, places in where.items() for place in places}
+        lost = sorted(acked.keys() - seen.keys(), key=lambda v: int(v.split("-")[1]))
+        lost_where = [f"{v} acknowledged at {acked[v]}, read there: {at.get(acked[v], 'nothing')}" for v in lost[:20]]
         duplicated = sorted(f"{v} at {' and '.join(where[v])}" for v, count in seen.items() if count > 1)
         unread = {p: f"{positions[p]} of {ends[p]}" for p in ends if positions[p] < ends[p]}
         return {"topic": self.topic, "acknowledged": len(acked), "read": sum(seen.values()),
                 "read_complete": not unread, "unread": unread,
-                "lost": len(lost), "lost_first": lost[:20], "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
+                "lost": len(lost), "lost_first": lost[:20], "lost_where": lost_where, "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
 
-    def report(self, acked: set[str]) -> dict:
+    def report(self, acked: dict[str, str]) -> dict:
         with self.lock:
             now = time.monotonic()
             gap = self.longest_gap if self.production_stopped is not None else max(
@@ -212,7 +215,7 @@ class Canary:
 
     def checkpoint(self) -> dict:
         with self.lock:
-            acked = set(self.acked)
+            acked = dict(self.acked)
         return self.report(acked)
 
     def expired(self) -> bool:
@@ -224,7 +227,7 @@ class Canary:
         self.stopping.set()
         for thread in self.threads:
             thread.join(FLUSH_AT_STOP_S + 60)
-        return {**self.report(set(self.acked)), "in_flight_at_stop": self.in_flight_at_stop}
+        return {**self.report(dict(self.acked)), "in_flight_at_stop": self.in_flight_at_stop}
 
 
 # The reason a test that rolls brokers gives for the duplicates it allows (module docstring).
@@ -243,7 +246,7 @@ def verdict(report: dict, max_gap_s: float, duplicates_allowed_because: str | No
     if report["acknowledged"] == 0:
         problems.append("no message was acknowledged")
     if report["lost"]:
-        problems.append(f"{report['lost']} acknowledged messages lost, first {report['lost_first'][:5]}")
+        problems.append(f"{report['lost']} acknowledged messages lost, first {report['lost_where'][:5]}")
     if report["duplicated"] and not duplicates_allowed_because:
         problems.append(f"{report['duplicated']} messages duplicated, first {report['duplicated_first'][:5]}")
     if report["produce_errors"]:
