@@ -91,25 +91,31 @@ QUIET_JVM = ("-XX:+IgnoreUnrecognizedVMOptions", "-Xlog:disable", "-Xlog:all=err
 
 
 def tool_class_data(cluster: ClusterVars) -> str:
-    """The archive of one Kafka install run by one Java: it is only valid for that class path and that JVM."""
+    """Where the archives of one Kafka install run by one Java path start their name: an archive is only valid for
+    that class path and that JVM build, and the run adds the build's identity (java_tool)."""
     java = hashlib.sha256(cluster.java_executable.encode()).hexdigest()[:12]
-    return f"{TOOL_CLASS_DATA}/{PurePosixPath(cluster.kafka_home).name}-{java}.jsa"
+    return f"{TOOL_CLASS_DATA}/{PurePosixPath(cluster.kafka_home).name}-{java}"
 
 
 def java_tool(cluster: ClusterVars, main_class: str, args: list[Word], *, heap: str, jvm: list[Word] | None = None) -> Command:
     """A Java main class from the host's installed Kafka jars, started quickly with a small heap, from the tools'
     shared class data once a first run has made it (kept only from a run that ended well: the JVM writes it on its
     way out, so a run killed or failed leaves none)."""
-    archive = tool_class_data(cluster)
     java = cmd(cluster.java_executable, f"-Xmx{heap}", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *QUIET_JVM)
     tool = cmd(*(jvm or []), *QUIET_LOGGING, "-cp", f"{cluster.kafka_home}/libs/*", main_class, *args)
-    # Without a place to make it (a full or read-only disk), the tool runs all the same.
-    return sh("( if [ -f {archive} ]; then {java} {use} {tool}; else "
+    # The JVM build is named by its launcher's and libjvm's size and time: a JDK upgraded in place gets an archive
+    # of its own, which replaces the old one (the JVM would silently ignore it). Without a place to make it (a full
+    # or read-only disk), the tool runs all the same.
+    return sh("( launcher=$(readlink -f {java_path}); "
+              "build=$(stat -L -c %s.%Y \"$launcher\" \"${{launcher%/bin/*}}/lib/server/libjvm.so\" 2>/dev/null | cksum | cut -d ' ' -f 1); "
+              "archive={prefix}-$build.jsa; "
+              "if [ -f \"$archive\" ]; then {java} \"-XX:SharedArchiveFile=$archive\" {tool}; else "
               "made=$(umask 077 && mkdir -p {directory} && mktemp {directory}/.made.XXXXXX); "
               "{java} ${{made:+\"-XX:ArchiveClassesAtExit=$made\"}} {tool}; status=$?; "
-              "if [ $status -eq 0 ] && [ -s \"$made\" ]; then mv -f \"$made\" {archive}; elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; "
+              "if [ $status -eq 0 ] && [ -s \"$made\" ]; then rm -f {prefix}*.jsa; mv -f \"$made\" \"$archive\"; "
+              "elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; "
               "exit $status; fi )",
-              archive=archive, directory=TOOL_CLASS_DATA, java=java, use=cmd(f"-XX:SharedArchiveFile={archive}"), tool=tool)
+              java_path=cluster.java_executable, prefix=tool_class_data(cluster), directory=TOOL_CLASS_DATA, java=java, tool=tool)
 
 
 def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: list[Word]):

@@ -97,16 +97,19 @@ def executor_for(inventory_path: Path, failing: tuple[str, ...] = ()) -> tuple[E
 # Commands as the host receives them ------------------------------------------------------------------
 
 HOME = CLUSTER.kafka_home
-CLASS_DATA = f"/var/lib/kafkactl/class-data/kafka_2.13-3.9.2-{hashlib.sha256(b'/usr/bin/java').hexdigest()[:12]}.jsa"
+CLASS_DATA = f"/var/lib/kafkactl/class-data/kafka_2.13-3.9.2-{hashlib.sha256(b'/usr/bin/java').hexdigest()[:12]}"
 
 
 def as_tool(java: str, tool: str) -> str:
-    """A Kafka tool as the host receives it: started from the tools' shared class data, or making it."""
-    return (f"( if [ -f {CLASS_DATA} ]; then {java} -XX:SharedArchiveFile={CLASS_DATA} {tool}; else "
+    """A Kafka tool as the host receives it: started from the tools' shared class data of this JVM build, or making it."""
+    return ("( launcher=$(readlink -f /usr/bin/java); "
+            "build=$(stat -L -c %s.%Y \"$launcher\" \"${launcher%/bin/*}/lib/server/libjvm.so\" 2>/dev/null | cksum | cut -d ' ' -f 1); "
+            f"archive={CLASS_DATA}-$build.jsa; "
+            f"if [ -f \"$archive\" ]; then {java} \"-XX:SharedArchiveFile=$archive\" {tool}; else "
             "made=$(umask 077 && mkdir -p /var/lib/kafkactl/class-data && mktemp /var/lib/kafkactl/class-data/.made.XXXXXX); "
             f"{java} ${{made:+\"-XX:ArchiveClassesAtExit=$made\"}} {tool}; status=$?; "
-            f"if [ $status -eq 0 ] && [ -s \"$made\" ]; then mv -f \"$made\" {CLASS_DATA}; elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; "
-            "exit $status; fi )")
+            f"if [ $status -eq 0 ] && [ -s \"$made\" ]; then rm -f {CLASS_DATA}*.jsa; mv -f \"$made\" \"$archive\"; "
+            "elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; exit $status; fi )")
 
 
 JAVA = "-XX:TieredStopAtLevel=1 -Xshare:auto -XX:+IgnoreUnrecognizedVMOptions -Xlog:disable -Xlog:all=error:stderr"

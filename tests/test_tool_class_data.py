@@ -5,6 +5,7 @@ archive can be made."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
@@ -51,8 +52,8 @@ def _run(cluster: ClusterVars, *args: str, jvm: list[str] | None = None) -> subp
 def test_the_first_run_makes_the_class_data_and_the_next_start_from_it(cluster: ClusterVars, tmp_path: Path) -> None:
     first = _run(cluster, "a", "b c")
     assert (first.returncode, first.stdout) == (0, "answer a b c\n"), first.stderr  # no class-data warning on stdout
-    archive = Path(tool_class_data(cluster))
-    assert archive.is_file() and archive.parent == tmp_path / "class-data"
+    [archive] = Path(tool_class_data(cluster)).parent.glob(Path(tool_class_data(cluster)).name + "-*.jsa")
+    assert archive.parent == tmp_path / "class-data"
     assert stat.S_IMODE(archive.parent.stat().st_mode) == 0o700 and not archive.stat().st_mode & 0o022
     assert [p.name for p in archive.parent.iterdir()] == [archive.name]  # no temporary file left
 
@@ -74,3 +75,19 @@ def test_without_a_place_for_class_data_the_tool_runs_all_the_same(cluster: Clus
     monkeypatch.setattr(health, "TOOL_CLASS_DATA", str(tmp_path / "a-file" / "class-data"))
     ran = _run(cluster, "x")
     assert (ran.returncode, ran.stdout) == (0, "answer x\n"), ran.stderr
+
+
+def test_a_java_upgraded_in_place_gets_class_data_of_its_own(cluster: ClusterVars, tmp_path: Path) -> None:
+    """The same java path, another build (a package upgrade rewrites the launcher and libjvm): the archive the old
+    build made is not what the new one starts from (the JVM would silently ignore it); a new one replaces it."""
+    launcher = tmp_path / "jdk" / "bin" / "java"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(f"#!/bin/sh\nexec {shutil.which('java')} \"$@\"\n")
+    launcher.chmod(0o755)
+    cluster = cluster.model_copy(update={"java_executable": str(launcher)})
+    assert _run(cluster, "old").returncode == 0
+    [old] = (tmp_path / "class-data").iterdir()
+    os.utime(launcher, (1_700_000_000, 1_700_000_000))
+    assert (_run(cluster, "new").returncode, _run(cluster, "again").stdout) == (0, "answer again\n")
+    [new] = (tmp_path / "class-data").iterdir()
+    assert new.name != old.name and new.name.endswith(".jsa")
