@@ -7,7 +7,8 @@ reads along. When the test stops it, production ends, every message still in fli
 whole topic is read back up to its end offsets. The report counts:
 
 - lost: acknowledged (a delivery report without error) but not read back, each with the partition@offset
-  its acknowledgement named and what the read-back found there;
+  its acknowledgement named and what the read-back found there, and the producer's idempotence events
+  (librdkafka's `eos` debug log: producer ids, sequence resets, drains) for those partitions;
 - duplicated: read back more than once (each with its partition@offset places);
 - produce errors: delivery reports with an error (messages the producer gave up on);
 - unavailable: the longest gap between acknowledgements, from the start until production stopped (a
@@ -44,13 +45,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -68,6 +70,18 @@ SETTLING = {KafkaError.NOT_CONTROLLER, KafkaError.INVALID_REPLICATION_FACTOR, Ka
             KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError.BROKER_NOT_AVAILABLE}
 MAX_SECONDS = 3600  # past the longest scenario's side_effect and verify
 STOPPED_BY_TEST = "test"
+EVENTS_KEPT = 5000
+
+
+class _EventLog(logging.Logger):
+    """librdkafka's debug log kept in memory, each line stamped with its seconds since the canary started."""
+
+    def __init__(self, lines: deque[str], started: float) -> None:
+        super().__init__("canary-producer", logging.DEBUG)
+        self.lines, self.started = lines, started
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{time.monotonic() - self.started:7.2f} {record.getMessage()}")
 
 
 class Canary:
@@ -80,6 +94,7 @@ class Canary:
         self.acked: dict[str, str] = {}  # value -> the partition@offset its acknowledgement named
         self.produce_errors: Counter[str] = Counter()
         self.client_errors: Counter[str] = Counter()
+        self.events: deque[str] = deque(maxlen=EVENTS_KEPT)  # the producer's idempotence log, for a loss
         self.consumed = 0
         self.fatal = 0
         self._create_topic()
@@ -136,7 +151,7 @@ class Canary:
 
         return Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
                          "max.in.flight.requests.per.connection": 5, "message.timeout.ms": DELIVERY_TIMEOUT_MS,
-                         "linger.ms": 5, "error_cb": on_error})
+                         "linger.ms": 5, "error_cb": on_error, "debug": "eos", "logger": _EventLog(self.events, self.started)})
 
     def _produce(self) -> None:
         fatal = threading.Event()
@@ -198,9 +213,11 @@ class Canary:
         lost_where = [f"{v} acknowledged at {acked[v]}, read there: {at.get(acked[v], 'nothing')}" for v in lost[:20]]
         duplicated = sorted(f"{v} at {' and '.join(where[v])}" for v, count in seen.items() if count > 1)
         unread = {p: f"{positions[p]} of {ends[p]}" for p in ends if positions[p] < ends[p]}
+        partitions = {acked[v].split("@")[0] for v in lost}
+        events = [line for line in list(self.events) if any(f"[{p}]" in line for p in partitions)][-100:]
         return {"topic": self.topic, "acknowledged": len(acked), "read": sum(seen.values()),
                 "read_complete": not unread, "unread": unread,
-                "lost": len(lost), "lost_first": lost[:20], "lost_where": lost_where, "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
+                "lost": len(lost), "lost_first": lost[:20], "lost_where": lost_where, "lost_partitions_events": events, "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
 
     def report(self, acked: dict[str, str]) -> dict:
         with self.lock:
