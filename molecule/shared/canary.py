@@ -2,8 +2,8 @@
 scenario (this file run as a process of its own, so side_effect can start it and verify stop it).
 
 While the cluster is being changed, a producer sends `canary-N` at 100 messages a second to a topic of
-the canary's own (6 partitions, replication factor 3, min.insync.replicas=2) and a consumer in a group
-reads along. When the test stops it, production ends, every message still in flight is awaited, and the
+the canary's own (6 partitions, replication factor 3, min.insync.replicas=2; production starts once every
+broker knows it) and a consumer in a group reads along. When the test stops it, production ends, every message still in flight is awaited, and the
 whole topic is read back up to its end offsets. The report counts:
 
 - lost: acknowledged (a delivery report without error) but not read back, each with the partition@offset
@@ -59,6 +59,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 RATE_PER_SECOND = 100
+PARTITIONS = 6
 POLL_S = 0.5
 DELIVERY_TIMEOUT_MS = 600_000
 FLUSH_AT_STOP_S = 120
@@ -98,6 +99,7 @@ class Canary:
         self.consumed = 0
         self.fatal = 0
         self._create_topic()
+        self._await_topic_on_every_broker()
         self.started = time.monotonic()
         self.deadline = self.started + max_seconds
         self.max_seconds = max_seconds
@@ -115,7 +117,7 @@ class Canary:
         deadline = time.monotonic() + timeout
         while True:
             admin = AdminClient({"bootstrap.servers": self.bootstrap})  # fresh metadata on each try
-            future = admin.create_topics([NewTopic(self.topic, 6, 3, config={"min.insync.replicas": "2"})])[self.topic]
+            future = admin.create_topics([NewTopic(self.topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})])[self.topic]
             try:
                 future.result(60)
                 return
@@ -127,6 +129,24 @@ class Canary:
                     raise RuntimeError(f"{self.bootstrap}: creating the canary topic {self.topic}: not within {timeout:.0f} s; "
                                        f"last error: {error.str()}") from exc
             time.sleep(1)
+
+    def _await_topic_on_every_broker(self, timeout: float = TOPIC_TIMEOUT_S) -> None:
+        """Produce only once every broker reports the new topic with a leader for each partition: brokers learn of a
+        topic one after the other, and a producer whose first metadata comes from one that has not yet starts in a
+        window librdkafka has had idempotence bugs in (issue 3712: sequence numbers reset, messages lost). The
+        canary measures the change under test, not its own topic's creation."""
+        deadline = time.monotonic() + timeout
+        for broker in self.bootstrap.split(","):
+            while True:
+                # One client per broker, bootstrapped from it alone: its metadata is that broker's.
+                topic = AdminClient({"bootstrap.servers": broker}).list_topics(self.topic, timeout=10).topics.get(self.topic)
+                if topic and topic.error is None and len(topic.partitions) == PARTITIONS and all(
+                        p.leader >= 0 for p in topic.partitions.values()):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{broker}: the canary topic {self.topic} not known with a leader for each of its "
+                                       f"{PARTITIONS} partitions within {timeout:.0f} s of its creation")
+                time.sleep(0.2)
 
     def _note_gap(self, until: float) -> None:
         if until - self.last_ack > self.longest_gap[0]:
