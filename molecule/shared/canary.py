@@ -139,7 +139,10 @@ class Canary:
         for broker in self.bootstrap.split(","):
             while True:
                 # One client per broker, bootstrapped from it alone: its metadata is that broker's.
-                topic = AdminClient({"bootstrap.servers": broker}).list_topics(self.topic, timeout=10).topics.get(self.topic)
+                try:
+                    topic = AdminClient({"bootstrap.servers": broker}).list_topics(self.topic, timeout=10).topics.get(self.topic)
+                except KafkaException:  # not answering yet: asked again until the deadline
+                    topic = None
                 if topic and topic.error is None and len(topic.partitions) == PARTITIONS and all(
                         p.leader >= 0 for p in topic.partitions.values()):
                     break
