@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -144,9 +146,34 @@ class Lab:
         return run_cli(*args)
 
 
+# Marks this machine's firewall rules that cut a lab host off (ssh_cut), so that one a killed test left is found.
+CUT_COMMENT = "kafkactl-lab-test-cut"
+
+
+@contextmanager
+def ssh_cut(address: str) -> Iterator[None]:
+    """This machine's SSH connections to one lab host reset, as when the host drops off the network; undone on the
+    way out, and by the next bring_up when a killed test never got there."""
+    rule = ["OUTPUT", "-d", address, "-p", "tcp", "--dport", "22", "-m", "comment", "--comment", CUT_COMMENT,
+            "-j", "REJECT", "--reject-with", "tcp-reset"]
+    subprocess.run(["iptables", "-w", "10", "-I", *rule], check=True, timeout=60)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-w", "10", "-D", *rule], check=True, timeout=60)
+
+
+def _clear_stale_cuts() -> None:
+    saved = subprocess.run(["iptables-save", "-t", "filter"], capture_output=True, text=True, check=True, timeout=60).stdout
+    for line in saved.splitlines():
+        if line.startswith("-A ") and CUT_COMMENT in line:
+            subprocess.run(["iptables", "-w", "10", "-D", *shlex.split(line)[1:]], check=True, timeout=60)
+
+
 def bring_up(tmp_path_factory: pytest.TempPathFactory, *lab_args: str) -> Lab:
     # Not under pytest's temporary folders: those of older sessions are deleted while a lab may still use them.
     state_dir = Path(tempfile.mkdtemp(prefix="kafkactl-lab-"))
+    _clear_stale_cuts()
     run_cli("lab", "down", "--state-dir", str(state_dir))
     outcome = run_cli("lab", "up", "--state-dir", str(state_dir), *lab_args)
     assert outcome.exit_code == 0, outcome.stderr

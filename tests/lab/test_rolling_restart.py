@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from canary import LEADERS_MOVED, Canary
-from labkit import Lab, bring_up, take_down, wait_until
+from labkit import Lab, bring_up, ssh_cut, take_down, wait_until
 
 # Longest gap between canary acknowledgements each test accepts: a roll moves partition leaders one
 # broker at a time (seconds); a SIGKILLed broker is noticed only when its ZooKeeper session expires
@@ -215,13 +215,8 @@ def test_ssh_cut_mid_apply_leaves_no_half_written_file_and_resume_completes(lab:
         second = _wait_for_entry(lab, started, "the roll reaching its second broker",
                                  lambda e: e["step"] == "roll kafka_broker" and e["status"] == "running"
                                  and len(_broker_entries(lab)) >= 2)
-        cut = ["iptables", "-I", "OUTPUT", "-d", lab.address(second["host"]), "-p", "tcp", "--dport", "22", "-j", "REJECT",
-               "--reject-with", "tcp-reset"]
-        subprocess.run(cut, check=True)
-        try:
+        with ssh_cut(lab.address(second["host"])):
             stdout, stderr = run.communicate(timeout=600)
-        finally:
-            subprocess.run(["iptables", "-D", *cut[2:]], check=True)
         assert run.returncode == 1, stdout[-3000:]
         assert f"host {second['host']}:" in stderr and ("cannot reach" in stderr or "connection lost" in stderr), stderr
         for broker in lab.hosts("kafka_broker"):
