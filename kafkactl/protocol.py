@@ -68,14 +68,18 @@ def read_live_protocols(transport: Transport, inventory: Inventory) -> dict[str,
     return {host.name: parse(host, output) for host, output in answers}
 
 
+def _lowest(live: dict[str, LiveProtocol]) -> str | None:
+    """The lowest protocol the brokers speak: what the whole cluster can still speak together."""
+    return min((p.effective for p in live.values() if p.effective), key=version_key, default=None)
+
+
 def protocol_refusals(inventory: Inventory, live: dict[str, LiveProtocol]) -> list[str]:
     """What the inventory asks of the live protocol that cannot be done: a roll back past it, or a move of it
     while the brokers still run another Kafka version."""
     cluster = inventory.cluster
-    speaking = {name: p.effective for name, p in live.items() if p.effective}
-    if not speaking:
+    lowest = _lowest(live)
+    if lowest is None:
         return []
-    lowest = min(speaking.values(), key=version_key)
     if version_key(lowest)[:2] > version_key(cluster.kafka_version)[:2]:
         return [f"kafka_version {cluster.kafka_version}: the brokers speak inter.broker.protocol.version {lowest}, which Kafka "
                 f"{cluster.kafka_version} cannot: binaries roll back only until the protocol moves, and it does not move back"]
@@ -91,10 +95,9 @@ def protocol_refusals(inventory: Inventory, live: dict[str, LiveProtocol]) -> li
 def pin_protocol(inventory: Inventory, live: dict[str, LiveProtocol]) -> tuple[Inventory, str | None]:
     """The inventory with the live protocol when it writes none, and what was kept (for the operator to read)."""
     cluster = inventory.cluster
-    speaking = {name: p.effective for name, p in live.items() if p.effective}
-    if not speaking or KEY in cluster.model_fields_set:
+    lowest = _lowest(live)
+    if lowest is None or KEY in cluster.model_fields_set:
         return inventory, None
-    lowest = min(speaking.values(), key=version_key)
     if lowest == cluster.inter_broker_protocol_version:
         return inventory, None
     pinned = inventory.model_copy(update={"cluster": cluster.model_copy(update={KEY: lowest})})
