@@ -3,8 +3,9 @@ scenario (this file run as a process of its own, so side_effect can start it and
 
 While the cluster is being changed, a producer sends `canary-N` at 100 messages a second to a topic of
 the canary's own (6 partitions, replication factor 3, min.insync.replicas=2; production starts once every
-broker knows it) and a consumer in a group reads along. When the test stops it, production ends, every message still in flight is awaited, and the
-whole topic is read back up to its end offsets. The report counts:
+broker knows it) and a consumer in a group reads along. When the test stops it, production ends, every
+message still in flight is awaited, and the whole topic is read back up to its end offsets. The report
+counts:
 
 - lost: acknowledged (a delivery report without error) but not read back, each with the partition@offset
   its acknowledgement named and what the read-back found there, and the producer's idempotence events
@@ -240,7 +241,8 @@ class Canary:
         events = [line for line in list(self.events) if any(f"[{p}]" in line for p in partitions)][-100:]
         return {"topic": self.topic, "acknowledged": len(acked), "read": sum(seen.values()),
                 "read_complete": not unread, "unread": unread,
-                "lost": len(lost), "lost_first": lost[:20], "lost_where": lost_where, "lost_partitions_events": events, "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
+                "lost": len(lost), "lost_first": lost[:20], "lost_where": lost_where, "lost_partitions_events": events,
+                "duplicated": len(duplicated), "duplicated_first": duplicated[:20]}
 
     def report(self, acked: dict[str, str]) -> dict:
         with self.lock:
