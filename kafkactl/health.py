@@ -19,6 +19,9 @@ from typing import Generic, TypeVar
 
 from kafkactl.desired import JmxSecrets
 from kafkactl.errors import KafkactlError
+from kafkactl.exporter import (
+    ACTIVE_CONTROLLER, BROKER_STATE, CONTROLLER_HEALTH, OFFLINE_PARTITIONS, PARTITION_HEALTH, UNDER_REPLICATED, exporter_metrics,
+)
 from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
 from kafkactl.tool_output import (
@@ -46,8 +49,10 @@ class Observation(Generic[T]):
     summary: str
 
 
-# A check costs about as much as this wait (most start one of Kafka's tools), so polling this often finds a node
-# ready within a second of it being so; a longer back-off would only lengthen each roll.
+# Between two checks, a wait as long as the check took, within these bounds: a check that starts one of Kafka's
+# tools (a second or so) is repeated about every second, one read from an exporter (milliseconds) every tenth of a
+# second, so a node is found ready soon after it is, and polling never costs the host more than half its time.
+MIN_POLL_INTERVAL_S = 0.1
 MAX_POLL_INTERVAL_S = 1.0
 
 
@@ -61,9 +66,9 @@ def wait_for(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Observation:
     deadline = clock() + timeout
-    delay = 0.5
     last: Observation | None = None
     while True:
+        started = clock()
         try:
             last = check()
         except TransportError as exc:
@@ -72,8 +77,8 @@ def wait_for(
             return last
         if clock() >= deadline:
             raise GateError(f"host {host}: gate '{gate}' not met after {timeout:.0f} s: {last.summary}")
+        delay = min(max(clock() - started, MIN_POLL_INTERVAL_S), MAX_POLL_INTERVAL_S)
         sleep(min(delay, max(0.0, deadline - clock())))
-        delay = min(delay * 2, MAX_POLL_INTERVAL_S)
 
 
 # A tool's own logging off, so that its stdout is its answer: log4j (Kafka 3) with no appender; log4j2 (Kafka 4),
@@ -434,6 +439,30 @@ class GateContext:
         """Something was restarted: no earlier read may stand for the cluster's state any more."""
         self._partitions.clear()
 
+    def exporter_reading(self, component: Component, host: Host, names: tuple[str, ...]) -> dict[str, float] | None:
+        """`names` as this member's JMX exporter serves them (those it exports), or None when it cannot be read."""
+        exporter = self.cluster.jmx_exporter(component)
+        if exporter is None:
+            return None
+        return exporter_metrics(self.transport.connection(host.name), exporter.port, names)
+
+    def brokers_partition_health(self) -> dict[str, float] | None:
+        """Under-replicated, under- and at-min-ISR partitions summed over every broker's exporter (each counts the
+        partitions it leads), and the offline partitions the active controller counts; None unless every broker
+        and controller answered and exactly one of them is the active controller."""
+        totals = dict.fromkeys(PARTITION_HEALTH, 0.0)
+        active: list[dict[str, float]] = []
+        for component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
+            for host in self.members.get(component, []):
+                reading = self.exporter_reading(component, host, (*PARTITION_HEALTH, *CONTROLLER_HEALTH))
+                if reading is None or component == Component.KAFKA_BROKER and not set(PARTITION_HEALTH) <= reading.keys():
+                    return None
+                totals = {name: total + reading.get(name, 0.0) for name, total in totals.items()}
+                active += [reading] if reading.get(ACTIVE_CONTROLLER) == 1 else []
+        if len(active) != 1 or OFFLINE_PARTITIONS not in active[0]:
+            return None
+        return {**totals, OFFLINE_PARTITIONS: active[0][OFFLINE_PARTITIONS]}
+
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
     observed = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster) for m in ctx.members[Component.ZOOKEEPER]}
@@ -448,13 +477,51 @@ class Gate:
     check: Callable[[GateContext, Host], Observation]
 
 
+# Gates that read a broker's JMX exporter when every node they need serves one (milliseconds), and ask Kafka's tool
+# otherwise (a roll that adds the exporter, a node down): the same facts either way, never a reading that passes
+# because nothing was read.
+
+BROKER_STATES = {0: "NOT_RUNNING", 1: "STARTING", 2: "RECOVERY", 3: "RUNNING", 6: "PENDING_CONTROLLED_SHUTDOWN",
+                 7: "SHUTTING_DOWN"}
+RUNNING = 3  # registered and serving; in KRaft, also unfenced by the controller
+
+
+def _broker_registered(ctx: GateContext, host: Host) -> Observation:
+    reading = ctx.exporter_reading(Component.KAFKA_BROKER, host, (BROKER_STATE,))
+    if reading is None or BROKER_STATE not in reading:
+        return broker_registered(ctx.transport.connection(host.name), ctx.cluster, host)
+    state = int(reading[BROKER_STATE])
+    return Observation(state == RUNNING, [host.broker_id] if state == RUNNING else [],
+                       f"broker state {BROKER_STATES.get(state, state)} (its JMX exporter)")
+
+
+def _no_under_replicated(ctx: GateContext, host: Host) -> Observation:
+    health = ctx.brokers_partition_health()
+    if health is None:
+        return under_replicated(ctx.partitions(host))
+    count = int(health[UNDER_REPLICATED])
+    return Observation(count == 0, [f"{count} partitions"] if count else [],
+                       f"under-replicated: {count} partitions (the brokers' JMX exporters)" if count
+                       else "none under-replicated (the brokers' JMX exporters)")
+
+
+def _broker_safe_to_stop(ctx: GateContext, host: Host) -> Observation:
+    """Safe by the exporters when no partition is under-replicated, offline or at min.insync.replicas: stopping one
+    broker then leaves every partition at or above it. Otherwise the partition list says which partitions hold it."""
+    health = ctx.brokers_partition_health()
+    if health is None or any(health.values()):
+        return broker_safe_to_stop(ctx.partitions(host), host)
+    return Observation(True, [], f"every partition in sync and above min.insync.replicas without broker {host.broker_id} "
+                                 "(the brokers' JMX exporters)")
+
+
 GATES: dict[str, Gate] = {
     "zookeeper_serving": Gate(lambda ctx, h: zookeeper_mode(ctx.transport.connection(h.name), ctx.cluster)),
     "zookeeper_ensemble_serving": Gate(_ensemble),
     "controller_quorum_has_leader": Gate(lambda ctx, h: controller_quorum(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "broker_registered": Gate(lambda ctx, h: broker_registered(ctx.transport.connection(h.name), ctx.cluster, h)),
-    "no_under_replicated_partitions": Gate(lambda ctx, h: under_replicated(ctx.partitions(h))),
-    "broker_safe_to_stop": Gate(lambda ctx, h: broker_safe_to_stop(ctx.partitions(h), h)),
+    "broker_registered": Gate(_broker_registered),
+    "no_under_replicated_partitions": Gate(_no_under_replicated),
+    "broker_safe_to_stop": Gate(_broker_safe_to_stop),
     "preferred_leaders_elected": Gate(
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
