@@ -23,8 +23,11 @@ UNDER_MIN_ISR = "kafka_server_replicamanager_underminisrpartitioncount"
 AT_MIN_ISR = "kafka_server_replicamanager_atminisrpartitioncount"
 ACTIVE_CONTROLLER = "kafka_controller_kafkacontroller_activecontrollercount"
 OFFLINE_PARTITIONS = "kafka_controller_kafkacontroller_offlinepartitionscount"
+RAFT_LEADER = "kafka_server_raft_current_leader"  # -1 while this node knows no leader
+RAFT_LOG_END = "kafka_server_raft_log_end_offset"
 PARTITION_HEALTH = (UNDER_REPLICATED, UNDER_MIN_ISR, AT_MIN_ISR)  # each broker counts the partitions it leads
 CONTROLLER_HEALTH = (ACTIVE_CONTROLLER, OFFLINE_PARTITIONS)  # the active controller counts for the cluster
+QUORUM = (RAFT_LEADER, RAFT_LOG_END)  # each node's view of the metadata quorum
 
 _SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})?\s+(?P<value>\S+)(?:\s+-?\d+)?")
 

@@ -20,7 +20,8 @@ from typing import Generic, TypeVar
 from kafkactl.desired import JmxSecrets
 from kafkactl.errors import KafkactlError
 from kafkactl.exporter import (
-    ACTIVE_CONTROLLER, BROKER_STATE, CONTROLLER_HEALTH, OFFLINE_PARTITIONS, PARTITION_HEALTH, UNDER_REPLICATED, exporter_metrics,
+    ACTIVE_CONTROLLER, BROKER_STATE, CONTROLLER_HEALTH, OFFLINE_PARTITIONS, PARTITION_HEALTH, QUORUM, RAFT_LEADER, RAFT_LOG_END,
+    UNDER_REPLICATED, exporter_metrics,
 )
 from kafkactl.model import ClusterVars, Component, Host, host_port
 from kafkactl.remote import Command, Word, cmd, sh, shell
@@ -463,6 +464,16 @@ class GateContext:
             return None
         return {**totals, OFFLINE_PARTITIONS: active[0][OFFLINE_PARTITIONS]}
 
+    def quorum_views(self) -> dict[int, dict[str, float]] | None:
+        """Each controller's leader and metadata log end offset by its node id, or None unless every one answered."""
+        views = {}
+        for host in self.members.get(Component.KAFKA_CONTROLLER, []):
+            reading = self.exporter_reading(Component.KAFKA_CONTROLLER, host, QUORUM)
+            if reading is None or host.node_id is None or not set(QUORUM) <= reading.keys():
+                return None
+            views[host.node_id] = reading
+        return views or None
+
 
 def _ensemble(ctx: GateContext, host: Host) -> Observation[dict[str, str]]:
     observed = {m.name: zookeeper_mode(ctx.transport.connection(m.name), ctx.cluster) for m in ctx.members[Component.ZOOKEEPER]}
@@ -477,7 +488,7 @@ class Gate:
     check: Callable[[GateContext, Host], Observation]
 
 
-# Gates that read a broker's JMX exporter when every node they need serves one (milliseconds), and ask Kafka's tool
+# Gates that read the JMX exporters when every node they need serves one (milliseconds), and ask Kafka's tool
 # otherwise (a roll that adds the exporter, a node down): the same facts either way, never a reading that passes
 # because nothing was read.
 
@@ -505,6 +516,33 @@ def _no_under_replicated(ctx: GateContext, host: Host) -> Observation:
                        else "none under-replicated (the brokers' JMX exporters)")
 
 
+def _controller_quorum_has_leader(ctx: GateContext, host: Host) -> Observation:
+    reading = ctx.exporter_reading(Component.KAFKA_CONTROLLER, host, QUORUM)
+    if reading is None or RAFT_LEADER not in reading:
+        return controller_quorum(ctx.transport.connection(host.name), ctx.cluster, host)
+    leader = int(reading[RAFT_LEADER])
+    return Observation(leader >= 0, {"LeaderId": str(leader)},
+                       f"leader {leader} (its JMX exporter)" if leader >= 0 else "no leader (its JMX exporter)")
+
+
+def _controller_voters_caught_up(ctx: GateContext, host: Host) -> Observation:
+    """Every voter's metadata log within VOTER_LAG_LIMIT records of the leader's, each read from its own exporter.
+    Voters that do not agree on a leader are not caught up; a leader that is none of them sends the gate to the tool."""
+    views = ctx.quorum_views()
+    if views is None:
+        return controller_voters_caught_up(ctx.transport.connection(host.name), ctx.cluster, host)
+    leaders = {node: int(view[RAFT_LEADER]) for node, view in views.items()}
+    if len(set(leaders.values())) != 1 or -1 in leaders.values():
+        return Observation(False, {}, "the controllers do not agree on a leader yet: "
+                                      + ", ".join(f"{node} sees {leader}" for node, leader in leaders.items()))
+    leader = next(iter(leaders.values()))
+    if leader not in views:
+        return controller_voters_caught_up(ctx.transport.connection(host.name), ctx.cluster, host)
+    lags = {str(node): max(0, int(views[leader][RAFT_LOG_END] - view[RAFT_LOG_END])) for node, view in views.items()}
+    return Observation(max(lags.values()) <= VOTER_LAG_LIMIT, lags,
+                       ", ".join(f"{node} lag {lag}" for node, lag in lags.items()) + " (the controllers' JMX exporters)")
+
+
 def _broker_safe_to_stop(ctx: GateContext, host: Host) -> Observation:
     """Safe by the exporters when no partition is under-replicated, offline or at min.insync.replicas: stopping one
     broker then leaves every partition at or above it. Otherwise the partition list says which partitions hold it."""
@@ -518,14 +556,14 @@ def _broker_safe_to_stop(ctx: GateContext, host: Host) -> Observation:
 GATES: dict[str, Gate] = {
     "zookeeper_serving": Gate(lambda ctx, h: zookeeper_mode(ctx.transport.connection(h.name), ctx.cluster)),
     "zookeeper_ensemble_serving": Gate(_ensemble),
-    "controller_quorum_has_leader": Gate(lambda ctx, h: controller_quorum(ctx.transport.connection(h.name), ctx.cluster, h)),
+    "controller_quorum_has_leader": Gate(_controller_quorum_has_leader),
     "broker_registered": Gate(_broker_registered),
     "no_under_replicated_partitions": Gate(_no_under_replicated),
     "broker_safe_to_stop": Gate(_broker_safe_to_stop),
     "preferred_leaders_elected": Gate(
         lambda ctx, h: elect_preferred_leaders(ctx.transport.connection(h.name), ctx.cluster, ctx.members[Component.KAFKA_BROKER])
     ),
-    "controller_voters_caught_up": Gate(lambda ctx, h: controller_voters_caught_up(ctx.transport.connection(h.name), ctx.cluster, h)),
+    "controller_voters_caught_up": Gate(_controller_voters_caught_up),
     "connect_rest_answers": Gate(lambda ctx, h: connect_ready(ctx.transport.connection(h.name), h, ctx.cluster.kafka_connect_rest_port)),
     "schema_registry_rest_answers": Gate(
         lambda ctx, h: http_ready(ctx.transport.connection(h.name), h, ctx.cluster.schema_registry_listener_port)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kafkactl.exporter import (
-    ACTIVE_CONTROLLER, AT_MIN_ISR, BROKER_STATE, OFFLINE_PARTITIONS, UNDER_MIN_ISR, UNDER_REPLICATED, metrics_command,
-    read_metrics,
+    ACTIVE_CONTROLLER, AT_MIN_ISR, BROKER_STATE, OFFLINE_PARTITIONS, RAFT_LEADER, RAFT_LOG_END, UNDER_MIN_ISR, UNDER_REPLICATED,
+    metrics_command, read_metrics,
 )
 from kafkactl.health import GATES, GateContext
 from kafkactl.inventory import read_inventory
@@ -53,7 +53,9 @@ class Cluster:
 
 def healthy(changes: dict[str, dict[str, float]] | None = None) -> dict[str, CommandResult]:
     """Every controller and broker answering, the first controller the active one; `changes` by host."""
-    readings = {host.name: {ACTIVE_CONTROLLER: 0.0, OFFLINE_PARTITIONS: 0.0} for host in MEMBERS[Component.KAFKA_CONTROLLER]}
+    leader = MEMBERS[Component.KAFKA_CONTROLLER][0].node_id
+    readings = {host.name: {ACTIVE_CONTROLLER: 0.0, OFFLINE_PARTITIONS: 0.0, RAFT_LEADER: leader, RAFT_LOG_END: 5000.0}
+                for host in MEMBERS[Component.KAFKA_CONTROLLER]}
     readings[CONTROLLERS[0]][ACTIVE_CONTROLLER] = 1.0
     readings |= {host.name: {**IN_SYNC, BROKER_STATE: 3.0} for host in BROKERS}
     for name, change in (changes or {}).items():
@@ -141,3 +143,28 @@ def test_a_broker_is_safe_to_stop_by_the_exporters_only_when_no_partition_is_at_
         cluster = Cluster(healthy(changes))
         assert gate("broker_safe_to_stop", cluster).summary.endswith("min ISR kept without broker 1")  # the tool decides
         assert cluster.tools_started() == 1
+
+
+def test_the_quorum_gates_read_each_controllers_view_of_the_leader_and_its_log() -> None:
+    controller = MEMBERS[Component.KAFKA_CONTROLLER][1]
+    ids = [host.node_id for host in MEMBERS[Component.KAFKA_CONTROLLER]]
+    cluster = Cluster(healthy({CONTROLLERS[1]: {RAFT_LOG_END: 4100.0}, CONTROLLERS[2]: {RAFT_LOG_END: 3900.0}}))
+    assert gate("controller_quorum_has_leader", cluster, controller).summary == f"leader {ids[0]} (its JMX exporter)"
+    caught_up = gate("controller_voters_caught_up", cluster, controller)
+    assert not caught_up.ok and caught_up.value == {str(ids[0]): 0, str(ids[1]): 900, str(ids[2]): 1100}
+    assert caught_up.summary.endswith(f"{ids[2]} lag 1100 (the controllers' JMX exporters)")
+    assert cluster.tools_started() == 0
+    electing = gate("controller_voters_caught_up", Cluster(healthy({CONTROLLERS[2]: {RAFT_LEADER: -1.0}})), controller)
+    assert not electing.ok and electing.summary.startswith("the controllers do not agree on a leader yet: ")
+    no_leader = gate("controller_quorum_has_leader", Cluster(healthy({CONTROLLERS[1]: {RAFT_LEADER: -1.0}})), controller)
+    assert not no_leader.ok and no_leader.summary == "no leader (its JMX exporter)"
+
+
+@pytest.mark.parametrize("exporters", [
+    {**healthy(), CONTROLLERS[2]: REFUSED},
+    healthy({name: {RAFT_LEADER: 42.0} for name in CONTROLLERS}),
+], ids=["a controller does not answer", "the leader is none of them"])
+def test_voters_not_read_from_every_controller_are_asked_with_the_tool(exporters: dict[str, CommandResult]) -> None:
+    cluster = Cluster(exporters, tool=captured("metadata-quorum-replication-4"))
+    assert gate("controller_voters_caught_up", cluster, MEMBERS[Component.KAFKA_CONTROLLER][0]).ok
+    assert cluster.tools_started() == 1
