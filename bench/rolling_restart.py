@@ -68,10 +68,11 @@ def _poll(done: Callable[[], bool], timeout: float = 300) -> None:
         time.sleep(POLL_S)
 
 
-def floor_restart(state_dir: Path, hosts: list[str]) -> dict[str, float]:
-    """Each broker restarted with systemctl, readiness read with an Admin client every 100 ms."""
+def floor_restart(state_dir: Path, hosts: list[str], brokers: list[str] | None = None) -> dict[str, float]:
+    """Each broker restarted with systemctl, readiness read with an Admin client (bootstrapped from `brokers`, else
+    from `hosts`) every 100 ms."""
     # log_level 0: the brokers going away one after the other is expected, not worth a line each
-    admin = AdminClient({"bootstrap.servers": ",".join(f"{h}:{BROKER_PORT}" for h in hosts), "log_level": 0})
+    admin = AdminClient({"bootstrap.servers": ",".join(f"{h}:{BROKER_PORT}" for h in brokers or hosts), "log_level": 0})
     seconds = {}
     for host in hosts:
         started = time.monotonic()
