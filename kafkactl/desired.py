@@ -195,7 +195,7 @@ def _jaas(topology: Topology, component: Component) -> str | None:
 def _admin_properties(topology: Topology, component: Component) -> dict[str, str]:
     """How kafkactl's own tools reach this node: the controller listener or the inter-broker one."""
     cluster = topology.cluster
-    listener = cluster.controller_listener if component == Component.KAFKA_CONTROLLER else cluster.inter_broker_listener
+    listener = cluster.quorum_listener if component == Component.KAFKA_CONTROLLER else cluster.inter_broker_listener
     return {key: format_value(value) for key, value in client_security(cluster, listener).items()}
 
 

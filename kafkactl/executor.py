@@ -84,7 +84,7 @@ def storage_format_command(cluster: ClusterVars, argfile: str) -> Command:
 
 def scram_bootstrap_arguments(cluster: ClusterVars) -> list[str]:
     """`--add-scram` for the brokers' own user, whose SCRAM credentials a KRaft cluster needs from its first start."""
-    listeners = [*cluster.resolved_listeners.values(), cluster.controller_listener]
+    listeners = [*cluster.resolved_listeners.values(), *cluster.controller_listeners]
     mechanisms = sorted({SASL_MECHANISMS[sasl] for listener in listeners for sasl in listener.accepted if sasl in SCRAM})
     user = cluster.sasl_scram_users.get(cluster.kafka_broker_sasl_user)
     if not mechanisms or user is None:

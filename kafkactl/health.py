@@ -203,7 +203,7 @@ def zookeeper_mode(connection: Connection, cluster: ClusterVars) -> Observation[
 def _describe_quorum(connection: Connection, cluster: ClusterVars, host: Host, what: str):
     """kafka-metadata-quorum describe (--status or --replication), asked of this controller."""
     return kafka_tool(connection, cluster, "org.apache.kafka.tools.MetadataQuorumCommand",
-                      ["--bootstrap-controller", host_port(host.name, cluster.kafka_controller_port), "--command-config",
+                      ["--bootstrap-controller", host_port(host.name, cluster.quorum_listener.port), "--command-config",
                        admin_config(cluster), "describe", what])
 
 

@@ -97,8 +97,17 @@ def _zookeeper_plain_port_closing(desired: DesiredState, facts: dict[str, HostFa
     return problems
 
 
+def reaches_controllers_through(properties: dict[str, str]) -> str:
+    """The controller listener a node connects to the controllers through: the first of controller.listener.names."""
+    return properties.get("controller.listener.names", "").split(",")[0]
+
+
 def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
     problems: list[str] = _zookeeper_plain_port_closing(desired, facts)
+    controllers = live_properties(desired, facts, Component.KAFKA_CONTROLLER)
+    served = set.intersection(*(set(protocols(props)) for props in controllers.values())) if controllers else set()
+    reaching = {reaches_controllers_through(props) for props in [*controllers.values(),
+                *live_properties(desired, facts, Component.KAFKA_BROKER).values()]} - {""}
     for state in desired.hosts:
         host_facts = facts.get(state.host.name, HostFacts())
         for service in state.services:
@@ -127,12 +136,14 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
                 problems += _new_login(where, live, wanted, inter_broker_listener(wanted), "sasl.mechanism.inter.broker.protocol")
             if service.component == Component.KAFKA_CONTROLLER and (controller := wanted.get("controller.listener.names", "").split(",")[0]):
                 problems += _new_login(where, live, wanted, controller, "sasl.mechanism.controller.protocol")
-            old_controller = live.get("controller.listener.names", "").split(",")[0]
-            new_controller = wanted.get("controller.listener.names", "").split(",")[0]
-            if old_controller and new_controller and old_controller != new_controller:
+            old_controller, new_controller = reaches_controllers_through(live), reaches_controllers_through(wanted)
+            if old_controller and new_controller and old_controller != new_controller and new_controller not in served:
                 problems.append(f"{where}: the controller listener would change from {old_controller} to {new_controller} in "
-                                "one roll, splitting the quorum; expose the new one beside the old, put it first everywhere, "
-                                "then remove the old one, each in an apply of its own")
+                                f"one roll, splitting the quorum: not every running controller serves {new_controller} yet; "
+                                f"{STEPS}")
+            if service.component == Component.KAFKA_CONTROLLER and (closing := sorted((have.keys() - want.keys()) & reaching)):
+                problems.append(f"{where}: controller listener {', '.join(closing)} would close while nodes still reach the "
+                                f"controllers through it; move them first: {STEPS}")
             problems += _authorization_changes(where, live, wanted)
     return problems
 
@@ -141,7 +152,7 @@ def _authorization_changes(where: str, live: dict[str, str], wanted: dict[str, s
     """The authorizer is switched on or off in an apply of its own; while inter-broker traffic moves, the nodes not yet
     rolled still present their old principal, so super.users keeps it until the old listener goes."""
     moving = inter_broker_listener(live) != inter_broker_listener(wanted) or \
-        live.get("controller.listener.names", "").split(",")[0] != wanted.get("controller.listener.names", "").split(",")[0]
+        reaches_controllers_through(live) != reaches_controllers_through(wanted)
     listeners_change = moving or protocols(live) != protocols(wanted)
     if "authorizer.class.name" in wanted and "authorizer.class.name" not in live and listeners_change:
         return [f"{where}: the authorizer would be switched on in the same roll as a listener change; switch it on "
@@ -247,16 +258,36 @@ def _zookeeper_tls(properties: dict[str, str]) -> bool:
     return properties.get("zookeeper.ssl.client.enable") == "true"
 
 
-def next_step(brokers: list[BrokerListeners], zookeeper_closing: Sequence[str] = ()) -> str:
-    """The cluster's next step: the earliest any broker needs, since each step is one roll of every broker; the
-    removal of a listener counts the connections open on it across every broker. `zookeeper_closing`: the ZooKeeper
-    members whose plaintext port the last step closes."""
-    steps = sorted((b.step for b in brokers), key=lambda step: next(i for i, s in enumerate(STEP_ORDER) if step.startswith(s)))
+def controller_listener_step(desired: DesiredState, facts: Mapping[str, HostFacts]) -> str | None:
+    """Where the controllers' listener is in Kafka's three rolls towards the inventory's; None when it is not moving."""
+    wanted = next((reaches_controllers_through(parse_properties(f.content)) for s in desired.hosts for svc in s.services
+                   for f in s.files if svc.component == Component.KAFKA_CONTROLLER and f.path == svc.config), "")
+    controllers = live_properties(desired, facts, Component.KAFKA_CONTROLLER)
+    nodes = {**live_properties(desired, facts, Component.KAFKA_BROKER), **controllers}
+    old = sorted({name for props in controllers.values() for name in protocols(props)} - {wanted})
+    if not wanted or not old:
+        return None
+    if any(wanted not in protocols(props) for props in controllers.values()):
+        return f"add controller listener {wanted} beside {', '.join(old)} on the controllers"
+    if still := sorted(host for host, props in nodes.items() if reaches_controllers_through(props) in old):
+        return f"move the nodes' controller connections from {', '.join(old)} to {wanted} ({', '.join(still)})"
+    return f"remove controller listener {', '.join(old)}"
+
+
+def next_step(brokers: list[BrokerListeners], zookeeper_closing: Sequence[str] = (), controllers: str | None = None) -> str:
+    """The cluster's next step: the earliest any broker (or the controllers' listener, `controllers`) needs, since each
+    step is one roll of every node; the removal of a listener counts the connections open on it across every broker.
+    `zookeeper_closing`: the ZooKeeper members whose plaintext port the last step closes."""
+    steps = sorted([*(b.step for b in brokers), *([controllers] if controllers else [])],
+                   key=lambda step: next(i for i, start in enumerate(STEP_ORDER) if step.startswith(start)))
     if not steps:
         return "no brokers"
     closing = f"ZooKeeper's plaintext port on {', '.join(zookeeper_closing)}" if zookeeper_closing else ""
     if steps[0].startswith("remove"):
-        return _removal(sorted({name for b in brokers for name in b.removed}), brokers) + (f"; close {closing}" if closing else "")
+        removed = sorted({name for b in brokers for name in b.removed})
+        parts = [_removal(removed, brokers)] if removed else []
+        parts += [controllers] if controllers and controllers.startswith("remove") else []
+        return "; ".join(parts) + (f"; close {closing}" if closing else "")
     if steps[0] == "at the target" and closing:
         return f"remove {closing}"
     return steps[0]

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
 from kafkactl.listener_changes import (
-    enabled_mechanisms, inter_broker_listener, live_properties, protocols, zookeeper_plain_port_open,
+    enabled_mechanisms, inter_broker_listener, live_properties, protocols, reaches_controllers_through, zookeeper_plain_port_open,
 )
 from kafkactl.model import SASL_MECHANISMS, Component, Inventory, Listener
 from kafkactl.plan import HostFacts
@@ -39,12 +39,14 @@ class Running:
 
     brokers: Mapping[str, dict[str, str]]  # host -> its server.properties
     zookeeper_plain_port_open: bool = False  # a ZooKeeper member serves its plaintext port to the network
+    controllers: Mapping[str, dict[str, str]] = field(default_factory=dict)  # host -> its controller.properties
 
     @classmethod
     def read(cls, desired: DesiredState, facts: Mapping[str, HostFacts]) -> Running:
         zookeepers = live_properties(desired, facts, Component.ZOOKEEPER)
         return cls(live_properties(desired, facts, Component.KAFKA_BROKER),
-                   any(zookeeper_plain_port_open(props) for props in zookeepers.values()))
+                   any(zookeeper_plain_port_open(props) for props in zookeepers.values()),
+                   live_properties(desired, facts, Component.KAFKA_CONTROLLER))
 
 
 def staged_inventory(target: Inventory, running: Running, phase: str) -> Inventory:
@@ -59,6 +61,7 @@ def staged_inventory(target: Inventory, running: Running, phase: str) -> Invento
     target_inter_broker = cluster.inter_broker_listener.name
     authorizer = cluster.kafka_authorizer_enabled
     _refuse_out_of_order(target, brokers, phase, set(wanted), target_inter_broker, authorizer)
+    moving_controller_listener = _controller_listener_stage(target, running, phase)
     if phase == "remove":
         return target
 
@@ -82,7 +85,43 @@ def staged_inventory(target: Inventory, running: Running, phase: str) -> Invento
         update["zookeeper_client_port_loopback_only"] = False
     if phase == "add":
         update["kafka_authorizer_enabled"] = any("authorizer.class.name" in props for props in brokers.values())
-    return target.model_copy(update={"cluster": cluster.model_copy(update=update)})
+    return target.model_copy(update={"cluster": cluster.model_copy(update={**update, **moving_controller_listener})})
+
+
+def _controller_listener_stage(target: Inventory, running: Running, phase: str) -> dict:
+    """The controller listener's part of `phase`, as Kafka moves it in KRaft in three rolls: add serves the new one
+    beside the old one on the controllers, which nodes still reach them through; inter-broker puts the new one first
+    everywhere (controller.listener.names, the port in controller.quorum.voters); remove drops the old one."""
+    where = f"migrate listeners --phase {phase}"
+    new = target.cluster.controller_listener.name
+    serving = {host: _ports(props) for host, props in sorted(running.controllers.items())}
+    others = sorted({name for names in serving.values() for name in names} - {new})
+    if not others:
+        return {}
+    if len(others) > 1:
+        raise KafkactlError(f"{where}: the controllers serve {', '.join(others)} besides {new}: kafkactl moves the controller "
+                            "listener from one to another; finish the move that left them first. No host was changed.")
+    old = others[0]
+    reaching = {host: reaches_controllers_through(props) for host, props in {**running.brokers, **running.controllers}.items()
+                if reaches_controllers_through(props)}
+    host = next(host for host, names in serving.items() if old in names)
+    previous = _listener(host, old, serving[host][old], running.controllers[host], "sasl.mechanism.controller.protocol")
+    if previous.port == target.cluster.kafka_controller_port:
+        raise KafkactlError(f"{target.path}: kafka_controller_port {previous.port} is the port of {old}, the controller "
+                            f"listener the controllers run; give {new} a port of its own. No host was changed.")
+    moved = new in reaching.values()  # --phase inter-broker has begun: nodes are not moved back
+    if phase == "add":
+        return {"kafka_controller_previous_listener": previous, "kafka_controller_previous_listener_first": not moved}
+    if without := sorted(host for host, names in serving.items() if new not in names):
+        raise KafkactlError(f"{where}: {', '.join(without)} do not serve the controller listener {new} yet; run --phase add "
+                            "first. No host was changed.")
+    if phase == "remove":
+        if still := sorted(host for host, name in reaching.items() if name == old):
+            raise KafkactlError(f"{where}: {', '.join(still)} still reach the controllers through {old}; run --phase "
+                                "inter-broker first. No host was changed.")
+        return {}
+    return {"kafka_controller_previous_listener": previous,
+            "kafka_controller_previous_listener_first": phase == "authorizer" and not moved}
 
 
 def _refuse_out_of_order(target: Inventory, brokers: Mapping[str, dict[str, str]], phase: str, wanted: set[str],
@@ -134,7 +173,7 @@ def _kept_listeners(target: Inventory, brokers: Mapping[str, dict[str, str]], wa
             if port in ports:
                 raise KafkactlError(f"host {host}: listener {name} runs on port {port}, which the inventory gives to "
                                     f"{ports[port]}; give {ports[port]} a free port, move clients, then drop {name}")
-            kept[_free_key(name.lower(), target)] = _listener(host, name, port, props)
+            kept[_free_key(name.lower(), target)] = _listener(host, name, port, props, "sasl.mechanism.inter.broker.protocol")
     return kept
 
 
@@ -152,13 +191,16 @@ def _ports(props: dict[str, str]) -> dict[str, int]:
     return found
 
 
-def _listener(host: str, name: str, port: int, props: dict[str, str]) -> Listener:
-    """A running listener as the inventory would declare it."""
+def _listener(host: str, name: str, port: int, props: dict[str, str], own_mechanism: str) -> Listener:
+    """A running listener as the inventory would declare it; `own_mechanism`: the key naming the mechanism nodes log in
+    with when this listener is the one they talk to each other through."""
     protocol = protocols(props)[name]
     ssl = protocol.endswith("SSL")
     sasl = "none"
     if protocol.startswith("SASL"):
-        own = props.get("sasl.mechanism.inter.broker.protocol") if inter_broker_listener(props) == name else None
+        own_listener = reaches_controllers_through(props) if own_mechanism.endswith("controller.protocol") \
+            else inter_broker_listener(props)
+        own = props.get(own_mechanism) if own_listener == name else None
         mechanisms = sorted(enabled_mechanisms(props, name), key=lambda mechanism: (mechanism != own, mechanism))
         unknown = [m for m in mechanisms if m not in PROTOCOL_OF_MECHANISM]
         if unknown:

@@ -57,14 +57,14 @@ def wanted(cluster: ClusterVars) -> str | None:
 def describe(connection: Connection, cluster: ClusterVars, controller: Host) -> str:
     """The finalized metadata.version, asked of `controller` with the feature tool."""
     return read_metadata_version(kafka_tool(connection, cluster, FEATURE_TOOL, [
-        "--bootstrap-controller", host_port(controller.name, cluster.kafka_controller_port),
+        "--bootstrap-controller", host_port(controller.name, cluster.quorum_listener.port),
         "--command-config", admin_config(cluster), "describe"]))
 
 
 def raise_to(connection: Connection, cluster: ClusterVars, controller: Host, target: str):
     """`kafka-features upgrade --metadata`: moves metadata.version alone (--release-version would move every feature)."""
     return kafka_tool(connection, cluster, FEATURE_TOOL, [
-        "--bootstrap-controller", host_port(controller.name, cluster.kafka_controller_port),
+        "--bootstrap-controller", host_port(controller.name, cluster.quorum_listener.port),
         "--command-config", admin_config(cluster), "upgrade", "--metadata", target])
 
 

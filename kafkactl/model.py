@@ -365,6 +365,12 @@ class ClusterVars(Strict):
         None, description="SASL on the controller listener: none or plain, then any more mechanisms it accepts (plain,scram); defaults "
                           "to sasl_protocol, and to plain when that starts with SCRAM (controllers cannot log in to each other with "
                           "SCRAM: its credentials live in the metadata log the controllers serve).")
+    kafka_controller_previous_listener: Listener | None = Field(
+        None, description="Set by `kafkactl migrate listeners` while the controller listener moves, from what the controllers "
+                          "run: the listener being replaced, served beside the new one until --phase remove.")
+    kafka_controller_previous_listener_first: bool = Field(
+        False, description="Set by `kafkactl migrate listeners --phase add`: nodes still reach the controllers through the "
+                           "previous listener (first in controller.listener.names, its port in controller.quorum.voters).")
     ssl_enabled: bool = Field(False, description="TLS on every listener that does not say otherwise.")
     ssl_mutual_auth_enabled: bool = Field(False, description="mTLS (ssl.client.auth=required) on every TLS listener that does not say otherwise.")
     ssl_client_authentication: ClientAuthentication | None = Field(
@@ -614,13 +620,19 @@ class ClusterVars(Strict):
         seen_names: dict[str, str] = {}
         seen_ports: dict[int, str] = {}
         controller = self.kafka_controller_listener_name.upper()
+        controllers = {listener.name for listener in self.controller_listeners}
+        previous = self.kafka_controller_previous_listener
+        if previous is not None and (previous.name.upper() == controller or previous.port == self.kafka_controller_port):
+            raise ValueError(f"kafka_controller_previous_listener: {previous.name} on port {previous.port} is not another "
+                             f"listener than {controller} on port {self.kafka_controller_port}: the controller listener moves "
+                             "to a new name and port")
         for key, listener in listeners.items():
             name = listener.name.upper()
             if name in seen_names:
                 raise ValueError(f"kafka_broker_listeners: {key} and {seen_names[name]} share the listener name {name}")
             if listener.port in seen_ports:
                 raise ValueError(f"kafka_broker_listeners: {key} and {seen_ports[listener.port]} share port {listener.port}")
-            if name == controller:
+            if name in controllers:
                 raise ValueError(f"kafka_broker_listeners: {key} uses the controller listener name {name}")
             seen_names[name] = key
             seen_ports[listener.port] = key
@@ -735,6 +747,20 @@ class ClusterVars(Strict):
                 sasl_protocol=self.kafka_controller_sasl_protocol or ("plain" if mechanisms_of(self.sasl_protocol)[0] in SCRAM else None),
             )
         )
+
+    @cached_property
+    def controller_listeners(self) -> tuple[ResolvedListener, ...]:
+        """Every listener the controllers serve, the one nodes reach them through first: the inventory's, and while it
+        moves, the one it replaces (before it when nodes still use that one)."""
+        if self.kafka_controller_previous_listener is None:
+            return (self.controller_listener,)
+        previous = self._resolve(self.kafka_controller_previous_listener)
+        return (previous, self.controller_listener) if self.kafka_controller_previous_listener_first else (self.controller_listener, previous)
+
+    @property
+    def quorum_listener(self) -> ResolvedListener:
+        """The controller listener brokers, controllers and kafkactl's tools reach the controllers through."""
+        return self.controller_listeners[0]
 
     def sasl_users(self, sasl: SaslProtocol) -> dict[str, SaslUser]:
         if sasl == "plain":

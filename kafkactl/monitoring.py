@@ -36,7 +36,7 @@ def tls_endpoints(inventory: Inventory) -> list[str]:
     ZooKeeper's secure client port when Kafka reaches ZooKeeper over TLS."""
     cluster = inventory.cluster
     ports = {Component.KAFKA_BROKER: sorted({l.port for l in cluster.resolved_listeners.values() if l.ssl}),
-             Component.KAFKA_CONTROLLER: [cluster.kafka_controller_port] if cluster.controller_listener.ssl else [],
+             Component.KAFKA_CONTROLLER: sorted({l.port for l in cluster.controller_listeners if l.ssl}),
              Component.ZOOKEEPER: [cluster.zookeeper_secure_client_port] if cluster.zookeeper_ssl_enabled else []}
     return [_target(host.name, port) for component, each in ports.items() for host in inventory.members(component) for port in each]
 

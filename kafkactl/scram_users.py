@@ -40,7 +40,7 @@ UNCARRIED = {",": "','", "\n": "a line break", "\r": "a line break"}  # kafka-co
 
 def mechanisms(cluster: ClusterVars) -> list[str]:
     """The SCRAM mechanisms a listener accepts; SCRAM-SHA-512 (cp-ansible's `scram`) when none does yet."""
-    listeners = [*cluster.resolved_listeners.values(), cluster.controller_listener]
+    listeners = [*cluster.resolved_listeners.values(), *cluster.controller_listeners]
     used = sorted({SASL_MECHANISMS[sasl] for listener in listeners for sasl in listener.accepted if sasl in SCRAM})
     return used or [SASL_MECHANISMS["scram"]]
 

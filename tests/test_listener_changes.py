@@ -65,9 +65,24 @@ def test_inter_broker_traffic_moves_only_to_a_listener_the_brokers_already_have(
 
 
 def test_the_controller_listener_is_not_renamed_in_one_roll(tmp_path: Path) -> None:
-    found = _refusals(tmp_path, "", "kafka_controller_listener_name: QUORUM", KRAFT_MODE)
-    assert found and all("the controller listener would change from CONTROLLER to QUORUM in one roll" in f for f in found)
-    assert {f.split(":")[0] for f in found} == {"host c1", "host c2", "host c3", "host kafka1"}
+    found = _refusals(tmp_path, "", "kafka_controller_listener_name: QUORUM, kafka_controller_port: 9094", KRAFT_MODE)
+    renamed = [f for f in found if "the controller listener would change from CONTROLLER to QUORUM in one roll" in f]
+    assert {f.split(":")[0] for f in renamed} == {"host c1", "host c2", "host c3", "host kafka1"}
+    closed = [f for f in found if "controller listener CONTROLLER would close while nodes still reach the controllers through it" in f]
+    assert {f.split(":")[0] for f in closed} == {"host c1", "host c2", "host c3"} and len(found) == 7
+
+
+TARGET = "kafka_controller_listener_name: QUORUM, kafka_controller_port: 9094"
+SERVED_BESIDE = f"{TARGET}, kafka_controller_previous_listener: {{name: CONTROLLER, port: 9093}}"
+
+
+def test_the_controller_listener_moves_in_three_rolls_each_safe_and_none_skipped(tmp_path: Path) -> None:
+    added = f"{SERVED_BESIDE}, kafka_controller_previous_listener_first: true"
+    steps = ["", added, SERVED_BESIDE, TARGET]  # served beside it, then reached through it, then alone
+    for live, wanted in zip(steps, steps[1:]):
+        assert _refusals(tmp_path, live, wanted, KRAFT_MODE) == [], wanted
+    assert any("not every running controller serves QUORUM yet" in f for f in _refusals(tmp_path, "", SERVED_BESIDE, KRAFT_MODE))
+    assert any("controller listener CONTROLLER would close" in f for f in _refusals(tmp_path, added, TARGET, KRAFT_MODE))
 
 
 @pytest.mark.parametrize(("properties", "expected", "inter"), [

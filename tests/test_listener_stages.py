@@ -218,3 +218,78 @@ def test_a_running_listener_kafkactl_cannot_declare_is_a_one_line_refusal(tmp_pa
                           "inter.broker.listener.name": "INTERNAL"}}
     with pytest.raises(KafkactlError, match=refusal):
         staged_inventory(target, Running(brokers), "add")
+
+
+def _controller_properties(desired: DesiredState, host: str = "c1") -> dict[str, str]:
+    state = next(s for s in desired.hosts if s.host.name == host)
+    return parse_properties(next(f for f in state.files if f.path == "/etc/kafka/controller.properties").content)
+
+
+# The controller listener to TLS, with the brokers' own move: add serves it beside the old one, inter-broker moves every
+# node's controller connections to it, remove drops the old one.
+CONTROLLER_TARGET = f"{TARGET}, kafka_controller_listener_name: CONTROLLER_SSL, kafka_controller_port: 9096, " \
+                    "kafka_controller_ssl_enabled: true"
+
+
+def test_the_controller_listener_moves_to_tls_in_the_same_phases_each_one_safe_roll(tmp_path: Path) -> None:
+    target = _inventory(tmp_path, "target.yml", CONTROLLER_TARGET, KRAFT_GROUPS)
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS, KRAFT_GROUPS))
+
+    added = _phase(target, live, "add")
+    controller, broker = _controller_properties(added), _server_properties(added)
+    assert controller["listeners"] == "CONTROLLER://c1:9093,CONTROLLER_SSL://c1:9096"
+    assert controller["controller.listener.names"] == "CONTROLLER,CONTROLLER_SSL"
+    assert controller["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,CONTROLLER_SSL:SSL"
+    assert controller["controller.quorum.voters"].endswith("@c3:9093") and "ssl.keystore.location" in controller
+    assert broker["controller.listener.names"] == "CONTROLLER" and broker["controller.quorum.voters"].endswith("@c3:9093")
+
+    authorized = _phase(target, added, "authorizer")
+    assert _controller_properties(authorized)["controller.listener.names"] == "CONTROLLER,CONTROLLER_SSL"
+    assert "User:ANONYMOUS" in _controller_properties(authorized)["super.users"].split(";")
+
+    moved = _phase(target, authorized, "inter-broker")
+    controller, broker = _controller_properties(moved), _server_properties(moved)
+    assert controller["controller.listener.names"] == "CONTROLLER_SSL,CONTROLLER"
+    assert controller["listeners"] == "CONTROLLER_SSL://c1:9096,CONTROLLER://c1:9093"
+    assert controller["controller.quorum.voters"].endswith("@c3:9096")
+    assert broker["controller.listener.names"] == "CONTROLLER_SSL" and broker["controller.quorum.voters"].endswith("@c3:9096")
+    assert "CONTROLLER_SSL:SSL" in broker["listener.security.protocol.map"]
+    assert _phase(target, moved, "inter-broker").hosts == moved.hosts, "a phase done renders the same again"
+
+    removed = _phase(target, moved, "remove")
+    assert [s.files for s in removed.hosts] == [s.files for s in desired_state(target).hosts]
+    assert _controller_properties(removed)["listeners"] == "CONTROLLER_SSL://c1:9096"
+
+
+def test_the_controller_listener_is_not_moved_or_dropped_before_its_turn(tmp_path: Path) -> None:
+    target = _inventory(tmp_path, "target.yml", CONTROLLER_TARGET, KRAFT_GROUPS)
+    brokers_only = _inventory(tmp_path, "brokers.yml", TARGET, KRAFT_GROUPS)  # the brokers' part of add and authorizer alone
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS, KRAFT_GROUPS))
+    live = _phase(brokers_only, _phase(brokers_only, live, "add"), "authorizer")
+    with pytest.raises(KafkactlError, match="c1, c2, c3 do not serve the controller listener CONTROLLER_SSL yet; run --phase add"):
+        staged_inventory(target, Running.read(live, _facts(live)), "inter-broker")
+    controllers_only = _inventory(tmp_path, "controllers.yml", f"{USERS}, kafka_controller_listener_name: CONTROLLER_SSL, "
+                                  "kafka_controller_port: 9096, kafka_controller_ssl_enabled: true", KRAFT_GROUPS)
+    added = _phase(controllers_only, desired_state(_inventory(tmp_path, "live.yml", USERS, KRAFT_GROUPS)), "add")
+    assert {s.host.name for s in added.hosts if s.files != next(
+        h for h in desired_state(_inventory(tmp_path, "live.yml", USERS, KRAFT_GROUPS)).hosts if h.host.name == s.host.name).files} \
+        == {"c1", "c2", "c3"}, "only the controllers roll to serve it"
+    with pytest.raises(KafkactlError, match=r"c1, c2, c3, kafka1, kafka2 still reach the controllers through CONTROLLER; "
+                                            "run --phase inter-broker first"):
+        staged_inventory(controllers_only, Running.read(added, _facts(added)), "remove")
+
+
+def test_status_names_each_of_the_controller_listeners_steps(tmp_path: Path) -> None:
+    from kafkactl.listener_changes import controller_listener_step
+
+    target = _inventory(tmp_path, "target.yml", CONTROLLER_TARGET, KRAFT_GROUPS)
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS, KRAFT_GROUPS))
+    wanted = desired_state(target)
+    assert controller_listener_step(wanted, _facts(live)) == \
+        "add controller listener CONTROLLER_SSL beside CONTROLLER on the controllers"
+    added = _phase(target, live, "add")
+    assert controller_listener_step(wanted, _facts(added)).startswith(
+        "move the nodes' controller connections from CONTROLLER to CONTROLLER_SSL (c1, c2, c3, kafka1, kafka2)")
+    moved = _phase(target, _phase(target, added, "authorizer"), "inter-broker")
+    assert controller_listener_step(wanted, _facts(moved)) == "remove controller listener CONTROLLER"
+    assert controller_listener_step(wanted, _facts(wanted)) is None

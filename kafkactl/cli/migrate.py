@@ -161,7 +161,9 @@ def _listener_status(report: Report, inventory: Path | None, forks: int, accept_
                      as_json: bool) -> None:
     from kafkactl.facts import as_running, gather_all, running_members
     from kafkactl.health import listener_connections
-    from kafkactl.listener_changes import broker_listeners, next_step, phase_of, zookeeper_plain_ports_closing
+    from kafkactl.listener_changes import (
+        broker_listeners, controller_listener_step, next_step, phase_of, zookeeper_plain_ports_closing,
+    )
     from kafkactl.roles import service_name
 
     path = inventory_path(report.env, inventory)
@@ -175,7 +177,7 @@ def _listener_status(report: Report, inventory: Path | None, forks: int, accept_
         counted = transport.read_each(running, lambda host: listener_connections(
             transport.connection(host.name), as_running(inv.cluster, facts[host.name], Component.KAFKA_BROKER), service))
         brokers = broker_listeners(desired, facts, {host.name: seen.value for host, seen in counted})
-    step = next_step(brokers, sorted(zookeeper_plain_ports_closing(desired, facts)))
+    step = next_step(brokers, sorted(zookeeper_plain_ports_closing(desired, facts)), controller_listener_step(desired, facts))
     if as_json:
         report.json({"next_step": step, "next_phase": phase_of(step), "brokers": [{**asdict(b), "step": b.step} for b in brokers]})
         return

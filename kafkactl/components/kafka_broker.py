@@ -17,7 +17,7 @@ from kafkactl.model import Component, Host, Phase, host_port
 def broker_properties(topology: Topology, host: Host) -> Properties:
     cluster = topology.cluster
     listeners = list(cluster.resolved_listeners.values())
-    controller = cluster.controller_listener
+    controller = cluster.quorum_listener  # brokers know only the listener they reach the controllers through
     zookeeper_mode = topology.brokers_use_zookeeper
     migrating = topology.phase == Phase.DUAL_WRITE
     knows_controllers = not zookeeper_mode or migrating

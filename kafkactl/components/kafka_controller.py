@@ -17,7 +17,8 @@ from kafkactl.model import Component, Host, host_port
 
 def controller_properties(topology: Topology, host: Host) -> Properties:
     cluster = topology.cluster
-    controller = cluster.controller_listener
+    controllers = list(cluster.controller_listeners)  # the one nodes reach the controllers through first
+    controller = cluster.quorum_listener
     inter_broker = cluster.inter_broker_listener
     migrating = topology.controllers_migrating
 
@@ -25,15 +26,15 @@ def controller_properties(topology: Topology, host: Host) -> Properties:
     props.set("process.roles", "controller").set("node.id", host.node_id)
 
     props.section("Listeners")
-    props.set("listeners", f"{controller.name}://{host_port(host.name, controller.port)}")
-    props.set("controller.listener.names", controller.name)
-    protocol_map = [f"{controller.name}:{controller.protocol}"]
+    props.set("listeners", [f"{listener.name}://{host_port(host.name, listener.port)}" for listener in controllers])
+    props.set("controller.listener.names", [listener.name for listener in controllers])
+    protocol_map = [f"{listener.name}:{listener.protocol}" for listener in controllers]
     if migrating:
         protocol_map.append(f"{inter_broker.name}:{inter_broker.protocol}")
     props.set("listener.security.protocol.map", protocol_map)
     if controller.mechanism:
         props.set("sasl.mechanism.controller.protocol", controller.mechanism)
-    listener_security(props, cluster, [controller])
+    listener_security(props, cluster, controllers)
 
     props.section("KRaft controller quorum")
     props.set("controller.quorum.voters", topology.quorum_voters)

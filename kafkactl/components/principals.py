@@ -102,7 +102,7 @@ def _talking(topology: Topology) -> list[tuple[ResolvedListener, tuple[Host, ...
     cluster = topology.cluster
     talking = [(cluster.inter_broker_listener, topology.brokers + (topology.controllers if topology.controllers_migrating else ()))]
     if topology.runs_controllers:
-        talking.append((cluster.controller_listener, topology.brokers + topology.controllers))
+        talking += [(listener, topology.brokers + topology.controllers) for listener in cluster.controller_listeners]
     talking += [(listener, topology.brokers) for listener in cluster.resolved_listeners.values()
                 if listener.sasl != "none" or (listener.ssl and listener.mutual_tls)]
     return talking

@@ -54,7 +54,7 @@ class Topology:
 
     @cached_property
     def quorum_voters(self) -> str:
-        port = self.cluster.kafka_controller_port
+        port = self.cluster.quorum_listener.port
         return ",".join(f"{h.node_id}@{host_port(h.name, port)}" for h in self.controllers)
 
     def bootstrap_servers(self, listener: ResolvedListener) -> list[str]:

@@ -157,7 +157,7 @@ class LiveCluster:
         if not running:
             return None
         result = kafka_tool(self.transport.connection(running[0].host), self.cluster, "org.apache.kafka.tools.FeatureCommand",
-                            ["--bootstrap-controller", host_port(running[0].host, self.cluster.kafka_controller_port),
+                            ["--bootstrap-controller", host_port(running[0].host, self.cluster.quorum_listener.port),
                              "--command-config", admin_config(self.cluster), "describe"])
         return read_metadata_version(result)
 
