@@ -224,3 +224,52 @@ def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_mes
     created = alice.create_topics([NewTopic("alice-not-granted", 1, 1)])
     with pytest.raises(KafkaException, match="AUTHORIZATION_FAILED"):
         created["alice-not-granted"].result(timeout=20)
+
+
+CONTROLLER_SSL_PORT = 9096
+
+
+def test_the_controller_listener_moves_to_tls_in_three_rolls_with_no_lost_message(lab: Lab) -> None:
+    """KRaft mode, the brokers on SECURE (the test above): the controller listener from CONTROLLER (PLAINTEXT, 9093) to
+    CONTROLLER_SSL (TLS, 9096) in Kafka's three rolls: add serves it beside the old one (only the controllers roll),
+    inter-broker moves every node's controller connections and controller.quorum.voters to it, remove closes 9093
+    (only the controllers roll). A canary produces and consumes throughout. At the end nothing listens on 9093, and
+    the quorum is read over TLS."""
+    brokers, controllers = lab.hosts("kafka_broker"), lab.hosts("kafka_controller")
+    target = lab.variant("controller-listener-target.yml", lambda data: data["all"]["vars"].update(
+        lab.stores_from_kafkactl_ca(), sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True,
+        kafka_broker_inter_broker_listener_name="secure",
+        kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092},
+                                "secure": {"name": "SECURE", "port": SECURE_PORT, "ssl_enabled": True, "sasl_protocol": "scram"}},
+        kafka_controller_listener_name="CONTROLLER_SSL", kafka_controller_port=CONTROLLER_SSL_PORT,
+        kafka_controller_ssl_enabled=True))
+
+    def phase(name: str) -> str:
+        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
+        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
+        return ran.stdout
+
+    def unchanged(output: str, hosts: list[str]) -> bool:
+        return all(re.search(rf"\] {re.escape(host)} \(.*\): no changes$", output, re.MULTILINE) for host in hosts)
+
+    status = json.loads(lab.kafkactl("migrate", "listeners", str(target), "--status", "--json").stdout)
+    assert status["next_step"] == "add controller listener CONTROLLER_SSL beside CONTROLLER on the controllers", status
+    with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
+        assert unchanged(phase("add"), brokers)
+        phase("inter-broker")
+        assert unchanged(phase("remove"), brokers)
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
+    voters = ",".join(f"{9991 + n}@{host}:{CONTROLLER_SSL_PORT}" for n, host in enumerate(controllers))
+    for host in controllers:
+        props = lab.ssh(host, "grep -E '^(listeners|controller[.].*)=' /etc/kafka/controller.properties").stdout
+        assert f"listeners=CONTROLLER_SSL://{host}:{CONTROLLER_SSL_PORT}\n" in props, props
+        assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
+        closed = lab.ssh(host, f"bash -c 'exec 3<>/dev/tcp/{host}/9093' && echo open || echo closed").stdout
+        assert closed.strip().endswith("closed"), closed
+    for host in brokers:
+        props = lab.ssh(host, "grep -E '^controller[.].*=' /etc/kafka/server.properties").stdout
+        assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
+    seen = json.loads(lab.kafkactl("status", str(target), "--json").stdout)
+    assert seen["quorum_leader"] in range(9991, 9994) and max(seen["metadata_lag"].values()) <= 1000, seen
