@@ -447,19 +447,25 @@ class GateContext:
             return None
         return exporter_metrics(self.transport.connection(host.name), exporter.port, names)
 
+    def exporter_readings(self, components: tuple[Component, ...],
+                          names: tuple[str, ...]) -> list[tuple[Component, Host, dict[str, float] | None]]:
+        """`names` from the exporter of every member of `components`, read from all of them at once."""
+        members = [(component, host) for component in components for host in self.members.get(component, [])]
+        read = self.transport.each(members, lambda member: self.exporter_reading(*member, names))
+        return [(component, host, None if isinstance(reading, BaseException) else reading) for (component, host), reading in read]
+
     def brokers_partition_health(self) -> dict[str, float] | None:
         """Under-replicated, under- and at-min-ISR partitions summed over every broker's exporter (each counts the
         partitions it leads), and the offline partitions the active controller counts; None unless every broker
         and controller answered and exactly one of them is the active controller."""
         totals = dict.fromkeys(PARTITION_HEALTH, 0.0)
         active: list[dict[str, float]] = []
-        for component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
-            for host in self.members.get(component, []):
-                reading = self.exporter_reading(component, host, (*PARTITION_HEALTH, *CONTROLLER_HEALTH))
-                if reading is None or component == Component.KAFKA_BROKER and not set(PARTITION_HEALTH) <= reading.keys():
-                    return None
-                totals = {name: total + reading.get(name, 0.0) for name, total in totals.items()}
-                active += [reading] if reading.get(ACTIVE_CONTROLLER) == 1 else []
+        for component, _, reading in self.exporter_readings((Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER),
+                                                            (*PARTITION_HEALTH, *CONTROLLER_HEALTH)):
+            if reading is None or component == Component.KAFKA_BROKER and not set(PARTITION_HEALTH) <= reading.keys():
+                return None
+            totals = {name: total + reading.get(name, 0.0) for name, total in totals.items()}
+            active += [reading] if reading.get(ACTIVE_CONTROLLER) == 1 else []
         if len(active) != 1 or OFFLINE_PARTITIONS not in active[0]:
             return None
         return {**totals, OFFLINE_PARTITIONS: active[0][OFFLINE_PARTITIONS]}
@@ -467,8 +473,7 @@ class GateContext:
     def quorum_views(self) -> dict[int, dict[str, float]] | None:
         """Each controller's leader and metadata log end offset by its node id, or None unless every one answered."""
         views = {}
-        for host in self.members.get(Component.KAFKA_CONTROLLER, []):
-            reading = self.exporter_reading(Component.KAFKA_CONTROLLER, host, QUORUM)
+        for _, host, reading in self.exporter_readings((Component.KAFKA_CONTROLLER,), QUORUM):
             if reading is None or host.node_id is None or not set(QUORUM) <= reading.keys():
                 return None
             views[host.node_id] = reading

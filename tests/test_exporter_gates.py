@@ -47,6 +47,9 @@ class Cluster:
         answer = lambda command: self.exporters.get(name, REFUSED) if "/dev/tcp/127.0.0.1/" in command else self.tool
         return self.connections.setdefault(name, ScriptedConnection(answer))
 
+    def each(self, items, work):
+        return [(item, work(item)) for item in items]
+
     def tools_started(self) -> int:
         return sum("-cp " in str(command) for connection in self.connections.values() for command in connection.commands)
 
