@@ -12,7 +12,10 @@ what the brokers still need from where they are (a pure function of the two, no 
 - remove: the target: the old listeners go, and ZooKeeper's plaintext port closes to the network when the
   target has Kafka reach ZooKeeper over TLS.
 
-Each is refused unless the brokers' files show the step before it done.
+In KRaft mode a new controller listener moves in the same phases (Kafka's three rolls): add has the controllers serve
+it beside the old one, inter-broker has every node reach the controllers through it, remove drops the old one.
+
+Each is refused unless the nodes' files show the step before it done.
 """
 
 from __future__ import annotations
