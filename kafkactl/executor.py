@@ -39,6 +39,15 @@ CLUSTER_ID_FILE = "cluster-id"
 RELOAD = "reload key stores"  # the plan's service action for a broker whose only change is its TLS stores
 
 
+def service_account(user: str, group: str) -> tuple[Command, Command]:
+    """The system group and the login-less system user the services run as, made when missing."""
+    return (
+        sh("getent group {group} >/dev/null || groupadd --system {group}", group=group),
+        sh("id -u {user} >/dev/null 2>&1 || useradd --system --gid {group} --no-create-home "
+           "--home-dir /nonexistent --shell /usr/sbin/nologin {user}", user=user, group=group),
+    )
+
+
 @dataclass(frozen=True)
 class RunOptions:
     forks: int = 20
@@ -245,12 +254,7 @@ class Executor:
     def _prepare_host(self, state: HostState) -> None:
         plan = self.plans[state.host.name]
         connection = self.transport.connection(state.host.name)
-        user, group = self.cluster.kafka_service_user, self.cluster.kafka_service_group
-        commands = [
-            sh("getent group {group} >/dev/null || groupadd --system {group}", group=group),
-            sh("id -u {user} >/dev/null 2>&1 || useradd --system --gid {group} --no-create-home "
-               "--home-dir /nonexistent --shell /usr/sbin/nologin {user}", user=user, group=group),
-        ]
+        commands = [*service_account(self.cluster.kafka_service_user, self.cluster.kafka_service_group)]
         for directory in state.directories:
             if directory.path in plan.directories:
                 commands.append(cmd("install", "-d", "-m", directory.mode, "-o", directory.owner, "-g", directory.group, directory.path))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from kafkactl.cli.common import flag, run_command
 from kafkactl.errors import KafkactlError
 from kafkactl.report import Report
+
+if TYPE_CHECKING:  # the lab package is imported only by the commands that use it
+    from kafkactl.lab import Lab
 
 
 app = typer.Typer(help="A local lab of real hosts: podman containers with systemd and sshd, reached over SSH.",
@@ -26,6 +29,9 @@ def lab_up(
     controllers: Annotated[bool, flag("--controllers", help="Add 3 KRaft controller hosts to a zookeeper layout (for the migration).")] = False,
     connect: Annotated[bool, flag("--connect", help="Add a Kafka Connect host.")] = False,
     jump_only: Annotated[Optional[list[str]], typer.Option("--jump-only", help="A host this machine reaches only through another lab host (ProxyJump).")] = None,
+    light: Annotated[Optional[int], typer.Option("--light", metavar="N", show_default=False,
+                                                 help="N light hosts instead (3 controllers, N-3 brokers): kafkactl's files "
+                                                      "and units in place and no JVM, for measuring fan-out.")] = None,
     state_dir: LabDirOption = Path(".lab"),
 ) -> None:
     """Create (or confirm) the lab hosts and write inventories for them (state-dir/inventory.yml)."""
@@ -35,6 +41,10 @@ def lab_up(
     def body(report: Report) -> None:
         if layout not in LAYOUTS:
             raise KafkactlError(f"--layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
+        if light is not None:
+            if connect or controllers or jump_only:
+                raise KafkactlError("--light: light hosts come alone, without --connect, --controllers or --jump-only")
+            return light_lab(report, light, state_dir)
         groups = layout_hosts(layout, connect=connect, controllers=controllers)
         names = [name for hosts in groups.values() for name in hosts]
         report.line(f"Bringing up {len(names)} lab hosts: {', '.join(names)} (first time: a few minutes)")
@@ -42,9 +52,7 @@ def lab_up(
             made = lab.up(names, state_dir, jump_only=set(jump_only or ()))
         except lab.LabError as exc:
             raise KafkactlError(f"lab: {exc}") from None
-        common = dict(addresses=made.addresses, ssh_key=made.ssh_key, known_hosts=made.known_hosts,
-                      archive=made.kafka_archive, sha256=made.kafka_sha256, version=made.kafka_version,
-                      jump_hosts=made.jump_hosts, exporter_jar=made.exporter_jar, exporter_sha256=made.exporter_sha256)
+        common = inventory_inputs(made)
         natural = {g: h for g, h in groups.items() if g != "kafka_controller"} if layout == "zookeeper" else groups
         target = write_inventory(made.state_dir / "inventory.yml", lab_inventory(natural, **common), f"Lab cluster ({layout} mode)")
         report.line(f"Inventory: {target}")
@@ -57,6 +65,31 @@ def lab_up(
         report.line(f"Next: kafkactl apply {target}")
 
     run_command(ctx, body)
+
+
+def inventory_inputs(made: Lab) -> dict:
+    """What the lab's inventories take from the hosts just brought up."""
+    return dict(addresses=made.addresses, ssh_key=made.ssh_key, known_hosts=made.known_hosts,
+                archive=made.kafka_archive, sha256=made.kafka_sha256, version=made.kafka_version,
+                jump_hosts=made.jump_hosts, exporter_jar=made.exporter_jar, exporter_sha256=made.exporter_sha256)
+
+
+def light_lab(report: Report, count: int, state_dir: Path) -> None:
+    from kafkactl import lab
+    from kafkactl.lab.inventory import write_inventory
+    from kafkactl.lab.light import light_hosts, light_inventory, seed
+
+    try:
+        groups = light_hosts(count)
+        report.line(f"Bringing up {count} light lab hosts: light1 to light{count} (no JVM)")
+        made = lab.up([name for hosts in groups.values() for name in hosts], state_dir)
+        target = write_inventory(made.state_dir / "inventory.yml", light_inventory(groups, **inventory_inputs(made)),
+                                 f"{count} light lab hosts (files and units, no JVM)")
+        seed(made.containers, target)
+    except lab.LabError as exc:
+        raise KafkactlError(f"lab: {exc}") from None
+    report.line(f"Inventory: {target}")
+    report.line(f"Every host holds what an apply of it leaves, so `kafkactl apply {target}` has nothing to do")
 
 
 @app.command("down")
