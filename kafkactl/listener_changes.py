@@ -258,20 +258,45 @@ def _zookeeper_tls(properties: dict[str, str]) -> bool:
     return properties.get("zookeeper.ssl.client.enable") == "true"
 
 
+@dataclass(frozen=True)
+class ControllerListenerMove:
+    """Where the controllers' listener is in Kafka's three rolls from the one they serve to the inventory's."""
+
+    wanted: str
+    old: tuple[str, ...]  # what the controllers serve besides it
+    without: tuple[str, ...]  # controllers that do not serve it yet
+    on_old: tuple[str, ...]  # nodes that still reach the controllers through an old one
+    moved: bool  # a node reaches them through the wanted one: the roll that moves the nodes has begun
+
+    @property
+    def step(self) -> str:
+        if self.without:
+            return f"add controller listener {self.wanted} beside {', '.join(self.old)} on the controllers"
+        if self.on_old:
+            return f"move the nodes' controller connections from {', '.join(self.old)} to {self.wanted} ({', '.join(self.on_old)})"
+        return f"remove controller listener {', '.join(self.old)}"
+
+
+def controller_listener_move(wanted: str, controllers: Mapping[str, dict[str, str]],
+                             brokers: Mapping[str, dict[str, str]]) -> ControllerListenerMove | None:
+    """The move from the running nodes' files (host -> properties) to `wanted`; None when the listener is not moving."""
+    old = sorted({name for props in controllers.values() for name in protocols(props)} - {wanted})
+    if not wanted or not old:
+        return None
+    reaching = {host: reaches_controllers_through(props) for host, props in {**brokers, **controllers}.items()}
+    return ControllerListenerMove(wanted, tuple(old),
+                                  tuple(sorted(host for host, props in controllers.items() if wanted not in protocols(props))),
+                                  tuple(sorted(host for host, name in reaching.items() if name in old)),
+                                  wanted in reaching.values())
+
+
 def controller_listener_step(desired: DesiredState, facts: Mapping[str, HostFacts]) -> str | None:
     """Where the controllers' listener is in Kafka's three rolls towards the inventory's; None when it is not moving."""
     wanted = next((reaches_controllers_through(parse_properties(f.content)) for s in desired.hosts for svc in s.services
                    for f in s.files if svc.component == Component.KAFKA_CONTROLLER and f.path == svc.config), "")
-    controllers = live_properties(desired, facts, Component.KAFKA_CONTROLLER)
-    nodes = {**live_properties(desired, facts, Component.KAFKA_BROKER), **controllers}
-    old = sorted({name for props in controllers.values() for name in protocols(props)} - {wanted})
-    if not wanted or not old:
-        return None
-    if any(wanted not in protocols(props) for props in controllers.values()):
-        return f"add controller listener {wanted} beside {', '.join(old)} on the controllers"
-    if still := sorted(host for host, props in nodes.items() if reaches_controllers_through(props) in old):
-        return f"move the nodes' controller connections from {', '.join(old)} to {wanted} ({', '.join(still)})"
-    return f"remove controller listener {', '.join(old)}"
+    move = controller_listener_move(wanted, live_properties(desired, facts, Component.KAFKA_CONTROLLER),
+                                    live_properties(desired, facts, Component.KAFKA_BROKER))
+    return move.step if move else None
 
 
 def next_step(brokers: list[BrokerListeners], zookeeper_closing: Sequence[str] = (), controllers: str | None = None) -> str:

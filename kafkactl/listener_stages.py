@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
 from kafkactl.listener_changes import (
-    enabled_mechanisms, inter_broker_listener, live_properties, protocols, reaches_controllers_through, zookeeper_plain_port_open,
+    controller_listener_move, enabled_mechanisms, inter_broker_listener, live_properties, protocols, reaches_controllers_through,
+    zookeeper_plain_port_open,
 )
 from kafkactl.model import SASL_MECHANISMS, Component, Inventory, Listener
 from kafkactl.plan import HostFacts
@@ -97,34 +98,30 @@ def _controller_listener_stage(target: Inventory, running: Running, phase: str) 
     everywhere (controller.listener.names, the port in controller.quorum.voters); remove drops the old one."""
     where = f"migrate listeners --phase {phase}"
     new = target.cluster.controller_listener.name
-    serving = {host: _ports(props) for host, props in sorted(running.controllers.items())}
-    others = sorted({name for names in serving.values() for name in names} - {new})
-    if not others:
+    move = controller_listener_move(new, running.controllers, running.brokers)
+    if move is None:
         return {}
-    if len(others) > 1:
-        raise KafkactlError(f"{where}: the controllers serve {', '.join(others)} besides {new}: kafkactl moves the controller "
+    if len(move.old) > 1:
+        raise KafkactlError(f"{where}: the controllers serve {', '.join(move.old)} besides {new}: kafkactl moves the controller "
                             "listener from one to another; finish the move that left them first. No host was changed.")
-    old = others[0]
-    reaching = {host: reaches_controllers_through(props) for host, props in {**running.brokers, **running.controllers}.items()
-                if reaches_controllers_through(props)}
-    host = next(host for host, names in serving.items() if old in names)
-    previous = _listener(host, old, serving[host][old], running.controllers[host], "sasl.mechanism.controller.protocol")
+    old = move.old[0]
+    host, props = next((host, props) for host, props in sorted(running.controllers.items()) if old in protocols(props))
+    previous = _listener(host, old, _ports(props)[old], props, "sasl.mechanism.controller.protocol")
     if previous.port == target.cluster.kafka_controller_port:
         raise KafkactlError(f"{target.path}: kafka_controller_port {previous.port} is the port of {old}, the controller "
                             f"listener the controllers run; give {new} a port of its own. No host was changed.")
-    moved = new in reaching.values()  # --phase inter-broker has begun: nodes are not moved back
     if phase == "add":
-        return {"kafka_controller_previous_listener": previous, "kafka_controller_previous_listener_first": not moved}
-    if without := sorted(host for host, names in serving.items() if new not in names):
-        raise KafkactlError(f"{where}: {', '.join(without)} do not serve the controller listener {new} yet; run --phase add "
+        return {"kafka_controller_previous_listener": previous, "kafka_controller_previous_listener_first": not move.moved}
+    if move.without:
+        raise KafkactlError(f"{where}: {', '.join(move.without)} do not serve the controller listener {new} yet; run --phase add "
                             "first. No host was changed.")
     if phase == "remove":
-        if still := sorted(host for host, name in reaching.items() if name == old):
-            raise KafkactlError(f"{where}: {', '.join(still)} still reach the controllers through {old}; run --phase "
+        if move.on_old:
+            raise KafkactlError(f"{where}: {', '.join(move.on_old)} still reach the controllers through {old}; run --phase "
                                 "inter-broker first. No host was changed.")
         return {}
     return {"kafka_controller_previous_listener": previous,
-            "kafka_controller_previous_listener_first": phase == "authorizer" and not moved}
+            "kafka_controller_previous_listener_first": phase == "authorizer" and not move.moved}
 
 
 def _refuse_out_of_order(target: Inventory, brokers: Mapping[str, dict[str, str]], phase: str, wanted: set[str],
