@@ -7,7 +7,7 @@ import pytest
 
 from kafkactl.exporter import (
     ACTIVE_CONTROLLER, AT_MIN_ISR, BROKER_STATE, OFFLINE_PARTITIONS, RAFT_LEADER, RAFT_LOG_END, UNDER_MIN_ISR, UNDER_REPLICATED,
-    metrics_command, read_metrics,
+    read_metrics,
 )
 from kafkactl.health import GATES, GateContext
 from kafkactl.inventory import read_inventory
@@ -68,12 +68,6 @@ def healthy(changes: dict[str, dict[str, float]] | None = None) -> dict[str, Com
 
 def gate(name: str, cluster: Cluster, host=BROKERS[0]):
     return GATES[name].check(GateContext(cluster, CLUSTER, MEMBERS, 2), host)
-
-
-def test_the_exporter_request_names_the_metrics_and_reads_the_loopback() -> None:
-    assert metrics_command(8080, [BROKER_STATE]).text == (
-        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080 && printf '\"'\"'GET %s HTTP/1.0\\r\\n\\r\\n'\"'\"' "
-        "'\"'\"'/metrics?name[]=kafka_server_kafkaserver_brokerstate'\"'\"' >&3 && cat <&3'")
 
 
 def test_metrics_are_summed_over_their_labels_and_other_names_ignored() -> None:

@@ -22,6 +22,7 @@ from kafkactl.environment import Environment
 from kafkactl.executor import (
     Executor, RunOptions, java_argfile, scram_bootstrap_arguments, storage_format_arguments, storage_format_command,
 )
+from kafkactl.exporter import BROKER_STATE, metrics_command
 from kafkactl.facts import running_version
 from kafkactl.health import (
     broker_registered, checked_zookeeper_connect, http_ready, java_tool, tool_with_secret_args, zookeeper_command,
@@ -141,6 +142,12 @@ EXPECTED_COMMANDS = [
         "pid=$(systemctl show -p MainPID --value 'kafka broker;id' 2>/dev/null); [ \"${pid:-0}\" -gt 0 ] && "
         "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
         "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1",
+    ),
+    (
+        "an exporter reading asks the loopback for the named metrics only",
+        metrics_command(8080, [BROKER_STATE]),
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080 && printf '\"'\"'GET %s HTTP/1.0\\r\\n\\r\\n'\"'\"' "
+        "'\"'\"'/metrics?name[]=kafka_server_kafkaserver_brokerstate'\"'\"' >&3 && cat <&3'",
     ),
 ]
 
