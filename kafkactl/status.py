@@ -1,5 +1,6 @@
 """`kafkactl status`: what an operator looks at before and after every command, read from the live cluster with the
-readers the health gates and the migration evidence use (Kafka's and ZooKeeper's own tools, over SSH).
+readers the health gates and the migration evidence use (the metadata quorum from the controllers' JMX exporters
+when every one serves it, else Kafka's and ZooKeeper's own tools, over SSH), the cluster-wide reads at once.
 
 Per service: running or not, the Kafka version it runs, its role (ZooKeeper leader or follower, the metadata
 quorum's leader, the ZooKeeper-mode brokers' controller). For the cluster: the mode or migration state, partitions
@@ -10,11 +11,14 @@ group's lag, key store expiry.
 from __future__ import annotations
 
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from kafkactl.facts import as_running, running_members
-from kafkactl.health import consumer_lag, controller_quorum, controller_voters_caught_up, zookeeper_mode
+from kafkactl.components.topology import Topology
+from kafkactl.health import GATES, GateContext, consumer_lag, zookeeper_mode
 from kafkactl.migration.runner import read_live
+from kafkactl.migration.state import classify
 from kafkactl.model import Component, Inventory, Phase
 from kafkactl.pki import store_status
 from kafkactl.plan import HostFacts
@@ -70,10 +74,15 @@ class ClusterStatus:
 
 def read_status(inventory: Inventory, transport: Transport, now: datetime.datetime) -> ClusterStatus:
     cluster = inventory.cluster
-    live, evidence, found = read_live(inventory, transport)
+    live, _, _ = read_live(inventory, transport, full=False)  # the hosts' facts
+    # The cluster-wide reads at once: each waits on the hosts (a tool's JVM starting, or an exporter).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        evidence_read = pool.submit(live.evidence)
+        quorum_read = pool.submit(_quorum, inventory, transport, live.facts)
+        lag_read = pool.submit(_consumer_lag, inventory, transport, live.facts)
+        evidence, (quorum_leader, metadata_lag, problems), consumer_lag = evidence_read.result(), quorum_read.result(), lag_read.result()
+    found = classify(evidence)
     services: list[ServiceStatus] = []
-    problems: list[str] = []
-    quorum_leader, metadata_lag = _quorum(inventory, transport, live.facts, problems)
     controller = (evidence.zookeeper.controller or {}).get("brokerid")
     nodes = {(n.host, n.role): n for n in evidence.nodes}
     for host in inventory.hosts:
@@ -102,7 +111,7 @@ def read_status(inventory: Inventory, transport: Transport, now: datetime.dateti
         problems.append(f"the migration is {found.label}")
     mode = found.label if migrating else MODES[inventory.natural_phase]
     return ClusterStatus(mode, evidence.cluster_id, evidence.metadata_version, services, partitions, quorum_leader,
-                         metadata_lag, certificates, problems, _consumer_lag(inventory, transport, live.facts))
+                         metadata_lag, certificates, problems, consumer_lag)
 
 
 def _consumer_lag(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts]) -> dict[str, int | None] | str | None:
@@ -117,21 +126,19 @@ def _consumer_lag(inventory: Inventory, transport: Transport, facts: dict[str, H
         return str(exc)
 
 
-def _quorum(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts], problems: list[str]) -> tuple[int | None, dict[str, int] | None]:
-    """The metadata quorum's leader and each voter's lag, asked of the first running controller."""
-    service = service_name(Component.KAFKA_CONTROLLER, inventory.cluster)
-    running = [h for h in inventory.members(Component.KAFKA_CONTROLLER) if service in facts.get(h.name, HostFacts()).active_services]
+def _quorum(inventory: Inventory, transport: Transport, facts: dict[str, HostFacts]) -> tuple[int | None, dict[str, int] | None, list[str]]:
+    """The metadata quorum's leader and each voter's lag, as the health gates read them (the controllers' exporters,
+    else Kafka's tool on the first running controller), and what is wrong with the quorum."""
+    running = running_members(inventory, facts, Component.KAFKA_CONTROLLER)
     if not running:
-        return None, None
-    connection = transport.connection(running[0].name)
-    leader = controller_quorum(connection, inventory.cluster, running[0])
+        return None, None, []
+    gates = GateContext(transport, inventory.cluster, {c: inventory.members(c) for c in Component},
+                        Topology.of(inventory, inventory.natural_phase or Phase.DUAL_WRITE).default_min_insync)
+    leader = GATES["controller_quorum_has_leader"].check(gates, running[0])
     if not leader.ok:
-        problems.append(f"metadata quorum: {leader.summary}")
-        return None, None
-    lag = controller_voters_caught_up(connection, inventory.cluster, running[0])
-    if not lag.ok:
-        problems.append(f"metadata quorum: {lag.summary}")
-    return int(leader.value["LeaderId"]), lag.value or None
+        return None, None, [f"metadata quorum: {leader.summary}"]
+    lag = GATES["controller_voters_caught_up"].check(gates, running[0])
+    return int(leader.value["LeaderId"]), lag.value or None, [] if lag.ok else [f"metadata quorum: {lag.summary}"]
 
 
 def _partitions(read, problems: list[str]) -> PartitionCounts | str | None:

@@ -12,6 +12,8 @@ from kafkactl.exporter import (
 from kafkactl.health import GATES, GateContext
 from kafkactl.inventory import read_inventory
 from kafkactl.model import Component
+from kafkactl.plan import HostFacts
+from kafkactl.status import _quorum
 from kafkactl.tool_output import Unreadable
 from kafkactl.transport import CommandResult
 
@@ -165,3 +167,12 @@ def test_voters_not_read_from_every_controller_are_asked_with_the_tool(exporters
     cluster = Cluster(exporters, tool=captured("metadata-quorum-replication-4"))
     assert gate("controller_voters_caught_up", cluster, MEMBERS[Component.KAFKA_CONTROLLER][0]).ok
     assert cluster.tools_started() == 1
+
+
+def test_status_reads_the_metadata_quorum_as_the_gates_do_from_the_exporters() -> None:
+    ids = [host.node_id for host in MEMBERS[Component.KAFKA_CONTROLLER]]
+    cluster = Cluster(healthy({CONTROLLERS[2]: {RAFT_LOG_END: 4100.0}}))
+    running = {name: HostFacts(active_services=frozenset({"kafka-controller"})) for name in CONTROLLERS}
+    assert _quorum(INVENTORY, cluster, running) == (ids[0], {str(ids[0]): 0, str(ids[1]): 0, str(ids[2]): 900}, [])
+    assert cluster.tools_started() == 0
+    assert _quorum(INVENTORY, cluster, {}) == (None, None, [])  # no controller runs: nothing to ask
