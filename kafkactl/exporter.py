@@ -28,6 +28,8 @@ RAFT_LOG_END = "kafka_server_raft_log_end_offset"
 PARTITION_HEALTH = (UNDER_REPLICATED, UNDER_MIN_ISR, AT_MIN_ISR)  # each broker counts the partitions it leads
 CONTROLLER_HEALTH = (ACTIVE_CONTROLLER, OFFLINE_PARTITIONS)  # the active controller counts for the cluster
 QUORUM = (RAFT_LEADER, RAFT_LOG_END)  # each node's view of the metadata quorum
+ZK_MIGRATION = {"ZkMigrationState": "kafka_controller_kafkacontroller_zkmigrationstate",  # a controller's, by MBean name
+                "MigratingZkBrokerCount": "kafka_controller_kafkacontroller_migratingzkbrokercount"}
 
 _SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})?\s+(?P<value>\S+)(?:\s+-?\d+)?")
 

@@ -68,6 +68,31 @@ def test_controller_metrics_from_jmx() -> None:
     assert (node.zk_migration_state, node.migrating_zk_brokers, node.completed_migration_logged) == (1, 3, True)
 
 
+def _with_exporters(answer) -> LiveCluster:
+    """The cluster as evidence reads it when the controllers run the JMX exporter."""
+    inventory = INVENTORY.model_copy(update={"cluster": INVENTORY.cluster.model_copy(update={"jmxexporter_enabled": True})})
+    return LiveCluster(inventory, desired_state(INVENTORY, Phase.DUAL_WRITE), {}, _Transport(answer))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("exporter, tool_runs", [
+    (CommandResult(0, "HTTP/1.1 200 OK\r\n\r\nkafka_controller_kafkacontroller_zkmigrationstate 1.0\n"
+                      "kafka_controller_kafkacontroller_migratingzkbrokercount 3.0\n", ""), 0),
+    (CommandResult(1, "", "bash: connect: Connection refused\n"), 1),
+    (CommandResult(0, "HTTP/1.1 200 OK\r\n\r\nkafka_controller_kafkacontroller_zkmigrationstate 1.0\n", ""), 1),
+], ids=["served", "refused", "one metric missing"])
+def test_controller_metrics_from_its_exporter_else_from_jmx(exporter: CommandResult, tool_runs: int) -> None:
+    def answer(command: str) -> CommandResult:
+        if "/dev/tcp/127.0.0.1/" in command:
+            return exporter
+        return captured("jmx-zk-migration-state") if "JmxTool" in command else CommandResult(0, "", "")
+
+    live = _with_exporters(answer)
+    node = live.controller_details(_controller())
+    assert (node.zk_migration_state, node.migrating_zk_brokers) == (1, 3)
+    commands = live.transport.connections[node.host].commands
+    assert sum("JmxTool" in str(command) for command in commands) == tool_runs
+
+
 def test_a_kafka_4_controller_has_no_migration_metrics_to_read() -> None:
     live = _live(lambda command: pytest.fail(f"ran {command}"))
     node = Node(**{**_controller().__dict__, "version": "4.1.1"})

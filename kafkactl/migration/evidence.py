@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, HostState, Service
+from kafkactl.exporter import ZK_MIGRATION, exporter_metrics
 from kafkactl.facts import gather_all, meta_properties_paths
 from kafkactl.health import (
     Observation, admin_config, broker_registered, checked_zookeeper_connect, kafka_tool, partitions,
@@ -26,9 +27,9 @@ from kafkactl.remote import sh
 from kafkactl.tool_output import (
     Unreadable, read_jmx_values, read_metadata_version, read_znode_children, read_znode_int, read_znode_json,
 )
-from kafkactl.transport import Transport, TransportError
+from kafkactl.transport import Connection, Transport, TransportError
 
-CONTROLLER_METRICS = ("ZkMigrationState", "MigratingZkBrokerCount")  # kafka.controller:type=KafkaController
+CONTROLLER_METRICS = tuple(ZK_MIGRATION)  # kafka.controller:type=KafkaController,name=...
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,21 @@ class LiveCluster:
         if node.version and int(node.version.split(".")[0]) >= 4:
             return node  # Kafka 4 has no ZooKeeper migration, and no ZkMigrationState to read
         connection = self.transport.connection(node.host)
-        names = [f"kafka.controller:type=KafkaController,name={m}" for m in CONTROLLER_METRICS]
-        jmx_tool = local_jmx(self.cluster, self.cluster.kafka_controller_jmx_port, self._controller_service(), names, "Value")
-        result = connection.run(jmx_tool, check=False, timeout=120)
-        values = read_jmx_values(result, CONTROLLER_METRICS)
+        values = self._migration_metrics(connection)
         log = f"{self.cluster.kafka_log_dir}/{self._controller_service()}.log"
         logged = connection.run(sh("grep -qiF {line} {log}*", line=COMPLETED_LOG_LINE, log=log), check=False).code == 0
         return Node(**{**node.__dict__, "zk_migration_state": values.get("ZkMigrationState"),
                        "migrating_zk_brokers": values.get("MigratingZkBrokerCount"), "completed_migration_logged": logged})
+
+    def _migration_metrics(self, connection: Connection) -> dict[str, int]:
+        """CONTROLLER_METRICS from the controller's JMX exporter when it serves them, else from JmxTool (a JVM)."""
+        exporter = self.cluster.jmx_exporter(Component.KAFKA_CONTROLLER)
+        read = exporter_metrics(connection, exporter.port, ZK_MIGRATION.values()) if exporter else None
+        if read is not None and set(ZK_MIGRATION.values()) <= read.keys():
+            return {metric: int(read[name]) for metric, name in ZK_MIGRATION.items()}
+        names = [f"kafka.controller:type=KafkaController,name={m}" for m in CONTROLLER_METRICS]
+        jmx_tool = local_jmx(self.cluster, self.cluster.kafka_controller_jmx_port, self._controller_service(), names, "Value")
+        return read_jmx_values(connection.run(jmx_tool, check=False, timeout=120), CONTROLLER_METRICS)
 
     def _controller_service(self) -> str:
         return next(s.name for h in self.desired.hosts for s in h.services if s.component == Component.KAFKA_CONTROLLER)
