@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import connectors, key_store_reload, metadata_version, scram_users, tls_listeners
+from kafkactl import connectors, key_store_reload, metadata_version, scram_users, tls_listeners, zookeeper_acls
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DIGEST_PREFIX, DesiredState, HostState
@@ -606,6 +606,29 @@ class Executor:
                     self.scram_record.remember(planned.user, planned.mechanism, password)
                 self._outcome(state).services.append(f"SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
                 self.report.line(f"   {state.host.name}: SCRAM user {planned.user} ({planned.mechanism}) {planned.action}d")
+
+        self._journaled(step, ALL, work)
+
+    def _zookeeper_acls(self, step: Step) -> None:
+        """The znodes that exist secured with Kafka's ZkSecurityMigrator, through the first broker that answers, once every
+        broker logs in to ZooKeeper and sets ACLs on the znodes it creates (cluster.secures_existing_znodes)."""
+        if not self.cluster.secures_existing_znodes:
+            return
+        self.report.line(f"== {step}", style="bold")
+        zookeeper_connect = Topology.of(self.inventory, self.desired.phase).zookeeper_connect
+
+        def work(entry) -> None:
+            problems = []
+            for state in self._hosts(step.target):
+                broker = next(s for s in state.services if s.component == Component.KAFKA_BROKER)
+                result = zookeeper_acls.secure_znodes(self.transport.connection(state.host.name), self.cluster, zookeeper_connect,
+                                                      broker.config, broker.jaas or "")
+                if result.code == 0:
+                    self._outcome(state).services.append("existing znodes secured")
+                    self.report.line(f"   {state.host.name}: the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)")
+                    return
+                problems.append(f"{state.host.name}: {(result.stderr or result.stdout).strip()[-300:]}")
+            raise KafkactlError(f"{step}: the existing znodes not secured: {'; '.join(problems)}")
 
         self._journaled(step, ALL, work)
 

@@ -12,11 +12,14 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 - the listener brokers replicate over removed: the brokers not yet rolled still use it;
 - the controller listener renamed: brokers and controllers lose the quorum until all are rolled;
 - brokers (or controllers) logging in with a SASL mechanism the running ones do not accept yet: accept
-  both first (cp-ansible's `sasl_protocol: plain,scram`), then switch.
+  both first (cp-ansible's `sasl_protocol: plain,scram`), then switch;
+- ZooKeeper made to require SASL, or brokers made to set ACLs on the znodes they create, while a running
+  broker does not log in to ZooKeeper yet: it loses ZooKeeper, or cannot change what the others created.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -102,8 +105,51 @@ def reaches_controllers_through(properties: dict[str, str]) -> str:
     return properties.get("controller.listener.names", "").split(",")[0]
 
 
+def zookeeper_sasl_required(properties: dict[str, str]) -> bool:
+    return properties.get("sessionRequireClientSASLAuth", "").strip().lower() == "true"
+
+
+_JAAS_CLIENT = re.compile(r"^\s*Client\s*\{", re.MULTILINE)
+
+
+def zookeeper_logins(desired: DesiredState, facts: Mapping[str, HostFacts]) -> set[str]:
+    """The running brokers and controllers that log in to ZooKeeper: their JAAS file, as the host holds it, has a
+    Client section."""
+    found = set()
+    for state in desired.hosts:
+        for service in state.services:
+            live = facts.get(state.host.name, HostFacts()).files.get(service.jaas) if service.jaas else None
+            if service.component in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER) and live and _JAAS_CLIENT.search(live.content):
+                found.add(state.host.name)
+    return found
+
+
+def _zookeeper_sasl_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
+    """ZooKeeper made to require SASL, or a broker made to set ACLs, while a running broker does not log in yet."""
+    nodes = {**live_properties(desired, facts, Component.KAFKA_CONTROLLER), **live_properties(desired, facts, Component.KAFKA_BROKER)}
+    anonymous = sorted(host for host, props in nodes.items() if "zookeeper.connect" in props and host not in zookeeper_logins(desired, facts))
+    if not anonymous:
+        return []
+    problems = []
+    for state in desired.hosts:
+        for service in state.services:
+            live_file = facts.get(state.host.name, HostFacts()).files.get(service.config)
+            if live_file is None or service.component not in (Component.ZOOKEEPER, Component.KAFKA_BROKER):
+                continue
+            live = parse_properties(live_file.content)
+            wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
+            where = f"host {state.host.name}: {service.config}"
+            if service.component == Component.ZOOKEEPER and zookeeper_sasl_required(wanted) and not zookeeper_sasl_required(live):
+                problems.append(f"{where}: ZooKeeper would require SASL while {', '.join(anonymous)} do not log in to it "
+                                f"yet; {STEPS}")
+            if wanted.get("zookeeper.set.acl") == "true" and live.get("zookeeper.set.acl") != "true":
+                problems.append(f"{where}: the broker would set ACLs on the znodes it creates while {', '.join(anonymous)} "
+                                f"do not log in to ZooKeeper yet and could not change them; {STEPS}")
+    return problems
+
+
 def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
-    problems: list[str] = _zookeeper_plain_port_closing(desired, facts)
+    problems: list[str] = _zookeeper_plain_port_closing(desired, facts) + _zookeeper_sasl_changes(desired, facts)
     controllers = live_properties(desired, facts, Component.KAFKA_CONTROLLER)
     served = set.intersection(*(set(protocols(props)) for props in controllers.values())) if controllers else set()
     reaching = {reaches_controllers_through(props) for props in [*controllers.values(),

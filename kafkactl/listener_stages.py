@@ -28,7 +28,7 @@ from kafkactl.desired import DesiredState
 from kafkactl.errors import KafkactlError
 from kafkactl.listener_changes import (
     controller_listener_move, enabled_mechanisms, inter_broker_listener, live_properties, protocols, reaches_controllers_through,
-    zookeeper_plain_port_open,
+    zookeeper_logins, zookeeper_plain_port_open, zookeeper_sasl_required,
 )
 from kafkactl.model import SASL_MECHANISMS, Component, Inventory, Listener
 from kafkactl.plan import HostFacts
@@ -42,15 +42,19 @@ class Running:
     """What the phases read from the hosts' files."""
 
     brokers: Mapping[str, dict[str, str]]  # host -> its server.properties
-    zookeeper_plain_port_open: bool = False  # a ZooKeeper member serves its plaintext port to the network
     controllers: Mapping[str, dict[str, str]] = field(default_factory=dict)  # host -> its controller.properties
+    zookeepers: Mapping[str, dict[str, str]] = field(default_factory=dict)  # host -> its zookeeper.properties
+    zookeeper_logins: frozenset[str] = frozenset()  # the brokers and controllers that log in to ZooKeeper (SASL)
 
     @classmethod
     def read(cls, desired: DesiredState, facts: Mapping[str, HostFacts]) -> Running:
-        zookeepers = live_properties(desired, facts, Component.ZOOKEEPER)
-        return cls(live_properties(desired, facts, Component.KAFKA_BROKER),
-                   any(zookeeper_plain_port_open(props) for props in zookeepers.values()),
-                   live_properties(desired, facts, Component.KAFKA_CONTROLLER))
+        return cls(live_properties(desired, facts, Component.KAFKA_BROKER), live_properties(desired, facts, Component.KAFKA_CONTROLLER),
+                   live_properties(desired, facts, Component.ZOOKEEPER), frozenset(zookeeper_logins(desired, facts)))
+
+    @property
+    def zookeeper_plain_port_open(self) -> bool:
+        """A ZooKeeper member serves its plaintext port to the network."""
+        return any(zookeeper_plain_port_open(props) for props in self.zookeepers.values())
 
 
 def staged_inventory(target: Inventory, running: Running, phase: str) -> Inventory:
@@ -66,6 +70,7 @@ def staged_inventory(target: Inventory, running: Running, phase: str) -> Invento
     authorizer = cluster.kafka_authorizer_enabled
     _refuse_out_of_order(target, brokers, phase, set(wanted), target_inter_broker, authorizer)
     moving_controller_listener = _controller_listener_stage(target, running, phase)
+    moving_zookeeper_sasl = _zookeeper_sasl_stage(target, running, phase)
     if phase == "remove":
         return target
 
@@ -89,7 +94,33 @@ def staged_inventory(target: Inventory, running: Running, phase: str) -> Invento
         update["zookeeper_client_port_loopback_only"] = False
     if phase == "add":
         update["kafka_authorizer_enabled"] = any("authorizer.class.name" in props for props in brokers.values())
-    return target.model_copy(update={"cluster": cluster.model_copy(update={**update, **moving_controller_listener})})
+    return target.model_copy(update={"cluster": cluster.model_copy(update={**update, **moving_controller_listener, **moving_zookeeper_sasl})})
+
+
+def _zookeeper_sasl_stage(target: Inventory, running: Running, phase: str) -> dict:
+    """ZooKeeper DIGEST in Kafka's staged way: add has ZooKeeper accept SASL beside clients that do not log in, and the
+    brokers log in; inter-broker has them set ACLs on the znodes they create (and ZkSecurityMigrator secures those
+    that exist); remove has ZooKeeper require SASL."""
+    cluster = target.cluster
+    if cluster.zookeeper_sasl_protocol != "digest" or not running.zookeepers:
+        return {}
+    where = f"migrate listeners --phase {phase}"
+    required = any(zookeeper_sasl_required(props) for props in running.zookeepers.values())
+    setting_acls = all(props.get("zookeeper.set.acl") == "true" for props in running.brokers.values())
+    if required and setting_acls:
+        return {}
+    if phase in ("add", "authorizer"):
+        return {"zookeeper_sasl_required": required, "zookeeper_set_acl": setting_acls}
+    if without := sorted(host for host, props in running.zookeepers.items() if "authProvider.sasl" not in props):
+        raise KafkactlError(f"{where}: ZooKeeper on {', '.join(without)} does not accept SASL yet; run --phase add first. "
+                            "No host was changed.")
+    if anonymous := sorted(set(running.brokers) - running.zookeeper_logins):
+        raise KafkactlError(f"{where}: {', '.join(anonymous)} do not log in to ZooKeeper yet; run --phase add first. "
+                            "No host was changed.")
+    if phase == "remove" and not setting_acls:
+        raise KafkactlError(f"{where}: not every broker sets ZooKeeper ACLs yet; run --phase inter-broker first. "
+                            "No host was changed.")
+    return {"zookeeper_sasl_required": required, "zookeeper_set_acl": True}
 
 
 def _controller_listener_stage(target: Inventory, running: Running, phase: str) -> dict:

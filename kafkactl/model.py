@@ -339,6 +339,14 @@ class ClusterVars(Strict):
     zookeeper_digest_users: dict[str, SaslUser] = Field(
         default_factory=dict, description="ZooKeeper DIGEST users (cp-ansible's shape); brokers and controllers log in as the entry kafka_broker."
     )
+    zookeeper_sasl_required: bool = Field(
+        True, description="With zookeeper_sasl_protocol digest: ZooKeeper refuses clients that do not log in "
+        "(sessionRequireClientSASLAuth). `migrate listeners` keeps it false until --phase remove, while the brokers move "
+        "onto SASL.")
+    zookeeper_set_acl: bool = Field(
+        True, description="With zookeeper_sasl_protocol digest: brokers create znodes with ACLs (zookeeper.set.acl). "
+        "`migrate listeners` keeps it false until --phase inter-broker, once every broker logs in, and then secures the "
+        "existing znodes with Kafka's ZkSecurityMigrator.")
 
     # Listeners and security
     kafka_broker_listeners: dict[str, Listener] = Field(
@@ -789,6 +797,12 @@ class ClusterVars(Strict):
         """ZooKeeper's plaintext client port listens on 127.0.0.1 only."""
         wanted = self.zookeeper_client_port_loopback_only
         return self.zookeeper_ssl_enabled and (wanted if wanted is not None else True)
+
+    @property
+    def secures_existing_znodes(self) -> bool:
+        """The brokers set ACLs on the znodes they create while ZooKeeper does not require SASL yet (`migrate listeners
+        --phase inter-broker` of a move onto DIGEST): the znodes that exist get theirs from Kafka's ZkSecurityMigrator."""
+        return self.zookeeper_sasl_protocol == "digest" and self.zookeeper_set_acl and not self.zookeeper_sasl_required
 
     @property
     def store_type(self) -> str:

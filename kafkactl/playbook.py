@@ -28,6 +28,7 @@ STEP_TARGETS = {
     "scram_users": {Component.KAFKA_BROKER.value},  # the planned SCRAM credential changes, through a running broker
     "connectors": {Component.KAFKA_CONNECT.value},  # the planned connector changes, through a running worker's REST API
     "metadata_version": {Component.KAFKA_CONTROLLER.value},  # the planned metadata.version move, through a controller
+    "zookeeper_acls": {Component.KAFKA_BROKER.value},  # the existing znodes secured, once every broker logs in to ZooKeeper
 }
 
 

@@ -36,6 +36,7 @@ from kafkactl.plan import FileFacts, HostFacts, make_plan
 from kafkactl.remote import Command
 from kafkactl.report import Report
 from kafkactl.transport import CommandResult, SshOptions, Transport, TransportError
+from kafkactl.zookeeper_acls import secure_znodes
 
 from helpers import ROOT, run_cli
 
@@ -399,3 +400,16 @@ def test_kafka_storage_tool_takes_the_scram_credential_from_the_argfile(tmp_path
     client_key = hmac.new(salted, b"Client Key", "sha512").digest()
     assert record["name"] == "admin"
     assert base64.b64encode(hashlib.sha512(client_key).digest()).decode() == record["storedKey"]
+
+
+def test_the_znodes_are_secured_logged_in_as_a_broker_and_over_tls_with_its_settings() -> None:
+    host = RecordingHost(BROKER)
+    tls = CLUSTER.model_copy(update={"zookeeper_ssl_enabled": True})
+    secure_znodes(host, tls, "zk1:2182,zk2:2182/kafka", "/etc/kafka/server.properties", "/etc/kafka/kafka_server_jaas.conf")
+    command, = host.commands
+    assert (" -Djava.security.auth.login.config=/etc/kafka/kafka_server_jaas.conf " in command
+            and " kafka.admin.ZkSecurityMigrator --zookeeper.acl secure --zookeeper.connect zk1:2182,zk2:2182/kafka "
+                "--zk-tls-config-file /etc/kafka/server.properties" in command), command
+    with pytest.raises(TransportError, match="host kafka1.example.com: zookeeper.connect 'zk1:2181;id': .*; not used"):
+        secure_znodes(host, CLUSTER, "zk1:2181;id", "/etc/kafka/server.properties", "/etc/kafka/kafka_server_jaas.conf")
+    assert len(host.commands) == 1

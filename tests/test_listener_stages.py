@@ -205,7 +205,7 @@ def test_a_phase_backs_up_then_makes_the_directories_new_files_need_before_any_r
     from kafkactl.playbook import load_playbook
 
     steps = [str(step) for step in load_playbook("migrate-listeners").steps]
-    assert steps[:2] == ["backup all", "prepare all"] and all(step.startswith(("roll", "scram_users")) for step in steps[2:]), steps
+    assert steps[:2] == ["backup all", "prepare all"] and all(step.startswith(("roll", "scram_users", "zookeeper_acls")) for step in steps[2:]), steps
 
 
 @pytest.mark.parametrize("listeners, refusal", [
@@ -293,3 +293,45 @@ def test_status_names_each_of_the_controller_listeners_steps(tmp_path: Path) -> 
     moved = _phase(target, _phase(target, added, "authorizer"), "inter-broker")
     assert controller_listener_step(wanted, _facts(moved)) == "remove controller listener CONTROLLER"
     assert controller_listener_step(wanted, _facts(wanted)) is None
+
+
+DIGEST = ("zookeeper_sasl_protocol: digest, "
+          "zookeeper_digest_users: {kafka_broker: {principal: kafka, password: zk-secret}}")
+
+
+def _zookeeper_properties(desired: DesiredState) -> dict[str, str]:
+    state = next(s for s in desired.hosts if s.host.name == "zk1")
+    return parse_properties(next(f for f in state.files if f.path == state.services[0].config).content)
+
+
+def _logs_in_to_zookeeper(desired: DesiredState, host: str = "kafka1") -> bool:
+    state = next(s for s in desired.hosts if s.host.name == host)
+    return "Client {" in next((f.content for f in state.files if f.path == state.services[0].jaas), "")
+
+
+def test_zookeeper_digest_comes_in_three_safe_rolls(tmp_path: Path) -> None:
+    """Kafka's order for SASL to ZooKeeper on a running cluster: ZooKeeper accepts it and the brokers log in (add),
+    the brokers set ACLs (inter-broker), ZooKeeper requires it (remove); in one apply it is refused."""
+    live = desired_state(_inventory(tmp_path, "plain.yml", ""))
+    target = _inventory(tmp_path, "digest.yml", DIGEST)
+    refused = unsafe_listener_changes(desired_state(target), _facts(live))
+    assert any("ZooKeeper would require SASL while kafka1, kafka2 do not log in to it yet" in p for p in refused), refused
+    assert any("would set ACLs on the znodes it creates while kafka1, kafka2" in p for p in refused), refused
+    with pytest.raises(KafkactlError, match="ZooKeeper on zk1 does not accept SASL yet; run --phase add first"):
+        staged_inventory(target, Running.read(live, _facts(live)), "inter-broker")
+
+    added = _phase(target, live, "add")
+    assert "authProvider.sasl" in _zookeeper_properties(added) and "sessionRequireClientSASLAuth" not in _zookeeper_properties(added)
+    assert _logs_in_to_zookeeper(added) and "zookeeper.set.acl" not in _server_properties(added)
+    assert _phase(target, added, "add") == added  # a phase done renders the same again
+    with pytest.raises(KafkactlError, match="not every broker sets ZooKeeper ACLs yet; run --phase inter-broker first"):
+        staged_inventory(target, Running.read(added, _facts(added)), "remove")
+
+    acls = _phase(target, added, "inter-broker")
+    assert _server_properties(acls)["zookeeper.set.acl"] == "true" and "sessionRequireClientSASLAuth" not in _zookeeper_properties(acls)
+    assert staged_inventory(target, Running.read(added, _facts(added)), "inter-broker").cluster.secures_existing_znodes
+
+    removed = _phase(target, acls, "remove")
+    assert _zookeeper_properties(removed)["sessionRequireClientSASLAuth"] == "true"
+    assert removed == desired_state(target)
+    assert _phase(target, removed, "add") == removed  # done: nothing left to stage

@@ -141,7 +141,11 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
         facts, result = live_plan(report, run.transport, run.desired, run.inventory)
         report.line(f"Listeners, phase {phase}:", style="bold")
         report.plan(result, show_diff=True)
-        if not result.changed:
+        securing = run.inventory.cluster.secures_existing_znodes
+        if securing:
+            report.line("[cluster] the znodes that exist: secured with Kafka's ZkSecurityMigrator (--zookeeper.acl secure) "
+                        "through a broker, after the broker roll; no restart", style="bold")
+        if not result.changed and not securing:
             return
         if stopped := [f"{s.name} on {h.host}" for h in result.hosts for s in h.services if s.action in ("start", "install and start")]:
             raise KafkactlError(f"migrate listeners: {', '.join(stopped)} not running; a phase only changes running nodes: "

@@ -42,7 +42,8 @@ def zookeeper_properties(topology: Topology, host: Host) -> Properties:
     if cluster.zookeeper_sasl_protocol == "digest":
         props.section("SASL for clients")
         props.set("authProvider.sasl", "org.apache.zookeeper.server.auth.SASLAuthenticationProvider")
-        props.set("sessionRequireClientSASLAuth", True)
+        if cluster.zookeeper_sasl_required:
+            props.set("sessionRequireClientSASLAuth", True)
 
     return props.override("Custom properties (inventory)", host.custom_properties.get(Component.ZOOKEEPER, {}))
 
