@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import math
 import shlex
@@ -156,6 +157,32 @@ class _AcceptNewKeys(paramiko.MissingHostKeyPolicy):
         self.notices.append(f"{hostname}: accepted new host key {key.get_name()} (SHA256:{fingerprint}) into {self.known_hosts}")
 
 
+def _read_known_hosts(path: Path) -> list[paramiko.hostkeys.HostKeyEntry]:
+    """Each line paramiko can read (HostKeyEntry.from_line), in the file's order; the others are skipped."""
+    entries = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+        except (paramiko.SSHException, paramiko.hostkeys.InvalidHostKey):
+            continue
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _names(entry: paramiko.hostkeys.HostKeyEntry, name: str) -> bool:
+    """The entry is for `name`: listed as it is, or hashed (|1|salt|hash), as paramiko matches them."""
+    return any(listed == name or listed.startswith("|1|") and hmac.compare_digest(paramiko.HostKeys.hash_host(name, listed), listed)
+               for listed in entry.hostnames)
+
+
 @dataclass(frozen=True)
 class _Become:
     """How one command becomes root: the method, the password that answers its prompt, the proof it worked."""
@@ -167,14 +194,16 @@ class _Become:
 
 
 def _program(text: str) -> str:
-    """The first word of a command, for messages: never its arguments, which may hold values."""
+    """The first word of a command, for messages: never its arguments, which may hold values. Read as shlex.split
+    reads it, only as far as that word (a facts script is long)."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.commenters = True, ""
     try:
-        words = shlex.split(text)
+        for word in lexer:
+            if word not in ("{", "(", "!") and "=" not in word:
+                return word
     except ValueError:
-        words = text.split()
-    for word in words:
-        if word not in ("{", "(", "!") and "=" not in word:
-            return word
+        return next((word for word in text.split() if word not in ("{", "(", "!") and "=" not in word), "command")
     return "command"
 
 
@@ -383,6 +412,7 @@ class Transport:
         self._lock = threading.Lock()
         self._connections: dict[str, Connection] = {}
         self._ssh_config = self._read_ssh_config()
+        self._known_hosts: dict[tuple[Path, int, int], list[paramiko.hostkeys.HostKeyEntry]] = {}
 
     def _read_ssh_config(self) -> paramiko.SSHConfig:
         path = self.options.ssh_config
@@ -454,15 +484,20 @@ class Transport:
             if message not in self.notices:
                 self.notices.append(message)
 
-    def _client(self, route: Route) -> paramiko.SSHClient:
-        """A client whose host-key policy is the user's: inventory ssh args or ~/.ssh/config, then command-line flags."""
+    def _client(self, route: Route, endpoint: Endpoint) -> paramiko.SSHClient:
+        """A client whose host-key policy is the user's: inventory ssh args or ~/.ssh/config, then command-line flags;
+        it knows the endpoint's keys from the known_hosts files (the first of each type, as paramiko takes them)."""
         client = paramiko.SSHClient()
         if not self.options.check_host_keys or route.checking == "no":
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             return client
+        # paramiko's own name for the endpoint's keys
+        name = endpoint.address if endpoint.port == DEFAULT_PORT else f"[{endpoint.address}]:{endpoint.port}"
+        keys = client.get_host_keys()
         for known_hosts in route.known_hosts:
-            if known_hosts.exists():
-                client.load_host_keys(str(known_hosts))
+            for entry in self._known_entries(known_hosts):
+                if _names(entry, name) and entry.key.get_name() not in (keys.lookup(name) or {}):
+                    keys.add(name, entry.key.get_name(), entry.key)
         if self.options.accept_new_host_keys or route.checking == "accept-new":
             client.set_missing_host_key_policy(_AcceptNewKeys(route.known_hosts[0], self.notices, self._lock))
         else:
@@ -481,6 +516,20 @@ class Transport:
                 time.sleep(self.options.retry_delay * 2**attempt)
         raise AssertionError("unreachable")
 
+    def _known_entries(self, path: Path) -> list[paramiko.hostkeys.HostKeyEntry]:
+        """A known_hosts file's entries, read once per version of the file. (paramiko's SSHClient.load_host_keys reads the
+        whole file for every connection and checks each line against all before it: a run's cost would grow with the
+        cube of the hosts.)"""
+        try:
+            stat = path.stat()
+        except OSError:
+            return []
+        version = (path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if version not in self._known_hosts:
+                self._known_hosts[version] = _read_known_hosts(path)
+            return self._known_hosts[version]
+
     def _open_once(self, host: Host, route: Route) -> Connection:
         clients: list[paramiko.SSHClient] = []
         sock: paramiko.Channel | paramiko.ProxyCommand | None = None
@@ -489,7 +538,7 @@ class Transport:
             sock.settimeout(route.connect_timeout)
         try:
             for index, hop in enumerate(route.hops):
-                client = self._client(route)
+                client = self._client(route, hop)
                 self._connect(client, host, route, hop, sock)
                 clients.append(client)
                 onward = route.hops[index + 1] if index + 1 < len(route.hops) else route.target
@@ -499,7 +548,7 @@ class Transport:
                     )
                 except (paramiko.SSHException, OSError, EOFError) as exc:
                     raise _Unreachable(f"host {host.name}: {hop.label} cannot reach {onward.where}: {exc or type(exc).__name__}") from None
-            client = self._client(route)
+            client = self._client(route, route.target)
             self._connect(client, host, route, route.target, sock)
         except BaseException:
             for opened in reversed(clients):

@@ -369,6 +369,19 @@ def test_unknown_and_changed_host_keys_are_refused(lab: Lab, tmp_path: Path):
     assert f"[127.0.0.1]:{lab.target.port}" in empty.read_text() and "accepted new host key" in transport.notices[0]
 
 
+def test_a_hashed_known_hosts_entry_is_the_hosts_key(lab: Lab, tmp_path: Path):
+    """known_hosts is read once per run and shared; an entry hashed by `ssh-keygen -H` still names its host."""
+    name = f"[127.0.0.1]:{lab.target.port}"
+    served = lab.transport(lab.host())
+    key = served.connection("target").client.get_transport().get_remote_server_key()
+    served.close()
+    hashed = tmp_path / "known_hosts"
+    hashed.write_text(f"# hashed\n{paramiko.HostKeys.hash_host(name)} {key.get_name()} {key.get_base64()}\nnot a key line\n")
+    transport = lab.transport(lab.host(ssh_known_hosts=(str(hashed),)))
+    transport.connection("target").run(cmd("true"))
+    transport.close()
+
+
 def test_authentication_failure_names_the_user(lab: Lab, tmp_path: Path):
     _keygen(tmp_path / "stranger")
     host = lab.host(ssh_private_key_file=str(tmp_path / "stranger"), ssh_identities_only=True)
