@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -160,12 +161,18 @@ def logical_lines(text: str) -> list[list[str]]:
 
 def parse_properties(text: str) -> dict[str, str]:
     """A properties file as java.util.Properties.load reads it: escapes, separators, continuation lines."""
+    return dict(_parsed(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> tuple[tuple[str, str], ...]:
+    """parse_properties, remembered: a run reads each host's files (as the host holds them, as rendered) several times."""
     parsed = {}
     for group in logical_lines(text):
         split = split_property(join_continued(group))
         if split:
             parsed[split[1]] = unescape_property(split[2])
-    return parsed
+    return tuple(parsed.items())
 
 
 def join_continued(lines: list[str]) -> str:
