@@ -732,3 +732,40 @@ def test_the_ca_is_rotated_with_an_overlap_and_no_lost_message(lab: Lab, tmp_pat
             with pytest.raises(ssl.SSLCertVerificationError):
                 _served(broker, port, trusting=old_ca)
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
+
+
+def test_brokers_log_in_to_zookeeper_in_three_phases_then_it_refuses_anyone_else_with_no_lost_message(lab: Lab) -> None:
+    """zookeeper_sasl_protocol digest on the secured cluster (brokers on ZooKeeper's TLS port): one apply is refused.
+    `--phase add` has ZooKeeper accept SASL and the brokers log in, `--phase inter-broker` has them set ACLs and
+    secures the znodes that exist, `--phase remove` has ZooKeeper require a login. The canary loses nothing; at the end
+    a ZooKeeper client that does not log in reads nothing, the brokers' znodes are the broker user's to change, and a
+    second apply changes nothing."""
+    brokers = lab.hosts("kafka_broker")
+    digest = _brokers_only(lab, "zookeeper-digest.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True,
+                           zookeeper_sasl_protocol="digest",
+                           zookeeper_digest_users={"kafka_broker": {"principal": "kafka", "password": "zk-Sécret-9"}}, **TARGET)
+    refused = lab.kafkactl("plan", str(digest))
+    assert refused.exit_code == 1 and "ZooKeeper would require SASL while" in refused.stderr, refused.stderr
+
+    def phase(name: str):
+        ran = lab.kafkactl("migrate", "listeners", str(digest), "--phase", name, "--yes")
+        assert ran.exit_code == 0, name + ran.stderr + ran.stdout[-3000:]
+        return ran
+
+    with Canary(_internal(lab)) as canary:
+        ran = {name: phase(name) for name in ("add", "inter-broker", "remove")}
+        canary.settle()
+    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    assert "the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)" in ran["inter-broker"].stdout, ran["inter-broker"].stdout
+    assert "zk-Sécret-9" not in "".join(r.stdout + r.stderr for r in ran.values())
+
+    def zookeeper_shell(command: str, logged_in: bool) -> str:
+        login = "-Djava.security.auth.login.config=/etc/kafka/broker-jaas.conf " if logged_in else ""
+        return lab.ssh(brokers[0], f"{JAVA} {login}org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka -zk-tls-config-file "
+                                   f"/etc/kafka/server.properties -server {lab.hosts('zookeeper')[0]}:2182 {command} 2>&1").stdout
+
+    assert re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=True))
+    assert not re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=False))
+    acl = zookeeper_shell("getAcl /brokers/ids", logged_in=True)
+    assert "'sasl,'kafka" in acl and "'world,'anyone\n: cdrwa" not in acl, acl
+    assert "Nothing to do" in lab.kafkactl("apply", str(digest)).stdout
