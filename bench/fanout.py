@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from noop_apply_vs_ansible import ANSIBLE_ENV, ANSIBLE_PLAYBOOK, KAFKACTL, LAB_ENV, check_ansible_noop, run, write_playbook
+from noop_apply_vs_ansible import ANSIBLE_ENV, ANSIBLE_PLAYBOOK, KAFKACTL, LAB_ENV, check_ansible_noop, run, take_down, write_playbook
 
 from kafkactl.desired import desired_state
 from kafkactl.inventory import read_inventory
@@ -144,8 +144,7 @@ def main() -> None:
         print(f"Target: {label}: {'met' if met else 'NOT met'} ({figure})")
 
     if args.down:
-        run([*KAFKACTL, "lab", "down", "--state-dir", str(args.state_dir)], LAB_ENV)
-        print(f"Bench lab removed ({args.state_dir})")
+        take_down(args.state_dir)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,11 @@ def check_ansible_noop(output: str, hosts: set[str]) -> None:
         sys.exit(f"ansible-playbook was not a no-op on every host (changed, unreachable, failed): {recap}\n{output}")
 
 
+def take_down(state_dir: Path) -> None:
+    run([*KAFKACTL, "lab", "down", "--state-dir", str(state_dir)], LAB_ENV)
+    print(f"Bench lab removed ({state_dir})")
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
     output = run(command, env).stdout
@@ -186,8 +191,7 @@ def main() -> None:
     print(f"Target: kafkactl at least {TARGET_RATIO:g}x faster: {verdict} ({ratio:.1f}x)")
 
     if args.down:
-        run([*KAFKACTL, "lab", "down", "--state-dir", str(args.state_dir)], LAB_ENV)
-        print(f"Bench lab removed ({args.state_dir})")
+        take_down(args.state_dir)
 
 
 if __name__ == "__main__":

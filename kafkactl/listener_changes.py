@@ -20,11 +20,11 @@ clients; move inter-broker traffic onto it; remove the old one. What breaks when
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from kafkactl.components.properties import parse_properties
-from kafkactl.desired import DesiredState
+from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.model import Component
 from kafkactl.plan import HostFacts
 
@@ -59,6 +59,17 @@ def _new_login(where: str, live: dict[str, str], wanted: dict[str, str], listene
     return [f"{where}: {key} would become {mechanism}, which listener {listener} of the running nodes does not accept "
             f"({', '.join(sorted(enabled_mechanisms(live, listener)))}); let it accept both first (sasl_protocol: "
             "<old>,<new>) in one apply, switch in the next"]
+
+
+def configurations(desired: DesiredState, facts: Mapping[str, HostFacts],
+                   components: tuple[Component, ...]) -> Iterator[tuple[HostState, Service, dict[str, str], dict[str, str]]]:
+    """Each member of `components` whose host holds its configuration file: the file as the host holds it and as rendered."""
+    for state in desired.hosts:
+        for service in state.services:
+            live = facts.get(state.host.name, HostFacts()).files.get(service.config)
+            if service.component in components and live is not None:
+                wanted = next(f for f in state.files if f.path == service.config)
+                yield state, service, parse_properties(live.content), parse_properties(wanted.content)
 
 
 def live_properties(desired: DesiredState, facts: Mapping[str, HostFacts], component: Component) -> dict[str, dict[str, str]]:
@@ -131,20 +142,14 @@ def _zookeeper_sasl_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
     if not anonymous:
         return []
     problems = []
-    for state in desired.hosts:
-        for service in state.services:
-            live_file = facts.get(state.host.name, HostFacts()).files.get(service.config)
-            if live_file is None or service.component not in (Component.ZOOKEEPER, Component.KAFKA_BROKER):
-                continue
-            live = parse_properties(live_file.content)
-            wanted = parse_properties(next(f for f in state.files if f.path == service.config).content)
-            where = f"host {state.host.name}: {service.config}"
-            if service.component == Component.ZOOKEEPER and zookeeper_sasl_required(wanted) and not zookeeper_sasl_required(live):
-                problems.append(f"{where}: ZooKeeper would require SASL while {', '.join(anonymous)} do not log in to it "
-                                f"yet; {STEPS}")
-            if wanted.get("zookeeper.set.acl") == "true" and live.get("zookeeper.set.acl") != "true":
-                problems.append(f"{where}: the broker would set ACLs on the znodes it creates while {', '.join(anonymous)} "
-                                f"do not log in to ZooKeeper yet and could not change them; {STEPS}")
+    for state, service, live, wanted in configurations(desired, facts, (Component.ZOOKEEPER, Component.KAFKA_BROKER)):
+        where = f"host {state.host.name}: {service.config}"
+        if service.component == Component.ZOOKEEPER and zookeeper_sasl_required(wanted) and not zookeeper_sasl_required(live):
+            problems.append(f"{where}: ZooKeeper would require SASL while {', '.join(anonymous)} do not log in to it "
+                            f"yet; {STEPS}")
+        if wanted.get("zookeeper.set.acl") == "true" and live.get("zookeeper.set.acl") != "true":
+            problems.append(f"{where}: the broker would set ACLs on the znodes it creates while {', '.join(anonymous)} "
+                            f"do not log in to ZooKeeper yet and could not change them; {STEPS}")
     return problems
 
 
@@ -154,43 +159,34 @@ def unsafe_listener_changes(desired: DesiredState, facts: dict[str, HostFacts]) 
     served = set.intersection(*(set(protocols(props)) for props in controllers.values())) if controllers else set()
     reaching = {reaches_controllers_through(props) for props in [*controllers.values(),
                 *live_properties(desired, facts, Component.KAFKA_BROKER).values()]} - {""}
-    for state in desired.hosts:
-        host_facts = facts.get(state.host.name, HostFacts())
-        for service in state.services:
-            if service.component not in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
-                continue
-            live_file = host_facts.files.get(service.config)
-            managed = next(f for f in state.files if f.path == service.config)
-            if live_file is None:
-                continue
-            live, wanted = parse_properties(live_file.content), parse_properties(managed.content)
-            where = f"host {state.host.name}: {service.config}"
-            have, want = protocols(live), protocols(wanted)
-            for name in sorted(have.keys() & want.keys()):
-                if have[name] != want[name]:
-                    problems.append(f"{where}: listener {name} would change from {have[name]} to {want[name]} in one roll, "
-                                    f"cutting off every client and broker on it; give {want[name]} a listener of its own: {STEPS}")
-            if service.component == Component.KAFKA_BROKER:
-                old, new = inter_broker_listener(live), inter_broker_listener(wanted)
-                if old != new and new not in have:
-                    problems.append(f"{where}: inter-broker traffic would move to {new}, a listener the running brokers do "
-                                    f"not have yet; {STEPS}")
-                if old in have and old not in want and old != new:
-                    problems.append(f"{where}: listener {old} would be removed while the brokers not yet rolled replicate "
-                                    f"over it; move inter-broker traffic off it in one apply, remove it in the next")
-            if service.component == Component.KAFKA_BROKER and inter_broker_listener(live) == inter_broker_listener(wanted):
-                problems += _new_login(where, live, wanted, inter_broker_listener(wanted), "sasl.mechanism.inter.broker.protocol")
-            if service.component == Component.KAFKA_CONTROLLER and (controller := wanted.get("controller.listener.names", "").split(",")[0]):
-                problems += _new_login(where, live, wanted, controller, "sasl.mechanism.controller.protocol")
-            old_controller, new_controller = reaches_controllers_through(live), reaches_controllers_through(wanted)
-            if old_controller and new_controller and old_controller != new_controller and new_controller not in served:
-                problems.append(f"{where}: the controller listener would change from {old_controller} to {new_controller} in "
-                                f"one roll, splitting the quorum: not every running controller serves {new_controller} yet; "
-                                f"{STEPS}")
-            if service.component == Component.KAFKA_CONTROLLER and (closing := sorted((have.keys() - want.keys()) & reaching)):
-                problems.append(f"{where}: controller listener {', '.join(closing)} would close while nodes still reach the "
-                                f"controllers through it; move them first: {STEPS}")
-            problems += _authorization_changes(where, live, wanted)
+    for state, service, live, wanted in configurations(desired, facts, (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER)):
+        where = f"host {state.host.name}: {service.config}"
+        have, want = protocols(live), protocols(wanted)
+        for name in sorted(have.keys() & want.keys()):
+            if have[name] != want[name]:
+                problems.append(f"{where}: listener {name} would change from {have[name]} to {want[name]} in one roll, "
+                                f"cutting off every client and broker on it; give {want[name]} a listener of its own: {STEPS}")
+        if service.component == Component.KAFKA_BROKER:
+            old, new = inter_broker_listener(live), inter_broker_listener(wanted)
+            if old != new and new not in have:
+                problems.append(f"{where}: inter-broker traffic would move to {new}, a listener the running brokers do "
+                                f"not have yet; {STEPS}")
+            if old in have and old not in want and old != new:
+                problems.append(f"{where}: listener {old} would be removed while the brokers not yet rolled replicate "
+                                f"over it; move inter-broker traffic off it in one apply, remove it in the next")
+        if service.component == Component.KAFKA_BROKER and inter_broker_listener(live) == inter_broker_listener(wanted):
+            problems += _new_login(where, live, wanted, inter_broker_listener(wanted), "sasl.mechanism.inter.broker.protocol")
+        if service.component == Component.KAFKA_CONTROLLER and (controller := wanted.get("controller.listener.names", "").split(",")[0]):
+            problems += _new_login(where, live, wanted, controller, "sasl.mechanism.controller.protocol")
+        old_controller, new_controller = reaches_controllers_through(live), reaches_controllers_through(wanted)
+        if old_controller and new_controller and old_controller != new_controller and new_controller not in served:
+            problems.append(f"{where}: the controller listener would change from {old_controller} to {new_controller} in "
+                            f"one roll, splitting the quorum: not every running controller serves {new_controller} yet; "
+                            f"{STEPS}")
+        if service.component == Component.KAFKA_CONTROLLER and (closing := sorted((have.keys() - want.keys()) & reaching)):
+            problems.append(f"{where}: controller listener {', '.join(closing)} would close while nodes still reach the "
+                            f"controllers through it; move them first: {STEPS}")
+        problems += _authorization_changes(where, live, wanted)
     return problems
 
 

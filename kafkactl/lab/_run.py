@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import logging
 import os
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -102,3 +104,17 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         fh.write(raw)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def add_to_tar(tar: tarfile.TarFile, path: str, data: bytes | None, mode: int, mtime: int, *, uid: int = 0,
+               owner: str = "", group: str = "") -> None:
+    """A file (or, with data None, a directory) in a tar laid over a host's root; `owner` and `group` by name, which
+    GNU tar prefers to the numeric `uid` when it extracts as root."""
+    entry = tarfile.TarInfo(path.lstrip("/"))
+    entry.mode, entry.uid, entry.gid, entry.uname, entry.gname, entry.mtime = mode, uid, uid, owner, group, mtime
+    if data is None:
+        entry.type = tarfile.DIRTYPE
+        tar.addfile(entry)
+    else:
+        entry.size = len(data)
+        tar.addfile(entry, io.BytesIO(data))

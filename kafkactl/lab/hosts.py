@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._run import LabError, as_root, atomic_write, log, run
+from ._run import LabError, add_to_tar, as_root, atomic_write, log, run
 from .image import DEPLOY_UID, DEPLOY_USER
 
 # Several labs can share a machine: each KAFKACTL_LAB_NAME has its own network, containers and
@@ -227,14 +227,7 @@ def _seed_tar(state_dir: Path, name: str, state: dict) -> tuple[bytes, str]:
     now = int(time.time())
 
     def add(tar: tarfile.TarFile, path: str, data: bytes | None, mode: int, uid: int = 0) -> None:
-        ti = tarfile.TarInfo(path)
-        ti.mode, ti.uid, ti.gid, ti.mtime = mode, uid, uid, now
-        if data is None:
-            ti.type = tarfile.DIRTYPE
-            tar.addfile(ti)
-        else:
-            ti.size = len(data)
-            tar.addfile(ti, io.BytesIO(data))
+        add_to_tar(tar, path, data, mode, now, uid=uid)
 
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path in host_key_paths(state_dir, name).values():

@@ -21,7 +21,7 @@ from kafkactl.executor import service_account
 from kafkactl.inventory import read_inventory
 from kafkactl.remote import all_of, cmd
 
-from ._run import LabError, run
+from ._run import LabError, add_to_tar, run
 from .inventory import lab_inventory
 
 MIN_HOSTS = 4  # three controllers and a broker
@@ -83,14 +83,7 @@ def _layer(state: HostState) -> bytes:
     written = int(time.time()) - 60
 
     def add(tar: tarfile.TarFile, path: str, mode: str, owner: str = "root", group: str = "root", data: bytes | None = None) -> None:
-        entry = tarfile.TarInfo(path.lstrip("/"))
-        entry.mode, entry.uname, entry.gname, entry.mtime = int(mode, 8), owner, group, written
-        if data is None:
-            entry.type = tarfile.DIRTYPE
-            tar.addfile(entry)
-        else:
-            entry.size = len(data)
-            tar.addfile(entry, io.BytesIO(data))
+        add_to_tar(tar, path, data, int(mode, 8), written, owner=owner, group=group)
 
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for directory in state.directories:

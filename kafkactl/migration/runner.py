@@ -10,13 +10,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kafkactl.components.kafka_broker import broker_properties
-from kafkactl.components.properties import parse_properties
 from kafkactl.components.topology import Topology
 from kafkactl.desired import DesiredState, desired_state
 from kafkactl.errors import KafkactlError
 from kafkactl.executor import ClusterHooks, Executor, RunOptions
 from kafkactl.facts import gather_all
 from kafkactl.journal import Journal, resumable
+from kafkactl.listener_changes import configurations
 from kafkactl.migration.evidence import LiveCluster
 from kafkactl.migration.preflight import preflight
 from kafkactl.migration.state import PHASE_OF_STATE, Evidence, State, Status, ZooKeeperView, classify
@@ -72,17 +72,12 @@ def mode_mismatch(inventory: Inventory, facts: dict[str, HostFacts], desired: De
     inventory (no kafka_controller group) must not meet brokers that joined a migration: applying it would
     silently undo the migration."""
     using: list[str] = []
-    for state in desired.hosts:
-        for service in state.services:
-            live = facts.get(state.host.name, HostFacts()).files.get(service.config)
-            if live is None or service.component not in (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER):
-                continue
-            config = parse_properties(live.content)
-            migrating = "zookeeper.metadata.migration.enable" in config or config.get("process.roles") == "broker"
-            if desired.phase == Phase.KRAFT and "zookeeper.connect" in config:
-                using.append(state.host.name)
-            elif desired.phase == Phase.ZOOKEEPER and migrating:
-                using.append(state.host.name)
+    for state, _, config, _ in configurations(desired, facts, (Component.KAFKA_BROKER, Component.KAFKA_CONTROLLER)):
+        migrating = "zookeeper.metadata.migration.enable" in config or config.get("process.roles") == "broker"
+        if desired.phase == Phase.KRAFT and "zookeeper.connect" in config:
+            using.append(state.host.name)
+        elif desired.phase == Phase.ZOOKEEPER and migrating:
+            using.append(state.host.name)
     if not using:
         return None
     if desired.phase == Phase.KRAFT:
