@@ -126,3 +126,17 @@ def seq(*commands: Command) -> Command:
 def shell(command: Command, program: str = "sh") -> Command:
     """The command as one argument to `sh -c` (or bash -c), for sudo, runuser and the like."""
     return cmd(program, "-c", _checked(command).text)
+
+
+def program_of(text: str) -> str:
+    """The first word of a command, for messages: never its arguments, which may hold values. Read as shlex.split
+    reads it, only as far as that word (a facts script is long)."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.commenters = True, ""
+    try:
+        for word in lexer:
+            if word not in ("{", "(", "!") and "=" not in word:
+                return word
+    except ValueError:
+        return next((word for word in text.split() if word not in ("{", "(", "!") and "=" not in word), "command")
+    return "command"

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import logging
 import math
-import shlex
 import socket
 import threading
 import time
@@ -37,7 +36,7 @@ import paramiko
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory.connection import HOST_KEY_CHECKING, unbracketed
 from kafkactl.model import Host
-from kafkactl.remote import Command, cmd, sh, shell
+from kafkactl.remote import Command, cmd, program_of, sh, shell
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -193,20 +192,6 @@ class _Become:
     marker: bytes  # printed by the root shell first: proof the switch worked
 
 
-def _program(text: str) -> str:
-    """The first word of a command, for messages: never its arguments, which may hold values. Read as shlex.split
-    reads it, only as far as that word (a facts script is long)."""
-    lexer = shlex.shlex(text, posix=True)
-    lexer.whitespace_split, lexer.commenters = True, ""
-    try:
-        for word in lexer:
-            if word not in ("{", "(", "!") and "=" not in word:
-                return word
-    except ValueError:
-        return next((word for word in text.split() if word not in ("{", "(", "!") and "=" not in word), "command")
-    return "command"
-
-
 class Connection:
     """Commands and file uploads on one host, as root (directly or through sudo or su)."""
 
@@ -223,7 +208,7 @@ class Connection:
         """Run a command as root; `timeout` bounds the whole command (default: the options' command_timeout)."""
         if not isinstance(command, Command):  # a string could carry an unquoted value into root's shell
             raise TypeError(f"Connection.run takes a kafkactl.remote Command, not {type(command).__name__}")
-        program = _program(command.text)
+        program = program_of(command.text)
         limit = self.options.command_timeout if timeout is None else timeout
         become = self._become() if self.becomes else None
         # The host ends the command (and everything it started) shortly after kafkactl stops waiting,

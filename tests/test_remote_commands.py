@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from kafkactl.remote import Command, all_of, cmd, seq, sh, shell
+from kafkactl.remote import Command, all_of, cmd, program_of, seq, sh, shell
 
 HOSTILE = ["a;touch /tmp/x", "$(id)", "`id`", "a b", "'", '"', "\\", "-rf", "x\ny", "*", "~root", "%p", "ä"]
 
@@ -148,3 +148,15 @@ def test_a_connection_runs_nothing_but_a_command(text):
     connection = Connection.__new__(Connection)  # no SSH session: the refusal comes before any use of one
     with pytest.raises(TypeError, match="kafkactl.remote Command"):
         connection.run(text)
+
+
+@pytest.mark.parametrize("text, program", [
+    ("a=1 b=2 systemctl restart kafka", "systemctl"),
+    ("{ printf '%s' x; }", "printf"),
+    ("( cd /tmp && ls )", "cd"),
+    ("echo 'unbalanced", "echo"),
+    ("! true", "true"),
+    ("X=1", "command"),
+])
+def test_a_command_is_named_by_its_first_word_only(text: str, program: str) -> None:
+    assert program_of(text) == program
