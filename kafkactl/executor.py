@@ -180,6 +180,7 @@ class Executor:
         self.features = plan.features
         self.scram_users = plan.scram_users
         self.connectors = plan.connectors
+        self.secures_znodes = plan.secures_znodes
         self.scram_record = scram_record
         self.facts = facts
         self.transport = transport
@@ -611,8 +612,8 @@ class Executor:
 
     def _zookeeper_acls(self, step: Step) -> None:
         """The znodes that exist secured with Kafka's ZkSecurityMigrator, through the first broker that answers, once every
-        broker logs in to ZooKeeper and sets ACLs on the znodes it creates (cluster.secures_existing_znodes)."""
-        if not self.cluster.secures_existing_znodes:
+        broker logs in to ZooKeeper and sets ACLs on the znodes it creates (the plan's secures_znodes)."""
+        if not self.secures_znodes:
             return
         self.report.line(f"== {step}", style="bold")
         zookeeper_connect = Topology.of(self.inventory, self.desired.phase).zookeeper_connect
@@ -621,8 +622,9 @@ class Executor:
             problems = []
             for state in self._hosts(step.target):
                 broker = next(s for s in state.services if s.component == Component.KAFKA_BROKER)
+                assert broker.jaas, "a broker that logs in to ZooKeeper has a JAAS file"
                 result = zookeeper_acls.secure_znodes(self.transport.connection(state.host.name), self.cluster, zookeeper_connect,
-                                                      broker.config, broker.jaas or "")
+                                                      broker.config, broker.jaas)
                 if result.code == 0:
                     self._outcome(state).services.append("existing znodes secured")
                     self.report.line(f"   {state.host.name}: the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)")

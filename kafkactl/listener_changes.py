@@ -135,6 +135,13 @@ def zookeeper_logins(desired: DesiredState, facts: Mapping[str, HostFacts]) -> s
     return found
 
 
+def start_setting_zookeeper_acls(desired: DesiredState, facts: Mapping[str, HostFacts]) -> list[str]:
+    """The brokers with a configuration on their host that this roll has set ACLs on the znodes they create: the znodes
+    that exist then need Kafka's ZkSecurityMigrator (the zookeeper_acls step)."""
+    return [state.host.name for state, _, live, wanted in configurations(desired, facts, (Component.KAFKA_BROKER,))
+            if wanted.get("zookeeper.set.acl") == "true" and live.get("zookeeper.set.acl") != "true"]
+
+
 def _zookeeper_sasl_changes(desired: DesiredState, facts: dict[str, HostFacts]) -> list[str]:
     """ZooKeeper made to require SASL, or a broker made to set ACLs, while a running broker does not log in yet."""
     nodes = {**live_properties(desired, facts, Component.KAFKA_CONTROLLER), **live_properties(desired, facts, Component.KAFKA_BROKER)}

@@ -167,6 +167,7 @@ class Plan:
     scram_users: tuple[ScramUserChange, ...] = ()
     connectors: tuple[ConnectorChange, ...] = ()
     version_roll: VersionRoll | None = None
+    secures_znodes: bool = False  # Kafka's ZkSecurityMigrator runs once the brokers roll (they start setting ACLs)
 
     @property
     def changed_hosts(self) -> list[HostPlan]:
@@ -174,7 +175,7 @@ class Plan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.changed_hosts or self.features or self.scram_users or self.connectors)
+        return bool(self.changed_hosts or self.features or self.scram_users or self.connectors or self.secures_znodes)
 
 
 def _diff(host: str, path: str, old: str | None, new: str) -> str:
@@ -282,7 +283,8 @@ def _changed_since_start(state: HostState, facts: HostFacts, service: Service) -
 
 def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
               features: tuple[FeatureChange, ...] = (), scram_users: tuple[ScramUserChange, ...] = (),
-              connectors: tuple[ConnectorChange, ...] = (), version_roll: VersionRoll | None = None) -> Plan:
+              connectors: tuple[ConnectorChange, ...] = (), version_roll: VersionRoll | None = None,
+              secures_znodes: bool = False) -> Plan:
     """Compare; without facts every host is taken as empty (the offline plan)."""
     return Plan(
         phase=desired.phase,
@@ -292,4 +294,5 @@ def make_plan(desired: DesiredState, facts: dict[str, HostFacts] | None = None,
         scram_users=scram_users,
         connectors=connectors,
         version_roll=version_roll,
+        secures_znodes=secures_znodes,
     )

@@ -101,7 +101,7 @@ class Report:
                 if service.action != "none":
                     self.line(f"  {service.action:<8} {service.name} (ready when: {service.ready})",
                               style=ACTION_STYLES.get(service.action))
-        if plan.features or plan.scram_users or plan.connectors or plan.version_roll:
+        if plan.features or plan.scram_users or plan.connectors or plan.version_roll or plan.secures_znodes:
             self.line("")
         if roll := plan.version_roll:
             self.line(version_roll_line(roll), style="bold")
@@ -111,6 +111,9 @@ class Report:
         for user in plan.scram_users:
             self.line(f"[cluster] SCRAM user {user.user} ({user.mechanism}): {user.action}, {user.way}; no restart",
                       style=ACTION_STYLES.get(user.action))
+        if plan.secures_znodes:
+            self.line("[cluster] the znodes that exist: secured with Kafka's ZkSecurityMigrator (--zookeeper.acl secure) "
+                      "through a broker, after the broker roll; no restart", style="bold")
         for connector in plan.connectors:
             self.line(f"[cluster] connector {connector.name}: {connector.action}, through the Connect REST API; no worker restart",
                       style=ACTION_STYLES.get(connector.action))

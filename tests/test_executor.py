@@ -19,7 +19,7 @@ from kafkactl.executor import ClusterHooks, Executor, RunOptions
 from kafkactl.health import GateError, Observation
 from kafkactl.inventory import read_inventory
 from kafkactl.journal import Journal, resumable
-from kafkactl.model import Component
+from kafkactl.model import Component, SaslUser
 from kafkactl.plan import ConnectorChange, HostFacts, ScramUserChange, make_plan
 from kafkactl.playbook import Playbook, Step, load_playbook
 from kafkactl.report import Report
@@ -40,7 +40,7 @@ OK = CommandResult(0, "", "")
 TOOLS = {
     "srvr": "srvr", "ZooKeeperMain": "zookeeper-shell", "TopicCommand": "topics", "BrokerApiVersionsCommand": "api-versions",
     "LeaderElectionCommand": "elect", "GET %s HTTP": "http", "systemctl restart": "restart", "useradd": "prepare", "systemctl disable": "retire",
-    "describe --status": "quorum-status", "describe --replication": "quorum-replication", "@/run/kafkactl-": "format",
+    "describe --status": "quorum-status", "ZkSecurityMigrator": "zookeeper-acls", "describe --replication": "quorum-replication", "@/run/kafkactl-": "format",
 }
 
 
@@ -244,6 +244,24 @@ def test_a_changed_file_rolls_only_its_host_writing_it_between_the_gate_and_the_
     assert transport.restarted() == [KAFKA2]
     assert kafka2[kafka2.index("put /etc/kafka/server.properties") - 1] == "topics", "written after broker_safe_to_stop"
     assert kafka2.index("put /etc/kafka/server.properties") < kafka2.index("restart")
+
+
+def test_brokers_that_start_setting_acls_are_followed_by_one_zk_security_migrator_run() -> None:
+    """The znodes that exist get ACLs once, through the first broker, after the broker roll and not before."""
+    cluster = INVENTORY.cluster.model_copy(update={"zookeeper_sasl_protocol": "digest", "zookeeper_digest_users": {
+        "kafka_broker": SaslUser(principal="kafka", password="zk-secret")}})
+    inventory = INVENTORY.model_copy(update={"cluster": cluster})
+    desired = desired_state(inventory)
+    facts = _converged(desired)
+    old = facts[KAFKA2].files["/etc/kafka/server.properties"]
+    facts[KAFKA2].files["/etc/kafka/server.properties"] = dataclasses.replace(old, content=old.content.replace("zookeeper.set.acl=true\n", ""))
+    transport = RecordingTransport(healthy())
+    executor, out = _executor(transport, facts=facts, inventory=inventory)
+    executor.secures_znodes = True
+    executor.run(load_playbook("site"))
+    assert [host for host, tool in transport.sent if tool == "zookeeper-acls"] == [KAFKA1]
+    assert transport.sent.index((KAFKA2, "restart")) < transport.sent.index((KAFKA1, "zookeeper-acls"))
+    assert "kafka1.example.com: the existing znodes secured" in out.getvalue()
 
 
 def test_a_roll_writes_kafkactls_client_settings_on_every_host_before_the_first_gate() -> None:

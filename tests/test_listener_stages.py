@@ -11,7 +11,7 @@ from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DesiredState, desired_state
 from kafkactl.errors import KafkactlError
 from kafkactl.inventory import read_inventory
-from kafkactl.listener_changes import unsafe_listener_changes
+from kafkactl.listener_changes import start_setting_zookeeper_acls, unsafe_listener_changes
 from kafkactl.listener_stages import Running, staged_inventory
 from kafkactl.model import Inventory
 from kafkactl.plan import FileFacts, HostFacts
@@ -299,11 +299,6 @@ DIGEST = ("zookeeper_sasl_protocol: digest, "
           "zookeeper_digest_users: {kafka_broker: {principal: kafka, password: zk-secret}}")
 
 
-def _zookeeper_properties(desired: DesiredState) -> dict[str, str]:
-    state = next(s for s in desired.hosts if s.host.name == "zk1")
-    return parse_properties(next(f for f in state.files if f.path == state.services[0].config).content)
-
-
 def _logs_in_to_zookeeper(desired: DesiredState, host: str = "kafka1") -> bool:
     state = next(s for s in desired.hosts if s.host.name == host)
     return "Client {" in next((f.content for f in state.files if f.path == state.services[0].jaas), "")
@@ -327,11 +322,32 @@ def test_zookeeper_digest_comes_in_three_safe_rolls(tmp_path: Path) -> None:
     with pytest.raises(KafkactlError, match="not every broker sets ZooKeeper ACLs yet; run --phase inter-broker first"):
         staged_inventory(target, Running.read(added, _facts(added)), "remove")
 
+    # every broker logs in: one apply may do the rest, its roll followed by ZkSecurityMigrator
+    assert unsafe_listener_changes(desired_state(target), _facts(added)) == []
+    assert start_setting_zookeeper_acls(desired_state(target), _facts(added)) == ["kafka1", "kafka2"]
+
     acls = _phase(target, added, "inter-broker")
     assert _server_properties(acls)["zookeeper.set.acl"] == "true" and "sessionRequireClientSASLAuth" not in _zookeeper_properties(acls)
     assert staged_inventory(target, Running.read(added, _facts(added)), "inter-broker").cluster.secures_existing_znodes
 
+    assert start_setting_zookeeper_acls(desired_state(target), _facts(acls)) == []
     removed = _phase(target, acls, "remove")
     assert _zookeeper_properties(removed)["sessionRequireClientSASLAuth"] == "true"
     assert removed == desired_state(target)
     assert _phase(target, removed, "add") == removed  # done: nothing left to stage
+
+
+def test_zookeepers_tls_port_and_digest_move_together_in_the_same_three_phases(tmp_path: Path) -> None:
+    """Both at once from a plaintext cluster: add opens the TLS port and accepts SASL, the brokers move onto it and log
+    in; inter-broker has them set ACLs; remove closes the plain port to the network and requires the login."""
+    live = desired_state(_inventory(tmp_path, "live.yml", USERS))
+    target = _inventory(tmp_path, "target.yml", f"{USERS}, zookeeper_ssl_enabled: true, {DIGEST}")
+    added = _phase(target, live, "add")
+    assert _server_properties(added)["zookeeper.connect"] == "zk1:2182" and _logs_in_to_zookeeper(added)
+    assert "clientPortAddress" not in _zookeeper_properties(added) and "sessionRequireClientSASLAuth" not in _zookeeper_properties(added)
+    acls = _phase(target, added, "inter-broker")
+    assert _server_properties(acls)["zookeeper.set.acl"] == "true" and "clientPortAddress" not in _zookeeper_properties(acls)
+    removed = _phase(target, acls, "remove")
+    assert _zookeeper_properties(removed)["clientPortAddress"] == "127.0.0.1"
+    assert _zookeeper_properties(removed)["sessionRequireClientSASLAuth"] == "true"
+    assert removed == desired_state(target)

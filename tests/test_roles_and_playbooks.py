@@ -28,7 +28,9 @@ def test_site_playbook_starts_components_in_order() -> None:
         names = [s.name for s in steps if s.target == component.value and s.name in ("start", "roll")]
         assert names == ["start", "roll"]
     order = [str(s) for s in steps]
-    # SCRAM users exist before a broker roll may bring a listener that needs them; metadata.version moves once every
-    # controller and broker runs the new binaries, before Connect and Schema Registry.
+    # SCRAM users exist before a broker roll may bring a listener that needs them; the znodes that exist are secured
+    # once the brokers set ACLs; metadata.version moves once every controller and broker runs the new binaries, before
+    # Connect and Schema Registry.
     assert order.index("start kafka_broker") + 1 == order.index("scram_users kafka_broker") == order.index("roll kafka_broker") - 1
-    assert order.index("roll kafka_broker") + 1 == order.index("metadata_version kafka_controller")
+    assert order.index("roll kafka_broker") + 1 == order.index("zookeeper_acls kafka_broker")
+    assert order.index("zookeeper_acls kafka_broker") + 1 == order.index("metadata_version kafka_controller")

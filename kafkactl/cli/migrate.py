@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -139,13 +139,11 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
     with session(report, path, f"migrate listeners --phase {phase}", None, resume, forks, accept_new, insecure,
                  lock=True, break_lock=break_lock, stage=stage) as run:
         facts, result = live_plan(report, run.transport, run.desired, run.inventory)
+        # the phase secures them again when asked again: a run stopped after the broker roll left them as they were
+        result = replace(result, secures_znodes=result.secures_znodes or run.inventory.cluster.secures_existing_znodes)
         report.line(f"Listeners, phase {phase}:", style="bold")
         report.plan(result, show_diff=True)
-        securing = run.inventory.cluster.secures_existing_znodes
-        if securing:
-            report.line("[cluster] the znodes that exist: secured with Kafka's ZkSecurityMigrator (--zookeeper.acl secure) "
-                        "through a broker, after the broker roll; no restart", style="bold")
-        if not result.changed and not securing:
+        if not result.changed:
             return
         if stopped := [f"{s.name} on {h.host}" for h in result.hosts for s in h.services if s.action in ("start", "install and start")]:
             raise KafkactlError(f"migrate listeners: {', '.join(stopped)} not running; a phase only changes running nodes: "

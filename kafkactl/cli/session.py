@@ -35,7 +35,7 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
     from kafkactl.components.principals import unnamed_nodes
     from kafkactl.components.topology import Topology
     from kafkactl.identity import layout_refusals
-    from kafkactl.listener_changes import unsafe_listener_changes
+    from kafkactl.listener_changes import start_setting_zookeeper_acls, unsafe_listener_changes
 
     from kafkactl import connectors, metadata_version, scram_users
     from kafkactl.migration.runner import mode_mismatch
@@ -52,15 +52,16 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
     if refusals:
         raise KafkactlError(*refusals, "No host was changed.")
     roll = version_roll(inventory, desired, facts)
+    securing = bool(start_setting_zookeeper_acls(desired, facts))
     if not cluster_changes:
-        return facts, make_plan(desired, facts, version_roll=roll)
+        return facts, make_plan(desired, facts, version_roll=roll, secures_znodes=securing)
     live_level = metadata_version.live_level(transport, inventory, desired.phase, facts)
     feature = metadata_version.planned_change(inventory, live_level)
     if refusals := metadata_version.refusals(feature, inventory, facts) + metadata_version.release_refusals(live_level, inventory):
         raise KafkactlError(*refusals, "No host was changed.")
     users = scram_users.planned_changes(transport, inventory, facts, scram_users.Record(state_dir_of(report.env, Path(inventory.path))))
     return facts, make_plan(desired, facts, (feature,) if feature else (), users,
-                            connectors.planned_changes(transport, inventory, facts), roll)
+                            connectors.planned_changes(transport, inventory, facts), roll, securing)
 
 
 
