@@ -615,28 +615,42 @@ def _as_client(lab: Lab, broker: str, port: int, settings: dict[str, str], tool:
                            f"{command}")
 
 
-def test_brokers_move_to_zookeepers_tls_port_then_its_plain_port_closes_with_no_lost_message(lab: Lab) -> None:
-    """zookeeper_ssl_enabled on the secured cluster: one apply is refused, as it would close ZooKeeper's plain port to
-    the network under the brokers still on it. `--phase add` rolls ZooKeeper with the TLS port beside the plain one
-    (which serves the brokers not yet rolled), then each broker onto it; `--phase remove` rolls ZooKeeper alone, its
-    plain port now on 127.0.0.1 only. At the end every broker's ZooKeeper session is on the TLS port, none reaches
-    the plain one, and a second apply changes nothing."""
+def _zookeeper_secured(lab: Lab) -> Path:
+    """The secured cluster with ZooKeeper over TLS and the brokers logging in to it (SASL DIGEST)."""
+    return _brokers_only(lab, "zookeeper-secured.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True,
+                         zookeeper_sasl_protocol="digest",
+                         zookeeper_digest_users={"kafka_broker": {"principal": "kafka", "password": "zk-Sécret-9"}}, **TARGET)
+
+
+def test_brokers_move_to_zookeepers_tls_port_and_log_in_then_it_refuses_anyone_else_with_no_lost_message(lab: Lab) -> None:
+    """zookeeper_ssl_enabled and zookeeper_sasl_protocol digest on the secured cluster: one apply is refused, as it would
+    close ZooKeeper's plain port to the network under the brokers still on it and require a login they do not give.
+    `--phase add` rolls ZooKeeper with the TLS port beside the plain one and accepting SASL, then each broker onto the
+    TLS port, logging in; `--phase inter-broker` has the brokers set ACLs and secures the znodes that exist;
+    `--phase remove` rolls ZooKeeper alone, requiring a login, its plain port on 127.0.0.1 only. The canary loses
+    nothing; at the end every broker's ZooKeeper session is on the TLS port, none reaches the plain one, a client that
+    does not log in reads nothing, the brokers' znodes are the broker user's to change, and a second apply changes
+    nothing."""
     zookeepers, brokers = lab.hosts("zookeeper"), lab.hosts("kafka_broker")
-    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    secured = _zookeeper_secured(lab)
     refused = lab.kafkactl("plan", str(secured))
     assert refused.exit_code == 1 and "ZooKeeper's plaintext port 2181 would close to the network while" in refused.stderr, refused.stderr
+    assert "ZooKeeper would require SASL while" in refused.stderr, refused.stderr
 
     def phase(name: str):
         ran = lab.kafkactl("migrate", "listeners", str(secured), "--phase", name, "--yes")
-        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
+        assert ran.exit_code == 0, name + ran.stderr + ran.stdout[-3000:]
         return ran
 
     with Canary(_internal(lab)) as canary:
-        added, removed = phase("add"), phase("remove")
+        ran = {name: phase(name) for name in ("add", "inter-broker", "remove")}
         canary.settle()
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
+    added, removed = ran["add"], ran["remove"]
     assert added.stdout.index("== roll zookeeper") < added.stdout.index("== roll kafka_broker"), added.stdout
     assert "restart" in removed.stdout.split("== roll zookeeper")[1].split("== roll kafka_broker")[0], removed.stdout
+    assert "the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)" in ran["inter-broker"].stdout, ran["inter-broker"].stdout
+    assert "zk-Sécret-9" not in "".join(r.stdout + r.stderr for r in ran.values())
     for broker in brokers:
         assert lab.ssh(broker, "grep -c '^zookeeper.connect=.*:2182' /etc/kafka/server.properties").stdout.strip() == "1"
 
@@ -657,6 +671,16 @@ def test_brokers_move_to_zookeepers_tls_port_then_its_plain_port_closes_with_no_
         assert listening == ["127.0.0.1:2181"], listed
         reached = lab.ssh(brokers[0], f"timeout 5 bash -c 'exec 3<>/dev/tcp/{member}/2181'")
         assert reached.returncode != 0, f"{member}:2181 answers over the network"
+
+    def zookeeper_shell(command: str, logged_in: bool) -> str:
+        login = "-Djava.security.auth.login.config=/etc/kafka/broker-jaas.conf " if logged_in else ""
+        return lab.ssh(brokers[0], f"{JAVA} {login}org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka -zk-tls-config-file "
+                                   f"/etc/kafka/server.properties -server {zookeepers[0]}:2182 {command} 2>&1").stdout
+
+    assert re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=True))
+    assert not re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=False))
+    acl = zookeeper_shell("getAcl /brokers/ids", logged_in=True)
+    assert "'sasl,'kafka" in acl and "'world,'anyone\n: cdrwa" not in acl, acl
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
 
 
@@ -676,7 +700,7 @@ def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_messa
     (EXTERNAL, REPL) and serves the new certificate, no broker restarts, the canary loses nothing, and a second
     apply changes nothing."""
     brokers = lab.hosts("kafka_broker")
-    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    secured = _zookeeper_secured(lab)
     pki = lab.state_dir / ".kafkactl" / "pki"
 
     def main_pids() -> dict[str, str]:
@@ -714,7 +738,7 @@ def test_the_ca_is_rotated_with_an_overlap_and_no_lost_message(lab: Lab, tmp_pat
     lost; at the end each TLS listener presents a certificate only the new CA verifies, and a second apply changes
     nothing."""
     brokers = lab.hosts("kafka_broker")
-    secured = _brokers_only(lab, "zookeeper-tls.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True, **TARGET)
+    secured = _zookeeper_secured(lab)
     pki = lab.state_dir / ".kafkactl" / "pki"
     old_ca = tmp_path / "old-ca.crt"
     shutil.copy(pki / "ca.crt", old_ca)
@@ -732,40 +756,3 @@ def test_the_ca_is_rotated_with_an_overlap_and_no_lost_message(lab: Lab, tmp_pat
             with pytest.raises(ssl.SSLCertVerificationError):
                 _served(broker, port, trusting=old_ca)
     assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
-
-
-def test_brokers_log_in_to_zookeeper_in_three_phases_then_it_refuses_anyone_else_with_no_lost_message(lab: Lab) -> None:
-    """zookeeper_sasl_protocol digest on the secured cluster (brokers on ZooKeeper's TLS port): one apply is refused.
-    `--phase add` has ZooKeeper accept SASL and the brokers log in, `--phase inter-broker` has them set ACLs and
-    secures the znodes that exist, `--phase remove` has ZooKeeper require a login. The canary loses nothing; at the end
-    a ZooKeeper client that does not log in reads nothing, the brokers' znodes are the broker user's to change, and a
-    second apply changes nothing."""
-    brokers = lab.hosts("kafka_broker")
-    digest = _brokers_only(lab, "zookeeper-digest.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True,
-                           zookeeper_sasl_protocol="digest",
-                           zookeeper_digest_users={"kafka_broker": {"principal": "kafka", "password": "zk-Sécret-9"}}, **TARGET)
-    refused = lab.kafkactl("plan", str(digest))
-    assert refused.exit_code == 1 and "ZooKeeper would require SASL while" in refused.stderr, refused.stderr
-
-    def phase(name: str):
-        ran = lab.kafkactl("migrate", "listeners", str(digest), "--phase", name, "--yes")
-        assert ran.exit_code == 0, name + ran.stderr + ran.stdout[-3000:]
-        return ran
-
-    with Canary(_internal(lab)) as canary:
-        ran = {name: phase(name) for name in ("add", "inter-broker", "remove")}
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert "the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)" in ran["inter-broker"].stdout, ran["inter-broker"].stdout
-    assert "zk-Sécret-9" not in "".join(r.stdout + r.stderr for r in ran.values())
-
-    def zookeeper_shell(command: str, logged_in: bool) -> str:
-        login = "-Djava.security.auth.login.config=/etc/kafka/broker-jaas.conf " if logged_in else ""
-        return lab.ssh(brokers[0], f"{JAVA} {login}org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka -zk-tls-config-file "
-                                   f"/etc/kafka/server.properties -server {lab.hosts('zookeeper')[0]}:2182 {command} 2>&1").stdout
-
-    assert re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=True))
-    assert not re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=False))
-    acl = zookeeper_shell("getAcl /brokers/ids", logged_in=True)
-    assert "'sasl,'kafka" in acl and "'world,'anyone\n: cdrwa" not in acl, acl
-    assert "Nothing to do" in lab.kafkactl("apply", str(digest)).stdout
