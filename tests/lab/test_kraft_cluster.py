@@ -229,12 +229,12 @@ def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_mes
 CONTROLLER_SSL_PORT = 9096
 
 
-def test_the_controller_listener_moves_to_tls_in_three_rolls_with_no_lost_message(lab: Lab) -> None:
+def test_the_controller_listener_moves_to_sasl_ssl_in_three_rolls_with_no_lost_message(lab: Lab) -> None:
     """KRaft mode, the brokers on SECURE (the test above): the controller listener from CONTROLLER (PLAINTEXT, 9093) to
-    CONTROLLER_SSL (TLS, 9096) in Kafka's three rolls: add serves it beside the old one (only the controllers roll),
-    inter-broker moves every node's controller connections and controller.quorum.voters to it, remove closes 9093
-    (only the controllers roll). A canary produces and consumes throughout. At the end nothing listens on 9093, and
-    the quorum is read over TLS."""
+    CONTROLLER_SSL (SASL_SSL, PLAIN, 9096) in Kafka's three rolls: add serves it beside the old one (only the
+    controllers roll), inter-broker moves every node's controller connections and controller.quorum.voters to it,
+    logging in, remove closes 9093 (only the controllers roll). A canary produces and consumes throughout. At the end
+    nothing listens on 9093, and the quorum is read over TLS, logged in."""
     brokers, controllers = lab.hosts("kafka_broker"), lab.hosts("kafka_controller")
     target = lab.variant("controller-listener-target.yml", lambda data: data["all"]["vars"].update(
         lab.stores_from_kafkactl_ca(), sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True,
@@ -242,7 +242,7 @@ def test_the_controller_listener_moves_to_tls_in_three_rolls_with_no_lost_messag
         kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092},
                                 "secure": {"name": "SECURE", "port": SECURE_PORT, "ssl_enabled": True, "sasl_protocol": "scram"}},
         kafka_controller_listener_name="CONTROLLER_SSL", kafka_controller_port=CONTROLLER_SSL_PORT,
-        kafka_controller_ssl_enabled=True))
+        kafka_controller_ssl_enabled=True, kafka_controller_sasl_protocol="plain"))
 
     def phase(name: str) -> str:
         ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
@@ -263,9 +263,10 @@ def test_the_controller_listener_moves_to_tls_in_three_rolls_with_no_lost_messag
     assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
     voters = ",".join(f"{9991 + n}@{host}:{CONTROLLER_SSL_PORT}" for n, host in enumerate(controllers))
     for host in controllers:
-        props = lab.ssh(host, "grep -E '^(listeners|controller[.].*)=' /etc/kafka/controller.properties").stdout
+        props = lab.ssh(host, "grep -E '^(listeners|controller[.].*|listener[.]security[.]protocol[.]map)=' /etc/kafka/controller.properties").stdout
         assert f"listeners=CONTROLLER_SSL://{host}:{CONTROLLER_SSL_PORT}\n" in props, props
         assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
+        assert "listener.security.protocol.map=CONTROLLER_SSL:SASL_SSL\n" in props, props
         closed = lab.ssh(host, f"bash -c 'exec 3<>/dev/tcp/{host}/9093' && echo open || echo closed").stdout
         assert closed.strip().endswith("closed"), closed
     for host in brokers:
