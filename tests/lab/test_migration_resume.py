@@ -2,7 +2,7 @@
 raises the protocol; then the migration starts on it. A migration phase interrupted mid-roll on real hosts: the
 cluster is between states, `apply` refuses to touch it (first for the killed run's lock, then for the state), the
 ZooKeeper-mode inventory is refused too, and `migrate kraft --phase dual-write --resume` finishes the phase without
-taking its backup again. (The full migration, both rollbacks, data and canary checks are the Molecule scenario
+taking its backup again. (The full migration, a rollback, data and canary checks are the Molecule scenario
 kraft-migration.)"""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each scenario creates its hosts through podman's Docker-compatible API (molecule's docker driver),
 converges them with `kafkactl apply`, checks idempotence, verifies them with testinfra over SSH and a
 10,000-message round trip, and destroys them. kraft-migration also seeds data, migrates the cluster
-from ZooKeeper to KRaft with `kafkactl migrate kraft` (rolling back from state 2a and from state 2b on
+from ZooKeeper to KRaft with `kafkactl migrate kraft` (rolling back from state 2b, through 2a, on
 the way) while a canary runs, and verifies the data and the canary (molecule/shared/README.md).
 This module prepares the machine (podman, the lab image, the Kafka archive: molecule/shared/lab_env.py)
 and serves the API while it runs.
