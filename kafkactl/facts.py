@@ -19,13 +19,28 @@ if TYPE_CHECKING:  # the transport imports the inventory, which imports what rea
     from kafkactl.transport import Connection, Transport
 
 
+# The Kafka version the process $pid runs, from the kafka_2.1x-<version>.jar in the libs/ of its command line.
+_VERSION_OF_PID = sh(
+    "[ \"${{pid:-0}}\" -gt 0 ] && libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
+    "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1"
+)
+
+
 def running_version(service: str) -> Command:
     """The Kafka version a service runs: from the kafka_2.1x-<version>.jar in the libs/ of its running process."""
+    return sh("pid=$(systemctl show -p MainPID --value {name} 2>/dev/null); {version}", name=service, version=_VERSION_OF_PID)
+
+
+def service_fact(service: str) -> Command:
+    """`service<TAB>name<TAB>state<TAB>started (epoch)<TAB>Kafka version`, from one `systemctl show` read by the shell
+    itself: a few processes per service, on every host of every plan."""
     return sh(
-        "pid=$(systemctl show -p MainPID --value {name} 2>/dev/null); [ \"${{pid:-0}}\" -gt 0 ] && "
-        "libs=$(tr '\\0' '\\n' < /proc/$pid/cmdline | grep -m1 -o '^[^:]*/libs/') && "
-        "ls \"$libs\" | sed -n 's/^kafka_2\\.1[0-9]-\\([0-9][0-9.]*[0-9]\\)\\.jar$/\\1/p' | head -n 1",
-        name=service,
+        "systemctl show -p ActiveState -p ActiveEnterTimestamp -p MainPID {name} 2>/dev/null | {{ state=; since=; pid=0; "
+        "while IFS== read -r key value; do case $key in ActiveState) state=$value;; ActiveEnterTimestamp) since=$value;; "
+        "MainPID) pid=$value;; esac; done; "
+        "[ \"$state\" = active ] && since=$(date -d \"$since\" +%s 2>/dev/null) || since=0; "
+        "printf \"service\\t%s\\t%s\\t%s\\t%s\\n\" {name} \"$state\" \"$since\" \"$({version})\"; }}",
+        name=service, version=_VERSION_OF_PID,
     )
 
 
@@ -60,13 +75,7 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
         lines.append(sh('[ -d {libs} ] && printf "kafka_home\\t%s\\n" {home}', libs=f"{state.kafka_home}/libs", home=state.kafka_home))
     for directory in state.directories:
         lines.append(sh('[ -d {path} ] && printf "dir\\t%s\\t%s\\n" {path} "$(stat -c "%U:%G %a" {path})"', path=directory.path))
-    for service in state.services:
-        lines.append(sh(
-            'printf "service\\t%s\\t%s\\t%s\\t%s\\n" {name} "$(systemctl is-active {name} 2>/dev/null)" '
-            '"$(date -d "$(systemctl show -p ActiveEnterTimestamp --value {name} 2>/dev/null)" +%s 2>/dev/null || echo 0)" '
-            '"$({version})"',
-            name=service.name, version=running_version(service.name),
-        ))
+    lines += [service_fact(service.name) for service in state.services]
     main_classes = sorted({role(c).main_class for c in state.components})
     if main_classes:
         lines.append(running_processes(main_classes))
@@ -76,8 +85,7 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
                 for path in binary]
     for path, reader in readers:
         lines.append(sh(
-            'if [ -f {path} ]; then printf "file\\t%s\\t%s\\t%s\\t" {path} "$(stat -c "%U:%G %a %Y" {path})" x; '
-            '{reader}; echo; fi',
+            'if [ -f {path} ]; then stat --printf "file\\t%n\\t%U:%G %a %Y\\tx\\t" {path}; {reader}; echo; fi',
             path=path, reader=reader,
         ))
     lines.append(cmd("true"))

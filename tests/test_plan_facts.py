@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kafkactl.desired import desired_state
 from kafkactl.environment import Environment
 from kafkactl.facts import facts_script, parse_facts
@@ -121,8 +123,9 @@ def test_stopped_service_is_started() -> None:
     assert [s.action for s in host.services] == ["start"]
 
 
-def test_facts_script_run_by_bash_reads_a_host(tmp_path: Path) -> None:
-    """The facts script, run for real by bash against a host laid out under tmp_path: files, directories, the Kafka
+@pytest.mark.parametrize("shell", ["bash", "dash"])
+def test_facts_script_run_by_a_shell_reads_a_host(tmp_path: Path, shell: str) -> None:
+    """The facts script, run for real by bash and by dash (Debian's sh) against a host laid out under tmp_path: files, directories, the Kafka
     home, Java, and a running service (systemctl answered by a stand-in, the service a real process)."""
     desired = _desired()
     cluster = read_inventory(ROOT / "inventories/zookeeper-cluster/inventory.yml").inventory.cluster
@@ -147,12 +150,9 @@ def test_facts_script_run_by_bash_reads_a_host(tmp_path: Path) -> None:
     service = subprocess.Popen([str(runtime / "java"), "-c", "import time; time.sleep(60)", "-cp", f"{home}/libs/*",
                                 "kafka.Kafka", "/etc/kafka/server.properties"])
     systemctl = bin_dir / "systemctl"
+    # as systemd answers `show -p ...`: in its own order of the properties, not the order asked
     systemctl.write_text(f"""#!/bin/sh
-case "$1 $3" in
-  "is-active "*) echo active ;;
-  "show MainPID") echo {service.pid} ;;
-  "show ActiveEnterTimestamp") echo "Tue 2023-11-14 22:13:20 UTC" ;;
-esac
+printf 'MainPID={service.pid}\\nActiveState=active\\nActiveEnterTimestamp=Tue 2023-11-14 22:13:20 UTC\\n'
 """)
     java.chmod(0o755)
     systemctl.chmod(0o755)
@@ -164,7 +164,7 @@ esac
     Path(state.directories[0].path).mkdir(parents=True, exist_ok=True)
     script = facts_script(state, cluster.model_copy(update={"java_executable": str(java)}))
     try:
-        run = subprocess.run(["bash", "-c", script.text], capture_output=True, text=True, timeout=60,
+        run = subprocess.run([shell, "-c", script.text], capture_output=True, text=True, timeout=60,
                              env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
     finally:
         service.kill()
