@@ -74,7 +74,7 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     if state.kafka_home:
         lines.append(sh('[ -d {libs} ] && printf "kafka_home\\t%s\\n" {home}', libs=f"{state.kafka_home}/libs", home=state.kafka_home))
     for directory in state.directories:
-        lines.append(sh('[ -d {path} ] && printf "dir\\t%s\\t%s\\n" {path} "$(stat -c "%U:%G %a" {path})"', path=directory.path))
+        lines.append(sh('[ -d {path} ] && stat --printf "dir\\t%n\\t%U:%G %a\\n" {path}', path=directory.path))
     lines += [service_fact(service.name) for service in state.services]
     main_classes = sorted({role(c).main_class for c in state.components})
     if main_classes:
