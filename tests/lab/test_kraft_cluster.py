@@ -46,6 +46,14 @@ def test_every_jvm_serves_prometheus_metrics_through_its_exporter(lab: Lab) -> N
     """The lab's inventory turns on jmxexporter_enabled: the agent jar uploaded from this machine, kafkactl's rules, and
     cp-ansible's ports (controllers 8079, brokers 8080). What they serve is the cluster as it is: one active controller
     and one quorum leader, three brokers registered and none fenced, no partition offline or under-replicated."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    # A broker's request metrics exist from its first request of a kind: each answers one first (DescribeConfigs of
+    # a broker goes to that broker).
+    asked = AdminClient({"bootstrap.servers": lab.bootstrap()}).describe_configs(
+        [ConfigResource("broker", str(position + 1)) for position in range(len(lab.hosts("kafka_broker")))])
+    for answer in asked.values():
+        answer.result(timeout=30)
     controllers = {host: lab.scrape(host, 8079) for host in lab.hosts("kafka_controller")}
     brokers = {host: lab.scrape(host, 8080) for host in lab.hosts("kafka_broker")}
     active = [m for m in controllers.values() if m.value("kafka_controller_kafkacontroller_activecontrollercount") == 1]
@@ -233,8 +241,12 @@ def test_the_controller_listener_moves_to_sasl_ssl_in_three_rolls_with_no_lost_m
     """KRaft mode, the brokers on SECURE (the test above): the controller listener from CONTROLLER (PLAINTEXT, 9093) to
     CONTROLLER_SSL (SASL_SSL, PLAIN, 9096) in Kafka's three rolls: add serves it beside the old one (only the
     controllers roll), inter-broker moves every node's controller connections and controller.quorum.voters to it,
-    logging in, remove closes 9093 (only the controllers roll). A canary produces and consumes throughout. At the end
-    nothing listens on 9093, and the quorum is read over TLS, logged in."""
+    logging in as admin, remove closes 9093 and, as no node reaches another as ANONYMOUS any more, takes ANONYMOUS out
+    of super.users everywhere. A canary produces and consumes on INTERNAL (PLAINTEXT: ANONYMOUS) throughout, with ACLs
+    of its own. At the end nothing listens on 9093, and the quorum is read over TLS, logged in."""
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
+                                       ResourceType)
+
     brokers, controllers = lab.hosts("kafka_broker"), lab.hosts("kafka_controller")
     target = lab.variant("controller-listener-target.yml", lambda data: data["all"]["vars"].update(
         lab.stores_from_kafkactl_ca(), sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True,
@@ -254,10 +266,18 @@ def test_the_controller_listener_moves_to_sasl_ssl_in_three_rolls_with_no_lost_m
 
     status = json.loads(lab.kafkactl("migrate", "listeners", str(target), "--status", "--json").stdout)
     assert status["next_step"] == "add controller listener CONTROLLER_SSL beside CONTROLLER on the controllers", status
+    # the canary's topics and groups, and its read-back's groups, for ANONYMOUS once it is no super user
+    admin = AdminClient({"bootstrap.servers": ",".join(f"{b}:{SECURE_PORT}" for b in brokers), "security.protocol": "SASL_SSL",
+                         "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin", "sasl.password": SCRAM_USERS["admin"]["password"],
+                         "ssl.ca.location": str(lab.state_dir / ".kafkactl" / "pki" / "ca.crt")})
+    grants = [AclBinding(kind, prefix, ResourcePatternType.PREFIXED, "User:ANONYMOUS", "*", AclOperation.ALL, AclPermissionType.ALLOW)
+              for kind in (ResourceType.TOPIC, ResourceType.GROUP) for prefix in ("kafkactl-canary-", "verify-")]
+    for granted in admin.create_acls(grants).values():
+        granted.result(timeout=30)
     with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
         assert unchanged(phase("add"), brokers)
         phase("inter-broker")
-        assert unchanged(phase("remove"), brokers)
+        phase("remove")
         canary.settle()
     canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
     assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
@@ -267,10 +287,12 @@ def test_the_controller_listener_moves_to_sasl_ssl_in_three_rolls_with_no_lost_m
         assert f"listeners=CONTROLLER_SSL://{host}:{CONTROLLER_SSL_PORT}\n" in props, props
         assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
         assert "listener.security.protocol.map=CONTROLLER_SSL:SASL_SSL\n" in props, props
+        assert lab.ssh(host, "grep ^super.users= /etc/kafka/controller.properties").stdout == "super.users=User:admin\n"
         closed = lab.ssh(host, f"bash -c 'exec 3<>/dev/tcp/{host}/9093' && echo open || echo closed").stdout
         assert closed.strip().endswith("closed"), closed
     for host in brokers:
-        props = lab.ssh(host, "grep -E '^controller[.].*=' /etc/kafka/server.properties").stdout
+        props = lab.ssh(host, "grep -E '^(controller[.].*|super[.]users)=' /etc/kafka/server.properties").stdout
         assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
+        assert "super.users=User:admin\n" in props, props
     seen = json.loads(lab.kafkactl("status", str(target), "--json").stdout)
     assert seen["quorum_leader"] in range(9991, 9994) and max(seen["metadata_lag"].values()) <= 1000, seen
