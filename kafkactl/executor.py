@@ -27,6 +27,7 @@ from kafkactl.health import (
     GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
 from kafkactl.journal import Journal
+from kafkactl.listener_changes import live_properties
 from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import HostFacts, HostPlan, Plan
 from kafkactl.playbook import ALL, COMPONENTS, Playbook, Step
@@ -475,14 +476,20 @@ class Executor:
             status = controller_quorum(self.transport.connection(hosts[0].host.name), self.cluster, hosts[0].host).value
             leader = next((s.host.name for s in hosts if str(s.host.node_id) == status.get("LeaderId")), None)
         elif component == Component.KAFKA_BROKER and self.desired.phase in (Phase.ZOOKEEPER, Phase.DUAL_WRITE):
-            controller_id = self._zookeeper_controller(hosts[0])
+            controller_id = self._zookeeper_controller(hosts)
             leader = next((s.host.name for s in hosts if s.host.broker_id == controller_id), None)
         if leader:
             self.report.line(f"   {leader} leads its {component.value.replace('_', ' ')}s: restarted last")
         return sorted(hosts, key=lambda s: s.host.name == leader)
 
-    def _zookeeper_controller(self, broker: HostState) -> int | None:
-        """The broker id in ZooKeeper's /controller: the active controller of a ZooKeeper-mode cluster."""
+    def _zookeeper_controller(self, brokers: list[HostState]) -> int | None:
+        """The broker id in ZooKeeper's /controller: the active controller of a ZooKeeper-mode cluster. None when no
+        broker reaches ZooKeeper now: KRaft brokers (a rollback from 2b) have a KRaft controller, and no settings for
+        ZooKeeper to read it with."""
+        reaching = live_properties(self.desired, self.facts, Component.KAFKA_BROKER)
+        broker = next((b for b in brokers if "zookeeper.connect" in reaching.get(b.host.name, {})), None)
+        if broker is None:
+            return None
         service = next(s for s in broker.services if s.component == Component.KAFKA_BROKER)
         # Before the roll: over TLS or not as the broker reads ZooKeeper now, with the settings in its file; the
         # members and ports are the inventory's (a value in the host's file is never where kafkactl connects).

@@ -143,6 +143,21 @@ def test_brokers_restart_one_at_a_time_with_the_controller_last() -> None:
     assert out.count("broker_safe_to_stop (before stop): 82 partitions in sync, min ISR kept without broker") == 3
 
 
+def test_kraft_brokers_rolled_back_to_zookeeper_mode_do_not_read_zookeeper_for_their_order() -> None:
+    """From state 2b the brokers run in KRaft mode: a KRaft controller is active, and their files have no settings to
+    reach ZooKeeper with (over TLS, reading with them fails). No ZooKeeper read; inventory order."""
+    facts = _converged(desired_state(INVENTORY))
+    for host in (KAFKA1, KAFKA2, KAFKA3):
+        live = facts[host].files["/etc/kafka/server.properties"]
+        kraft = "".join(line for line in live.content.splitlines(keepends=True) if not line.startswith("zookeeper."))
+        facts[host].files["/etc/kafka/server.properties"] = dataclasses.replace(live, content=kraft)
+    transport = RecordingTransport(healthy())
+    executor, _ = _executor(transport, facts=facts)
+    executor.run(load_playbook("restart"), {Component.KAFKA_BROKER})
+    assert "zookeeper-shell" not in [tool for _, tool in transport.sent]
+    assert transport.restarted() == [KAFKA1, KAFKA2, KAFKA3]
+
+
 def test_a_batch_that_would_break_min_isr_is_refused_before_any_stop() -> None:
     transport = RecordingTransport(healthy())
     with pytest.raises(KafkactlError, match=r"--batch-size 2: stopping kafka2.example.com, kafka3.example.com together would take "
