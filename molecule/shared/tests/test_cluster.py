@@ -76,13 +76,14 @@ def test_zookeeper_ensemble_has_one_leader(cluster, connect):
 
 
 def _quorum(connect, controller, *describe: str) -> str:
-    """`kafka-metadata-quorum describe ...` run on a controller against its own controller listener."""
+    """`kafka-metadata-quorum describe ...` run on a controller against its own controller listener, with the client
+    settings the host holds for it (its TLS key store when the listener wants a client certificate)."""
     _, port = controller.listeners[0]
     home = controller.install
     return connect(controller.name).check_output(
         f"java -Dlog4j.configuration=file:{home}/config/tools-log4j.properties -cp '{home}/libs/*' "
-        f"org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller {controller.name}:{port} describe "
-        + " ".join(describe)
+        f"org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller {controller.name}:{port} "
+        "--command-config /etc/kafka/kafkactl-admin.properties describe " + " ".join(describe)
     )
 
 
