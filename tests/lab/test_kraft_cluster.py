@@ -49,11 +49,11 @@ def test_every_jvm_serves_prometheus_metrics_through_its_exporter(lab: Lab) -> N
     from confluent_kafka.admin import AdminClient, ConfigResource
 
     # A broker's request metrics exist from its first request of a kind: each answers one first (DescribeConfigs of
-    # a broker goes to that broker).
-    asked = AdminClient({"bootstrap.servers": lab.bootstrap()}).describe_configs(
-        [ConfigResource("broker", str(position + 1)) for position in range(len(lab.hosts("kafka_broker")))])
-    for answer in asked.values():
-        answer.result(timeout=30)
+    # a broker goes to that broker; one broker per call).
+    client = AdminClient({"bootstrap.servers": lab.bootstrap()})
+    for position in range(len(lab.hosts("kafka_broker"))):
+        for answer in client.describe_configs([ConfigResource("broker", str(position + 1))]).values():
+            answer.result(timeout=30)
     controllers = {host: lab.scrape(host, 8079) for host in lab.hosts("kafka_controller")}
     brokers = {host: lab.scrape(host, 8080) for host in lab.hosts("kafka_broker")}
     active = [m for m in controllers.values() if m.value("kafka_controller_kafkacontroller_activecontrollercount") == 1]
