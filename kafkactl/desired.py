@@ -26,9 +26,10 @@ from kafkactl.components.topology import Topology
 from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
 from kafkactl.errors import KafkactlError
 from kafkactl.model import COMPONENTS, MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
+from kafkactl.monitoring import BLACKBOX_CONFIG, prometheus_files
 from kafkactl.remote import quote
 from kafkactl.resources import resource_dir
-from kafkactl.roles import Role, expression, role
+from kafkactl.roles import PackageRole, Role, expression, package_role, role
 
 PROPERTIES: dict[Component, Callable[[Topology, Host], Properties]] = {
     Component.ZOOKEEPER: zookeeper_properties,
@@ -82,7 +83,7 @@ class ManagedFile:
     mode: str
     owner: str
     group: str
-    component: Component
+    component: Component | None  # None: a packaged service's file (PackagedService)
     restarts_service: bool = True
     data: bytes | None = field(default=None, repr=False)  # a binary file's bytes (a key store): never shown
     fetched_from: str | None = None  # a binary file the host fetches from this URL (content: its expected digest)
@@ -128,6 +129,18 @@ class Service:
 
 
 @dataclass(frozen=True)
+class PackagedService:
+    """A service from a Debian package (roles/<name>/role.yml); its files are among the host's, with no component."""
+
+    role: PackageRole
+    files: tuple[str, ...]  # their paths
+
+    @property
+    def name(self) -> str:
+        return self.role.service
+
+
+@dataclass(frozen=True)
 class HostState:
     host: Host
     components: tuple[Component, ...]
@@ -135,6 +148,7 @@ class HostState:
     directories: tuple[Directory, ...]
     files: tuple[ManagedFile, ...]
     services: tuple[Service, ...]
+    packages: tuple[PackagedService, ...] = ()  # in the order they are installed
 
 
 @dataclass(frozen=True)
@@ -293,6 +307,24 @@ def _exporter_jar(inventory: Inventory, components: tuple[Component, ...]) -> tu
     return [Directory(folder, "root", group, "0750") for folder in sorted(folders)], [jar]
 
 
+def _packaged_services(inventory: Inventory, host: Host, contents: dict[str, str]) -> tuple[list[ManagedFile], list[PackagedService]]:
+    """With a prometheus group: node exporter on every host, and on the group's hosts the blackbox exporter (when the
+    cluster has TLS ports) and Prometheus, each with its files from `contents` (monitoring.prometheus_files)."""
+    if not inventory.prometheus_hosts:
+        return [], []
+    names = ["node_exporter"] if inventory.cluster.node_exporter_enabled else []
+    if host.prometheus:
+        names += ["blackbox_exporter"] if BLACKBOX_CONFIG in contents else []
+        names.append("prometheus")
+    files: list[ManagedFile] = []
+    services = []
+    for name in names:
+        spec = package_role(name)
+        files += [ManagedFile(f.path, contents[f.content], "0644", "root", "root", None, restarts_service=False) for f in spec.files]
+        services.append(PackagedService(spec, tuple(f.path for f in spec.files)))
+    return files, services
+
+
 def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...]:
     return tuple(c for c in host.components if c != Component.KAFKA_CONTROLLER or topology.runs_controllers)
 
@@ -335,6 +367,9 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
     topology = Topology.of(inventory, resolve_phase(inventory, phase))
     states: list[HostState] = []
     memo: dict[tuple[Component, str], str] = {}
+    cluster = inventory.cluster
+    monitoring = prometheus_files(inventory, cluster.node_exporter_enabled, cluster.prometheus_scrape_interval,
+                                  written_by="kafkactl apply") if inventory.prometheus_hosts else {}
     for host in inventory.hosts:
         components = _rendered_components(topology, host)
         directories: dict[str, Directory] = {}
@@ -356,6 +391,8 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
         jar_dirs, jar_files = _exporter_jar(inventory, components)
         directories.update({d.path: d for d in jar_dirs})
         files += jar_files
+        package_files, packages = _packaged_services(inventory, host, monitoring)
+        files += package_files
         states.append(
             HostState(
                 host=host,
@@ -364,6 +401,7 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
                 directories=tuple(directories.values()),
                 files=tuple(files),
                 services=tuple(services),
+                packages=tuple(packages),
             )
         )
     states.sort(key=lambda s: _order_key(s.host, s.components))

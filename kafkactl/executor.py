@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafkactl import connectors, key_store_reload, metadata_version, scram_users, tls_listeners, zookeeper_acls
+from kafkactl import connectors, key_store_reload, metadata_version, packages, scram_users, tls_listeners, zookeeper_acls
 from kafkactl import state_dir as private
 from kafkactl.components.properties import parse_properties
 from kafkactl.desired import DIGEST_PREFIX, DesiredState, HostState
@@ -241,7 +241,7 @@ class Executor:
             self.journal.end(entry, "done")
 
     def _prepare(self, step: Step) -> None:
-        hosts = [s for s in self._hosts(step.target) if self.plans[s.host.name].changed]
+        hosts = [s for s in self._hosts(step.target) if s.components and self.plans[s.host.name].changed]
         if not hosts:
             return
         self.report.line(f"== {step}: {len(hosts)} hosts, up to {self.transport.forks} at a time", style="bold")
@@ -675,6 +675,31 @@ class Executor:
                 self.report.line(f"   {state.host.name}: {outcome}")
 
         self._journaled(step, ALL, work)
+
+    def _packages(self, step: Step) -> None:
+        """Prometheus and its exporters (packaged services), on every host whose plan changes one, in parallel."""
+        hosts = [s for s in self._hosts(step.target)
+                 if any(c.component is None and c.action != "none" for c in self.plans[s.host.name].services)]
+        if not hosts:
+            return
+        self.report.line(f"== {step}: {len(hosts)} hosts, up to {self.transport.forks} at a time", style="bold")
+
+        def work(state: HostState) -> tuple[list[str], list[str]]:
+            return packages.converge(self.transport.connection(state.host.name), state, self.plans[state.host.name],
+                                     self.options.gate_timeout)
+
+        failures = []
+        for state, result in self.transport.each(hosts, work):
+            if isinstance(result, BaseException):
+                failures.append(f"{step}: {result}")
+                continue
+            written, done = result
+            self._outcome(state).files.extend(written)
+            self._outcome(state).services.extend(done)
+            for entry in [*(f"wrote {path}" for path in written), *done]:
+                self.report.line(f"   {state.host.name}: {entry}")
+        if failures:
+            raise KafkactlError(*failures)
 
     # Pieces ------------------------------------------------------------------------------------
 

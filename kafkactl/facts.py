@@ -44,6 +44,12 @@ def service_fact(service: str) -> Command:
     )
 
 
+def installed_packages(packages: list[str]) -> Command:
+    """One `package<TAB>name` line per one of these Debian packages that is installed."""
+    return sh("dpkg-query -W -f '${{db:Status-Status}}\\t${{Package}}\\n' {packages} 2>/dev/null | "
+              "sed -n 's/^installed\t/package\t/p'", packages=packages)
+
+
 def running_processes(main_classes: list[str]) -> Command:
     """One `process<TAB>main class<TAB>unit` line per Java process running one of these main classes."""
     which = cmd("grep", "-x", "-m1", "-F", *[word for c in main_classes for word in ("-e", c)])
@@ -75,7 +81,9 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
         lines.append(sh('[ -d {libs} ] && printf "kafka_home\\t%s\\n" {home}', libs=f"{state.kafka_home}/libs", home=state.kafka_home))
     for directory in state.directories:
         lines.append(sh('[ -d {path} ] && stat --printf "dir\\t%n\\t%U:%G %a\\n" {path}', path=directory.path))
-    lines += [service_fact(service.name) for service in state.services]
+    lines += [service_fact(service.name) for service in (*state.services, *state.packages)]
+    if state.packages:
+        lines.append(installed_packages([p.role.package for p in state.packages]))
     main_classes = sorted({role(c).main_class for c in state.components})
     if main_classes:
         lines.append(running_processes(main_classes))
@@ -101,6 +109,7 @@ def parse_facts(output: str) -> HostFacts:
     started: dict[str, int] = {}
     versions: dict[str, str] = {}
     processes: set[tuple[str, str]] = set()
+    packages: set[str] = set()
     os_name = java = ""
     for line in output.splitlines():
         kind, _, rest = line.partition("\t")
@@ -124,6 +133,8 @@ def parse_facts(output: str) -> HostFacts:
                 started[name] = int(since) if since.isdigit() else 0
                 if version:
                     versions[name] = version
+        elif kind == "package":
+            packages.add(rest)
         elif kind == "process" and len(fields) == 2:
             processes.add((fields[0], fields[1]))
         elif kind == "file" and len(fields) == 4:
@@ -144,6 +155,7 @@ def parse_facts(output: str) -> HostFacts:
         service_started=started,
         service_versions=versions,
         processes=frozenset(processes),
+        packages=frozenset(packages),
         os=os_name,
         java=java,
     )

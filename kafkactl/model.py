@@ -463,6 +463,12 @@ class ClusterVars(Strict):
         "/opt/prometheus/kafka_connect.yml", description="Connect's exporter rules on the hosts.")
     schema_registry_jmxexporter_config_path: AbsolutePath = Field(
         "/opt/prometheus/schema_registry.yml", description="Schema Registry's exporter rules on the hosts.")
+    prometheus_scrape_interval: str = Field(
+        "15s", pattern=r"^[1-9][0-9]*[smh]$", description="How often the Prometheus of the prometheus group scrapes every "
+                                                       "exporter and evaluates kafkactl's alert rules.")
+    node_exporter_enabled: bool = Field(
+        True, description="With a prometheus group: node exporter (Debian's prometheus-node-exporter) on every host, scraped "
+                          "as the `node` job.")
     jmxexporter_jar_path: AbsolutePath = Field(
         "/opt/prometheus/jmx_prometheus_javaagent.jar", description="Where the agent jar is installed on the hosts.")
     jmxexporter_jar_url: PlainText | None = Field(
@@ -877,6 +883,7 @@ class Host(Strict):
     heap: dict[Component, str] = Field(default_factory=dict)
     environment: dict[Component, dict[str, str]] = Field(default_factory=dict)
     copied_stores: CopiedStores | None = None
+    prometheus: bool = False  # in the prometheus group: runs the cluster's Prometheus (Debian's package)
 
     def has(self, component: Component) -> bool:
         return component in self.components
@@ -908,6 +915,10 @@ class Inventory(Strict):
 
     def members(self, component: Component) -> list[Host]:
         return [h for h in self.hosts if h.has(component)]
+
+    @property
+    def prometheus_hosts(self) -> list[Host]:
+        return [h for h in self.hosts if h.prometheus]
 
     @property
     def natural_phase(self) -> Phase | None:

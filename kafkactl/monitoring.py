@@ -1,6 +1,7 @@
 """Prometheus for a cluster: the scrape configuration of every exporter the inventory runs, and kafkactl's alert rules.
 
-A pure function of the validated inventory, like the desired state: `kafkactl monitoring prometheus` writes it for a
+A pure function of the validated inventory, like the desired state: `kafkactl apply` ships it to the hosts of the
+prometheus group (Debian's Prometheus, roles/prometheus/), and `kafkactl monitoring prometheus` writes it for a
 Prometheus the operator runs. Targets are the inventory's host names, as Kafka's clients reach the hosts. Certificate
 expiry is read by the blackbox exporter next to Prometheus, which opens a TLS connection to every TLS port of the
 cluster (`tls` job); it reads the certificate each presents and does not verify it, since that is all it is there for.
@@ -70,11 +71,12 @@ def scrape_config(inventory: Inventory, node_exporter: bool = True, interval: st
             "rule_files": [ALERT_RULES], "scrape_configs": jobs}
 
 
-def prometheus_files(inventory: Inventory, node_exporter: bool = True, interval: str = "15s") -> dict[str, str]:
+def prometheus_files(inventory: Inventory, node_exporter: bool = True, interval: str = "15s",
+                     written_by: str = "`kafkactl monitoring prometheus`") -> dict[str, str]:
     """File name -> content: prometheus.yml and the alert rules it names, side by side, and the blackbox exporter's
     module when the cluster has TLS ports."""
     config = scrape_config(inventory, node_exporter, interval)
-    header = f"# Prometheus for the cluster in {inventory.path}: written by `kafkactl monitoring prometheus`.\n"
+    header = f"# Prometheus for the cluster: written by {written_by}.\n"
     files = {"prometheus.yml": header + yaml.safe_dump(config, sort_keys=False), ALERT_RULES: alert_rules()}
     if tls_endpoints(inventory):
         files[BLACKBOX_CONFIG] = (f"# The blackbox exporter's module for the `tls` job of prometheus.yml ({BLACKBOX_EXPORTER}): "

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kafkactl.components.properties import parse_properties
-from kafkactl.desired import DesiredState, Directory, HostState, Service
+from kafkactl.desired import DesiredState, Directory, HostState, PackagedService, Service
 from kafkactl.model import Component, Phase, version_key
 
 FileAction = Literal["create", "update", "unchanged"]
-ServiceAction = Literal["install and start", "start", "restart", "reload key stores", "none"]
+ServiceAction = Literal["install and start", "start", "restart", "reload key stores", "reload", "none"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class HostFacts:
     service_versions: dict[str, str] = field(default_factory=dict)  # the Kafka version each running service uses
     processes: frozenset[tuple[str, str]] = frozenset()  # (main class, systemd unit or "") of each running Kafka JVM
     presented_certificates: dict[int, str] = field(default_factory=dict)  # a broker's TLS port -> SHA-256 of what it presents
+    packages: frozenset[str] = frozenset()  # the Debian packages of its packaged services that are installed
     os: str = ""
     java: str = ""
 
@@ -59,7 +60,7 @@ class PropertyChange:
 class FileChange:
     path: str
     action: FileAction
-    component: Component
+    component: Component | None  # None: a packaged service's file
     mode: str
     owner: str
     diff: str
@@ -78,7 +79,7 @@ class FileChange:
 @dataclass(frozen=True)
 class ServiceChange:
     name: str
-    component: Component
+    component: Component | None  # None: a packaged service (desired.PackagedService)
     action: ServiceAction
     ready: str
 
@@ -101,6 +102,7 @@ class HostPlan:
     services: tuple[ServiceChange, ...]
     system: str = ""  # what the host runs, from its facts: OS and Java
     ids: tuple[NodeId, ...] = ()
+    prometheus: bool = False  # in the prometheus group
 
     @property
     def changed(self) -> bool:
@@ -241,6 +243,9 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         else:
             action = "none"
         services.append(ServiceChange(service.name, service.component, action, ", ".join(service.role.restart.ready)))
+    changed_paths = {f.path for f in files if f.action != "unchanged"}
+    services += [ServiceChange(packaged.name, None, _packaged_action(packaged, facts, changed_paths), str(packaged.role.ready))
+                 for packaged in state.packages]
     install = state.kafka_home if state.kafka_home and state.kafka_home not in facts.kafka_homes else None
     return HostPlan(
         host=name,
@@ -252,7 +257,17 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
         services=tuple(services),
         system="; ".join(part for part in (facts.os, facts.java) if part),
         ids=tuple(NodeId(key, getattr(state.host, key), source) for key, source in state.host.id_sources.items()),
+        prometheus=state.host.prometheus,
     )
+
+
+def _packaged_action(packaged: PackagedService, facts: HostFacts, changed_paths: set[str]) -> ServiceAction:
+    """Installed from its package when missing; started when stopped; reloaded (no restart) when a file changes."""
+    if packaged.role.package not in facts.packages:
+        return "install and start"
+    if packaged.name not in facts.active_services:
+        return "start"
+    return "reload" if changed_paths & set(packaged.files) else "none"
 
 
 def _presents_another_certificate(state: HostState, facts: HostFacts, service: Service) -> bool:

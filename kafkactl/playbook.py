@@ -29,6 +29,7 @@ STEP_TARGETS = {
     "connectors": {Component.KAFKA_CONNECT.value},  # the planned connector changes, through a running worker's REST API
     "metadata_version": {Component.KAFKA_CONTROLLER.value},  # the planned metadata.version move, through a controller
     "zookeeper_acls": {Component.KAFKA_BROKER.value},  # the existing znodes secured, once every broker logs in to ZooKeeper
+    "packages": {ALL},  # Prometheus and its exporters from Debian packages: installed, configured, reloaded, ready
 }
 
 

@@ -35,6 +35,7 @@ ACTION_STYLES = {
     "start": "green",
     "restart": "yellow",
     "reload key stores": "cyan",
+    "reload": "cyan",
 }
 
 
@@ -77,7 +78,7 @@ class Report:
         self.line(f"Plan for phase {plan.phase.value} ({mode})", style="bold")
         for index, host in enumerate(plan.hosts, start=1):
             status = "changes" if host.changed else "no changes"
-            about = ", ".join([*host.components, *([host.system] if host.system else [])])
+            about = ", ".join([*host.components, *(["prometheus"] if host.prometheus else []), *([host.system] if host.system else [])])
             if host.changed:
                 self.line("")
             self.line(f"[{index}/{len(plan.hosts)}] {host.host} ({about}): {status}", style="bold" if host.changed else None)

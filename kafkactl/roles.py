@@ -72,6 +72,46 @@ class Role(BaseModel):
     restart: RestartSemantics
 
 
+class PackageFile(BaseModel):
+    """A file of a packaged service, root-owned 0644: `content` names what kafkactl/monitoring.py writes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    content: str
+
+
+class HttpEndpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    port: int
+    path: str
+
+    def __str__(self) -> str:
+        return f"GET :{self.port}{self.path}"
+
+
+class PackageRole(BaseModel):
+    """A service that comes from a Debian package with its own unit (Prometheus and its exporters): installed with
+    apt-get, configured by kafkactl's files, reloaded when they change, ready when its own HTTP endpoint answers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    package: str
+    service: str
+    files: list[PackageFile] = []
+    check: list[str] = []  # a command that checks the written files before the service takes them
+    ready: HttpEndpoint  # answers 200 once the service serves
+
+
+@cache
+def package_role(name: str) -> PackageRole:
+    path = resource_dir("roles") / name / "role.yml"
+    return PackageRole.model_validate({**yaml.safe_load(path.read_text(encoding="utf-8")), "name": name})
+
+
 @cache
 def role(component: Component) -> Role:
     path = resource_dir("roles") / component.value / "role.yml"

@@ -94,6 +94,11 @@ UNMANAGED_CP_ANSIBLE_GROUPS = {
 }
 
 
+# The group whose hosts run the cluster's Prometheus (kafkactl/monitoring.py), installed from Debian's package.
+PROMETHEUS_GROUP = "prometheus"
+MANAGED_GROUPS = {*(c.value for c in COMPONENTS), PROMETHEUS_GROUP}
+
+
 def known_variables() -> list[str]:
     return sorted({*ClusterVars.model_fields, *HOST_KEYS, *READ_HERE})
 
@@ -119,7 +124,7 @@ def validate(raw: RawInventory) -> Loaded:
     problems = _Problems()
     _check_group_names(raw, problems)
     problems.raise_if_any()
-    members = {h: raw.hosts[h] for h in sorted(raw.hosts) if raw.hosts[h].groups & set(COMPONENTS)}
+    members = {h: raw.hosts[h] for h in sorted(raw.hosts) if raw.hosts[h].groups & MANAGED_GROUPS}
     for name, host in raw.hosts.items():
         unmanaged = sorted(host.groups & UNMANAGED_CP_ANSIBLE_GROUPS.keys())
         if unmanaged:
@@ -127,8 +132,9 @@ def validate(raw: RawInventory) -> Loaded:
             problems.warn(host.origin, f"host {name}: kafkactl does not manage {what}; "
                                        + ("it is ignored" if name not in members else "only its other components are"))
         elif name not in members:
-            problems.warn(host.origin, f"host {name} is in no component group ({', '.join(COMPONENTS)}); it is ignored")
-    if not members:
+            problems.warn(host.origin, f"host {name} is in no component group ({', '.join(COMPONENTS)}) nor in "
+                                       f"{PROMETHEUS_GROUP}; it is ignored")
+    if not any(raw.hosts[h].groups & set(COMPONENTS) for h in members):
         raise InventoryError(f"{raw.path}: no host is in a component group ({', '.join(COMPONENTS)})")
 
     _refuse_certificates_on_hosts(members, problems)
@@ -191,16 +197,16 @@ def _uploaded_exporter_jar(cluster: ClusterVars, origins: dict[str, Origin], bas
 
 
 def _check_group_names(raw: RawInventory, problems: _Problems) -> None:
-    grouped = {child for component in COMPONENTS for child in _descendants(raw, component.value)}
+    grouped = {child for managed in MANAGED_GROUPS for child in _descendants(raw, managed)}
     for name, group in raw.groups.items():
-        if name in COMPONENTS or name == "all" or name in grouped:  # a child group (per rack, say) of a component group
+        if name in MANAGED_GROUPS or name == "all" or name in grouped:  # a child group (per rack, say) of a component group
             continue
-        close = difflib.get_close_matches(name, [c.value for c in COMPONENTS], n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, sorted(MANAGED_GROUPS), n=1, cutoff=0.75)
         if close:
             problems.error(
                 group.origin,
                 f"group {name!r} is not a component group; did you mean {close[0]!r}? "
-                f"(component groups: {', '.join(COMPONENTS)})",
+                f"(component groups: {', '.join(COMPONENTS)}; and {PROMETHEUS_GROUP})",
             )
 
 
@@ -348,7 +354,8 @@ def _default_id(component: Component, position: int) -> tuple[int, str]:
 
 def _build_host(raw: RawHost, positions: dict[Component, int], problems: _Problems) -> Host | None:
     components = tuple(c for c in COMPONENTS if c.value in raw.groups)
-    fields: dict[str, Any] = {"name": raw.name, "address": raw.name, "components": components}
+    fields: dict[str, Any] = {"name": raw.name, "address": raw.name, "components": components,
+                              "prometheus": PROMETHEUS_GROUP in raw.groups}
     fields.update(connection_fields(
         raw.vars,
         error=lambda key, message: problems.error(raw.origins.get(key, raw.origin), f"host {raw.name}: {message}"),

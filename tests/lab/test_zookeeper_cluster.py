@@ -9,7 +9,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -171,50 +170,60 @@ def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) 
         assert metrics.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
 
 
-def _prometheus_api(port: int, path: str) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=10) as answer:
-        return json.load(answer)["data"]
+def _prometheus_api(lab: Lab, host: str, path: str) -> dict:
+    """An answer of the Prometheus API on `host`, read on the host itself."""
+    answered = lab.ssh(host, f"curl -fsS http://127.0.0.1:9090/api/v1/{path}")
+    return json.loads(answered.stdout)["data"] if answered.returncode == 0 else {}
 
 
-def _firing(port: int) -> set[str]:
-    return {alert["labels"]["alertname"] for alert in _prometheus_api(port, "alerts")["alerts"] if alert["state"] == "firing"}
+def _firing(lab: Lab, host: str) -> set[str]:
+    return {alert["labels"]["alertname"] for alert in _prometheus_api(lab, host, "alerts").get("alerts", []) if alert["state"] == "firing"}
 
 
-def test_prometheus_scrapes_every_exporter_and_alerts_on_a_stopped_broker(lab: Lab, tmp_path: Path, promtool: str) -> None:
-    """`kafkactl monitoring prometheus` writes the scrape jobs and alert rules; a real Prometheus (Debian's, run on this
-    machine, which reaches every host but the jump-only Connect worker) sees every exporter up, and fires
-    KafkaUnderReplicatedPartitions and KafkaExporterDown while a broker is stopped, and neither once it is back."""
-    reachable = lab.variant("without-connect.yml", lambda data: data["all"]["children"].pop("kafka_connect"))
-    folder = tmp_path / "prometheus"
-    written = lab.kafkactl("monitoring", "prometheus", str(reachable), "--out", str(folder), "--no-node-exporter", "--interval", "5s")
-    assert written.exit_code == 0, written.stderr
-    rules = (folder / "kafkactl-alerts.yml").read_text().replace("for: 1m", "for: 20s")  # the same rules, sooner
-    (folder / "kafkactl-alerts.yml").write_text(rules)
-    prometheus = shutil.which("prometheus")  # Debian's prometheus package, which the promtool fixture installs
-    assert prometheus
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([prometheus, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                               f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_prometheus_group_scrapes_every_exporter_and_alerts_on_a_stopped_broker(lab: Lab) -> None:
+    """A prometheus group (here the Connect worker, which only its jump host reaches): apply installs node exporter on
+    every host and Prometheus there from Debian's packages, with kafkactl's scrape jobs and alert rules; Prometheus
+    sees every exporter up, and fires KafkaUnderReplicatedPartitions and KafkaExporterDown while a broker is stopped,
+    and neither once it is back. A second apply changes nothing; a new scrape interval is taken with a reload."""
+    (monitor,) = lab.hosts("kafka_connect")
+
+    def with_prometheus(interval: str):
+        def change(data: dict) -> None:
+            data["all"]["vars"]["prometheus_scrape_interval"] = interval
+            data["all"]["children"]["prometheus"] = {"hosts": {monitor: {}}}
+        return change
+
+    monitored = lab.variant("with-prometheus.yml", with_prometheus("5s"))
+    applied = lab.kafkactl("apply", str(monitored))
+    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
+    for host in lab.hosts("zookeeper") + lab.hosts("kafka_broker"):
+        assert f"{host}: installed prometheus-node-exporter" in applied.stdout
+    assert f"{monitor}: installed prometheus-node-exporter, prometheus" in applied.stdout
+    assert f"{monitor}: reloaded prometheus (GET /-/ready: HTTP/1" in applied.stdout
+    assert "restarted" not in applied.stdout
+    again = lab.kafkactl("apply", str(monitored))
+    assert again.exit_code == 0 and "Nothing to do: all 7 hosts match the inventory." in again.stdout, again.stdout[-2000:]
+
+    def targets() -> list[tuple[str, str]]:
+        return sorted((t["labels"]["job"], t["health"]) for t in _prometheus_api(lab, monitor, "targets").get("activeTargets", []))
+
+    expected = [("kafka_broker", "up")] * 3 + [("kafka_connect", "up")] + [("node", "up")] * 7 + [("zookeeper", "up")] * 3
+    assert eventually(lambda: targets() == expected, 90, every=2), targets()
+    assert _firing(lab, monitor) == set()
     stopped = lab.hosts("kafka_broker")[-1]
     try:
-        def targets() -> list[tuple[str, str]]:
-            try:
-                return [(t["labels"]["job"], t["health"]) for t in _prometheus_api(port, "targets")["activeTargets"]]
-            except OSError:
-                return []
-
-        assert eventually(lambda: sorted(targets()) == [("kafka_broker", "up")] * 3 + [("zookeeper", "up")] * 3, 60, every=1), targets()
-        assert _firing(port) == set()
         lab.ssh(stopped, "systemctl stop kafka-broker")
-        assert eventually(lambda: {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"} <= _firing(port), 120, every=2), _firing(port)
+        alerts = {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}
+        assert eventually(lambda: alerts <= _firing(lab, monitor), 180, every=3), _firing(lab, monitor)
         lab.ssh(stopped, "systemctl start kafka-broker")
-        assert eventually(lambda: not _firing(port) & {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}, 180, every=2), _firing(port)
+        assert eventually(lambda: not _firing(lab, monitor) & alerts, 180, every=3), _firing(lab, monitor)
     finally:
         lab.ssh(stopped, "systemctl start kafka-broker")
-        server.terminate()
-        server.wait(30)
+    started = lab.ssh(monitor, "systemctl show -p ActiveEnterTimestampMonotonic --value prometheus").stdout
+    slower = lab.kafkactl("apply", str(lab.variant("with-prometheus.yml", with_prometheus("10s"))))
+    assert slower.exit_code == 0, slower.stderr
+    assert f"{monitor}: reloaded prometheus" in slower.stdout and "installed" not in slower.stdout
+    assert lab.ssh(monitor, "systemctl show -p ActiveEnterTimestampMonotonic --value prometheus").stdout == started  # no restart
     assert eventually(lambda: lab.kafkactl("status", str(lab.inventory)).exit_code == 0, 120, every=5)
 
 
