@@ -26,7 +26,7 @@ from kafkactl.components.topology import Topology
 from kafkactl.health import (
     GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
-from kafkactl.journal import Journal
+from kafkactl.journal import Entry, Journal
 from kafkactl.listener_changes import live_properties
 from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port
 from kafkactl.plan import HostFacts, HostPlan, Plan
@@ -192,6 +192,7 @@ class Executor:
         self.hooks = hooks
         self.outcomes: dict[str, HostOutcome] = {}
         self._written: set[tuple[str, str]] = set()  # (host, path) of the files this run wrote
+        self._owed_znodes: Entry | None = None  # the journal's entry of a ZkSecurityMigrator run the plan owes
         topology = Topology.of(inventory, desired.phase)
         members = {c: [s.host for s in desired.hosts if c in s.components] for c in Component}
         self.gates = GateContext(transport, self.cluster, members, topology.default_min_insync)
@@ -216,6 +217,11 @@ class Executor:
     # Steps -------------------------------------------------------------------------------------
 
     def run(self, playbook: Playbook, components: set[Component] | None = None) -> dict[str, HostOutcome]:
+        securing = next((step for step in playbook.steps if step.name == "zookeeper_acls"), None)
+        if securing and self.secures_znodes and self.journal:
+            # owed from the start: a run stopped anywhere before the step ends it leaves it open, and the next plan on
+            # this inventory runs it (journal.owed), whatever the hosts' files say by then
+            self._owed_znodes = self.journal.begin(str(securing), ALL)
         try:
             for step in playbook.steps:
                 if components is None or step.target not in COMPONENTS or Component(step.target) in components:
@@ -228,9 +234,10 @@ class Executor:
             self.journal.finish("done")
         return self.outcomes
 
-    def _journaled(self, step: Step, host: str, work) -> None:
-        """Run one host's part of a step, recorded in the journal; a failure is recorded and stops the run."""
-        entry = self.journal.begin(str(step), host) if self.journal else None
+    def _journaled(self, step: Step, host: str, work, entry: Entry | None = None) -> None:
+        """Run one host's part of a step, recorded in the journal (in `entry` when it was begun earlier); a failure is
+        recorded and stops the run."""
+        entry = entry or (self.journal.begin(str(step), host) if self.journal else None)
         try:
             work(entry)
         except BaseException as exc:
@@ -639,7 +646,7 @@ class Executor:
                 problems.append(f"{state.host.name}: {(result.stderr or result.stdout).strip()[-300:]}")
             raise KafkactlError(f"{step}: the existing znodes not secured: {'; '.join(problems)}")
 
-        self._journaled(step, ALL, work)
+        self._journaled(step, ALL, work, self._owed_znodes)
 
     def _connectors(self, step: Step) -> None:
         """The planned connector changes through the first worker that answers; each created or changed one is then

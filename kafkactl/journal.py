@@ -126,6 +126,16 @@ def read_runs(state_dir: Path) -> tuple[list[Journal], dict[Path, str]]:
     return sorted(journals, key=lambda j: j.started, reverse=True), damaged
 
 
+def owed(state_dir: Path, inventory: Path, step: str) -> bool:
+    """Whether the last run on this inventory that began `step` left it unfinished (failed, or stopped before it)."""
+    journals, _ = read_runs(state_dir)
+    for journal in journals:
+        begun = [e for e in journal.entries if e.step == step] if journal.inventory == str(inventory.resolve()) else []
+        if begun:
+            return any(e.status != "done" for e in begun)
+    return False
+
+
 def resumable(state_dir: Path, command: str, inventory: Path) -> Journal:
     """The last run of this command on this inventory, if it stopped; refuses anything else."""
     journals, damaged = read_runs(state_dir)

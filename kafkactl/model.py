@@ -805,10 +805,9 @@ class ClusterVars(Strict):
         return self.zookeeper_ssl_enabled and (wanted if wanted is not None else True)
 
     @property
-    def secures_existing_znodes(self) -> bool:
-        """The brokers set ACLs on the znodes they create while ZooKeeper does not require SASL yet (`migrate listeners
-        --phase inter-broker` of a move onto DIGEST): the znodes that exist get theirs from Kafka's ZkSecurityMigrator."""
-        return self.zookeeper_sasl_protocol == "digest" and self.zookeeper_set_acl and not self.zookeeper_sasl_required
+    def sets_zookeeper_acls(self) -> bool:
+        """Brokers that reach ZooKeeper create their znodes with ACLs (zookeeper.set.acl)."""
+        return self.zookeeper_sasl_protocol == "digest" and self.zookeeper_set_acl
 
     @property
     def store_type(self) -> str:

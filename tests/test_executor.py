@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from kafkactl.cli.session import znodes_owed
 from kafkactl.desired import desired_state
 from kafkactl.environment import Environment
 from kafkactl.errors import KafkactlError
 from kafkactl.executor import ClusterHooks, Executor, RunOptions
 from kafkactl.health import GateError, Observation
 from kafkactl.inventory import read_inventory
-from kafkactl.journal import Journal, resumable
+from kafkactl.journal import Journal, owed, resumable
 from kafkactl.model import Component, SaslUser
 from kafkactl.plan import ConnectorChange, HostFacts, ScramUserChange, make_plan
 from kafkactl.playbook import Playbook, Step, load_playbook
@@ -261,11 +262,15 @@ def test_a_changed_file_rolls_only_its_host_writing_it_between_the_gate_and_the_
     assert kafka2.index("put /etc/kafka/server.properties") < kafka2.index("restart")
 
 
+def _digest_inventory():
+    """The brokers log in to ZooKeeper with DIGEST and set ACLs on their znodes."""
+    return INVENTORY.model_copy(update={"cluster": INVENTORY.cluster.model_copy(update={
+        "zookeeper_sasl_protocol": "digest", "zookeeper_digest_users": {"kafka_broker": SaslUser(principal="kafka", password="zk-secret")}})})
+
+
 def test_brokers_that_start_setting_acls_are_followed_by_one_zk_security_migrator_run() -> None:
     """The znodes that exist get ACLs once, through the first broker, after the broker roll and not before."""
-    cluster = INVENTORY.cluster.model_copy(update={"zookeeper_sasl_protocol": "digest", "zookeeper_digest_users": {
-        "kafka_broker": SaslUser(principal="kafka", password="zk-secret")}})
-    inventory = INVENTORY.model_copy(update={"cluster": cluster})
+    inventory = _digest_inventory()
     desired = desired_state(inventory)
     facts = _converged(desired)
     old = facts[KAFKA2].files["/etc/kafka/server.properties"]
@@ -277,6 +282,42 @@ def test_brokers_that_start_setting_acls_are_followed_by_one_zk_security_migrato
     assert [host for host, tool in transport.sent if tool == "zookeeper-acls"] == [KAFKA1]
     assert transport.sent.index((KAFKA2, "restart")) < transport.sent.index((KAFKA1, "zookeeper-acls"))
     assert "kafka1.example.com: the existing znodes secured" in out.getvalue()
+
+
+@pytest.mark.parametrize("stopped_in", ["zookeeper-acls", "topics"])
+def test_a_zk_security_migrator_run_the_plan_owed_stays_owed_until_a_run_does_it(tmp_path: Path, stopped_in: str) -> None:
+    """Once a roll has the brokers setting ACLs their files say nothing of the znodes that exist: a run stopped in
+    ZkSecurityMigrator, or before it, leaves it owed in the journal for the next plan; a run that does it settles it."""
+    inventory = _digest_inventory()
+    facts = _converged(desired_state(inventory))
+    old = facts[KAFKA2].files["/etc/kafka/server.properties"]
+    facts[KAFKA2].files["/etc/kafka/server.properties"] = dataclasses.replace(old, content=old.content + "# changed by hand\n")
+
+    def failing(host: str, tool: str) -> CommandResult:
+        return CommandResult(1, "", "ConnectionLoss") if tool == stopped_in else healthy()(host, tool)
+
+    executor, _ = _executor(RecordingTransport(failing), Journal.start(tmp_path, "apply", INVENTORY_PATH), facts=facts, inventory=inventory)
+    executor.secures_znodes = True
+    with pytest.raises((KafkactlError, GateError)):
+        executor.run(load_playbook("site"))
+    assert owed(tmp_path, INVENTORY_PATH, "zookeeper_acls kafka_broker")
+    assert not owed(tmp_path, ROOT / "inventories/kraft-cluster/inventory.yml", "zookeeper_acls kafka_broker")
+    transport = RecordingTransport(healthy())
+    executor, _ = _executor(transport, Journal.start(tmp_path, "apply", INVENTORY_PATH), inventory=inventory)
+    executor.secures_znodes = True
+    executor.run(load_playbook("site"))
+    assert [host for host, tool in transport.sent if tool == "zookeeper-acls"] == [KAFKA1]
+    assert not owed(tmp_path, INVENTORY_PATH, "zookeeper_acls kafka_broker")
+
+
+def test_the_next_plan_owes_it_only_while_the_brokers_set_acls(tmp_path: Path) -> None:
+    journal = Journal.start(tmp_path, "apply", INVENTORY_PATH)
+    journal.end(journal.begin("zookeeper_acls kafka_broker", "all"), "failed", "ConnectionLoss")
+    report = Report(Environment(variables={"KAFKACTL_STATE_DIR": str(tmp_path)}))
+    inventory = _digest_inventory()
+    assert znodes_owed(report, inventory, desired_state(inventory))
+    plain = inventory.model_copy(update={"cluster": inventory.cluster.model_copy(update={"zookeeper_set_acl": False})})
+    assert not znodes_owed(report, plain, desired_state(plain))
 
 
 def test_a_roll_writes_kafkactls_client_settings_on_every_host_before_the_first_gate() -> None:

@@ -328,7 +328,8 @@ def test_zookeeper_digest_comes_in_three_safe_rolls(tmp_path: Path) -> None:
 
     acls = _phase(target, added, "inter-broker")
     assert _server_properties(acls)["zookeeper.set.acl"] == "true" and "sessionRequireClientSASLAuth" not in _zookeeper_properties(acls)
-    assert staged_inventory(target, Running.read(added, _facts(added)), "inter-broker").cluster.secures_existing_znodes
+    staged = staged_inventory(target, Running.read(added, _facts(added)), "inter-broker")
+    assert start_setting_zookeeper_acls(desired_state(staged), _facts(added)) == ["kafka1", "kafka2"]  # the phase secures them
 
     assert start_setting_zookeeper_acls(desired_state(target), _facts(acls)) == []
     removed = _phase(target, acls, "remove")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -139,8 +139,6 @@ def _listener_phase(report: Report, inventory: Path | None, phase: str, yes: boo
     with session(report, path, f"migrate listeners --phase {phase}", None, resume, forks, accept_new, insecure,
                  lock=True, break_lock=break_lock, stage=stage) as run:
         facts, result = live_plan(report, run.transport, run.desired, run.inventory)
-        # the phase secures them again when asked again: a run stopped after the broker roll left them as they were
-        result = replace(result, secures_znodes=result.secures_znodes or run.inventory.cluster.secures_existing_znodes)
         report.line(f"Listeners, phase {phase}:", style="bold")
         report.plan(result, show_diff=True)
         if not result.changed:

@@ -52,7 +52,7 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
     if refusals:
         raise KafkactlError(*refusals, "No host was changed.")
     roll = version_roll(inventory, desired, facts)
-    securing = bool(start_setting_zookeeper_acls(desired, facts))
+    securing = bool(start_setting_zookeeper_acls(desired, facts)) or znodes_owed(report, inventory, desired)
     if not cluster_changes:
         return facts, make_plan(desired, facts, version_roll=roll, secures_znodes=securing)
     live_level = metadata_version.live_level(transport, inventory, desired.phase, facts)
@@ -63,6 +63,17 @@ def live_plan(report: Report, transport: Transport, desired: DesiredState, inven
     return facts, make_plan(desired, facts, (feature,) if feature else (), users,
                             connectors.planned_changes(transport, inventory, facts), roll, securing)
 
+
+
+def znodes_owed(report: Report, inventory: Inventory, desired: DesiredState) -> bool:
+    """A run whose brokers started setting ACLs stopped before ZkSecurityMigrator secured the znodes that exist (their
+    files say nothing of it any more): owed while the brokers still set ACLs."""
+    from kafkactl.components.topology import Topology
+    from kafkactl.journal import owed
+
+    if not (inventory.cluster.sets_zookeeper_acls and Topology.of(inventory, desired.phase).brokers_use_zookeeper):
+        return False
+    return owed(state_dir_of(report.env, Path(inventory.path)), Path(inventory.path), "zookeeper_acls kafka_broker")
 
 
 @dataclass

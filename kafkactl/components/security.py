@@ -111,7 +111,7 @@ def zookeeper_client(cluster: ClusterVars) -> dict[str, Value]:
         stores = key_stores(cluster, with_keystore=cluster.zookeeper_ssl_mutual_auth_enabled)
         stores.pop("ssl.key.password", None)  # the ZooKeeper client has no separate key password
         values.update({f"zookeeper.{key}": value for key, value in stores.items()})
-    if cluster.zookeeper_sasl_protocol == "digest" and cluster.zookeeper_set_acl:
+    if cluster.sets_zookeeper_acls:
         values["zookeeper.set.acl"] = True
     return values
 
