@@ -103,6 +103,11 @@ def read_status(inventory: Inventory, transport: Transport, now: datetime.dateti
             services.append(ServiceStatus(host.name, name, ROLES[component], running, version, role))
             if not running:
                 problems.append(f"{host.name}: {name} is not running")
+        for packaged in next((s.packages for s in live.desired.hosts if s.host.name == host.name), ()):
+            running = bool(facts and packaged.name in facts.active_services)
+            services.append(ServiceStatus(host.name, packaged.name, "monitoring", running))
+            if not running:
+                problems.append(f"{host.name}: {packaged.name} is not running")
     partitions = _partitions(evidence.partitions, problems)
     certificates = store_status(live.desired, live.facts, cluster, now)
     problems += [f"{row['host']}: key store {row['status']}" for row in certificates if row["status"].startswith("expires")]

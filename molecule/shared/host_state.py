@@ -3,9 +3,9 @@
     python3 host_state.py snapshot EPHEMERAL_DIR
 
 appends to EPHEMERAL_DIR/host_states.json one record per call: for every host of the scenario's
-ssh_config, the SHA-256 of every file in /etc/kafka and /etc/schema-registry, of every kafka-* and
-schema-registry unit and of every myid and meta.properties under /var/lib; each of those services'
-main PID and start time; and, on a host running ZooKeeper, the stat of the znodes a change to the
+ssh_config, the SHA-256 of every file in /etc/kafka, /etc/schema-registry and /etc/prometheus, of every
+kafka-* and schema-registry unit and of every myid and meta.properties under /var/lib; the main PID and
+start time of each of those services and of Prometheus and its exporters; and, on a host running ZooKeeper, the stat of the znodes a change to the
 cluster would touch (controller, epoch, cluster id, broker registrations, topics, config changes,
 migration), read with ZooKeeper's own shell. converge.yml takes one at the end of each converge, so
 the verifier can tell that molecule's idempotence step (the second converge) changed no file,
@@ -23,13 +23,13 @@ STATES = "host_states.json"
 # A fixed script: no value of the scenario's goes into it.
 READ_STATE = r"""
 set -eu
-for directory in /etc/kafka /etc/schema-registry; do
+for directory in /etc/kafka /etc/schema-registry /etc/prometheus; do
   if [ -d "$directory" ]; then find "$directory" -maxdepth 1 -type f -exec sha256sum {} +; fi
 done | sort -k 2
 find /etc/systemd/system -maxdepth 1 -type f \( -name 'kafka-*.service' -o -name 'schema-registry.service' \) \
   -exec sha256sum {} + | sort -k 2
 find /var/lib -maxdepth 4 -type f \( -name myid -o -name meta.properties \) -exec sha256sum {} + | sort -k 2
-for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' 'schema-registry*' | awk '{print $1}' | sort); do
+for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' 'schema-registry*' 'prometheus*' | awk '{print $1}' | sort); do
   echo "$unit $(systemctl show -p MainPID --value "$unit") $(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")"
 done
 if systemctl is-active --quiet kafka-zookeeper; then
@@ -55,7 +55,7 @@ def read_host(ephemeral: Path, host: str) -> dict[str, list[str]]:
         raise SystemExit(f"{host}: reading its state failed (exit {answer.returncode}): {answer.stderr.strip()}")
     lines = answer.stdout.splitlines()
     return {"files": [line for line in lines if line.startswith(tuple("0123456789abcdef"))],
-            "services": [line for line in lines if line.startswith(("kafka-", "schema-registry"))],
+            "services": [line for line in lines if line.startswith(("kafka-", "schema-registry", "prometheus"))],
             "znodes": [line for line in lines if line.startswith("znode ")]}
 
 

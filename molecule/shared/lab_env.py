@@ -7,7 +7,7 @@ archive when they are not cached, starts the API service on a socket of its own 
 answers there, and prints the variables the scenarios read:
 
     eval "$(python3 molecule/shared/lab_env.py)"
-    molecule test -s zookeeper-cluster
+    molecule test -s connect-monitoring
 
 tests/lab/test_molecule.py uses the same functions and stops the service it started.
 """

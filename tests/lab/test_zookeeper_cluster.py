@@ -21,7 +21,6 @@ from kafkactl.components.properties import escape_value
 from kafkactl.components.security import SCRAM_MODULE, jaas_quote
 from kafkactl.lab import KAFKA_VERSION
 
-from helpers import eventually
 from labkit import BROKER_PORT, Lab, bring_up, take_down
 
 # A Kafka tool run on a lab host, from the host's Kafka jars.
@@ -83,71 +82,6 @@ def test_second_apply_changes_nothing(lab: Lab) -> None:
     assert plan.exit_code == 0 and '"changed_hosts": []' in plan.stdout
 
 
-def test_connectors_move_every_line_and_change_without_restarting_the_worker(lab: Lab) -> None:
-    """kafka_connect_connectors: a FileStream source reads 10,000 lines into a topic and a sink writes them out again,
-    line for line; moving the sink to another file is planned as a config diff and applied through the REST API
-    with the worker left running; `state: absent` deletes both; each apply after a change changes nothing."""
-    (connect,) = lab.hosts("kafka_connect")
-    folder = "/var/lib/kafkactl-test"
-    made = lab.ssh(connect, f"install -d -o kafka -g kafka {folder} && seq 1 10000 > {folder}/in.txt")
-    assert made.returncode == 0, made.stderr
-    source = {"name": "lines-in", "config": {
-        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector", "file": f"{folder}/in.txt",
-        "topic": "connect-lines", "topic.creation.default.replication.factor": 3, "topic.creation.default.partitions": 1}}
-
-    def sink(file: str) -> dict:
-        return {"name": "lines-out", "config": {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-                                                "topics": "connect-lines", "file": f"{folder}/{file}", "tasks.max": 1}}
-
-    def declared(name: str, *connectors: dict) -> Path:
-        return lab.variant(name, lambda d: d["all"]["vars"].update(kafka_connect_connectors=list(connectors)))
-
-    def lines(file: str) -> list[str]:
-        return lab.ssh(connect, f"cat {folder}/{file} 2>/dev/null").stdout.splitlines()
-
-    def worker_started() -> str:
-        return lab.ssh(connect, "systemctl show -p ActiveEnterTimestampMonotonic --value kafka-connect").stdout.strip()
-
-    started = worker_started()
-    first = declared("connectors.yml", source, sink("out.txt"))
-    plan = lab.kafkactl("plan", str(first))
-    assert plan.exit_code == 2, plan.stderr + plan.stdout
-    for name in ("lines-in", "lines-out"):
-        assert f"[cluster] connector {name}: create, through the Connect REST API; no worker restart" in plan.stdout
-    applied = lab.kafkactl("apply", str(first))
-    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
-    assert f"{connect}: connector lines-out created: connector lines-out: RUNNING with 1 task(s)" in applied.stdout
-    assert eventually(lambda: len(lines("out.txt")) >= 10000, 180, every=2), len(lines("out.txt"))
-    assert lines("out.txt") == [str(n) for n in range(1, 10001)]
-    assert "Nothing to do" in lab.kafkactl("apply", str(first)).stdout
-    worker = lab.scrape(connect, 8077)  # the worker's JMX exporter, at cp-ansible's port
-    for name in ("lines-in", "lines-out"):
-        assert worker.value("kafka_connect_connector_status", connector=name, status="running") == 1
-        assert worker.value("kafka_connect_task_status", connector=name, task="0", status="running") == 1
-    assert worker.value("kafka_connect_worker_connector_count") == 2
-    # the sink's consumer (group connect-lines-out) has read everything: what KafkaConnectSinkLagging watches
-    sink_lag = worker.get("kafka_connect_sink_records_lag", [])
-    assert [(labels["connector"], labels["topic"], value) for labels, value in sink_lag] == [("lines-out", "connect-lines", 0.0)], sink_lag
-
-    moved = declared("connectors-moved.yml", source, sink("out2.txt"))
-    plan = lab.kafkactl("plan", str(moved))
-    assert f"~ file: {folder}/out.txt -> {folder}/out2.txt" in plan.stdout, plan.stdout
-    assert "connector lines-in" not in plan.stdout
-    applied = lab.kafkactl("apply", str(moved))
-    assert applied.exit_code == 0 and "connector lines-out updated" in applied.stdout, applied.stderr + applied.stdout[-3000:]
-    assert lab.ssh(connect, f"seq 10001 10010 >> {folder}/in.txt").returncode == 0
-    assert eventually(lambda: lines("out2.txt") == [str(n) for n in range(10001, 10011)], 120, every=2), lines("out2.txt")
-    assert len(lines("out.txt")) == 10000
-    assert worker_started() == started, "the worker was restarted for a connector change"
-
-    gone = declared("connectors-gone.yml", {**source, "state": "absent"}, {**sink("out2.txt"), "state": "absent"})
-    applied = lab.kafkactl("apply", str(gone))
-    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
-    assert "connector lines-in deleted" in applied.stdout and "connector lines-out deleted" in applied.stdout
-    assert "Nothing to do" in lab.kafkactl("apply", str(gone)).stdout
-    assert worker_started() == started
-
-
 def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) -> None:
     outcome = lab.kafkactl("status", str(lab.inventory))
     assert outcome.exit_code == 0, outcome.stderr + outcome.stdout
@@ -168,63 +102,6 @@ def test_status_names_the_zookeeper_leader_and_the_brokers_controller(lab: Lab) 
         metrics = lab.scrape(host, 8080)
         assert metrics.value("kafka_controller_kafkacontroller_activecontrollercount") == (host == controller), host
         assert metrics.value("kafka_server_replicamanager_underreplicatedpartitions") == 0
-
-
-def _prometheus_api(lab: Lab, host: str, path: str) -> dict:
-    """An answer of the Prometheus API on `host`, read on the host itself."""
-    answered = lab.ssh(host, f"curl -fsS http://127.0.0.1:9090/api/v1/{path}")
-    return json.loads(answered.stdout)["data"] if answered.returncode == 0 else {}
-
-
-def _firing(lab: Lab, host: str) -> set[str]:
-    return {alert["labels"]["alertname"] for alert in _prometheus_api(lab, host, "alerts").get("alerts", []) if alert["state"] == "firing"}
-
-
-def test_prometheus_group_scrapes_every_exporter_and_alerts_on_a_stopped_broker(lab: Lab) -> None:
-    """A prometheus group (here the Connect worker, which only its jump host reaches): apply installs node exporter on
-    every host and Prometheus there from Debian's packages, with kafkactl's scrape jobs and alert rules; Prometheus
-    sees every exporter up, and fires KafkaUnderReplicatedPartitions and KafkaExporterDown while a broker is stopped,
-    and neither once it is back. A second apply changes nothing; a new scrape interval is taken with a reload."""
-    (monitor,) = lab.hosts("kafka_connect")
-
-    def with_prometheus(interval: str):
-        def change(data: dict) -> None:
-            data["all"]["vars"]["prometheus_scrape_interval"] = interval
-            data["all"]["children"]["prometheus"] = {"hosts": {monitor: {}}}
-        return change
-
-    monitored = lab.variant("with-prometheus.yml", with_prometheus("5s"))
-    applied = lab.kafkactl("apply", str(monitored))
-    assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
-    for host in lab.hosts("zookeeper") + lab.hosts("kafka_broker"):
-        assert f"{host}: installed prometheus-node-exporter" in applied.stdout
-    assert f"{monitor}: installed prometheus-node-exporter, prometheus" in applied.stdout
-    assert f"{monitor}: reloaded prometheus (GET /-/ready: HTTP/1" in applied.stdout
-    assert "restarted" not in applied.stdout
-    again = lab.kafkactl("apply", str(monitored))
-    assert again.exit_code == 0 and "Nothing to do: all 7 hosts match the inventory." in again.stdout, again.stdout[-2000:]
-
-    def targets() -> list[tuple[str, str]]:
-        return sorted((t["labels"]["job"], t["health"]) for t in _prometheus_api(lab, monitor, "targets").get("activeTargets", []))
-
-    expected = [("kafka_broker", "up")] * 3 + [("kafka_connect", "up")] + [("node", "up")] * 7 + [("zookeeper", "up")] * 3
-    assert eventually(lambda: targets() == expected, 90, every=2), targets()
-    assert _firing(lab, monitor) == set()
-    stopped = lab.hosts("kafka_broker")[-1]
-    try:
-        lab.ssh(stopped, "systemctl stop kafka-broker")
-        alerts = {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}
-        assert eventually(lambda: alerts <= _firing(lab, monitor), 180, every=3), _firing(lab, monitor)
-        lab.ssh(stopped, "systemctl start kafka-broker")
-        assert eventually(lambda: not _firing(lab, monitor) & alerts, 180, every=3), _firing(lab, monitor)
-    finally:
-        lab.ssh(stopped, "systemctl start kafka-broker")
-    started = lab.ssh(monitor, "systemctl show -p ActiveEnterTimestampMonotonic --value prometheus").stdout
-    slower = lab.kafkactl("apply", str(lab.variant("with-prometheus.yml", with_prometheus("10s"))))
-    assert slower.exit_code == 0, slower.stderr
-    assert f"{monitor}: reloaded prometheus" in slower.stdout and "installed" not in slower.stdout
-    assert lab.ssh(monitor, "systemctl show -p ActiveEnterTimestampMonotonic --value prometheus").stdout == started  # no restart
-    assert eventually(lambda: lab.kafkactl("status", str(lab.inventory)).exit_code == 0, 120, every=5)
 
 
 def _reversed_hosts(data: dict) -> None:
