@@ -22,19 +22,10 @@ from kafkactl.report import Report
 from kafkactl.transport import CommandResult
 
 from helpers import run_cli
+from test_monitoring import INVENTORY as MONITORED
 from test_executor import RecordingTransport
 
-INVENTORY = """\
-all:
-  vars:
-    jmxexporter_enabled: true
-    jmxexporter_jar_url: https://artifacts.example/jmx_prometheus_javaagent-1.0.1.jar
-    jmxexporter_jar_sha256: 7d61f737fd661610ccc14aea79764faa1ea94a340cbc8f0029b3d2edea3d80c1
-    prometheus_scrape_interval: 5s
-zookeeper:
-  hosts: {zk1: }
-kafka_broker:
-  hosts: {kafka1: , kafka2: }
+INVENTORY = MONITORED.replace("    kafka_connect_jmxexporter_enabled: false\n", "    prometheus_scrape_interval: 5s\n") + """\
 prometheus:
   hosts: {monitor1: }
 """
@@ -62,7 +53,7 @@ def _converged(desired, stopped: frozenset[str] = frozenset()) -> dict[str, Host
 def test_node_exporter_runs_everywhere_and_prometheus_on_its_group_with_the_scrape_jobs(tmp_path: Path) -> None:
     desired = desired_state(_inventory(tmp_path))
     packages = {s.host.name: [p.role.package for p in s.packages] for s in desired.hosts}
-    assert packages == {"zk1": [NODE_EXPORTER], "kafka1": [NODE_EXPORTER], "kafka2": [NODE_EXPORTER],
+    assert packages == {**{name: [NODE_EXPORTER] for name in ("zk1", "zk2", "zk3", "kafka1", "kafka2", "fd00::5", "connect1")},
                         "monitor1": [NODE_EXPORTER, PROMETHEUS]}
     monitor = next(s for s in desired.hosts if s.host.name == "monitor1")
     assert monitor.components == () and monitor.services == () and monitor.kafka_home is None
@@ -71,8 +62,9 @@ def test_node_exporter_runs_everywhere_and_prometheus_on_its_group_with_the_scra
     assert {(f.owner, f.group, f.mode, f.component) for f in files.values()} == {("root", "root", "0644", None)}
     config = yaml.safe_load(files["/etc/prometheus/prometheus.yml"].content)
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
-    assert jobs == {"zookeeper": ["zk1:8079"], "kafka_broker": ["kafka1:8080", "kafka2:8080"],
-                    "node": ["kafka1:9100", "kafka2:9100", "monitor1:9100", "zk1:9100"]}
+    assert jobs == {"zookeeper": ["zk1:8079", "zk2:8079", "zk3:8079"], "kafka_broker": ["[fd00::5]:8080", "kafka1:8080", "kafka2:8080"],
+                    "kafka_connect": ["connect1:8077"],
+                    "node": ["connect1:9100", "[fd00::5]:9100", "kafka1:9100", "kafka2:9100", "monitor1:9100", "zk1:9100", "zk2:9100", "zk3:9100"]}
     assert config["global"]["scrape_interval"] == "5s" and config["rule_files"] == ["kafkactl-alerts.yml"]
 
 
@@ -80,7 +72,7 @@ def test_tls_ports_bring_the_blackbox_exporter_and_node_exporter_can_be_left_out
     text = INVENTORY.replace("    prometheus_scrape_interval: 5s\n", "    ssl_enabled: true\n    node_exporter_enabled: false\n")
     desired = desired_state(_inventory(tmp_path, text))
     packages = {s.host.name: [p.role.package for p in s.packages] for s in desired.hosts}
-    assert packages == {"zk1": [], "kafka1": [], "kafka2": [], "monitor1": [BLACKBOX, PROMETHEUS]}
+    assert {name: found for name, found in packages.items() if found} == {"monitor1": [BLACKBOX, PROMETHEUS]}
     monitor = next(s for s in desired.hosts if s.host.name == "monitor1")
     assert "/etc/prometheus/blackbox.yml" in {f.path for f in monitor.files}
 
@@ -149,7 +141,7 @@ def test_a_first_apply_installs_writes_checks_reloads_and_waits_for_each(tmp_pat
         "promtool check config /etc/prometheus/prometheus.yml",
         "systemctl enable --quiet prometheus && systemctl reload-or-restart prometheus", "http",
     ]
-    assert sum(1 for host, tool in transport.sent if "apt-get" in tool) == 4  # one per host
+    assert sum(1 for host, tool in transport.sent if "apt-get" in tool) == 8  # one per host
 
 
 def test_a_converged_host_is_left_alone_and_a_refused_config_is_not_taken(tmp_path: Path) -> None:

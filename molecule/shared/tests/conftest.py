@@ -24,6 +24,7 @@ import testinfra
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # molecule/shared: migration.py, kafka_data.py
+sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests"))  # the project's tests: helpers.py
 
 from migration import final_render, is_migration
 from kafkactl.components.properties import parse_properties as properties

@@ -18,28 +18,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 
 import pytest
 import yaml
 
 from conftest import EPHEMERAL, INVENTORY, kafkactl
+from helpers import eventually
 
 pytestmark = pytest.mark.skipif(os.environ.get("KAFKACTL_MONITORING") != "true", reason="not a monitoring scenario")
 
 FOLDER = "/var/lib/kafkactl-test"
 LINES = 10_000
 ALERTS = {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}
-
-
-def _eventually(check: Callable[[], bool], within: float, every: float = 2) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(every)
-    return True
 
 
 def _group(name: str) -> list[str]:
@@ -96,7 +87,7 @@ def test_connectors_move_every_line_and_change_without_restarting_a_worker(conne
         assert f"[cluster] connector {name}: create, through the Connect REST API; no worker restart" in planned
     applied = kafkactl("apply", first).stdout
     assert "connector lines-out created: connector lines-out: RUNNING with 1 task(s)" in applied, applied[-3000:]
-    assert _eventually(lambda: len(lines("out.txt")) >= LINES, 180), len(lines("out.txt"))
+    assert eventually(lambda: len(lines("out.txt")) >= LINES, 180, every=2), len(lines("out.txt"))
     assert lines("out.txt") == [str(n) for n in range(1, LINES + 1)]
     assert "Nothing to do" in kafkactl("apply", first).stdout
 
@@ -104,7 +95,7 @@ def test_connectors_move_every_line_and_change_without_restarting_a_worker(conne
         found = _prometheus(connect, f"query?query=kafka_connect_task_status{{connector=%22{name}%22,status=%22running%22}}")
         return [r["value"][1] for r in found.get("result", [])] == ["1"]
 
-    assert _eventually(lambda: running("lines-in") and running("lines-out"), 60), "the workers' exporters do not report both running"
+    assert eventually(lambda: running("lines-in") and running("lines-out"), 60, every=2), "the workers' exporters do not report both running"
 
     moved = declared("connectors-moved.yml", source, sink("out2.txt"))
     planned = kafkactl("plan", moved, ok=(2,)).stdout
@@ -112,7 +103,7 @@ def test_connectors_move_every_line_and_change_without_restarting_a_worker(conne
     assert "connector lines-out updated" in kafkactl("apply", moved).stdout
     for worker in workers:
         assert connect(worker).run(f"seq {LINES + 1} {LINES + 10} >> {FOLDER}/in.txt").rc == 0
-    assert _eventually(lambda: lines("out2.txt") == [str(n) for n in range(LINES + 1, LINES + 11)], 120), lines("out2.txt")
+    assert eventually(lambda: lines("out2.txt") == [str(n) for n in range(LINES + 1, LINES + 11)], 120, every=2), lines("out2.txt")
     assert len(lines("out.txt")) == LINES
     assert "Nothing to do" in kafkactl("apply", moved).stdout
     assert {worker: _started(connect, worker, "kafka-connect") for worker in workers} == started, "a worker was restarted"
@@ -125,13 +116,13 @@ def test_prometheus_sees_every_exporter_and_alerts_on_a_stopped_broker(connect):
     groups = {group: len(_group(group)) for group in ("zookeeper", "kafka_broker", "kafka_connect", "prometheus")}
     expected = sorted([(group, "up") for group in ("zookeeper", "kafka_broker", "kafka_connect") for _ in range(groups[group])]
                       + [("node", "up")] * sum(groups.values()))
-    assert _eventually(lambda: targets() == expected, 90), targets()
+    assert eventually(lambda: targets() == expected, 90, every=2), targets()
     assert _firing(connect) == set()
 
     stopped = _group("kafka_broker")[-1]
     try:
         assert connect(stopped).run("systemctl stop kafka-broker").rc == 0
-        assert _eventually(lambda: ALERTS <= _firing(connect), 180, every=3), _firing(connect)
+        assert eventually(lambda: ALERTS <= _firing(connect), 180, every=3), _firing(connect)
         status = json.loads(kafkactl("status", str(INVENTORY), "--json", ok=(0, 3)).stdout)
         assert status["partitions"]["under_replicated"], status["partitions"]
         down = {(s["host"], s["service"]) for s in status["services"] if not s["running"]}
@@ -139,8 +130,8 @@ def test_prometheus_sees_every_exporter_and_alerts_on_a_stopped_broker(connect):
         assert {s["service"] for s in status["services"] if s["component"] == "monitoring"} == {"prometheus", "prometheus-node-exporter"}
     finally:
         connect(stopped).run("systemctl start kafka-broker")
-    assert _eventually(lambda: not _firing(connect) & ALERTS, 240, every=3), _firing(connect)
-    assert _eventually(lambda: not json.loads(kafkactl("status", str(INVENTORY), "--json", ok=(0, 3)).stdout)
+    assert eventually(lambda: not _firing(connect) & ALERTS, 240, every=3), _firing(connect)
+    assert eventually(lambda: not json.loads(kafkactl("status", str(INVENTORY), "--json", ok=(0, 3)).stdout)
                        ["partitions"]["under_replicated"], 120, every=5)
 
 
