@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import pytest
 from canary import LEADERS_MOVED, summary, verdict
@@ -153,6 +154,44 @@ def test_cluster_id_unchanged_everywhere(live_status: str, connect):
     for host in hosts:
         found = connect(host).check_output("grep -h '^cluster.id=' /var/lib/kafka/*/meta.properties").split()
         assert found and set(found) == {f"cluster.id={cluster_id}"}, f"{host}: {found}"
+
+
+SCRAM_USER, SCRAM_PASSWORD, EXTERNAL_PORT = "admin", "molecule-admin-secret", 9094  # inventory.yml.j2's secured nodes
+
+
+@pytest.mark.skipif(os.environ.get("KAFKACTL_SECURED_NODES") != "true", reason="no SASL_SSL listener in this scenario")
+def test_a_scram_user_made_in_zookeeper_still_logs_in_over_sasl_ssl():
+    """The SCRAM user apply made in ZooKeeper mode, carried into the KRaft metadata by the migration, logs in over
+    TLS on EXTERNAL and round-trips messages; a wrong password is refused."""
+    from confluent_kafka import Consumer, KafkaError, Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    brokers = ",".join(f"{host}:{EXTERNAL_PORT}" for host in SCENARIO.groups()["kafka_broker"])
+    client = {"bootstrap.servers": brokers, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+              "sasl.username": SCRAM_USER, "sasl.password": SCRAM_PASSWORD,
+              "ssl.ca.location": str(EPHEMERAL / ".kafkactl" / "pki" / "ca.crt")}
+    topic = f"scram-{FINAL}"
+    AdminClient(client).create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
+    producer = Producer({**client, "acks": "all", "enable.idempotence": True})
+    for n in range(100):
+        producer.produce(topic, key=str(n), value=f"over SASL_SSL {n}")
+    assert producer.flush(60) == 0
+    consumer = Consumer({**client, "group.id": f"{topic}-readers", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    read: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(read) < 100 and time.monotonic() < deadline:
+        message = consumer.poll(1)
+        if message is not None and message.error() is None:
+            read.append(message.value().decode())
+    consumer.close()
+    assert read == [f"over SASL_SSL {n}" for n in range(100)]
+    errors: list[KafkaError] = []
+    wrong = Producer({**client, "sasl.password": "not-the-password", "error_cb": errors.append})
+    deadline = time.monotonic() + 30
+    while not any(e.code() == KafkaError._AUTHENTICATION for e in errors) and time.monotonic() < deadline:
+        wrong.poll(0.5)
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), [str(e) for e in errors]
 
 
 def test_zookeeper_inventory_in_the_final_state():
