@@ -171,7 +171,8 @@ def test_a_scram_user_made_in_zookeeper_still_logs_in_over_sasl_ssl():
               "sasl.username": SCRAM_USER, "sasl.password": SCRAM_PASSWORD,
               "ssl.ca.location": str(EPHEMERAL / ".kafkactl" / "pki" / "ca.crt")}
     topic = f"scram-{FINAL}"
-    AdminClient(client).create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
+    admin = AdminClient(client)  # kept: the future fails once its client is gone
+    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
     producer = Producer({**client, "acks": "all", "enable.idempotence": True})
     for n in range(100):
         producer.produce(topic, key=str(n), value=f"over SASL_SSL {n}")
