@@ -1,9 +1,9 @@
 """Packaged services (Prometheus and its exporters, roles/<name>/role.yml) brought to their plan on one host.
 
-Each comes from a Debian package with its own unit: installed with apt-get when missing, its files written, checked
-with the package's own tool, then taken with `systemctl reload-or-restart` (Prometheus reloads on SIGHUP: no restart,
-no gap in its samples), and waited for until its HTTP endpoint answers 200. Nothing here touches a
-Kafka service, so hosts are done in parallel.
+Each comes from a Debian package with its own unit: installed with apt-get when missing (the package lists refreshed
+only when they are stale), its files written, checked with the package's own tool, then taken with `systemctl
+reload-or-restart` (Prometheus reloads on SIGHUP: no restart, no gap in its samples), and waited for until its HTTP
+endpoint answers 200. Nothing here touches a Kafka service, so hosts are done in parallel.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from kafkactl.desired import HostState, PackagedService
 from kafkactl.errors import KafkactlError
 from kafkactl.health import http_ready, wait_for
 from kafkactl.plan import HostPlan
-from kafkactl.remote import Command, all_of, cmd, sh
+from kafkactl.remote import Command, cmd, sh
 from kafkactl.transport import Connection
 
 # No question asked, and on an upgrade the configuration kafkactl wrote is kept, not the package's.
@@ -22,8 +22,10 @@ INSTALL_TIMEOUT_S = 900
 
 
 def apt_install(packages: list[str]) -> Command:
-    """The package lists refreshed (Ansible's update_cache), then the packages installed without recommends."""
-    return all_of(cmd(*_APT, "update"), cmd(*_APT, "install", "--no-install-recommends", *packages))
+    """The packages installed without recommends from the host's package lists, or, when those are stale or missing,
+    once more after refreshing them (Ansible's update_cache)."""
+    install = cmd(*_APT, "install", "--no-install-recommends", *packages)
+    return sh("{install} || {{ {update} && {install}; }}", install=install, update=cmd(*_APT, "update"))
 
 
 def converge(connection: Connection, state: HostState, plan: HostPlan, timeout: float) -> tuple[list[str], list[str]]:

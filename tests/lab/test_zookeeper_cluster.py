@@ -21,7 +21,7 @@ from kafkactl.components.properties import escape_value
 from kafkactl.components.security import SCRAM_MODULE, jaas_quote
 from kafkactl.lab import KAFKA_VERSION
 
-from labkit import BROKER_PORT, Lab, bring_up, take_down
+from labkit import BROKER_PORT, Lab, bring_up, ssh_cut, take_down
 
 # A Kafka tool run on a lab host, from the host's Kafka jars.
 JAVA = f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafka_2.13-{KAFKA_VERSION}/libs/*'"
@@ -175,21 +175,17 @@ def test_failed_restart_halts_and_names_the_host(lab: Lab) -> None:
 
 
 def test_unreachable_host_is_named_before_any_change(lab: Lab) -> None:
+    """One broker's SSH refuses this machine (as a host dropped off the network does): the apply names it and stops
+    while gathering facts, before any host changes."""
     first, *_, last = lab.hosts("kafka_broker")
-    lab.podman("stop", "--time", "5", lab.container(last))
-    try:
-        changed = lab.variant("unreachable.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 24})))
+    changed = lab.variant("unreachable.yml", _broker_props(lambda v: v.update(kafka_broker_custom_properties={"log.retention.hours": 24})))
+    with ssh_cut(lab.address(last)):
         outcome = lab.kafkactl("apply", str(changed))
-        assert outcome.exit_code == 1
-        assert re.search(rf"error: host {last}: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
-        assert "error: No host was changed." in outcome.stderr
-        assert lab.ssh(first, "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
-    finally:
-        lab.podman("start", lab.container(last))
-        (connect,) = lab.hosts("kafka_connect")
-        assert lab.kafkactl("lab", "up", "--state-dir", str(lab.state_dir), "--connect", "--jump-only", connect).exit_code == 0
-    recovered = lab.kafkactl("apply", str(lab.inventory))
-    assert recovered.exit_code == 0, recovered.stderr
+    assert outcome.exit_code == 1
+    assert re.search(rf"error: host {last}: (cannot reach|.*did not answer|SSH to)", outcome.stderr), outcome.stderr
+    assert "error: No host was changed." in outcome.stderr
+    assert lab.ssh(first, "grep -c 'log.retention.hours=24' /etc/kafka/server.properties").stdout.strip() == "0"
+    assert "Nothing to do" in lab.kafkactl("apply", str(lab.inventory)).stdout
 
 
 def test_unknown_and_changed_host_keys_are_refused(lab: Lab, tmp_path: Path) -> None:
