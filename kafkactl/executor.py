@@ -24,8 +24,9 @@ from kafkactl.errors import KafkactlError
 from kafkactl.facts import as_running, meta_properties_paths
 from kafkactl.components.topology import Topology
 from kafkactl.health import (
-    GATES, QUIET_LOGGING, GateContext, Observation, broker_safe_to_stop, inter_broker_bootstrap, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
+    GATES, GateContext, Observation, broker_safe_to_stop, controller_quorum, wait_for, zookeeper_get, zookeeper_mode,
 )
+from kafkactl.kafka_tools import QUIET_LOGGING, inter_broker_bootstrap
 from kafkactl.journal import Entry, Journal
 from kafkactl.listener_changes import live_properties
 from kafkactl.model import MIGRATION_PHASES, SASL_MECHANISMS, SCRAM, ClusterVars, Component, Host, Inventory, Phase, host_port

@@ -8,13 +8,11 @@ the tool and what it printed, never an empty reading that passes.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Generic, TypeVar
 
 from kafkactl.desired import JmxSecrets
@@ -23,8 +21,9 @@ from kafkactl.exporter import (
     ACTIVE_CONTROLLER, BROKER_STATE, CONTROLLER_HEALTH, OFFLINE_PARTITIONS, PARTITION_HEALTH, QUORUM, RAFT_LEADER, RAFT_LOG_END,
     UNDER_REPLICATED, exporter_metrics,
 )
+from kafkactl.kafka_tools import admin_config, describe_consumer_groups, java_tool, tool_with_secret_args
 from kafkactl.model import ClusterVars, Component, Host, host_port
-from kafkactl.remote import Command, Word, cmd, sh, shell
+from kafkactl.remote import Command, Word, sh, shell
 from kafkactl.tool_output import (
     NOT_SERVING, TOPICS, Partition, Unreadable, read_connect_version, read_consumer_lag, read_http_status, read_leader_election,
     read_listener_connections, read_partitions, read_quorum_status,
@@ -33,7 +32,6 @@ from kafkactl.tool_output import (
 from kafkactl.transport import CommandResult, Connection, Transport, TransportError
 
 T = TypeVar("T")
-ADMIN_CONFIG = "kafkactl-admin.properties"
 VOTER_LAG_LIMIT = 1000  # metadata records a voter may trail the leader by and count as caught up
 PARTITIONS_FRESH_SECONDS = 5.0
 SOCKET_SERVER_METRICS = "kafka.server:type=socket-server-metrics,listener=*,networkProcessor=*"
@@ -82,59 +80,9 @@ def wait_for(
         sleep(min(delay, max(0.0, deadline - clock())))
 
 
-# A tool's own logging off, so that its stdout is its answer: log4j (Kafka 3) with no appender; log4j2 (Kafka 4),
-# whose default configuration and status logger would print errors to stdout, at level OFF.
-QUIET_LOGGING = ("-Dlog4j.configuration=file:/dev/null", "-Dlog4j2.statusLoggerLevel=OFF", "-Dorg.apache.logging.log4j.level=OFF")
-
-
-# Class data of Kafka's tools, shared by every tool run after the first (Java 13+: a dynamic CDS archive). A tool
-# starts in about half the time, and the gates start one before each stop and after each start. Root's alone: a
-# JVM maps the archive as code, so no other account may write it.
-TOOL_CLASS_DATA = "/var/lib/kafkactl/class-data"
-# The JVM's own log off: a class-data warning on stdout would be read as the tool's answer. Options a Java older
-# than 13 does not know are ignored there, and the archive is simply never made.
-QUIET_JVM = ("-XX:+IgnoreUnrecognizedVMOptions", "-Xlog:disable", "-Xlog:all=error:stderr")
-
-
-def tool_class_data(cluster: ClusterVars) -> str:
-    """Where the archives of one Kafka install run by one Java path start their name: an archive is only valid for
-    that class path and that JVM build, and the run adds the build's identity (java_tool)."""
-    java = hashlib.sha256(cluster.java_executable.encode()).hexdigest()[:12]
-    return f"{TOOL_CLASS_DATA}/{PurePosixPath(cluster.kafka_home).name}-{java}"
-
-
-def java_tool(cluster: ClusterVars, main_class: str, args: list[Word], *, heap: str, jvm: list[Word] | None = None) -> Command:
-    """A Java main class from the host's installed Kafka jars, started quickly with a small heap, from the tools'
-    shared class data once a first run has made it (kept only from a run that ended well: the JVM writes it on its
-    way out, so a run killed or failed leaves none)."""
-    java = cmd(cluster.java_executable, f"-Xmx{heap}", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *QUIET_JVM)
-    tool = cmd(*(jvm or []), *QUIET_LOGGING, "-cp", f"{cluster.kafka_home}/libs/*", main_class, *args)
-    # The JVM build is named by its launcher's and libjvm's size and time: a JDK upgraded in place gets an archive
-    # of its own, which replaces the old one (the JVM would silently ignore it). Without a place to make it (a full
-    # or read-only disk), the tool runs all the same.
-    return sh("( launcher=$(readlink -f {java_path}); "
-              "build=$(stat -L -c %s.%Y \"$launcher\" \"${{launcher%/bin/*}}/lib/server/libjvm.so\" 2>/dev/null | cksum | cut -d ' ' -f 1); "
-              "archive={prefix}-$build.jsa; "
-              "if [ -f \"$archive\" ]; then {java} \"-XX:SharedArchiveFile=$archive\" {tool}; else "
-              "made=$(umask 077 && mkdir -p {directory} && mktemp {directory}/.made.XXXXXX); "
-              "{java} ${{made:+\"-XX:ArchiveClassesAtExit=$made\"}} {tool}; status=$?; "
-              "if [ $status -eq 0 ] && [ -s \"$made\" ]; then rm -f {prefix}*.jsa; mv -f \"$made\" \"$archive\"; "
-              "elif [ -n \"$made\" ]; then rm -f \"$made\"; fi; "
-              "exit $status; fi )",
-              java_path=cluster.java_executable, prefix=tool_class_data(cluster), directory=TOOL_CLASS_DATA, java=java, tool=tool)
-
-
 def kafka_tool(connection: Connection, cluster: ClusterVars, main_class: str, args: list[Word]):
     """Run one of Kafka's command line tools on the host."""
     return connection.run(java_tool(cluster, main_class, args, heap="192m"), check=False, timeout=120)
-
-
-def tool_with_secret_args(cluster: ClusterVars, main_class: str, args: list[Word], secret_args_file: str) -> Command:
-    """A Kafka tool given more arguments from a root-only file on the host (one per line). The main class and
-    every argument reach java as an argument file on its stdin, so no secret is ever on a command line."""
-    java = java_tool(cluster, "@/dev/stdin", [], heap="192m")
-    return sh("{{ printf '%s\\n' {words} && cat {secrets}; }} | {java}", words=[main_class, *args],
-              secrets=secret_args_file, java=java)
 
 
 def local_jmx(cluster: ClusterVars, port: int, service: str, object_names: list[str], attribute: str) -> Command:
@@ -164,20 +112,9 @@ def _bash(script: Command) -> Command:
     return shell(script, "bash")
 
 
-def admin_config(cluster: ClusterVars) -> str:
-    return f"{cluster.kafka_config_dir}/{ADMIN_CONFIG}"
-
-
-def inter_broker_bootstrap(brokers: Iterable[Host], cluster: ClusterVars) -> str:
-    """The brokers on the inter-broker listener of `cluster` (kafkactl's client settings on a host are for it)."""
-    return ",".join(host_port(b.name, cluster.inter_broker_listener.port) for b in brokers)
-
-
 def consumer_lag(connection: Connection, cluster: ClusterVars, brokers: Iterable[Host]) -> dict[str, int | None]:
     """Each consumer group's lag, summed over its partitions (None: no committed offset yet)."""
-    return read_consumer_lag(kafka_tool(connection, cluster, "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", [
-        "--bootstrap-server", inter_broker_bootstrap(brokers, cluster), "--command-config", admin_config(cluster),
-        "--describe", "--all-groups"]))
+    return read_consumer_lag(connection.run(describe_consumer_groups(cluster, brokers), check=False, timeout=120))
 
 
 # ZooKeeper -----------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import time
 
 from kafkactl.components.properties import escape_key, escape_value
 from kafkactl.errors import KafkactlError
-from kafkactl.health import admin_config, java_tool, kafka_tool
+from kafkactl.health import kafka_tool
+from kafkactl.kafka_tools import admin_config, java_tool
 from kafkactl.model import ClusterVars
 from kafkactl.tls_listeners import presented
 from kafkactl.transport import Connection

@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 
 from kafkactl.facts import as_running, running_members, running_other_than
-from kafkactl.health import admin_config, kafka_tool
+from kafkactl.health import kafka_tool
+from kafkactl.kafka_tools import admin_config
 from kafkactl.model import ClusterVars, Component, Host, Inventory, Phase, host_port, version_key
 from kafkactl.plan import FeatureChange, HostFacts
 from kafkactl.tool_output import read_metadata_version

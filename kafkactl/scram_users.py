@@ -26,7 +26,8 @@ from pathlib import Path
 
 from kafkactl import state_dir as private
 from kafkactl.facts import as_running, running_members
-from kafkactl.health import admin_config, inter_broker_bootstrap, java_tool, kafka_tool
+from kafkactl.health import kafka_tool
+from kafkactl.kafka_tools import admin_config, inter_broker_bootstrap, java_tool
 from kafkactl.errors import KafkactlError
 from kafkactl.model import SASL_MECHANISMS, SCRAM, ClusterVars, Component, Inventory, Phase
 from kafkactl.plan import HostFacts, ScramUserChange

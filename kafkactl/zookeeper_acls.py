@@ -9,7 +9,8 @@ JAAS file and, over TLS, its ZooKeeper client settings (the broker's own configu
 
 from __future__ import annotations
 
-from kafkactl.health import checked_zookeeper_connect, java_tool
+from kafkactl.health import checked_zookeeper_connect
+from kafkactl.kafka_tools import java_tool
 from kafkactl.model import ClusterVars
 from kafkactl.remote import Command
 from kafkactl.transport import CommandResult, Connection, TransportError

@@ -24,10 +24,8 @@ from kafkactl.executor import (
 )
 from kafkactl.exporter import BROKER_STATE, metrics_command
 from kafkactl.facts import running_version
-from kafkactl.health import (
-    broker_registered, checked_zookeeper_connect, http_ready, java_tool, tool_with_secret_args, zookeeper_command,
-    zookeeper_mode,
-)
+from kafkactl.health import broker_registered, checked_zookeeper_connect, http_ready, zookeeper_command, zookeeper_mode
+from kafkactl.kafka_tools import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
 from kafkactl.lab import KAFKA_VERSION, cache_dir
 from kafkactl.migration.evidence import LiveCluster

@@ -1,4 +1,4 @@
-"""Kafka's tools start from shared class data that their first run makes (kafkactl/health.py java_tool), run here
+"""Kafka's tools start from shared class data that their first run makes (kafkactl/kafka_tools.py java_tool), run here
 by a shell with this machine's JVM as a host runs them: the tool's answer alone on stdout, its exit status kept,
 the archive root's alone and kept only from a run that ended well, and a tool that runs all the same where no
 archive can be made."""
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkactl import health
-from kafkactl.health import java_tool, tool_class_data
+from kafkactl import kafka_tools
+from kafkactl.kafka_tools import java_tool, tool_class_data
 from kafkactl.model import ClusterVars
 
 pytestmark = pytest.mark.skipif(not (shutil.which("javac") and shutil.which("java")), reason="needs a JDK")
@@ -40,7 +40,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterVars:
     libs = Path(cluster.kafka_home) / "libs"
     libs.mkdir(parents=True)
     subprocess.run(["jar", "cf", str(libs / "echo.jar"), "-C", str(source.parent), "Echo.class"], check=True, timeout=120)
-    monkeypatch.setattr(health, "TOOL_CLASS_DATA", str(tmp_path / "class-data"))
+    monkeypatch.setattr(kafka_tools, "TOOL_CLASS_DATA", str(tmp_path / "class-data"))
     return cluster
 
 
@@ -72,7 +72,7 @@ def test_a_failed_run_keeps_its_exit_status_and_leaves_no_class_data(cluster: Cl
 def test_without_a_place_for_class_data_the_tool_runs_all_the_same(cluster: ClusterVars, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a-file").write_text("")
-    monkeypatch.setattr(health, "TOOL_CLASS_DATA", str(tmp_path / "a-file" / "class-data"))
+    monkeypatch.setattr(kafka_tools, "TOOL_CLASS_DATA", str(tmp_path / "a-file" / "class-data"))
     ran = _run(cluster, "x")
     assert (ran.returncode, ran.stdout) == (0, "answer x\n"), ran.stderr
 

@@ -16,9 +16,10 @@ from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.exporter import ZK_MIGRATION, exporter_metrics
 from kafkactl.facts import gather_all, meta_properties_paths
 from kafkactl.health import (
-    Observation, admin_config, broker_registered, checked_zookeeper_connect, kafka_tool, partitions,
-    local_jmx, zookeeper_command, zookeeper_get,
+    Observation, broker_registered, checked_zookeeper_connect, kafka_tool, partitions, local_jmx, zookeeper_command,
+    zookeeper_get,
 )
+from kafkactl.kafka_tools import admin_config
 from kafkactl.components.topology import Topology
 from kafkactl.migration.state import COMPLETED_LOG_LINE, Evidence, Node, ZooKeeperView, MIGRATION, POST_MIGRATION
 from kafkactl.model import Component, Host, Inventory, Phase, host_port

@@ -11,7 +11,7 @@ import pytest
 
 from canary import LEADERS_MOVED, Canary
 from kafkactl.desired import JmxSecrets
-from kafkactl.health import java_tool, tool_with_secret_args
+from kafkactl.kafka_tools import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
 from kafkactl.lab.kafka_dist import KAFKA_VERSION
 from kafkactl.remote import shell
