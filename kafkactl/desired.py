@@ -25,6 +25,7 @@ from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
 from kafkactl.components.zookeeper import zookeeper_properties, zookeeper_server_jaas
 from kafkactl.errors import KafkactlError
+from kafkactl.kafka_tools import describe_consumer_groups
 from kafkactl.model import COMPONENTS, MIGRATION_PHASES, ClusterVars, Component, Host, Inventory, Phase
 from kafkactl.monitoring import BLACKBOX_CONFIG, prometheus_files
 from kafkactl.remote import quote
@@ -44,6 +45,9 @@ JVM_OPTIONS = ("-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt
 
 
 JMX_USER = "kafkactl"  # the one JMX user, read-only
+TEXTFILE_DIRECTORY = "/var/lib/prometheus/node-exporter"  # where Debian's node exporter reads *.prom files
+CONSUMER_LAG_READERS = 3  # the first brokers, each reading every group's lag (roles/consumer_lag/role.yml)
+CONSUMER_LAG_INTERVAL_S = 60
 
 
 @dataclass(frozen=True)
@@ -307,12 +311,25 @@ def _exporter_jar(inventory: Inventory, components: tuple[Component, ...]) -> tu
     return [Directory(folder, "root", group, "0750") for folder in sorted(folders)], [jar]
 
 
+def consumer_lag_reader(inventory: Inventory, directory: str = TEXTFILE_DIRECTORY) -> dict[str, str]:
+    """The consumer lag reader's script and units (roles/consumer_lag/), the same on each broker that runs it; it
+    writes into `directory`, node exporter's textfile directory."""
+    cluster = inventory.cluster
+    context = {"directory": directory, "threshold": cluster.consumer_lag_alert_threshold, "interval_s": CONSUMER_LAG_INTERVAL_S,
+               "describe": describe_consumer_groups(cluster, inventory.members(Component.KAFKA_BROKER)).text}
+    return {name: _templates().get_template(f"consumer-lag/{name}.j2").render(context)
+            for name in ("kafkactl-consumer-lag", "kafkactl-consumer-lag.service", "kafkactl-consumer-lag.timer")}
+
+
 def _packaged_services(inventory: Inventory, host: Host, contents: dict[str, str]) -> tuple[list[ManagedFile], list[PackagedService]]:
-    """With a prometheus group: node exporter on every host, and on the group's hosts the blackbox exporter (when the
-    cluster has TLS ports) and Prometheus, each with its files from `contents` (monitoring.prometheus_files)."""
+    """With a prometheus group: node exporter on every host, the consumer lag reader beside it on the first brokers,
+    and on the group's hosts the blackbox exporter (when the cluster has TLS ports) and Prometheus, each with its
+    files from `contents` (monitoring.prometheus_files, consumer_lag_reader)."""
     if not inventory.prometheus_hosts:
         return [], []
     names = ["node_exporter"] if inventory.cluster.node_exporter_enabled else []
+    if names and host in inventory.members(Component.KAFKA_BROKER)[:CONSUMER_LAG_READERS]:
+        names.append("consumer_lag")
     if host.prometheus:
         names += ["blackbox_exporter"] if BLACKBOX_CONFIG in contents else []
         names.append("prometheus")
@@ -320,7 +337,7 @@ def _packaged_services(inventory: Inventory, host: Host, contents: dict[str, str
     services = []
     for name in names:
         spec = package_role(name)
-        files += [ManagedFile(f.path, contents[f.content], "0644", "root", "root", None, restarts_service=False) for f in spec.files]
+        files += [ManagedFile(f.path, contents[f.content], f.mode, "root", "root", None, restarts_service=False) for f in spec.files]
         services.append(PackagedService(spec, tuple(f.path for f in spec.files)))
     return files, services
 
@@ -368,8 +385,9 @@ def desired_state(inventory: Inventory, phase: Phase | None = None) -> DesiredSt
     states: list[HostState] = []
     memo: dict[tuple[Component, str], str] = {}
     cluster = inventory.cluster
-    monitoring = prometheus_files(inventory, cluster.node_exporter_enabled, cluster.prometheus_scrape_interval,
-                                  written_by="kafkactl apply") if inventory.prometheus_hosts else {}
+    monitoring = {**prometheus_files(inventory, cluster.node_exporter_enabled, cluster.prometheus_scrape_interval,
+                                     written_by="kafkactl apply"),
+                  **consumer_lag_reader(inventory)} if inventory.prometheus_hosts else {}
     for host in inventory.hosts:
         components = _rendered_components(topology, host)
         directories: dict[str, Directory] = {}

@@ -82,8 +82,8 @@ def facts_script(state: HostState, cluster: ClusterVars) -> Command:
     for directory in state.directories:
         lines.append(sh('[ -d {path} ] && stat --printf "dir\\t%n\\t%U:%G %a\\n" {path}', path=directory.path))
     lines += [service_fact(service.name) for service in (*state.services, *state.packages)]
-    if state.packages:
-        lines.append(installed_packages([p.role.package for p in state.packages]))
+    if packages := [p.role.package for p in state.packages if p.role.package is not None]:
+        lines.append(installed_packages(packages))
     main_classes = sorted({role(c).main_class for c in state.components})
     if main_classes:
         lines.append(running_processes(main_classes))

@@ -469,6 +469,9 @@ class ClusterVars(Strict):
     node_exporter_enabled: bool = Field(
         True, description="With a prometheus group: node exporter (Debian's prometheus-node-exporter) on every host, scraped "
                           "as the `node` job.")
+    consumer_lag_alert_threshold: int = Field(
+        10000, ge=0, description="With a prometheus group and node exporter: KafkaConsumerGroupLagging fires for a consumer "
+                                 "group whose lag, summed over its partitions, stays above this for 10 minutes.")
     jmxexporter_jar_path: AbsolutePath = Field(
         "/opt/prometheus/jmx_prometheus_javaagent.jar", description="Where the agent jar is installed on the hosts.")
     jmxexporter_jar_url: PlainText | None = Field(

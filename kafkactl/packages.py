@@ -1,9 +1,11 @@
-"""Packaged services (Prometheus and its exporters, roles/<name>/role.yml) brought to their plan on one host.
+"""Packaged services (Prometheus and its exporters, the consumer lag reader: roles/<name>/role.yml) brought to their
+plan on one host.
 
-Each comes from a Debian package with its own unit: installed with apt-get when missing (the package lists refreshed
-only when they are stale), its files written, checked with the package's own tool, then taken with `systemctl
-reload-or-restart` (Prometheus reloads on SIGHUP: no restart, no gap in its samples), and waited for until its HTTP
-endpoint answers 200. Nothing here touches a Kafka service, so hosts are done in parallel.
+Each has its own unit, from a Debian package (installed with apt-get when missing, the package lists refreshed only
+when they are stale) or from kafkactl's own files: its files written, checked with the package's own tool, then taken
+with `systemctl reload-or-restart` (Prometheus reloads on SIGHUP: no restart, no gap in its samples; unit files are
+read again first), and waited for until its HTTP endpoint answers 200. Nothing here touches a Kafka service, so hosts
+are done in parallel.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def converge(connection: Connection, state: HostState, plan: HostPlan, timeout: 
     changed = {f.path for f in plan.files if f.component is None and f.action != "unchanged"}
     written: list[str] = []
     done = []
-    missing = [p.role.package for p in state.packages if actions[p.name] == "install and start"]
+    missing = [p.role.package for p in state.packages if actions[p.name] == "install and start" and p.role.package is not None]
     if missing:
         connection.run(apt_install(missing), timeout=INSTALL_TIMEOUT_S)
         done.append(f"installed {', '.join(missing)}")
@@ -57,10 +59,15 @@ def _take_files(connection: Connection, state: HostState, packaged: PackagedServ
             detail = ((checked.stderr.strip() or checked.stdout.strip()).splitlines() or ["no output"])[-1]
             raise KafkactlError(f"host {state.host.name}: {' '.join(packaged.role.check)} refused what was written "
                                 f"({detail}); {packaged.name} still runs its previous configuration")
+    if changed and packaged.role.units:
+        connection.run(cmd("systemctl", "daemon-reload"))
     # reload-or-restart starts a stopped service; a running one takes its new files without a restart
     verb = "reload-or-restart" if changed else "start"
     connection.run(sh("systemctl enable --quiet {name} && systemctl {verb} {name}", name=packaged.name, verb=verb))
+    done = f"{'reloaded' if changed else 'started'} {packaged.name}"
     endpoint = packaged.role.ready
+    if endpoint is None:
+        return done
     ready = wait_for(state.host.name, f"{packaged.name} ready", lambda: http_ready(connection, state.host, endpoint.port, endpoint.path),
                      timeout=timeout)
-    return f"{'reloaded' if changed else 'started'} {packaged.name} ({ready.summary})"
+    return f"{done} ({ready.summary})"

@@ -244,7 +244,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
             action = "none"
         services.append(ServiceChange(service.name, service.component, action, ", ".join(service.role.restart.ready)))
     changed_paths = {f.path for f in files if f.action != "unchanged"}
-    services += [ServiceChange(packaged.name, None, _packaged_action(packaged, facts, changed_paths), str(packaged.role.ready))
+    services += [ServiceChange(packaged.name, None, _packaged_action(packaged, facts, changed_paths), str(packaged.role.ready or "started"))
                  for packaged in state.packages]
     install = state.kafka_home if state.kafka_home and state.kafka_home not in facts.kafka_homes else None
     return HostPlan(
@@ -263,7 +263,7 @@ def _host_plan(state: HostState, facts: HostFacts) -> HostPlan:
 
 def _packaged_action(packaged: PackagedService, facts: HostFacts, changed_paths: set[str]) -> ServiceAction:
     """Installed from its package when missing; started when stopped; reloaded (no restart) when a file changes."""
-    if packaged.role.package not in facts.packages:
+    if packaged.role.package is not None and packaged.role.package not in facts.packages:
         return "install and start"
     if packaged.name not in facts.active_services:
         return "start"

@@ -72,13 +72,17 @@ class Role(BaseModel):
     restart: RestartSemantics
 
 
+SYSTEMD_UNITS = "/etc/systemd/system/"
+
+
 class PackageFile(BaseModel):
-    """A file of a packaged service, root-owned 0644: `content` names what kafkactl/monitoring.py writes."""
+    """A file of a packaged service, root-owned: `content` names what kafkactl/monitoring.py writes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str
     content: str
+    mode: str = "0644"
 
 
 class HttpEndpoint(BaseModel):
@@ -92,18 +96,24 @@ class HttpEndpoint(BaseModel):
 
 
 class PackageRole(BaseModel):
-    """A service that comes from a Debian package with its own unit (Prometheus and its exporters): installed with
-    apt-get, configured by kafkactl's files, reloaded when they change, ready when its own HTTP endpoint answers."""
+    """A monitoring service beside the cluster's JVMs, with its own unit: from a Debian package (Prometheus and its
+    exporters), installed with apt-get, or made of kafkactl's files alone (`package: null`, the consumer lag reader);
+    configured by kafkactl's files, reloaded when they change, ready when its own HTTP endpoint answers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     description: str
-    package: str
+    package: str | None
     service: str
     files: list[PackageFile] = []
     check: list[str] = []  # a command that checks the written files before the service takes them
-    ready: HttpEndpoint  # answers 200 once the service serves
+    ready: HttpEndpoint | None = None  # answers 200 once the service serves (None: a timer, started is ready)
+
+    @property
+    def units(self) -> list[str]:
+        """Its unit files among its files: systemd reads them again before the service takes them."""
+        return [f.path for f in self.files if f.path.startswith(SYSTEMD_UNITS)]
 
 
 @cache

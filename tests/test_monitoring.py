@@ -47,7 +47,7 @@ def test_a_job_per_group_running_the_exporter_and_node_exporter_everywhere(tmp_p
     assert config["rule_files"] == ["kafkactl-alerts.yml"]
     checked = subprocess.run([promtool, "check", "config", str(folder / "prometheus.yml")], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 14 rules found" in checked.stdout + checked.stderr
+    assert "SUCCESS: 16 rules found" in checked.stdout + checked.stderr
 
 
 def test_without_node_exporter_and_at_another_interval(tmp_path: Path) -> None:

@@ -53,7 +53,8 @@ def _converged(desired, stopped: frozenset[str] = frozenset()) -> dict[str, Host
 def test_node_exporter_runs_everywhere_and_prometheus_on_its_group_with_the_scrape_jobs(tmp_path: Path) -> None:
     desired = desired_state(_inventory(tmp_path))
     packages = {s.host.name: [p.role.package for p in s.packages] for s in desired.hosts}
-    assert packages == {**{name: [NODE_EXPORTER] for name in ("zk1", "zk2", "zk3", "kafka1", "kafka2", "fd00::5", "connect1")},
+    assert packages == {**{name: [NODE_EXPORTER] for name in ("zk1", "zk2", "zk3", "connect1")},
+                        **{name: [NODE_EXPORTER, None] for name in ("kafka1", "kafka2", "fd00::5")},  # and the lag reader
                         "monitor1": [NODE_EXPORTER, PROMETHEUS]}
     monitor = next(s for s in desired.hosts if s.host.name == "monitor1")
     assert monitor.components == () and monitor.services == () and monitor.kafka_home is None
@@ -94,7 +95,7 @@ def test_plan_installs_then_starts_reloads_or_leaves_alone(tmp_path: Path) -> No
     assert not make_plan(desired, converged).changed
     assert set(actions(converged)["zk1"].values()) == {"none"}
     stopped = _converged(desired, stopped=frozenset({NODE_EXPORTER}))
-    assert actions(stopped)["kafka1"] == {NODE_EXPORTER: "start"}
+    assert actions(stopped)["kafka1"] == {NODE_EXPORTER: "start", "kafkactl-consumer-lag.timer": "none"}
     rules = "/etc/prometheus/kafkactl-alerts.yml"
     edited = dict(converged, monitor1=dataclasses.replace(
         converged["monitor1"], files={**converged["monitor1"].files, rules: FileFacts("groups: []\n", "root:root", "0644", 0)}))

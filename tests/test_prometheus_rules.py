@@ -31,7 +31,7 @@ def test_each_alert_fires_and_clears_when_the_cases_say(promtool: str) -> None:
 def _served_names() -> list[re.Pattern[str]]:
     """The metric names kafkactl's exporter rules can produce: each rule's name with $N filled in from its pattern's
     Nth group (the group's words when it is a list of words, else any word), as the exporter writes it (lower case,
-    '-' as '_')."""
+    '-' as '_'); and those of the consumer lag reader."""
     names = []
     for path in (ROOT / "templates" / "jmx-exporter").glob("*.yml.j2"):
         for rule in yaml.safe_load(path.read_text())["rules"]:
@@ -42,6 +42,9 @@ def _served_names() -> list[re.Pattern[str]]:
                 return f"(?:{group.lower().replace('-', '_')})" if re.fullmatch(r"[\w|-]+", group) else r"\w+"
 
             names.append(re.compile(re.sub(r"\\\$(\d)", filled, re.escape(rule["name"].lower()))))
+    # and the consumer lag reader's, written for node exporter's textfile collector
+    reader = (ROOT / "templates" / "consumer-lag" / "kafkactl-consumer-lag.j2").read_text()
+    names += [re.compile(re.escape(name)) for name in re.findall(r"# TYPE (\w+) gauge", reader)]
     return names
 
 

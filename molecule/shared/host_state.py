@@ -4,8 +4,9 @@
 
 appends to EPHEMERAL_DIR/host_states.json one record per call: for every host of the scenario's
 ssh_config, the SHA-256 of every file in /etc/kafka, /etc/schema-registry and /etc/prometheus, of every
-kafka-* and schema-registry unit and of every myid and meta.properties under /var/lib; the main PID and
-start time of each of those services and of Prometheus and its exporters; and, on a host running ZooKeeper, the stat of the znodes a change to the
+kafka-*, kafkactl-* and schema-registry unit, of the consumer lag reader and of every myid and meta.properties under
+/var/lib; the main PID and start time of each of those services and of Prometheus and its exporters, and when the
+consumer lag reader's timer started; and, on a host running ZooKeeper, the stat of the znodes a change to the
 cluster would touch (controller, epoch, cluster id, broker registrations, topics, config changes,
 migration), read with ZooKeeper's own shell. converge.yml takes one at the end of each converge, so
 the verifier can tell that molecule's idempotence step (the second converge) changed no file,
@@ -26,12 +27,15 @@ set -eu
 for directory in /etc/kafka /etc/schema-registry /etc/prometheus; do
   if [ -d "$directory" ]; then find "$directory" -maxdepth 1 -type f -exec sha256sum {} +; fi
 done | sort -k 2
-find /etc/systemd/system -maxdepth 1 -type f \( -name 'kafka-*.service' -o -name 'schema-registry.service' \) \
-  -exec sha256sum {} + | sort -k 2
+find /etc/systemd/system /usr/local/sbin -maxdepth 1 -type f \( -name 'kafka-*.service' -o -name 'kafkactl-*' \
+  -o -name 'schema-registry.service' \) -exec sha256sum {} + | sort -k 2
 find /var/lib -maxdepth 4 -type f \( -name myid -o -name meta.properties \) -exec sha256sum {} + | sort -k 2
 for unit in $(systemctl list-units --type=service --all --no-legend --plain 'kafka-*' 'schema-registry*' 'prometheus*' | awk '{print $1}' | sort); do
   echo "$unit $(systemctl show -p MainPID --value "$unit") $(systemctl show -p ExecMainStartTimestampMonotonic --value "$unit")"
 done
+if systemctl is-active --quiet kafkactl-consumer-lag.timer; then
+  echo "kafkactl-consumer-lag.timer $(systemctl show -p ActiveEnterTimestampMonotonic --value kafkactl-consumer-lag.timer)"
+fi
 if systemctl is-active --quiet kafka-zookeeper; then
   libs=$(ls -d /opt/kafka/kafka_*/libs | head -n 1)
   printf '%s\n' 'get -s /controller' 'get -s /controller_epoch' 'get -s /cluster/id' 'ls -s /brokers/ids' \
@@ -55,7 +59,7 @@ def read_host(ephemeral: Path, host: str) -> dict[str, list[str]]:
         raise SystemExit(f"{host}: reading its state failed (exit {answer.returncode}): {answer.stderr.strip()}")
     lines = answer.stdout.splitlines()
     return {"files": [line for line in lines if line.startswith(tuple("0123456789abcdef"))],
-            "services": [line for line in lines if line.startswith(("kafka-", "schema-registry", "prometheus"))],
+            "services": [line for line in lines if line.startswith(("kafka-", "kafkactl-", "schema-registry", "prometheus"))],
             "znodes": [line for line in lines if line.startswith("znode ")]}
 
 

@@ -10,6 +10,10 @@ Connect workers, and the prometheus group's Prometheus sees every exporter and a
   KafkaUnderReplicatedPartitions and KafkaExporterDown fire and `kafkactl status --json` reports the same
   under-replicated partitions and its services running; both clear once the broker is back. A new scrape
   interval is taken with a reload, Prometheus not restarted.
+- Consumer lag: each broker's reader (a timer, through node exporter) serves every group's lag; a group reset to
+  the start of the connectors' topic lags by all of its lines, past the scenario's threshold, and
+  KafkaConsumerGroupLagging is raised for it (pending: it fires after 10 minutes, as tests/cases/prometheus/ shows),
+  then dropped once the group is moved to the end.
 
 Scenarios without KAFKACTL_MONITORING skip this module.
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import Callable
 
 import pytest
@@ -31,6 +37,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("KAFKACTL_MONITORING") != "true",
 FOLDER = "/var/lib/kafkactl-test"
 LINES = 10_000
 ALERTS = {"KafkaUnderReplicatedPartitions", "KafkaExporterDown"}
+LAG_READER = "/usr/local/sbin/kafkactl-consumer-lag"
 
 
 def _group(name: str) -> list[str]:
@@ -109,6 +116,48 @@ def test_connectors_move_every_line_and_change_without_restarting_a_worker(conne
     assert {worker: _started(connect, worker, "kafka-connect") for worker in workers} == started, "a worker was restarted"
 
 
+def test_every_groups_lag_reaches_prometheus_and_a_group_behind_is_alerted_on(cluster, connect):
+    readers = _group("kafka_broker")
+    group, threshold = "kafkactl-lag-check", yaml.safe_load(INVENTORY.read_text())["all"]["vars"]["consumer_lag_alert_threshold"]
+    home = cluster[readers[0]].install
+    bootstrap = re.search(r"--bootstrap-server '?([^' ]+)", cluster[readers[0]].files[LAG_READER].content.decode())[1]
+
+    def lags(name: str) -> list[str]:
+        """The group's lag as each reader serves it once it has read it again (as its timer does every minute) and
+        Prometheus has scraped it (every 5 s here)."""
+        for reader in readers:
+            assert connect(reader).run("systemctl start kafkactl-consumer-lag.service").rc == 0
+        time.sleep(6)
+        return sorted(r["value"][1] for r in _prometheus(connect, f"query?query=kafka_consumergroup_lag_sum{{consumergroup=%22{name}%22}}")
+                      .get("result", []))
+
+    def reset(to: str) -> None:
+        moved = connect(readers[0]).run(
+            f"java -Dlog4j.configuration=file:/dev/null -cp '{home}/libs/*' org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "
+            f"--bootstrap-server {bootstrap} --command-config /etc/kafka/kafkactl-admin.properties --reset-offsets "
+            f"--group {group} --topic connect-lines --{to} --execute")
+        assert moved.rc == 0, moved.stderr
+
+    def raised() -> set[str]:
+        return {a["state"] for a in _prometheus(connect, "alerts").get("alerts", [])
+                if a["labels"]["alertname"] == "KafkaConsumerGroupLagging" and a["labels"].get("consumergroup") == group}
+
+    def read_ok() -> list[str]:
+        return sorted(r["value"][1] for r in _prometheus(connect, "query?query=kafka_consumergroup_lag_read_ok").get("result", []))
+
+    assert eventually(lambda: read_ok() == ["1"] * len(readers), 90, every=3), read_ok()  # from the timer's own runs
+    # the sink keeps up (its committed offsets move at Connect's offset flush, every minute)
+    assert eventually(lambda: lags("connect-lines-out") == ["0"] * len(readers), 120, every=1), lags("connect-lines-out")
+    reset("to-earliest")
+    behind = str(LINES + 10)
+    assert int(behind) > threshold
+    assert eventually(lambda: lags(group) == [behind] * len(readers), 60, every=1), lags(group)
+    assert eventually(lambda: raised() == {"pending"}, 60, every=3), raised()
+    reset("to-latest")
+    assert eventually(lambda: lags(group) == ["0"] * len(readers), 60, every=1), lags(group)
+    assert eventually(lambda: raised() == set(), 60, every=3), raised()
+
+
 def test_prometheus_sees_every_exporter_and_alerts_on_a_stopped_broker(connect):
     def targets() -> list[tuple[str, str]]:
         return sorted((t["labels"]["job"], t["health"]) for t in _prometheus(connect, "targets").get("activeTargets", []))
@@ -127,7 +176,8 @@ def test_prometheus_sees_every_exporter_and_alerts_on_a_stopped_broker(connect):
         assert status["partitions"]["under_replicated"], status["partitions"]
         down = {(s["host"], s["service"]) for s in status["services"] if not s["running"]}
         assert down == {(stopped, "kafka-broker")}, status["services"]
-        assert {s["service"] for s in status["services"] if s["component"] == "monitoring"} == {"prometheus", "prometheus-node-exporter"}
+        assert {s["service"] for s in status["services"] if s["component"] == "monitoring"} == {
+            "prometheus", "prometheus-node-exporter", "kafkactl-consumer-lag.timer"}
     finally:
         connect(stopped).run("systemctl start kafka-broker")
     assert eventually(lambda: not _firing(connect) & ALERTS, 240, every=3), _firing(connect)
