@@ -25,6 +25,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -125,8 +126,9 @@ def test_every_groups_lag_reaches_prometheus_and_a_group_behind_is_alerted_on(cl
     def lags(name: str) -> list[str]:
         """The group's lag as each reader serves it once it has read it again (as its timer does every minute) and
         Prometheus has scraped it (every 5 s here)."""
-        for reader in readers:
-            assert connect(reader).run("systemctl start kafkactl-consumer-lag.service").rc == 0
+        with ThreadPoolExecutor(len(readers)) as pool:
+            started = list(pool.map(lambda reader: connect(reader).run("systemctl start kafkactl-consumer-lag.service").rc, readers))
+        assert started == [0] * len(readers)
         time.sleep(6)
         return sorted(r["value"][1] for r in _prometheus(connect, f"query?query=kafka_consumergroup_lag_sum{{consumergroup=%22{name}%22}}")
                       .get("result", []))
