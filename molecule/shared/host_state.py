@@ -4,13 +4,14 @@
 
 appends to EPHEMERAL_DIR/host_states.json one record per call: for every host of the scenario's
 ssh_config, the SHA-256 of every file in /etc/kafka, /etc/schema-registry and /etc/prometheus, of every
-kafka-*, kafkactl-* and schema-registry unit, of the consumer lag reader and of every myid and meta.properties under
-/var/lib; the main PID and start time of each of those services and of Prometheus and its exporters, and when the
-consumer lag reader's timer started; and, on a host running ZooKeeper, the stat of the znodes a change to the
-cluster would touch (controller, epoch, cluster id, broker registrations, topics, config changes,
-migration), read with ZooKeeper's own shell. converge.yml takes one at the end of each converge, so
-the verifier can tell that molecule's idempotence step (the second converge) changed no file,
-restarted no service and wrote no znode on any host.
+kafka-*, kafkactl-* and schema-registry unit, of the consumer lag reader and of every myid and
+meta.properties under /var/lib; the main PID and start time of each of those services and of Prometheus
+and its exporters, and when the consumer lag reader's timer started; and, on a host running ZooKeeper,
+the stat of the znodes a change to the cluster would touch (controller, epoch, cluster id, broker
+registrations, topics, config changes, migration), read with ZooKeeper's own shell (logged in as its
+first DIGEST user when it has one). converge.yml takes one at the end of each converge, so the verifier
+can tell that molecule's idempotence step (the second converge) changed no file, restarted no service
+and wrote no znode on any host.
 """
 
 from __future__ import annotations
@@ -38,11 +39,20 @@ if systemctl is-active --quiet kafkactl-consumer-lag.timer; then
 fi
 if systemctl is-active --quiet kafka-zookeeper; then
   libs=$(ls -d /opt/kafka/kafka_*/libs | head -n 1)
+  # A ZooKeeper that requires a DIGEST login is read as its first user of /etc/kafka/zookeeper-jaas.conf
+  login=
+  if [ -f /etc/kafka/zookeeper-jaas.conf ]; then
+    login=$(mktemp)
+    sed -n 's/^ *user_\([^=]*\)=\(".*"\);\{0,1\}$/Client { org.apache.zookeeper.server.auth.DigestLoginModule required username="\1" password=\2; };/p' \
+      /etc/kafka/zookeeper-jaas.conf | head -n 1 > "$login"
+  fi
   printf '%s\n' 'get -s /controller' 'get -s /controller_epoch' 'get -s /cluster/id' 'ls -s /brokers/ids' \
       'ls -s /brokers/topics' 'ls -s /config/changes' 'get -s /migration' \
-    | java -Xmx64m -cp "$libs/*" org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:2181 2>&1 \
+    | java -Xmx64m ${login:+"-Djava.security.auth.login.config=$login"} -cp "$libs/*" org.apache.zookeeper.ZooKeeperMain \
+      -server 127.0.0.1:2181 2>&1 \
     | grep -E '^(cZxid|mZxid|pZxid|cversion|dataVersion|ephemeralOwner|numChildren) = |^Node does not exist: |^\[' \
     | sort | sed 's/^/znode /'
+  if [ -n "$login" ]; then rm -f "$login"; fi
 fi
 """
 

@@ -195,6 +195,18 @@ def test_a_scram_user_made_in_zookeeper_still_logs_in_over_sasl_ssl():
     assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), [str(e) for e in errors]
 
 
+@pytest.mark.skipif(os.environ.get("KAFKACTL_SECURED_NODES") != "true", reason="ZooKeeper requires no login in this scenario")
+def test_zookeeper_still_refuses_a_session_that_does_not_log_in(connect):
+    """The brokers and controllers logged in to ZooKeeper through every phase (the steps passed); a client that does
+    not log in is still refused, on the loopback port kafkactl's checks use."""
+    zookeeper = SCENARIO.groups()["zookeeper"][0]
+    anonymous = connect(zookeeper).run(
+        "echo 'ls /' | timeout 60 java -Xmx64m -cp \"$(ls -d /opt/kafka/kafka_*/libs | head -n 1)/*\" "
+        "org.apache.zookeeper.ZooKeeperMain -server 127.0.0.1:2181 2>&1")
+    assert "[admin, brokers" not in anonymous.stdout, anonymous.stdout[-2000:]
+    assert re.search(r"AuthFailed|authenticat|Session closed", anonymous.stdout, re.IGNORECASE), anonymous.stdout[-2000:]
+
+
 def test_zookeeper_inventory_in_the_final_state():
     """Refused once brokers take part in the migration; converged after a rollback."""
     result = kafkactl("plan", str(ZOOKEEPER_INVENTORY), ok=(0, 1, 2))
