@@ -34,11 +34,17 @@ As a process of its own:
 
     python3 canary.py start DIR BOOTSTRAP      # returns once it produces; the process keeps running
     python3 canary.py checkpoint DIR NAME      # the report so far: every message acknowledged so far read back?
+    python3 canary.py move DIR SETTINGS        # its clients reconnect with these settings (a JSON file)
     python3 canary.py stop DIR                 # stop producing, read the whole topic, write the report
     python3 canary.py kill DIR                 # cleanup: end a canary a failed run left running
 
 It talks through files in DIR/canary: `NAME.request` asks, `NAME.json` is the answer (`stop.json` the
-final report). The process also stops by itself when DIR/canary disappears (molecule destroy prunes it)
+final report).
+
+A client that moves (say from PLAINTEXT onto SASL_SSL, or onto a new CA's trust) is `move`: the producer
+awaits what it has in flight, then a new one with the new settings (librdkafka's, `bootstrap.servers`
+among them) goes on producing to the same topic; the consumer and the read-back use them too. The count
+of acknowledgements, and so the verdict, runs across the move. The process also stops by itself when DIR/canary disappears (molecule destroy prunes it)
 or after --max-seconds (which the verdict then fails).
 """
 
@@ -89,6 +95,9 @@ class _EventLog(logging.Logger):
 class Canary:
     def __init__(self, bootstrap: str, max_seconds: float = MAX_SECONDS) -> None:
         self.bootstrap = bootstrap
+        self.settings: dict[str, str] = {"bootstrap.servers": bootstrap}  # every client's; `move` replaces them
+        self.moving = threading.Event()
+        self.moves = 0
         self.topic = f"kafkactl-canary-{time.time_ns()}"
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -173,7 +182,7 @@ class Canary:
             if error.fatal():
                 fatal.set()
 
-        return Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "enable.idempotence": True,
+        return Producer({**self.settings, "acks": "all", "enable.idempotence": True,
                          "max.in.flight.requests.per.connection": 5, "message.timeout.ms": DELIVERY_TIMEOUT_MS,
                          "linger.ms": 5, "error_cb": on_error, "debug": "eos", "logger": _EventLog(self.events, self.started)})
 
@@ -181,11 +190,13 @@ class Canary:
         fatal = threading.Event()
         producer = self._producer(fatal)
         while not self.stopping.is_set() and time.monotonic() < self.deadline:
-            if fatal.is_set():  # an idempotent producer that hit a fatal error produces nothing more: start another
-                self.fatal += 1
+            if fatal.is_set() or self.moving.is_set():
+                # an idempotent producer that hit a fatal error produces nothing more; a moved client reconnects
+                self.fatal += fatal.is_set()
                 producer.flush(FLUSH_AT_STOP_S)
                 fatal.clear()
                 producer = self._producer(fatal)
+                self.moving.clear()
             try:
                 producer.produce(self.topic, value=f"canary-{self.produced}".encode(), on_delivery=self._delivered)
                 self.produced += 1
@@ -199,17 +210,29 @@ class Canary:
         self.in_flight_at_stop = producer.flush(FLUSH_AT_STOP_S)
 
     def _consume(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.topic, "auto.offset.reset": "earliest"})
-        consumer.subscribe([self.topic])
         while not self.stopping.is_set() and self.production_stopped is None:
-            message = consumer.poll(0.5)
-            if message is not None and not message.error():
-                self.consumed += 1
-        consumer.close()
+            settings = self.settings
+            consumer = Consumer({**settings, "group.id": self.topic, "auto.offset.reset": "earliest"})
+            consumer.subscribe([self.topic])
+            while not self.stopping.is_set() and self.production_stopped is None and self.settings is settings:
+                message = consumer.poll(0.5)
+                if message is not None and not message.error():
+                    self.consumed += 1
+            consumer.close()
+
+    def move(self, settings: dict[str, str]) -> dict:
+        """Reconnect the producer and the consumer with `settings`; returns once the new producer exists."""
+        self.settings = dict(settings)
+        self.moving.set()
+        deadline = time.monotonic() + FLUSH_AT_STOP_S + 30
+        while self.moving.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.moves += 1
+        return {"moved": not self.moving.is_set(), "to": self.settings["bootstrap.servers"], "moves": self.moves}
 
     def read(self, acked: dict[str, str]) -> dict:
         """Read the topic up to its end offsets now: every message of `acked` (acknowledged before) must be there."""
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"verify-{time.time_ns()}",
+        consumer = Consumer({**self.settings, "group.id": f"verify-{time.time_ns()}",
                              "enable.auto.commit": False})
         try:
             metadata = consumer.list_topics(self.topic, timeout=30)
@@ -252,7 +275,7 @@ class Canary:
         return {**self.read(acked), "produced": self.produced, "consumed_live": self.consumed,
                 "produce_errors": sum(self.produce_errors.values()), "produce_errors_first": dict(self.produce_errors.most_common(10)),
                 "longest_gap_s": round(gap[0], 1), "longest_gap_ended_s": round(gap[1], 1),
-                "stopped_by": self.stopped_by, "fatal_producer_errors": self.fatal,
+                "stopped_by": self.stopped_by, "fatal_producer_errors": self.fatal, "moves": self.moves,
                 "client_errors": dict(self.client_errors.most_common(10)), "seconds": round(time.monotonic() - self.started)}
 
     def checkpoint(self) -> dict:
@@ -325,7 +348,10 @@ def run(folder: Path, bootstrap: str, max_seconds: float) -> int:
     _write(folder / "started.json", {"topic": canary.topic, "pid": os.getpid()})
     while folder.is_dir():
         for request in sorted(folder.glob("*.request")):
-            if request.stem != "stop":
+            if request.stem.startswith("move-"):  # its content: the settings to move to
+                _write(folder / f"{request.stem}.json", canary.move(json.loads(request.read_text())))
+                request.unlink()
+            elif request.stem != "stop":
                 _write(folder / f"{request.stem}.json", canary.checkpoint())
                 request.unlink()
         if (folder / "stop.request").exists() or canary.expired():
@@ -372,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = sub.add_parser("checkpoint")
     checkpoint.add_argument("directory", type=Path)
     checkpoint.add_argument("name")
+    move = sub.add_parser("move", help="the clients reconnect with the settings in this JSON file")
+    move.add_argument("directory", type=Path)
+    move.add_argument("settings", type=Path)
     stop = sub.add_parser("stop")
     stop.add_argument("directory", type=Path)
     kill = sub.add_parser("kill", help="cleanup: end a canary a failed run left running, without a report")
@@ -402,6 +431,14 @@ def main(argv: list[str] | None = None) -> int:
         report = _wait_for(folder / f"{args.name}.json", _pid_alive(folder), 300)
         print(json.dumps(report))
         return 1 if report["lost"] else 0
+    if args.command == "move":
+        request = folder / f"move-{time.time_ns()}.request"
+        tmp = request.with_suffix(".tmp")
+        tmp.write_text(args.settings.read_text())
+        tmp.replace(request)
+        moved = _wait_for(request.with_suffix(".json"), _pid_alive(folder), FLUSH_AT_STOP_S + 60)
+        print(json.dumps(moved))
+        return 0 if moved["moved"] else 1
     if args.command == "kill":
         if not _pid_alive(folder)():
             print("no canary running")
