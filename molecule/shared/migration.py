@@ -21,6 +21,21 @@ The steps of an upgrade (inventories written by prepare.yml):
 - `metadata-version`: `kafkactl apply metadata-version.yml` (metadata.version raised, no restart), the same
   apply again (nothing to do), then `kafkactl status metadata-version.yml --json`. Both applies must exit 0.
 
+The steps of a listener migration (the ZooKeeper-mode cluster from PLAINTEXT to the target `secured.yml`, which
+prepare.yml writes with the key stores of kafkactl's CA):
+
+- `listeners-add`, `listeners-authorizer`, `listeners-inter-broker`, `listeners-remove`: `kafkactl migrate listeners
+  secured.yml --phase PHASE --yes`, which must exit 0, then `--status --json`; `listeners-add` first has `kafkactl
+  plan secured.yml` refused (one roll cannot make the change) and `--phase remove` refused (out of turn).
+- `move-clients` (half-way): the SCRAM user `canary` is granted ACLs on the canary's topics and groups (by `admin`,
+  over SASL_SSL), the canary moves onto SASL_SSL as `canary`, and the scenario's clients (the verifier, the data
+  check) as `admin` (`clients.json`); then `--status --json` counts each listener's connections.
+- `renew-certificates`: `kafkactl certs renew` for every broker, `kafkactl plan` (key stores reloaded, no restart),
+  `kafkactl apply`.
+- `rotate-ca`: `kafkactl certs rotate-ca --step` trust-new-ca, sign-with-new-ca, drop-old-ca, each followed by
+  `kafkactl apply`; the clients trust both CAs from the first step on (the canary moves onto the bundle) and the
+  new one alone after the last. The CA before the rotation is kept as `old-ca.crt` for the verifier.
+
 Every step appends what it saw to DIR/migration/steps.json and writes kafkactl's output to
 DIR/migration/NN-STEP.log; tests/test_migration.py and tests/test_upgrade.py assert on those records and
 on the final state.
@@ -33,6 +48,7 @@ import base64
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,13 +64,21 @@ HERE = Path(__file__).resolve().parent
 PHASES = {"dual-write": "2a", "kraft-brokers": "2b", "finalize": "3", "rollback": "1"}
 UPGRADES = {"upgrade": "upgrade.yml", "metadata-version": "metadata-version.yml"}
 """Each upgrade step and the inventory it applies."""
-STEPS = (*PHASES, "refusals", "check", *UPGRADES)
+LISTENER_PHASES = {f"listeners-{p}": p for p in ("add", "authorizer", "inter-broker", "remove")}
+LISTENER_STEPS = (*LISTENER_PHASES, "move-clients", "renew-certificates", "rotate-ca")
+SECURED = "secured.yml"
+"""A listener migration's target inventory."""
+CLIENTS = "clients.json"
+"""The scenario's clients' librdkafka settings once they moved off PLAINTEXT (the canary's: canary-client.json)."""
+STEPS = (*PHASES, "refusals", "check", *UPGRADES, *LISTENER_STEPS)
 STATE_LINE = re.compile(r"^Migration: (?:now )?(state (\S+?): .*|between state .*)$", re.MULTILINE)
 META_PROPERTIES = "/var/lib/kafka/data/meta.properties"
 
 
 def final_render(steps: list[str]) -> tuple[str, str | None]:
     """The inventory (file name in the ephemeral directory) and `--phase` that describe the hosts after `steps`."""
+    if any(s in LISTENER_STEPS for s in steps):
+        return SECURED, None
     changes = [s for s in steps if s in PHASES or s in UPGRADES]
     last = changes[-1] if changes else "rollback"
     if last in UPGRADES:
@@ -94,18 +118,38 @@ class Scenario:
     def hosts(self) -> list[str]:
         return [h for members in self.groups().values() for h in members]
 
-    def bootstrap(self) -> str:
-        """The brokers' advertised PLAINTEXT client endpoints (not the inter-broker listener), from `kafkactl render`."""
+    def bootstrap(self, inventory: Path | None = None, protocol: str = "PLAINTEXT") -> str:
+        """The brokers' advertised client endpoints of `protocol` (not the inter-broker listener) in `inventory`
+        (inventory.yml by default), from `kafkactl render`."""
+        inventory = inventory or self.inventory
         endpoints = []
         with tempfile.TemporaryDirectory() as out:
-            kafkactl("render", str(self.inventory), "--out", out)
-            for broker in self.groups(self.inventory)["kafka_broker"]:
+            kafkactl("render", str(inventory), "--out", out)
+            for broker in self.groups(inventory)["kafka_broker"]:
                 props = properties((Path(out) / broker / "etc/kafka/server.properties").read_text())
                 protocols = dict(i.split(":", 1) for i in props.get("listener.security.protocol.map", "").split(",") if i)
                 advertised = [s.split("://", 1) for s in (props.get("advertised.listeners") or props["listeners"]).split(",")]
                 endpoints.append(next(e for name, e in advertised if name != props.get("inter.broker.listener.name")
-                                      and protocols.get(name, name) == "PLAINTEXT"))
+                                      and protocols.get(name, name) == protocol))
         return ",".join(endpoints)
+
+    def client(self) -> dict[str, str]:
+        """The librdkafka settings of the scenario's clients: the PLAINTEXT endpoints until `move-clients` moved them."""
+        path = self.directory / CLIENTS
+        return json.loads(path.read_text()) if path.exists() else {"bootstrap.servers": self.bootstrap()}
+
+    @property
+    def pki(self) -> Path:
+        """kafkactl's CA and certificates (`kafkactl certs create`), in the state directory beside the inventory."""
+        return self.directory / ".kafkactl" / "pki"
+
+    def scram_user(self, name: str) -> dict[str, str]:
+        """librdkafka settings of SCRAM user `name` of the target (secured.yml) on its SASL_SSL listener."""
+        target = self.directory / SECURED
+        users = yaml.safe_load(target.read_text())["all"]["vars"]["sasl_scram_users"]
+        return {"bootstrap.servers": self.bootstrap(target, "SASL_SSL"), "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": users[name]["principal"],
+                "sasl.password": users[name]["password"], "ssl.ca.location": str(self.pki / "ca.crt")}
 
     def ssh(self, host: str, command: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(["ssh", "-F", str(self.ssh_config), host, command], input=stdin, capture_output=True,
@@ -216,7 +260,7 @@ def refusals(scenario: Scenario) -> dict:
 def check(scenario: Scenario) -> dict:
     found = {"status": status(scenario),
              "zookeeper_plan": run_kafkactl("plan", str(scenario.inventory))}
-    data = subprocess.run([sys.executable, str(HERE / "kafka_data.py"), "check", str(scenario.directory), scenario.bootstrap()],
+    data = subprocess.run([sys.executable, str(HERE / "kafka_data.py"), "check", str(scenario.directory)],
                           capture_output=True, text=True, timeout=600, check=False)
     found["data"] = json.loads(data.stdout) if data.stdout.strip() else {"ok": False, "problems": [data.stderr[-3000:]]}
     # One checkpoint per check: the canary answers a name it has answered before with its old report.
@@ -240,6 +284,87 @@ def metadata_version(scenario: Scenario) -> dict:
     return {"apply": run_kafkactl("apply", raised),
             "again": run_kafkactl("apply", raised),
             "status": run_kafkactl("status", raised, "--json")}
+
+
+def listener_phase(scenario: Scenario, name: str) -> tuple[dict, list[str]]:
+    target = str(scenario.directory / SECURED)
+    found, problems = {}, []
+    if name == "listeners-add":
+        found["one_apply"] = run_kafkactl("plan", target)
+        if found["one_apply"]["exit"] != 1 or "migrate listeners" not in found["one_apply"]["stderr"]:
+            problems.append("kafkactl plan of the target was not refused pointing at migrate listeners")
+        found["out_of_turn"] = run_kafkactl("migrate", "listeners", target, "--phase", "remove", "--yes")
+        if found["out_of_turn"]["exit"] != 1:
+            problems.append("--phase remove ran before --phase add")
+    found["phase"] = run_kafkactl("migrate", "listeners", target, "--phase", LISTENER_PHASES[name], "--yes")
+    found["status"] = run_kafkactl("migrate", "listeners", target, "--status", "--json")
+    problems += [f"{o['command']}: exit {o['exit']}" for o in (found["phase"], found["status"]) if o["exit"] != 0]
+    return found, problems
+
+
+# The canary's topics and consumer groups (its own, and its read-back's): what its SCRAM user is granted.
+CANARY_GRANTS = (("TOPIC", "kafkactl-canary-"), ("GROUP", "kafkactl-canary-"), ("GROUP", "verify-"))
+
+
+def _move_clients(scenario: Scenario, trusting: Path) -> dict:
+    """The scenario's clients as `admin` and the canary as `canary`, on SASL_SSL, trusting the CAs in `trusting`."""
+    for user, file in (("admin", CLIENTS), ("canary", "canary-client.json")):
+        settings = {**scenario.scram_user(user), "ssl.ca.location": str(trusting)}
+        (scenario.directory / file).write_text(json.dumps(settings, indent=1))
+    moved = subprocess.run([sys.executable, str(HERE / "canary.py"), "move", str(scenario.directory),
+                            str(scenario.directory / "canary-client.json")], capture_output=True, text=True, timeout=600, check=False)
+    return json.loads(moved.stdout) if moved.returncode == 0 else {"moved": False, "error": moved.stderr[-3000:]}
+
+
+def move_clients(scenario: Scenario) -> tuple[dict, list[str]]:
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType
+
+    admin = AdminClient(scenario.scram_user("admin"))
+    grants = [AclBinding(ResourceType[kind], name, ResourcePatternType.PREFIXED, "User:canary", "*", AclOperation.ALL,
+                         AclPermissionType.ALLOW) for kind, name in CANARY_GRANTS]
+    for future in admin.create_acls(grants).values():
+        future.result(60)
+    found = {"granted": [f"{kind} {name}*" for kind, name in CANARY_GRANTS],
+             "canary": _move_clients(scenario, scenario.pki / "ca.crt"),
+             # the brokers count the moved clients' connections per listener, as --phase remove needs to know
+             "status": run_kafkactl("migrate", "listeners", str(scenario.directory / SECURED), "--status", "--json")}
+    return found, [] if found["canary"].get("moved") else [f"the canary did not move: {found['canary']}"]
+
+
+def renew_certificates(scenario: Scenario) -> tuple[dict, list[str]]:
+    target = str(scenario.directory / SECURED)
+    brokers = scenario.groups(scenario.directory / SECURED)["kafka_broker"]
+    found = {"renew": run_kafkactl("certs", "renew", target, *(f"--host={b}" for b in brokers)),
+             "plan": run_kafkactl("plan", target),
+             "apply": run_kafkactl("apply", target),
+             "again": run_kafkactl("apply", target)}
+    return found, [f"{o['command']}: exit {o['exit']}" for key, o in found.items() if o["exit"] != (2 if key == "plan" else 0)]
+
+
+ROTATION = ("trust-new-ca", "sign-with-new-ca", "drop-old-ca")
+
+
+def rotate_ca(scenario: Scenario) -> tuple[dict, list[str]]:
+    target = str(scenario.directory / SECURED)
+    shutil.copy(scenario.pki / "ca.crt", scenario.directory / "old-ca.crt")
+    found, problems = {}, []
+    for number, rotation in enumerate(ROTATION, 1):
+        found[rotation] = run_kafkactl("certs", "rotate-ca", target, "--step", rotation)
+        found[f"apply after {rotation}"] = run_kafkactl("apply", target)
+        problems += [f"{o['command']}: exit {o['exit']}" for o in (found[rotation], found[f"apply after {rotation}"]) if o["exit"]]
+        if problems:
+            break
+        if rotation != "sign-with-new-ca":  # clients trust what the brokers trust: both CAs, then the new one alone
+            bundle = scenario.directory / f"client-ca-{number}.pem"
+            bundle.write_bytes(b"".join(p.read_bytes() for p in sorted(scenario.pki.glob("*ca.crt"))))
+            found[f"clients after {rotation}"] = _move_clients(scenario, bundle)
+            if not found[f"clients after {rotation}"].get("moved"):
+                problems.append(f"the canary did not move onto {bundle.name}")
+    return found, problems
+
+
+LISTENER_RUNNERS = {**dict.fromkeys(LISTENER_PHASES, listener_phase), "move-clients": lambda s, _: move_clients(s),
+                    "renew-certificates": lambda s, _: renew_certificates(s), "rotate-ca": lambda s, _: rotate_ca(s)}
 
 
 def step(scenario: Scenario, name: str) -> int:
@@ -300,6 +425,22 @@ def step(scenario: Scenario, name: str) -> int:
             for outcome in applies:
                 print("\n".join(outcome["stdout"].splitlines()[-40:]), file=sys.stderr)
                 print(outcome["stderr"][-4000:], file=sys.stderr)
+            return 1
+        return 0
+    if name in LISTENER_RUNNERS:
+        found, problems = LISTENER_RUNNERS[name](scenario, name)
+        runs = [o for o in found.values() if isinstance(o, dict) and "command" in o]
+        path = scenario.log(name, "\n\n".join(f"$ {o['command']}\n{o['stdout']}{o['stderr']}" for o in runs))
+        scenario.record({"step": name, "seconds": round(time.monotonic() - started, 1), **found, "problems": problems,
+                         "failed": bool(problems), "log": str(path)})
+        for outcome in runs:
+            print(_brief(outcome))
+        if problems:
+            print(f"step {name}: {'; '.join(problems)}; full output in {path}", file=sys.stderr)
+            for outcome in runs:
+                if outcome["exit"]:
+                    print("\n".join(outcome["stdout"].splitlines()[-40:]), file=sys.stderr)
+                    print(outcome["stderr"][-4000:], file=sys.stderr)
             return 1
         return 0
     raise SystemExit(f"unknown step {name!r}: one of {', '.join(STEPS)}")

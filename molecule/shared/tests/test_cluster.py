@@ -12,7 +12,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from conftest import properties
+from conftest import EPHEMERAL, properties
+from migration import CLIENTS
 
 MESSAGES = 10_000
 PARTITIONS = 3
@@ -45,8 +46,11 @@ def brokers(cluster):
 
 
 @pytest.fixture(scope="session")
-def bootstrap(brokers) -> str:
-    return ",".join(_client_endpoint(h) for h in brokers)
+def client(brokers) -> dict[str, str]:
+    """librdkafka settings of a client: the brokers' PLAINTEXT endpoints, or the scenario's clients' once a listener
+    migration moved them onto SASL_SSL (migration.py)."""
+    moved = EPHEMERAL / CLIENTS
+    return json.loads(moved.read_text()) if moved.exists() else {"bootstrap.servers": ",".join(_client_endpoint(h) for h in brokers)}
 
 
 def test_zookeeper_ensemble_has_one_leader(cluster, connect):
@@ -115,8 +119,8 @@ def test_kraft_quorum_has_a_leader_and_every_voter(cluster, connect):
     assert set(lag) == ids and max(lag.values()) <= 10, f"voters and their lag: {lag}"
 
 
-def test_every_broker_registered(brokers, bootstrap):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def test_every_broker_registered(brokers, client):
+    admin = AdminClient(client)
     deadline = time.monotonic() + 60
     while True:
         registered = admin.list_topics(timeout=30).brokers
@@ -129,9 +133,9 @@ def test_every_broker_registered(brokers, bootstrap):
     assert sorted(registered) == list(range(1, len(brokers) + 1)), sorted(registered)
 
 
-def test_round_trip_of_10000_messages_with_acks_all(brokers, bootstrap):
+def test_round_trip_of_10000_messages_with_acks_all(brokers, client):
     topic = f"molecule-roundtrip-{uuid.uuid4().hex[:12]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client)
     created = admin.create_topics(
         [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=3, config={"min.insync.replicas": "2"})],
         operation_timeout=60, request_timeout=60,
@@ -159,7 +163,7 @@ def test_round_trip_of_10000_messages_with_acks_all(brokers, bootstrap):
     assert config["min.insync.replicas"].value == "2"
 
     producer = Producer({
-        "bootstrap.servers": bootstrap,
+        **client,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -190,7 +194,7 @@ def test_round_trip_of_10000_messages_with_acks_all(brokers, bootstrap):
     assert sum(len(v) for v in delivered.values()) == MESSAGES
 
     consumer = Consumer({
-        "bootstrap.servers": bootstrap,
+        **client,
         "group.id": f"{topic}-reader",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,

@@ -31,7 +31,7 @@ def test_every_step_ran_in_order():
 
 
 def test_seeded_data_intact():
-    result = subprocess.run([sys.executable, str(SHARED / "kafka_data.py"), "check", str(EPHEMERAL), SCENARIO.bootstrap()],
+    result = subprocess.run([sys.executable, str(SHARED / "kafka_data.py"), "check", str(EPHEMERAL)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.stdout.strip(), result.stderr
     found = json.loads(result.stdout)
