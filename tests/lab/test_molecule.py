@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["connect-monitoring", "kraft-migration", "upgrade"]
+SCENARIOS = ["connect-monitoring", "kraft-migration", "listener-migration-zk", "upgrade"]
 TIMEOUT_S = 2700
 
 # pytest-timeout: past the scenario's own limit and the destroy after it (the default is for lab tests).

@@ -41,8 +41,8 @@ INVENTORY = EPHEMERAL / _INVENTORY_NAME
 ZOOKEEPER_INVENTORY = EPHEMERAL / "inventory.yml"
 # Longest gap between canary acknowledgements (molecule/shared/canary.py) each scenario with steps accepts:
 # a migration's phases roll brokers and controllers one at a time and move the brokers between ZooKeeper
-# and KRaft; an upgrade rolls each node once.
-CANARY_MAX_GAP_S = {"kraft-migration": 120, "upgrade": 60}
+# and KRaft; an upgrade rolls each node once, as each phase of a listener migration does.
+CANARY_MAX_GAP_S = {"kraft-migration": 120, "upgrade": 60, "listener-migration-zk": 60, "listener-migration-kraft": 60}
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 The other verifiers compare the hosts with `kafkactl render`; these read the scenario's inventory
 file and the hosts alone. An inventory without ids or ports, as a cp-ansible user's is, must give:
 ZooKeeper myid and brokers' ids = position in their group + 1, controllers' node.id = 9991 +
-position; ZooKeeper on 2181 (quorum 2888, election 3888) with its data in /var/lib/zookeeper;
-brokers' listeners BROKER on 9091 and INTERNAL on 9092; controllers on 9093.
+position; ZooKeeper on 2181 (quorum 2888, election 3888) with its data in /var/lib/zookeeper, which
+brokers reach there, or on 2182 with zookeeper_ssl_enabled; brokers' listeners BROKER on 9091 and INTERNAL
+on 9092 unless the inventory names and numbers its own; controllers on 9093 unless kafka_controller_port.
 """
 
 from __future__ import annotations
@@ -19,8 +20,23 @@ from conftest import INVENTORY, MIGRATION
 CONFIG = "/etc/kafka"
 ZOOKEEPER_DATA = "/var/lib/zookeeper"
 ZOOKEEPER_CLIENT, ZOOKEEPER_QUORUM, ZOOKEEPER_ELECTION = 2181, 2888, 3888
+ZOOKEEPER_TLS_CLIENT = 2182
 BROKER_LISTENERS = {"BROKER": 9091, "INTERNAL": 9092}
 CONTROLLER_PORT, FIRST_CONTROLLER_ID = 9093, 9991
+
+
+def _settings() -> dict:
+    return yaml.safe_load(INVENTORY.read_text())["all"].get("vars") or {}
+
+
+def _broker_listeners() -> dict[str, int]:
+    """cp-ansible's listeners, or those the inventory gives with a name and a port of their own."""
+    given = (_settings().get("kafka_broker_listeners") or {}).values()
+    return {body["name"]: body["port"] for body in given if body and {"name", "port"} <= body.keys()} or BROKER_LISTENERS
+
+
+def _controller_port() -> int:
+    return int(_settings().get("kafka_controller_port", CONTROLLER_PORT))
 
 
 def _group(name: str) -> list[tuple[str, str]]:
@@ -90,6 +106,8 @@ def test_zookeeper_ids_ports_and_data_follow_cp_ansible(connect):
 def test_broker_ids_and_listeners_follow_cp_ansible(connect):
     brokers, controllers, zookeepers = _group("kafka_broker"), _group("kafka_controller"), _group("zookeeper")
     assert brokers, f"{INVENTORY}: no kafka_broker group"
+    listeners = _broker_listeners()
+    zookeeper_port = ZOOKEEPER_TLS_CLIENT if _settings().get("zookeeper_ssl_enabled") else ZOOKEEPER_CLIENT
     wrong = []
     for position, (host, _) in enumerate(brokers):
         props = _props(connect, host, f"{CONFIG}/server.properties")
@@ -97,18 +115,18 @@ def test_broker_ids_and_listeners_follow_cp_ansible(connect):
         if given != str(position + 1):
             wrong.append(f"{host}: id {given}, wanted {position + 1}")
         ports = {name: port for name, (_, port) in _listeners(props.get("listeners", "")).items()}
-        if {name: ports.get(name) for name in BROKER_LISTENERS} != BROKER_LISTENERS:
-            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted {BROKER_LISTENERS}")
+        if {name: ports.get(name) for name in listeners} != listeners:
+            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted {listeners}")
         if controllers:
             voters = props.get("controller.quorum.voters", "")
-            wanted = [{f"{FIRST_CONTROLLER_ID + j}@{at}:{CONTROLLER_PORT}" for at in where} for j, where in enumerate(controllers)]
+            wanted = [{f"{FIRST_CONTROLLER_ID + j}@{at}:{_controller_port()}" for at in where} for j, where in enumerate(controllers)]
             if not _each_one_of(voters.split(","), wanted):
-                wrong.append(f"{host}: controller.quorum.voters {voters}, wanted ids from {FIRST_CONTROLLER_ID} on {CONTROLLER_PORT}")
+                wrong.append(f"{host}: controller.quorum.voters {voters}, wanted ids from {FIRST_CONTROLLER_ID} on {_controller_port()}")
         else:
             servers = props.get("zookeeper.connect", "").split("/")[0].split(",")
-            if not _each_one_of(servers, [{f"{at}:{ZOOKEEPER_CLIENT}" for at in where} for where in zookeepers]):
-                wrong.append(f"{host}: zookeeper.connect {props.get('zookeeper.connect')}, wanted every member on {ZOOKEEPER_CLIENT}")
-        silent = _ports_listening(connect, host, set(BROKER_LISTENERS.values()))
+            if not _each_one_of(servers, [{f"{at}:{zookeeper_port}" for at in where} for where in zookeepers]):
+                wrong.append(f"{host}: zookeeper.connect {props.get('zookeeper.connect')}, wanted every member on {zookeeper_port}")
+        silent = _ports_listening(connect, host, set(listeners.values()))
         wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
     assert not wrong, wrong
 
@@ -120,8 +138,8 @@ def test_controller_ids_and_port_follow_cp_ansible(connect):
             wrong.append(f"{host}: node.id {props.get('node.id')}, process.roles {props.get('process.roles')}, "
                          f"wanted {FIRST_CONTROLLER_ID + position}, controller")
         ports = [port for _, port in _listeners(props.get("listeners", "")).values()]
-        if ports != [CONTROLLER_PORT]:
-            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted one on {CONTROLLER_PORT}")
-        silent = _ports_listening(connect, host, {CONTROLLER_PORT})
+        if ports != [_controller_port()]:
+            wrong.append(f"{host}: listeners {props.get('listeners')}, wanted one on {_controller_port()}")
+        silent = _ports_listening(connect, host, {_controller_port()})
         wrong += [f"{host}: nothing listens on {port}" for port in sorted(silent)]
     assert not wrong, wrong
