@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
-import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from canary import LEADERS_MOVED, Canary
-from kafkactl.components.properties import escape_value
-from kafkactl.components.security import SCRAM_MODULE, jaas_quote
 from kafkactl.lab import KAFKA_VERSION
 
 from labkit import BROKER_PORT, Lab, bring_up, ssh_cut, take_down
@@ -29,7 +22,7 @@ JAVA = f"java -Xmx128m -Dlog4j.configuration=file:/dev/null -cp '/opt/kafka/kafk
 ROLL_MAX_GAP_S = 30
 # The SASL_SSL listener the last test adds to the lab's brokers.
 EXTERNAL_PORT = 9094
-# The mTLS listener the brokers move their own traffic onto.
+# The mTLS listener it adds beside it.
 REPL_PORT = 9095
 
 
@@ -250,17 +243,17 @@ USERS = {"admin": {"principal": "admin", "password": "admin-secret"}, "connect":
 SCRAM_USERS = {"admin": USERS["admin"], "connect": {"principal": "connect", "password": "c\\onn=ect sécret"}}
 
 
-def _secured(lab: Lab, name: str = "sasl-ssl-listener.yml", **more) -> Path:
+def _secured(lab: Lab) -> Path:
     """The lab's brokers with two more listeners: EXTERNAL (SASL_SSL, PLAIN and SCRAM-SHA-512) for clients and
-    REPL (TLS with client certificates) for the brokers to move onto; `more` sets further cluster variables."""
+    REPL (TLS with client certificates)."""
     stores = lab.stores_from_kafkactl_ca()
 
     def added(data: dict) -> None:
         data["all"]["vars"].update(stores, sasl_plain_users=USERS, sasl_scram_users=SCRAM_USERS, kafka_broker_custom_listeners={
             "external": {"name": "EXTERNAL", "port": EXTERNAL_PORT, "ssl_enabled": True, "sasl_protocol": "plain,scram"},
-            "repl": {"name": "REPL", "port": REPL_PORT, "ssl_enabled": True, "ssl_mutual_auth_enabled": True}}, **more)
+            "repl": {"name": "REPL", "port": REPL_PORT, "ssl_enabled": True, "ssl_mutual_auth_enabled": True}})
 
-    return lab.variant(name, added)
+    return lab.variant("sasl-ssl-listener.yml", added)
 
 
 def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab) -> None:
@@ -342,299 +335,3 @@ def test_connect_against_a_cluster_outside_its_inventory_over_sasl_ssl(lab: Lab)
     worker = lab.ssh(connect, "grep -E '^(security.protocol|sasl.mechanism)=' /etc/kafka/connect-distributed.properties").stdout.split()
     assert worker == ["security.protocol=SASL_SSL", "sasl.mechanism=PLAIN"], worker
     assert "Nothing to do" in lab.kafkactl("apply", str(ccloud)).stdout
-
-
-def _acl_tool(lab: Lab, broker: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Kafka's kafka-acls on a broker, as kafkactl's own checks log in there (a super user)."""
-    return lab.ssh(broker, f"{JAVA} "
-                           f"kafka.admin.AclCommand --bootstrap-server {broker}:{REPL_PORT} "
-                           "--command-config /etc/kafka/kafkactl-admin.properties " + " ".join(args))
-
-
-# Where test_acls_on_and_brokers_onto_mutual_tls_with_no_lost_message leaves the brokers (with the authorizer on).
-TARGET = {"kafka_broker_inter_broker_listener_name": "repl", "kafka_broker_listeners": {"internal": {"name": "INTERNAL", "port": 9092}}}
-
-
-def _brokers_only(lab: Lab, name: str, **more) -> Path:
-    """_secured without the Connect worker: it is another cluster's client once the brokers are secured."""
-    path = _secured(lab, name, **more)
-    data = yaml.safe_load(path.read_text())
-    del data["all"]["children"]["kafka_connect"]
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def test_acls_on_and_brokers_onto_mutual_tls_in_phases_with_no_lost_message(lab: Lab) -> None:
-    """`migrate listeners --phase` towards the target (INTERNAL, EXTERNAL SASL_SSL, REPL mTLS between brokers, ACLs
-    on), from the brokers as the last test left them (BROKER PLAINTEXT inter-broker, EXTERNAL and REPL added):
-    `remove` is refused out of turn; `add` finds the listeners there; `authorizer` switches ACLs on with super.users naming
-    ANONYMOUS, which the PLAINTEXT brokers are to each other, and who they are on EXTERNAL and REPL; `inter-broker`
-    moves their traffic onto REPL, ANONYMOUS kept while the rolled brokers serve the ones not yet rolled (by hand,
-    plan refuses to drop it, naming it); `remove` drops BROKER and ANONYMOUS. A canary produces throughout: on BROKER
-    until it goes, then on INTERNAL with ACLs of its own. Each phase backs up what it changes and is journaled;
-    a phase done has nothing left to do. The Connect worker is left out: it is another cluster's client now."""
-    brokers = lab.hosts("kafka_broker")
-    certificates = ";".join(f"User:CN={b}" for b in brokers)
-
-    def super_users() -> str:
-        return lab.ssh(brokers[0], "grep ^super.users= /etc/kafka/server.properties").stdout.strip().removeprefix("super.users=")
-
-    def phase(name: str):
-        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
-        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
-        return ran
-
-    target = _brokers_only(lab, "target.yml", kafka_authorizer_enabled=True, **TARGET)
-    early = lab.kafkactl("migrate", "listeners", str(target), "--phase", "remove", "--yes")
-    assert early.exit_code == 1 and "the authorizer is not on on" in early.stderr and "run --phase authorizer first" in early.stderr, early.stderr
-    phase("add")  # the listeners are there; brokers that run them in another order roll once
-    with Canary(lab.bootstrap()) as canary:
-        authorized = phase("authorizer")
-        assert super_users() == f"User:ANONYMOUS;{certificates};User:admin"
-        by_hand = _brokers_only(lab, "repl-refused.yml", kafka_authorizer_enabled=True, kafka_broker_inter_broker_listener_name="repl")
-        refused = lab.kafkactl("plan", str(by_hand))
-        assert refused.exit_code == 1 and "super.users would drop User:ANONYMOUS while traffic moves" in refused.stderr, refused.stderr
-        phase("inter-broker")
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert "== backup" in authorized.stdout and "verified" in authorized.stdout, authorized.stdout
-    assert lab.ssh(brokers[0], "grep ^inter.broker.listener.name= /etc/kafka/server.properties").stdout.strip() == \
-        "inter.broker.listener.name=REPL"
-    assert super_users() == f"User:ANONYMOUS;{certificates};User:admin"
-
-    for prefix in ("kafkactl-canary-", "verify-"):  # the canary's topics and groups, and its read-back's groups
-        granted = _acl_tool(lab, brokers[0], "--add --allow-principal User:ANONYMOUS --operation All --topic", prefix,
-                            "--group", prefix, "--resource-pattern-type prefixed")
-        assert granted.returncode == 0, granted.stdout + granted.stderr
-
-    with Canary(_internal(lab)) as canary:
-        phase("remove")
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert super_users() == f"{certificates};User:admin"
-    assert "Nothing to do" in phase("remove").stdout
-    runs = json.loads(lab.kafkactl("runs", str(target), "--json").stdout)
-    assert [run["command"] for run in runs[:3]] == [f"migrate listeners --phase {p}" for p in ("remove", "inter-broker", "authorizer")], runs
-    status = lab.kafkactl("migrate", "listeners", str(target), "--status", "--json")
-    assert json.loads(status.stdout)["next_step"] == "at the target", status.stdout
-    # ANONYMOUS is no one special now: its ACLs let it at the canary's topics, nowhere else.
-    denied = lab.ssh(brokers[0], f"{JAVA} "
-                                 f"org.apache.kafka.tools.TopicCommand --bootstrap-server {brokers[0]}:9092 --create --topic not-granted")
-    assert denied.returncode != 0 and "Authorization failed" in denied.stdout + denied.stderr, denied.stdout + denied.stderr
-    _only_the_right_clients_get_in(lab, brokers[0])
-    assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
-
-
-def _internal(lab: Lab) -> str:
-    """The brokers' INTERNAL listener (PLAINTEXT, 9092), where the canary produces once BROKER is gone."""
-    return lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")
-
-
-def _applied_under_a_canary(lab: Lab, inventory: Path, bootstrap: str):
-    """`kafkactl apply` while a canary produces through `bootstrap`: it succeeds, the canary loses nothing."""
-    with Canary(bootstrap) as canary:
-        applied = lab.kafkactl("apply", str(inventory))
-        assert applied.exit_code == 0, applied.stderr + applied.stdout[-3000:]
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    return applied
-
-
-def _only_the_right_clients_get_in(lab: Lab, broker: str) -> None:
-    """At the target, clients of EXTERNAL (SASL_SSL) and REPL (mTLS) are refused without credentials, with a wrong
-    SCRAM password, or with a certificate from another CA; a SCRAM user gets only as far as its ACLs, which then
-    let it create a topic, produce and consume."""
-    pki = lab.state_dir / ".kafkactl" / "pki"
-    trusted = {"ssl.truststore.location": "/etc/kafka/ssl/kafka.truststore.p12", "ssl.truststore.type": "PKCS12",
-               "ssl.truststore.password": (pki / "truststore.password").read_text().strip(),
-               "default.api.timeout.ms": "10000", "request.timeout.ms": "5000"}
-
-    def scram(password: str) -> dict[str, str]:
-        return {**trusted, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
-                "sasl.jaas.config": f"{SCRAM_MODULE} required username=\"connect\" password={jaas_quote(password)};"}
-
-    connect = scram(SCRAM_USERS["connect"]["password"])
-    intruder = "/tmp/kafkactl-test-intruder.p12"  # a self-signed client certificate: a CA the brokers do not trust
-    made = lab.ssh(broker, f"rm -f {intruder} && keytool -genkeypair -alias intruder -keyalg RSA -keysize 2048 -dname CN=intruder "
-                           f"-validity 2 -storetype PKCS12 -keystore {intruder} -storepass intruder-pass -keypass intruder-pass")
-    assert made.returncode == 0, made.stderr
-    refusals = {
-        "no credentials": (EXTERNAL_PORT, {**trusted, "security.protocol": "SSL"}, "Timed out"),
-        "a wrong password": (EXTERNAL_PORT, scram("not-the-password"), "invalid credentials"),
-        "another CA": (REPL_PORT, {**trusted, "security.protocol": "SSL", "ssl.keystore.location": intruder,
-                                    "ssl.keystore.type": "PKCS12", "ssl.keystore.password": "intruder-pass"},
-                       # TLS 1.3: the client learns of the refusal after its side of the handshake is done
-                       "Failed to process post-handshake messages"),
-        "no ACL": (EXTERNAL_PORT, connect, "Authorization failed"),
-    }
-    for why, (port, settings, reason) in refusals.items():
-        refused = _as_client(lab, broker, port, settings, "org.apache.kafka.tools.TopicCommand --create --topic granted-topic {config}")
-        assert refused.returncode != 0 and reason in refused.stdout + refused.stderr, (why, refused.stdout + refused.stderr)
-
-    granted = _acl_tool(lab, broker, "--add --allow-principal User:connect --operation All --topic granted- --group granted-",
-                        "--resource-pattern-type prefixed")
-    assert granted.returncode == 0, granted.stdout + granted.stderr
-    steps = ["org.apache.kafka.tools.TopicCommand --create --topic granted-topic --replication-factor 3 {config}",
-             "org.apache.kafka.tools.ProducerPerformance --topic granted-topic --num-records 10 --record-size 16 --throughput -1 "
-             "--producer-props bootstrap.servers={bootstrap} acks=all --producer.config {file}",
-             "org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server {bootstrap} --topic granted-topic --group granted-readers "
-             "--from-beginning --max-messages 10 --timeout-ms 30000 --consumer.config {file}"]
-    for step in steps:
-        ran = _as_client(lab, broker, EXTERNAL_PORT, connect, step)
-        assert ran.returncode == 0, (step, ran.stdout + ran.stderr)
-    assert "Processed a total of 10 messages" in ran.stdout + ran.stderr, ran.stdout + ran.stderr
-
-
-def _as_client(lab: Lab, broker: str, port: int, settings: dict[str, str], tool: str) -> subprocess.CompletedProcess[str]:
-    """A Kafka tool on `broker` as a client with these settings; in `tool`, {config} is `--bootstrap-server ...
-    --command-config FILE`, {bootstrap} the address and {file} the settings file."""
-    file = "/tmp/kafkactl-test-client.properties"
-    lines = "".join(f"{key}={escape_value(value)}\n" for key, value in settings.items())
-    bootstrap = f"{broker}:{port}"
-    command = tool.format(config=f"--bootstrap-server {bootstrap} --command-config {file}", bootstrap=bootstrap, file=file)
-    return lab.ssh(broker, f"cat > {file} <<'END'\n{lines}END\n"
-                           f"{JAVA} "
-                           f"{command}")
-
-
-def _zookeeper_secured(lab: Lab) -> Path:
-    """The secured cluster with ZooKeeper over TLS and the brokers logging in to it (SASL DIGEST)."""
-    return _brokers_only(lab, "zookeeper-secured.yml", kafka_authorizer_enabled=True, zookeeper_ssl_enabled=True,
-                         zookeeper_sasl_protocol="digest",
-                         zookeeper_digest_users={"kafka_broker": {"principal": "kafka", "password": "zk-Sécret-9"}}, **TARGET)
-
-
-def test_brokers_move_to_zookeepers_tls_port_and_log_in_then_it_refuses_anyone_else_with_no_lost_message(lab: Lab) -> None:
-    """zookeeper_ssl_enabled and zookeeper_sasl_protocol digest on the secured cluster: one apply is refused, as it would
-    close ZooKeeper's plain port to the network under the brokers still on it and require a login they do not give.
-    `--phase add` rolls ZooKeeper with the TLS port beside the plain one and accepting SASL, then each broker onto the
-    TLS port, logging in; `--phase inter-broker` has the brokers set ACLs and secures the znodes that exist;
-    `--phase remove` rolls ZooKeeper alone, requiring a login, its plain port on 127.0.0.1 only. The canary loses
-    nothing; at the end every broker's ZooKeeper session is on the TLS port, none reaches the plain one, a client that
-    does not log in reads nothing, the brokers' znodes are the broker user's to change, and a second apply changes
-    nothing."""
-    zookeepers, brokers = lab.hosts("zookeeper"), lab.hosts("kafka_broker")
-    secured = _zookeeper_secured(lab)
-    refused = lab.kafkactl("plan", str(secured))
-    assert refused.exit_code == 1 and "ZooKeeper's plaintext port 2181 would close to the network while" in refused.stderr, refused.stderr
-    assert "ZooKeeper would require SASL while" in refused.stderr, refused.stderr
-
-    def phase(name: str):
-        ran = lab.kafkactl("migrate", "listeners", str(secured), "--phase", name, "--yes")
-        assert ran.exit_code == 0, name + ran.stderr + ran.stdout[-3000:]
-        return ran
-
-    with Canary(_internal(lab)) as canary:
-        ran = {name: phase(name) for name in ("add", "inter-broker", "remove")}
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    added, removed = ran["add"], ran["remove"]
-    assert added.stdout.index("== roll zookeeper") < added.stdout.index("== roll kafka_broker"), added.stdout
-    assert "restart" in removed.stdout.split("== roll zookeeper")[1].split("== roll kafka_broker")[0], removed.stdout
-    assert "the existing znodes secured (ZkSecurityMigrator --zookeeper.acl secure)" in ran["inter-broker"].stdout, ran["inter-broker"].stdout
-    assert "zk-Sécret-9" not in "".join(r.stdout + r.stderr for r in ran.values())
-    for broker in brokers:
-        assert lab.ssh(broker, "grep -c '^zookeeper.connect=.*:2182' /etc/kafka/server.properties").stdout.strip() == "1"
-
-    def sessions(port: int) -> set[str]:
-        """The peers with a connection open to this ZooKeeper port, on any member."""
-        found = set()
-        for member in zookeepers:
-            listed = lab.ssh(member, f"ss -Htn state established '( sport = :{port} )'").stdout
-            found |= {line.split()[-1].rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:") for line in listed.splitlines() if line.strip()}
-        return found
-
-    addresses = {lab.address(broker) for broker in brokers}
-    assert addresses <= sessions(2182), sessions(2182)
-    assert not addresses & sessions(2181), sessions(2181)
-    for member in zookeepers:
-        listed = lab.ssh(member, "ss -Htln '( sport = :2181 )'").stdout.split()
-        listening = [a.replace("[::ffff:", "").replace("]", "") for a in listed if a.endswith(":2181")]  # Java binds IPv6 sockets
-        assert listening == ["127.0.0.1:2181"], listed
-        reached = lab.ssh(brokers[0], f"timeout 5 bash -c 'exec 3<>/dev/tcp/{member}/2181'")
-        assert reached.returncode != 0, f"{member}:2181 answers over the network"
-
-    def zookeeper_shell(command: str, logged_in: bool) -> str:
-        login = "-Djava.security.auth.login.config=/etc/kafka/broker-jaas.conf " if logged_in else ""
-        return lab.ssh(brokers[0], f"{JAVA} {login}org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka -zk-tls-config-file "
-                                   f"/etc/kafka/server.properties -server {zookeepers[0]}:2182 {command} 2>&1").stdout
-
-    assert re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=True))
-    assert not re.search(r"\[1, 2, 3\]", zookeeper_shell("ls /brokers/ids", logged_in=False))
-    acl = zookeeper_shell("getAcl /brokers/ids", logged_in=True)
-    assert "'sasl,'kafka" in acl and "'world,'anyone\n: cdrwa" not in acl, acl
-    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
-
-
-def _served(broker: str, port: int, trusting: Path | None = None) -> bytes:
-    """The certificate the listener presents (TLS 1.3: the client has it before a client certificate is asked for);
-    `trusting`: only if a CA in that file signed it (else ssl.SSLCertVerificationError)."""
-    context = ssl.create_default_context(cafile=str(trusting) if trusting else None)
-    context.check_hostname = False
-    if trusting is None:
-        context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((broker, port), timeout=10) as sock, context.wrap_socket(sock, server_hostname=broker) as tls:
-        return tls.getpeercert(binary_form=True)
-
-
-def test_renewed_broker_certificates_are_taken_with_no_restart_and_no_lost_message(lab: Lab) -> None:
-    """`certs renew` for the brokers, then apply: each running broker reloads its new key store on every TLS listener
-    (EXTERNAL, REPL) and serves the new certificate, no broker restarts, the canary loses nothing, and a second
-    apply changes nothing."""
-    brokers = lab.hosts("kafka_broker")
-    secured = _zookeeper_secured(lab)
-    pki = lab.state_dir / ".kafkactl" / "pki"
-
-    def main_pids() -> dict[str, str]:
-        return {b: lab.ssh(b, "systemctl show -p MainPID --value kafka-broker").stdout.strip() for b in brokers}
-
-    def issued(broker: str) -> bytes:
-        return x509.load_pem_x509_certificate((pki / f"{broker}.crt").read_bytes()).public_bytes(serialization.Encoding.DER)
-
-    before = main_pids()
-    old = {broker: issued(broker) for broker in brokers}
-    assert all(_served(broker, EXTERNAL_PORT) == old[broker] for broker in brokers)
-    renewed = lab.kafkactl("certs", "renew", str(secured), *(f"--host={b}" for b in brokers))
-    assert renewed.exit_code == 0, renewed.stderr
-    planned = lab.kafkactl("plan", str(secured))
-    assert planned.exit_code == 2 and planned.stdout.count("reload key stores") == len(brokers), planned.stdout
-    assert "restart " not in planned.stdout, planned.stdout
-    applied = _applied_under_a_canary(lab, secured, _internal(lab))
-    assert applied.stdout.count("reloaded its key stores on EXTERNAL, REPL (no restart)") == len(brokers), applied.stdout
-    assert applied.stdout.count(f"ports {EXTERNAL_PORT}, {REPL_PORT} present the new certificate") == len(brokers), applied.stdout
-    assert main_pids() == before
-    for broker in brokers:
-        assert issued(broker) != old[broker]
-        assert _served(broker, EXTERNAL_PORT) == _served(broker, REPL_PORT) == issued(broker), broker
-        broker_id = lab.ssh(broker, "grep ^broker.id= /etc/kafka/server.properties").stdout.strip().removeprefix("broker.id=")
-        dynamic = lab.ssh(broker, f"{JAVA} kafka.admin.ConfigCommand --bootstrap-server {broker}:{REPL_PORT} --command-config "
-                                  f"/etc/kafka/kafkactl-admin.properties --describe --entity-type brokers --entity-name {broker_id}")
-        assert dynamic.returncode == 0 and "ssl.keystore.location" not in dynamic.stdout, dynamic.stdout + dynamic.stderr  # the file rules
-    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
-
-
-def test_the_ca_is_rotated_with_an_overlap_and_no_lost_message(lab: Lab, tmp_path: Path) -> None:
-    """`certs rotate-ca` in its three steps, an apply after each, while a canary produces on INTERNAL and the brokers
-    replicate over REPL (mTLS) and reach ZooKeeper over TLS: the trust stores take the new CA beside the old, every
-    host then presents a certificate of the new CA, then the old CA is trusted no more. No acknowledged message is
-    lost; at the end each TLS listener presents a certificate only the new CA verifies, and a second apply changes
-    nothing."""
-    brokers = lab.hosts("kafka_broker")
-    secured = _zookeeper_secured(lab)
-    pki = lab.state_dir / ".kafkactl" / "pki"
-    old_ca = tmp_path / "old-ca.crt"
-    shutil.copy(pki / "ca.crt", old_ca)
-    with Canary(_internal(lab)) as canary:
-        for step in ("trust-new-ca", "sign-with-new-ca", "drop-old-ca"):
-            rotated = lab.kafkactl("certs", "rotate-ca", str(secured), "--step", step)
-            assert rotated.exit_code == 0, rotated.stderr
-            applied = lab.kafkactl("apply", str(secured))
-            assert applied.exit_code == 0, step + applied.stderr + applied.stdout[-3000:]
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    for broker in brokers:
-        for port in (EXTERNAL_PORT, REPL_PORT):
-            assert _served(broker, port, trusting=pki / "ca.crt")
-            with pytest.raises(ssl.SSLCertVerificationError):
-                _served(broker, port, trusting=old_ca)
-    assert "Nothing to do" in lab.kafkactl("apply", str(secured)).stdout
