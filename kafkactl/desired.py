@@ -19,7 +19,7 @@ from kafkactl.components.kafka_broker import broker_properties
 from kafkactl.components.kafka_connect import connect_properties
 from kafkactl.components.kafka_controller import controller_properties
 from kafkactl.components.principals import certificate_in
-from kafkactl.components.properties import Properties, escape_key, escape_value, format_value
+from kafkactl.components.properties import Properties, escape_key, escape_value, format_value, parse_properties
 from kafkactl.components.schema_registry import schema_registry_properties
 from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
@@ -348,19 +348,31 @@ def _rendered_components(topology: Topology, host: Host) -> tuple[Component, ...
 
 def _copied_stores(cluster: ClusterVars, host: Host, files: list[ManagedFile]) -> tuple[list[Directory], list[ManagedFile]]:
     """The host's key and trust store from the control machine, for the first component whose files name each;
-    readable by the services' group, like their configuration, and not writable by it. A broker reloads them."""
+    readable by the services' group, like their configuration, and not writable by it. A broker reloads them, unless
+    it reaches the controllers over TLS."""
     assert host.copied_stores is not None
     keystore, truststore = host.copied_stores.keystore.get_secret_value(), host.copied_stores.truststore.get_secret_value()
     made: list[ManagedFile] = []
     for path, data in ((cluster.ssl_keystore_filepath, keystore), (cluster.ssl_truststore_filepath, truststore)):
         user = next((f for f in files if path in f.content and f.data is None), None)
         if user is not None:
-            reloadable = user.component == Component.KAFKA_BROKER
+            reloadable = user.component == Component.KAFKA_BROKER and not _reaches_controllers_over_tls(user.content)
             presents = _presented_sha256(cluster, data) if reloadable and path == cluster.ssl_keystore_filepath else None
             made.append(ManagedFile(path, binary_content(data), "0640", "root", cluster.kafka_service_group, user.component, data=data,
                                     reloadable=reloadable, presents_sha256=presents))
     directories = {posixpath.dirname(f.path) for f in made}
     return [Directory(d, "root", cluster.kafka_service_group, "0750") for d in sorted(directories)], made
+
+
+def _reaches_controllers_over_tls(broker_properties: str) -> bool:
+    """The broker is a TLS client of the KRaft controllers (KRaft mode, or a migration's brokers). Kafka builds the TLS
+    context of those connections when the broker starts; a listener's reload does not reach it, so a broker that kept
+    running on a reload would verify the controllers with its old trust store (a CA rotation cuts it off) and present
+    its old certificate to them: new stores take a restart."""
+    props = parse_properties(broker_properties)
+    mapping = dict(item.split(":", 1) for item in props.get("listener.security.protocol.map", "").split(",") if ":" in item)
+    names = [name.strip() for name in props.get("controller.listener.names", "").split(",") if name.strip()]
+    return any(mapping.get(name, name) in ("SSL", "SASL_SSL") for name in names)
 
 
 def _presented_sha256(cluster: ClusterVars, keystore: bytes) -> str | None:

@@ -124,3 +124,20 @@ def test_a_broker_presenting_another_certificate_than_its_unchanged_key_store_is
     plan = make_plan(desired, facts)
     assert {p.host: [s.action for s in p.services] for p in plan.changed_hosts} == {"kafka1": ["reload key stores"]}
     assert not any(f.presents_sha256 for s in desired.hosts if s.host.name == "zk1" for f in s.files)
+
+
+@pytest.mark.parametrize("controller_tls, action", [(True, "restart"), (False, "reload key stores")])
+def test_a_kraft_broker_that_reaches_the_controllers_over_tls_restarts_for_new_stores(tmp_path: Path, controller_tls: bool,
+                                                                                     action: str) -> None:
+    """Kafka builds a broker's TLS context towards the controllers when it starts: a reload would leave it trusting the
+    old CA there (a CA rotation then cuts it off from the controllers), so its new stores take a restart; a broker
+    that reaches them on PLAINTEXT reloads."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(f"all:\n  vars: {{ssl_enabled: true, kafka_controller_ssl_enabled: {str(controller_tls).lower()}}}\n"
+                         "kafka_controller:\n  hosts: {c1: , c2: , c3: }\nkafka_broker:\n  hosts: {kafka1: , kafka2: }\n")
+    read = read_inventory(inventory).inventory
+    pki.create(tmp_path / "pki", read)
+    converged = _converged(desired_state(pki.attach(tmp_path / "pki", read)))
+    pki.renew(tmp_path / "pki", read, ["kafka1"])
+    plan = make_plan(desired_state(pki.attach(tmp_path / "pki", read)), converged)
+    assert {p.host: [s.action for s in p.services] for p in plan.changed_hosts} == {"kafka1": [action]}
