@@ -193,6 +193,27 @@ def seed(client: dict[str, str]) -> dict:
     }
 
 
+def round_trip(client: dict[str, str], topic: str, count: int = 100) -> list[str]:
+    """As `client`: create `topic` (one partition, three replicas), produce `count` messages "<topic> <n>" with
+    acks=all, and read them back (within a minute); returns the values read, in order."""
+    admin = AdminClient(client)  # kept: the future fails once its client is gone
+    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
+    producer = Producer({**client, "acks": "all", "enable.idempotence": True})
+    for n in range(count):
+        producer.produce(topic, key=str(n), value=f"{topic} {n}")
+    assert producer.flush(60) == 0, f"{topic}: messages still in flight after 60 s"
+    consumer = Consumer({**client, "group.id": f"{topic}-readers", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    read: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(read) < count and time.monotonic() < deadline:
+        message = consumer.poll(1)
+        if message is not None and message.error() is None:
+            read.append(message.value().decode())
+    consumer.close()
+    return read
+
+
 # Check ---------------------------------------------------------------------------------------------
 
 

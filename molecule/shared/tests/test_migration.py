@@ -17,6 +17,7 @@ import time
 import pytest
 from canary import LEADERS_MOVED, summary, verdict
 from conftest import CANARY_MAX_GAP_S, EPHEMERAL, MIGRATION, STEPS, ZOOKEEPER_INVENTORY, kafkactl
+from kafka_data import round_trip
 from migration import META_PROPERTIES, PHASES, Scenario, final_state
 
 pytestmark = pytest.mark.skipif(not MIGRATION, reason="not a migration scenario (no step of `kafkactl migrate kraft`)")
@@ -163,30 +164,14 @@ SCRAM_USER, SCRAM_PASSWORD, EXTERNAL_PORT = "admin", "molecule-admin-secret", 90
 def test_a_scram_user_made_in_zookeeper_still_logs_in_over_sasl_ssl():
     """The SCRAM user apply made in ZooKeeper mode, carried into the KRaft metadata by the migration, logs in over
     TLS on EXTERNAL and round-trips messages; a wrong password is refused."""
-    from confluent_kafka import Consumer, KafkaError, Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka import KafkaError, Producer
 
     brokers = ",".join(f"{host}:{EXTERNAL_PORT}" for host in SCENARIO.groups()["kafka_broker"])
     client = {"bootstrap.servers": brokers, "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
               "sasl.username": SCRAM_USER, "sasl.password": SCRAM_PASSWORD,
               "ssl.ca.location": str(EPHEMERAL / ".kafkactl" / "pki" / "ca.crt")}
     topic = f"scram-{FINAL}"
-    admin = AdminClient(client)  # kept: the future fails once its client is gone
-    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
-    producer = Producer({**client, "acks": "all", "enable.idempotence": True})
-    for n in range(100):
-        producer.produce(topic, key=str(n), value=f"over SASL_SSL {n}")
-    assert producer.flush(60) == 0
-    consumer = Consumer({**client, "group.id": f"{topic}-readers", "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    read: list[str] = []
-    deadline = time.monotonic() + 60
-    while len(read) < 100 and time.monotonic() < deadline:
-        message = consumer.poll(1)
-        if message is not None and message.error() is None:
-            read.append(message.value().decode())
-    consumer.close()
-    assert read == [f"over SASL_SSL {n}" for n in range(100)]
+    assert round_trip(client, topic) == [f"{topic} {n}" for n in range(100)]
     errors: list[KafkaError] = []
     wrong = Producer({**client, "sasl.password": "not-the-password", "error_cb": errors.append})
     deadline = time.monotonic() + 30
