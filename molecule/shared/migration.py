@@ -77,12 +77,12 @@ META_PROPERTIES = "/var/lib/kafka/data/meta.properties"
 
 def final_render(steps: list[str]) -> tuple[str, str | None]:
     """The inventory (file name in the ephemeral directory) and `--phase` that describe the hosts after `steps`."""
-    if any(s in LISTENER_STEPS for s in steps):
-        return SECURED, None
-    changes = [s for s in steps if s in PHASES or s in UPGRADES]
+    changes = [s for s in steps if s in PHASES or s in UPGRADES or s in LISTENER_STEPS]
     last = changes[-1] if changes else "rollback"
     if last in UPGRADES:
         return UPGRADES[last], None
+    if last in LISTENER_STEPS:
+        return SECURED, None
     return ("inventory.yml", None) if last == "rollback" else ("migration.yml", last)
 
 

@@ -1,6 +1,6 @@
 """A KRaft cluster (3 controllers, 3 brokers) applied from nothing, idempotent, restarted with the
-active controller last while a canary produces and consumes, and seen by `kafkactl status`. Its upgrade onto
-Kafka 4 is the Molecule scenario `upgrade`'s."""
+active controller last while a canary produces and consumes, and seen by `kafkactl status`. Its listener migration
+and its upgrade onto Kafka 4 are the Molecule scenario `listener-migration-kraft`'s."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kafkactl.kafka_tools import java_tool, tool_with_secret_args
 from kafkactl.inventory import read_inventory
 from kafkactl.lab.kafka_dist import KAFKA_VERSION
 from kafkactl.remote import shell
-from labkit import BROKER_PORT, Lab, bring_up, take_down, wait_until
+from labkit import Lab, bring_up, take_down, wait_until
 
 # Longest gap between canary acknowledgements a roll of controllers and brokers may cause: each broker
 # hands its partition leaders over before it stops; a controller failover takes the quorum seconds.
@@ -166,133 +166,3 @@ def test_status_shows_the_cluster_as_it_runs_and_names_a_stopped_broker(lab: Lab
     wait_until(stopped, "kafkactl status healthy again", lambda: lab.kafkactl("status", str(inventory)).exit_code, lambda code: code == 0,
                180, interval=5)
     assert all(lab.scrape(host, 8080).value("kafka_server_replicamanager_underreplicatedpartitions") == 0 for host in lab.hosts("kafka_broker"))
-
-
-SECURE_PORT = 9095
-SCRAM_USERS = {"admin": {"principal": "admin", "password": "admin-secret"}, "alice": {"principal": "alice", "password": "alice-secret"}}
-
-
-def test_brokers_onto_sasl_ssl_with_the_authorizer_on_in_phases_with_no_lost_message(lab: Lab) -> None:
-    """KRaft mode: `migrate listeners --phase` from the lab's PLAINTEXT brokers (BROKER between them, INTERNAL) to SECURE
-    (SASL_SSL, SCRAM-SHA-512) between them with StandardAuthorizer on, BROKER removed; the controller listener stays
-    PLAINTEXT, so the brokers stay ANONYMOUS to the controllers and ANONYMOUS stays a super user. The SCRAM users are
-    made through a running broker before the roll that needs them. A canary produces and consumes on INTERNAL
-    throughout. At the target a phase has nothing left to do; over SECURE the admin user gets in, a wrong password
-    does not, and a user without ACLs cannot create a topic."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    stores = lab.stores_from_kafkactl_ca()
-    target = lab.variant("listeners-target.yml", lambda data: data["all"]["vars"].update(
-        stores, sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True, kafka_broker_inter_broker_listener_name="secure",
-        kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092},
-                                "secure": {"name": "SECURE", "port": SECURE_PORT, "ssl_enabled": True, "sasl_protocol": "scram"}}))
-    brokers = lab.hosts("kafka_broker")
-
-    def status() -> dict:
-        seen = lab.kafkactl("migrate", "listeners", str(target), "--status", "--json")
-        assert seen.exit_code == 0, seen.stderr
-        return json.loads(seen.stdout)
-
-    def phase(name: str) -> str:
-        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
-        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
-        return ran.stdout
-
-    assert status()["next_phase"] == "add"
-    early = lab.kafkactl("migrate", "listeners", str(target), "--phase", "inter-broker", "--yes")
-    assert early.exit_code == 1 and "run --phase add first. No host was changed." in early.stderr, early.stderr
-    with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
-        for name in ("add", "authorizer", "inter-broker", "remove"):
-            ran = phase(name)
-            if name == "inter-broker":  # the controllers' super.users is the same set: nothing of theirs changes
-                for controller in lab.hosts("kafka_controller"):
-                    assert re.search(rf"\] {re.escape(controller)} \(.*\): no changes$", ran, re.MULTILINE), ran
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert status()["next_step"] == "at the target"
-    assert "Nothing to do" in phase("remove") and "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
-    for host in brokers:
-        props = lab.ssh(host, "grep -E '^(listeners|inter.broker.listener.name|super.users)=' /etc/kafka/server.properties").stdout
-        assert f"listeners=INTERNAL://{host}:9092,SECURE://{host}:{SECURE_PORT}" in props, props
-        assert "inter.broker.listener.name=SECURE" in props and "super.users=User:ANONYMOUS;User:admin" in props, props
-
-    ca = lab.state_dir / ".kafkactl" / "pki" / "ca.crt"
-
-    def admin(user: str, password: str) -> AdminClient:
-        # log_level 0: the refused logins are expected, not worth a line each
-        return AdminClient({"bootstrap.servers": ",".join(f"{b}:{SECURE_PORT}" for b in brokers), "security.protocol": "SASL_SSL",
-                            "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": password,
-                            "ssl.ca.location": str(ca), "socket.timeout.ms": 10000, "log_level": 0})
-
-    assert len(admin("admin", SCRAM_USERS["admin"]["password"]).list_topics(timeout=20).brokers) == len(brokers)
-    with pytest.raises(KafkaException):
-        admin("admin", "wrong-password").list_topics(timeout=10)
-    alice = admin("alice", SCRAM_USERS["alice"]["password"])  # kept: a future outlives no client
-    created = alice.create_topics([NewTopic("alice-not-granted", 1, 1)])
-    with pytest.raises(KafkaException, match="AUTHORIZATION_FAILED"):
-        created["alice-not-granted"].result(timeout=20)
-
-
-CONTROLLER_SSL_PORT = 9096
-
-
-def test_the_controller_listener_moves_to_sasl_ssl_in_three_rolls_with_no_lost_message(lab: Lab) -> None:
-    """KRaft mode, the brokers on SECURE (the test above): the controller listener from CONTROLLER (PLAINTEXT, 9093) to
-    CONTROLLER_SSL (SASL_SSL, PLAIN, 9096) in Kafka's three rolls: add serves it beside the old one (only the
-    controllers roll), inter-broker moves every node's controller connections and controller.quorum.voters to it,
-    logging in as admin, remove closes 9093 and, as no node reaches another as ANONYMOUS any more, takes ANONYMOUS out
-    of super.users everywhere. A canary produces and consumes on INTERNAL (PLAINTEXT: ANONYMOUS) throughout, with ACLs
-    of its own. At the end nothing listens on 9093, and the quorum is read over TLS, logged in."""
-    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
-                                       ResourceType)
-
-    brokers, controllers = lab.hosts("kafka_broker"), lab.hosts("kafka_controller")
-    target = lab.variant("controller-listener-target.yml", lambda data: data["all"]["vars"].update(
-        lab.stores_from_kafkactl_ca(), sasl_scram_users=SCRAM_USERS, kafka_authorizer_enabled=True,
-        kafka_broker_inter_broker_listener_name="secure",
-        kafka_broker_listeners={"internal": {"name": "INTERNAL", "port": 9092},
-                                "secure": {"name": "SECURE", "port": SECURE_PORT, "ssl_enabled": True, "sasl_protocol": "scram"}},
-        kafka_controller_listener_name="CONTROLLER_SSL", kafka_controller_port=CONTROLLER_SSL_PORT,
-        kafka_controller_ssl_enabled=True, kafka_controller_sasl_protocol="plain"))
-
-    def phase(name: str) -> str:
-        ran = lab.kafkactl("migrate", "listeners", str(target), "--phase", name, "--yes")
-        assert ran.exit_code == 0, ran.stderr + ran.stdout[-3000:]
-        return ran.stdout
-
-    def unchanged(output: str, hosts: list[str]) -> bool:
-        return all(re.search(rf"\] {re.escape(host)} \(.*\): no changes$", output, re.MULTILINE) for host in hosts)
-
-    status = json.loads(lab.kafkactl("migrate", "listeners", str(target), "--status", "--json").stdout)
-    assert status["next_step"] == "add controller listener CONTROLLER_SSL beside CONTROLLER on the controllers", status
-    # the canary's topics and groups, and its read-back's groups, for ANONYMOUS once it is no super user
-    admin = AdminClient({"bootstrap.servers": ",".join(f"{b}:{SECURE_PORT}" for b in brokers), "security.protocol": "SASL_SSL",
-                         "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin", "sasl.password": SCRAM_USERS["admin"]["password"],
-                         "ssl.ca.location": str(lab.state_dir / ".kafkactl" / "pki" / "ca.crt")})
-    grants = [AclBinding(kind, prefix, ResourcePatternType.PREFIXED, "User:ANONYMOUS", "*", AclOperation.ALL, AclPermissionType.ALLOW)
-              for kind in (ResourceType.TOPIC, ResourceType.GROUP) for prefix in ("kafkactl-canary-", "verify-")]
-    for granted in admin.create_acls(grants).values():
-        granted.result(timeout=30)
-    with Canary(lab.bootstrap().replace(f":{BROKER_PORT}", ":9092")) as canary:
-        assert unchanged(phase("add"), brokers)
-        phase("inter-broker")
-        phase("remove")
-        canary.settle()
-    canary.check(ROLL_MAX_GAP_S, duplicates_allowed_because=LEADERS_MOVED)
-    assert "Nothing to do" in lab.kafkactl("apply", str(target)).stdout
-    voters = ",".join(f"{9991 + n}@{host}:{CONTROLLER_SSL_PORT}" for n, host in enumerate(controllers))
-    for host in controllers:
-        props = lab.ssh(host, "grep -E '^(listeners|controller[.].*|listener[.]security[.]protocol[.]map)=' /etc/kafka/controller.properties").stdout
-        assert f"listeners=CONTROLLER_SSL://{host}:{CONTROLLER_SSL_PORT}\n" in props, props
-        assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
-        assert "listener.security.protocol.map=CONTROLLER_SSL:SASL_SSL\n" in props, props
-        assert lab.ssh(host, "grep ^super.users= /etc/kafka/controller.properties").stdout == "super.users=User:admin\n"
-        closed = lab.ssh(host, f"bash -c 'exec 3<>/dev/tcp/{host}/9093' && echo open || echo closed").stdout
-        assert closed.strip().endswith("closed"), closed
-    for host in brokers:
-        props = lab.ssh(host, "grep -E '^(controller[.].*|super[.]users)=' /etc/kafka/server.properties").stdout
-        assert "controller.listener.names=CONTROLLER_SSL\n" in props and f"controller.quorum.voters={voters}\n" in props, props
-        assert "super.users=User:admin\n" in props, props
-    seen = json.loads(lab.kafkactl("status", str(target), "--json").stdout)
-    assert seen["quorum_leader"] in range(9991, 9994) and max(seen["metadata_lag"].values()) <= 1000, seen

@@ -4,7 +4,8 @@ Each scenario creates its hosts through podman's Docker-compatible API (molecule
 converges them with `kafkactl apply`, checks idempotence, verifies them with testinfra over SSH and a
 10,000-message round trip, and destroys them. kraft-migration also seeds data, migrates the cluster
 from ZooKeeper to KRaft with `kafkactl migrate kraft` (rolling back from state 2b, through 2a, on
-the way) while a canary runs, and verifies the data and the canary (molecule/shared/README.md).
+the way) while a canary runs, and verifies the data and the canary; the listener-migration scenarios
+do the same with `kafkactl migrate listeners` (molecule/shared/README.md).
 This module prepares the machine (podman, the lab image, the Kafka archive: molecule/shared/lab_env.py)
 and serves the API while it runs.
 """
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["connect-monitoring", "kraft-migration", "listener-migration-zk", "upgrade"]
+SCENARIOS = ["connect-monitoring", "kraft-migration", "listener-migration-kraft", "listener-migration-zk"]
 TIMEOUT_S = 2700
 
 # pytest-timeout: past the scenario's own limit and the destroy after it (the default is for lab tests).
