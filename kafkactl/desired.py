@@ -19,7 +19,7 @@ from kafkactl.components.kafka_broker import broker_properties
 from kafkactl.components.kafka_connect import connect_properties
 from kafkactl.components.kafka_controller import controller_properties
 from kafkactl.components.principals import certificate_in
-from kafkactl.components.properties import Properties, escape_key, escape_value, format_value, parse_properties
+from kafkactl.components.properties import Properties, escape_key, escape_value, format_value, parse_properties, protocol_map
 from kafkactl.components.schema_registry import schema_registry_properties
 from kafkactl.components.security import client_security, zookeeper_client_jaas
 from kafkactl.components.topology import Topology
@@ -370,7 +370,7 @@ def _reaches_controllers_over_tls(broker_properties: str) -> bool:
     running on a reload would verify the controllers with its old trust store (a CA rotation cuts it off) and present
     its old certificate to them: new stores take a restart."""
     props = parse_properties(broker_properties)
-    mapping = dict(item.split(":", 1) for item in props.get("listener.security.protocol.map", "").split(",") if ":" in item)
+    mapping = protocol_map(props)
     names = [name.strip() for name in props.get("controller.listener.names", "").split(",") if name.strip()]
     return any(mapping.get(name, name) in ("SSL", "SASL_SSL") for name in names)
 

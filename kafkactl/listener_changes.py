@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from kafkactl.components.properties import parse_properties
+from kafkactl.components.properties import parse_properties, protocol_map
 from kafkactl.desired import DesiredState, HostState, Service
 from kafkactl.model import Component
 from kafkactl.plan import HostFacts
@@ -34,7 +34,7 @@ STEPS = "kafkactl migrate listeners INVENTORY --phase add, then (clients moved) 
 
 def protocols(properties: dict[str, str]) -> dict[str, str]:
     """Listener name -> security protocol, as Kafka reads them (a name that is a protocol maps to itself by default)."""
-    mapping = dict(item.split(":", 1) for item in properties.get("listener.security.protocol.map", "").split(",") if ":" in item)
+    mapping = protocol_map(properties)
     names = [item.split("://", 1)[0] for item in properties.get("listeners", "").split(",") if "://" in item]
     return {name: mapping.get(name, name) for name in names}
 

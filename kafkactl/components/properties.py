@@ -164,6 +164,11 @@ def parse_properties(text: str) -> dict[str, str]:
     return dict(_parsed(text))
 
 
+def protocol_map(properties: dict[str, str]) -> dict[str, str]:
+    """listener.security.protocol.map as a dict: listener name -> security protocol."""
+    return dict(item.split(":", 1) for item in properties.get("listener.security.protocol.map", "").split(",") if ":" in item)
+
+
 @functools.lru_cache(maxsize=1024)
 def _parsed(text: str) -> tuple[tuple[str, str], ...]:
     """parse_properties, remembered: a run reads each host's files (as the host holds them, as rendered) several times."""
