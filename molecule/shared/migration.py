@@ -21,8 +21,8 @@ The steps of an upgrade (inventories written by prepare.yml):
 - `metadata-version`: `kafkactl apply metadata-version.yml` (metadata.version raised, no restart), the same
   apply again (nothing to do), then `kafkactl status metadata-version.yml --json`. Both applies must exit 0.
 
-The steps of a listener migration (the ZooKeeper-mode cluster from PLAINTEXT to the target `secured.yml`, which
-prepare.yml writes with the key stores of kafkactl's CA):
+The steps of a listener migration (the cluster, in ZooKeeper or KRaft mode, from PLAINTEXT to the target
+`secured.yml`, which prepare.yml writes with the key stores of kafkactl's CA):
 
 - `listeners-add`, `listeners-authorizer`, `listeners-inter-broker`, `listeners-remove`: `kafkactl migrate listeners
   secured.yml --phase PHASE --yes`, which must exit 0, then `--status --json`; `listeners-add` first has `kafkactl
